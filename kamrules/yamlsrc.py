@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -12,6 +13,7 @@ import yaml
 from .errors import InvalidInput, Problem, Span
 
 _constructor = yaml.SafeLoader(stream="")
+_PLAIN_NUMBER = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$")
 
 
 @dataclass
@@ -185,6 +187,9 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     if tag == "tag:yaml.org,2002:timestamp":
         value = _constructor.construct_yaml_timestamp(node)
         return value
+    if node.style is None and _PLAIN_NUMBER.match(node.value):
+        # YAML 1.1 reads 1e6 and 1.0e12 as text; YAML 1.2 and every spreadsheet user read numbers.
+        return float(node.value)
     return node.value
 
 

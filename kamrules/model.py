@@ -1,0 +1,180 @@
+"""Frozen data that crosses module boundaries: facts schema, rules, conditions, rule sets."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+STAGES = ("pre-KAM", "early-KAM", "mid-KAM", "partnership-KAM", "synergistic-KAM")
+UNCOUPLING = "uncoupling-KAM"
+ALL_STAGES = STAGES + (UNCOUPLING,)
+STRUCTURES = ("base", "advanced")
+FACT_TYPES = ("number", "integer", "boolean", "string", "enum", "date")
+OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "between", "exists", "missing")
+ORDERED_OPS = ("lt", "lte", "gt", "gte", "between")
+ORDERED_TYPES = ("number", "integer", "date")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A declared fact: its type, allowed values or range, and whether it is given or derived."""
+
+    name: str
+    type: str
+    description: str
+    source: str  # "given" or "derived"
+    values: tuple[str, ...] | None = None
+    unit: str | None = None
+    range: tuple[float, float] | None = None
+    default: Any = None
+    line: int = 0
+
+    @property
+    def derived(self) -> bool:
+        """True when rules conclude this fact."""
+        return self.source == "derived"
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A comparison of a fact with a constant (``value``) or with another fact (``value_of``)."""
+
+    fact: str
+    op: str
+    value: Any = None
+    value_of: str | None = None
+    line: int = 0
+    col: int = 0
+
+    def facts(self) -> set[str]:
+        """The facts this comparison reads."""
+        return {self.fact} | ({self.value_of} if self.value_of else set())
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Every child holds."""
+
+    children: tuple[Condition, ...]
+
+    def facts(self) -> set[str]:
+        """The facts read anywhere below."""
+        return set().union(*(c.facts() for c in self.children))
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """At least one child holds."""
+
+    children: tuple[Condition, ...]
+
+    def facts(self) -> set[str]:
+        """The facts read anywhere below."""
+        return set().union(*(c.facts() for c in self.children))
+
+
+@dataclass(frozen=True)
+class Not:
+    """The child does not hold."""
+
+    child: Condition
+
+    def facts(self) -> set[str]:
+        """The facts read below."""
+        return self.child.facts()
+
+
+Condition = Union[Leaf, AllOf, AnyOf, Not]
+
+
+@dataclass(frozen=True)
+class Action:
+    """A recommended action: a stable id and a sentence for the account team."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: when its condition holds it derives facts and/or recommends."""
+
+    id: str
+    description: str
+    priority: int
+    when: Condition
+    file: str
+    line: int
+    derive: tuple[tuple[str, Any], ...] = ()
+    stage: str | None = None
+    structure: str | None = None
+    actions: tuple[Action, ...] = ()
+    tags: tuple[str, ...] = ()
+    stratum: int = 0
+
+    @property
+    def source(self) -> str:
+        """Where the rule is written, as ``file:line``."""
+        return f"{self.file}:{self.line}"
+
+    def reads(self) -> set[str]:
+        """The facts the rule's condition reads."""
+        return self.when.facts()
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A loaded, validated rule folder with its content hash."""
+
+    directory: str
+    facts: dict[str, Fact]
+    rules: tuple[Rule, ...]
+    version: str
+    files: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (name, text) as read
+
+    @property
+    def strata(self) -> int:
+        """How many evaluation layers the rules need."""
+        return 1 + max((r.stratum for r in self.rules), default=0)
+
+    def rule(self, rule_id: str) -> Rule:
+        """The rule with this id."""
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    def given_facts(self) -> list[Fact]:
+        """Facts an account supplies."""
+        return [f for f in self.facts.values() if not f.derived]
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account's given facts, as read from a file or a table row."""
+
+    id: str
+    facts: dict[str, Any]
+    name: str | None = None
+    origin: str = ""  # file or file:row it came from
+
+
+def stage_index(stage: str) -> int:
+    """Position on the path (uncoupling-KAM is off the path: -1)."""
+    return STAGES.index(stage) if stage in STAGES else -1
+
+
+def stage_move(current: str | None, target: str | None) -> str:
+    """The move from the current stage to a recommended one."""
+    if target is None or target == current:
+        return "hold"
+    if target == UNCOUPLING:
+        return "uncouple"
+    if current == UNCOUPLING or current is None:
+        return "recover" if current == UNCOUPLING else "advance"
+    return "advance" if stage_index(target) > stage_index(current) else "regress"
+
+
+def is_date(value: Any) -> bool:
+    """True for dates (not datetimes)."""
+    return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
