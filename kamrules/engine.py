@@ -1,0 +1,114 @@
+"""The only module that touches durable_rules; it keeps the library's sharp edges away from the rest.
+
+How each known sharp edge of durable_rules 2.0.28 is met here (each has a test in tests/test_engine.py):
+
+- ``durable.lang`` keeps a process-wide host whose timer threads poll every ruleset. We never import
+  it: we drive the C engine (``durable_rules_engine``) directly, one ruleset handle per Engine, with
+  no threads and no Python action callbacks, so no error can be swallowed inside an action.
+- ``MessageNotHandledException`` (result code 1) when no rule matches: not an error here, just
+  "nothing fired" for that fact.
+- ``delete_state`` can crash the process on a state where no rule fired, and a ruleset holds at most
+  1,024 live sessions: we never create a session per account. Every fact goes to one session and is
+  retracted once its firings are read, so the engine's memory stays flat however many accounts pass.
+- A ``$or`` fires the rule once per true branch: firings are collected as a set per fact.
+- Facts with identical content, or with a field named ``id``, collide: each asserted fact gets a
+  fresh ``id`` of our own, and the schema forbids facts named ``id`` or ``sid``.
+- ``date`` values do not serialise: the compiler turns dates into day numbers before they get here.
+- No cycle guard in chaining: we do not chain inside the engine. Derived facts are settled layer by
+  layer (strata) by kamrules, and the loader rejects cycles among derived facts.
+- Rulesets live in a process-wide table of the C engine: each Engine gets a unique name and deletes
+  its ruleset on close, so two rule sets in one process never see each other's facts.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any, Iterable, Mapping
+
+import durable_rules_engine as _dre
+
+from .compiler import STRATUM_KEY, compile_ruleset
+from .errors import EngineError
+from .model import RuleSet
+
+_SID = "0"
+_INDEX_KEY = "_k"  # position of the fact in the batch, to attribute firings
+_NOT_HANDLED = 1
+_names = itertools.count(1)
+_fact_ids = itertools.count(1)
+
+
+class Engine:
+    """A rule set compiled into a durable_rules ruleset; fires rules on batches of facts."""
+
+    def __init__(self, ruleset: RuleSet, definition: dict[str, dict] | None = None) -> None:
+        self.ruleset = ruleset
+        self.definition = definition if definition is not None else compile_ruleset(ruleset)
+        self.name = f"kamrules-{ruleset.version[:12]}-{next(_names)}"
+        try:
+            self._handle = _dre.create_ruleset(self.name, json.dumps(self.definition))
+        except Exception as e:  # the C engine raises its own error type with a numeric code
+            raise EngineError(f"durable_rules refused the compiled rule set {ruleset.directory}: {e}") from None
+        self._open = True
+
+    def fire(self, facts: Iterable[Mapping[str, Any]], stratum: int) -> list[set[str]]:
+        """The ids of the rules of one stratum that fire on each fact (facts already encoded)."""
+        if not self._open:
+            raise EngineError("engine used after close()")
+        batch = []
+        for k, f in enumerate(facts):
+            fact = dict(f)
+            fact.update({"sid": _SID, "id": f"f{next(_fact_ids)}", STRATUM_KEY: stratum, _INDEX_KEY: k})
+            batch.append(fact)
+        fired: list[set[str]] = [set() for _ in batch]
+        if not batch:
+            return fired
+        payload = json.dumps(batch, ensure_ascii=False, allow_nan=False)
+        try:
+            code, state = _dre.assert_facts(self._handle, payload)
+            # Result code 1 (not handled) may still leave firings for other facts of the batch.
+            if code not in (0, _NOT_HANDLED):
+                raise EngineError(f"durable_rules returned code {code} asserting facts")
+            self._drain(state, fired)
+        except EngineError:
+            raise
+        except Exception as e:
+            raise EngineError(f"durable_rules failed while evaluating: {e}") from None
+        finally:
+            self._retract(payload)
+        return fired
+
+    def _drain(self, state: int, fired: list[set[str]]) -> None:
+        result = _dre.start_action_for_state(self._handle, state)
+        message = result[1] if result else None
+        while message:
+            for rule_id, frame in json.loads(message).items():
+                k = frame["m"][_INDEX_KEY]
+                fired[k].add(rule_id)
+            message = _dre.complete_and_start_action(self._handle, state)
+
+    def _retract(self, payload: str) -> None:
+        try:
+            _dre.retract_facts(self._handle, payload)
+        except Exception as e:
+            raise EngineError(f"durable_rules could not retract facts: {e}") from None
+
+    def live_facts(self) -> list[dict]:
+        """Facts the engine still holds (empty between calls: nothing leaks between accounts)."""
+        try:
+            return json.loads(_dre.get_facts(self._handle, _SID))
+        except Exception:
+            # get_facts raises when the session was never created (nothing ever fired)
+            return []
+
+    def close(self) -> None:
+        """Free the ruleset in the C engine."""
+        if self._open:
+            self._open = False
+            _dre.delete_ruleset(self._handle)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
