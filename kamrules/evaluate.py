@@ -1,0 +1,250 @@
+"""Facts → decision: fire the rules stratum by stratum, resolve conflicts, keep the full trace."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from . import __version__
+from .compiler import encode_value
+from .engine import Engine
+from .errors import EngineError
+from .model import Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet, stage_move
+from .reference import holds, leaf_holds
+
+
+@dataclass(frozen=True)
+class ConditionTrace:
+    """One comparison of a fired (or examined) rule: threshold, observed value, and whether it held."""
+
+    fact: str
+    op: str
+    value: Any
+    observed: Any
+    holds: bool
+    path: str
+    value_of: str | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        d = {"fact": self.fact, "op": self.op, "value": _jsonable(self.value), "observed": _jsonable(self.observed),
+             "holds": self.holds, "path": self.path}
+        if self.value_of:
+            d["value_of"] = self.value_of
+        return d
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A fired rule, what it concluded, its conditions, and the derived facts it relied on."""
+
+    rule: Rule
+    conditions: tuple[ConditionTrace, ...]
+    relied_on: tuple[tuple[str, Any, str], ...]  # (derived fact, value, rule id or "default")
+    overridden_by: dict[str, str] = field(default_factory=dict)  # conclusion → winning rule id
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        r = self.rule
+        concludes: dict[str, Any] = {}
+        if r.derive:
+            concludes["derive"] = {k: _jsonable(v) for k, v in r.derive}
+        if r.stage:
+            concludes["stage"] = r.stage
+        if r.structure:
+            concludes["structure"] = r.structure
+        if r.actions:
+            concludes["actions"] = [a.id for a in r.actions]
+        return {
+            "rule": r.id,
+            "source": r.source,
+            "description": r.description,
+            "priority": r.priority,
+            "stratum": r.stratum,
+            "concludes": concludes,
+            "conditions": [c.to_dict() for c in self.conditions],
+            "derived_from": [{"fact": f, "value": _jsonable(v), "rule": by} for f, v, by in self.relied_on],
+            "overridden": dict(self.overridden_by),
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The recommendation for one account, with every reason behind it."""
+
+    account: str
+    name: str | None
+    given: dict[str, Any]
+    derived: dict[str, Any]
+    derived_by: dict[str, str]
+    stage_current: str | None
+    stage_recommended: str | None
+    move: str
+    stage_rule: str | None
+    structure: str | None
+    structure_rule: str | None
+    actions: tuple[dict, ...]
+    reasons: tuple[Reason, ...]
+    rules_version: str
+    origin: str = ""
+
+    @property
+    def key_account(self) -> bool | None:
+        """The key-account designation, when the rule set derives one."""
+        return self.derived.get("key_account")
+
+    @property
+    def fired(self) -> list[str]:
+        """Ids of the rules that fired, in evaluation order."""
+        return [r.rule.id for r in self.reasons]
+
+    def to_dict(self) -> dict:
+        """JSON-ready form; the shape documented in the README."""
+        return {
+            "account": self.account,
+            "name": self.name,
+            "key_account": self.key_account,
+            "stage": {"current": self.stage_current, "recommended": self.stage_recommended, "move": self.move,
+                      "rule": self.stage_rule},
+            "structure": {"recommended": self.structure, "rule": self.structure_rule} if self.structure else None,
+            "actions": list(self.actions),
+            "derived": {k: {"value": _jsonable(v), "rule": self.derived_by[k]} for k, v in self.derived.items()},
+            "given": {k: _jsonable(v) for k, v in self.given.items()},
+            "reasons": [r.to_dict() for r in self.reasons],
+            "fired": self.fired,
+            "rules_version": self.rules_version,
+            "kamrules_version": __version__,
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def _order(rule: Rule) -> tuple:
+    # Conflict resolution, documented in docs/rule-language.md: highest priority, then rule id.
+    return (-rule.priority, rule.id)
+
+
+class Evaluator:
+    """Evaluates accounts against one rule set through one engine; reuse it for many accounts."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset
+        self.engine = Engine(ruleset)
+        self._by_id = {r.id: r for r in ruleset.rules}
+        self._by_stratum: list[list[Rule]] = [[] for _ in range(ruleset.strata)]
+        for r in ruleset.rules:
+            self._by_stratum[r.stratum].append(r)
+        # A derived fact is settled after the last stratum of the rules that derive it.
+        self._settled_after: dict[int, list[str]] = {}
+        for fname, fact in ruleset.facts.items():
+            if fact.derived:
+                layers = [r.stratum for r in ruleset.rules if any(d == fname for d, _ in r.derive)]
+                self._settled_after.setdefault(max(layers, default=0), []).append(fname)
+
+    def close(self) -> None:
+        """Free the engine."""
+        self.engine.close()
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def evaluate(self, account: Account) -> Decision:
+        """The decision for one account."""
+        return self.evaluate_many([account])[0]
+
+    def evaluate_many(self, accounts: Sequence[Account]) -> list[Decision]:
+        """Decisions for a batch of accounts, fired through the engine together."""
+        n = len(accounts)
+        facts = [dict(a.facts) for a in accounts]
+        derived_by: list[dict[str, str]] = [{} for _ in range(n)]
+        fired: list[list[Rule]] = [[] for _ in range(n)]
+        overridden: list[dict[str, dict[str, str]]] = [{} for _ in range(n)]
+        for stratum in range(self.ruleset.strata):
+            encoded = [{k: encode_value(v) for k, v in f.items()} for f in facts]
+            hits = self.engine.fire(encoded, stratum)
+            for i in range(n):
+                rules = sorted((self._by_id[rid] for rid in hits[i]), key=_order)
+                for r in rules:
+                    if not holds(r.when, facts[i]):
+                        raise EngineError(f"the engine fired rule '{r.id}' for account '{accounts[i].id}' "
+                                          "but its condition does not hold")
+                fired[i].extend(rules)
+                self._settle(stratum, rules, facts[i], derived_by[i], overridden[i])
+        return [self._decision(accounts[i], facts[i], derived_by[i], fired[i], overridden[i]) for i in range(n)]
+
+    def _settle(self, stratum: int, rules: list[Rule], facts: dict, derived_by: dict, overridden: dict) -> None:
+        for r in rules:  # already in conflict order: the first to conclude wins
+            for fname, value in r.derive:
+                if fname in derived_by:
+                    overridden.setdefault(r.id, {})[fname] = derived_by[fname]
+                else:
+                    facts[fname] = value
+                    derived_by[fname] = r.id
+        for fname in self._settled_after.get(stratum, []):
+            default = self.ruleset.facts[fname].default
+            if fname not in derived_by and default is not None:
+                facts[fname] = default
+                derived_by[fname] = "default"
+
+    def _decision(self, account: Account, facts: dict, derived_by: dict, fired: list[Rule],
+                  overridden: dict[str, dict[str, str]]) -> Decision:
+        ordered = sorted(fired, key=lambda r: (r.stratum,) + _order(r))
+        stage_rule = next((r for r in sorted(fired, key=_order) if r.stage), None)
+        structure_rule = next((r for r in sorted(fired, key=_order) if r.structure), None)
+        for r in fired:
+            if r.stage and r is not stage_rule:
+                overridden.setdefault(r.id, {})["stage"] = stage_rule.id
+            if r.structure and r is not structure_rule:
+                overridden.setdefault(r.id, {})["structure"] = structure_rule.id
+        actions: dict[str, dict] = {}
+        for r in sorted(fired, key=_order):
+            for a in r.actions:
+                if a.id in actions:
+                    actions[a.id]["rules"].append(r.id)
+                else:
+                    actions[a.id] = {"id": a.id, "text": a.text, "rules": [r.id]}
+        current = facts.get("stage")
+        target = stage_rule.stage if stage_rule else current
+        reasons = tuple(
+            Reason(r, tuple(trace_conditions(r.when, facts)),
+                   tuple((f, facts[f], derived_by[f]) for f in sorted(r.reads()) if f in derived_by),
+                   overridden.get(r.id, {}))
+            for r in ordered)
+        given = {k: v for k, v in facts.items() if k not in derived_by}
+        derived = {k: facts[k] for k in derived_by}
+        return Decision(account.id, account.name, given, derived, dict(derived_by), current, target,
+                        stage_move(current, target), stage_rule.id if stage_rule else None,
+                        structure_rule.structure if structure_rule else None,
+                        structure_rule.id if structure_rule else None,
+                        tuple(actions.values()), reasons, self.ruleset.version, account.origin)
+
+
+def trace_conditions(cond: Condition, facts: dict, path: str = "") -> Iterable[ConditionTrace]:
+    """Every comparison in a condition tree with its observed value and whether it holds."""
+    if isinstance(cond, (AllOf, AnyOf)):
+        kind = "all" if isinstance(cond, AllOf) else "any"
+        for i, c in enumerate(cond.children):
+            yield from trace_conditions(c, facts, f"{path}{kind}[{i}].")
+        return
+    if isinstance(cond, Not):
+        yield from trace_conditions(cond.child, facts, f"{path}not.")
+        return
+    leaf: Leaf = cond
+    value = facts.get(leaf.value_of) if leaf.value_of else leaf.value
+    yield ConditionTrace(leaf.fact, leaf.op, value, facts.get(leaf.fact), leaf_holds(leaf, facts),
+                         path.rstrip(".") or "when", leaf.value_of)
+
+
+def evaluate(ruleset: RuleSet, account: Account) -> Decision:
+    """Evaluate one account (opens and closes an engine; use Evaluator for many)."""
+    with Evaluator(ruleset) as ev:
+        return ev.evaluate(account)

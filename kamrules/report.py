@@ -1,0 +1,151 @@
+"""Renderers: decisions and rule listings as tables, JSON, CSV and Markdown text. No printing here."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, Iterable
+
+from tabulate import tabulate
+
+from .evaluate import Decision
+from .model import Leaf, RuleSet
+
+OP_WORDS = {"eq": "=", "ne": "≠", "lt": "<", "lte": "≤", "gt": ">", "gte": "≥", "in": "in", "not_in": "not in",
+            "between": "between", "exists": "exists", "missing": "missing"}
+
+
+def fmt(value: Any) -> str:
+    """A value as a person reads it."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) >= 1000 else f"{value:g}"
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10000 else str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def to_json(data: Any) -> str:
+    """Stable, readable JSON."""
+    return json.dumps(data, indent=2, ensure_ascii=False, default=_default)
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, dt.date):
+        return o.isoformat()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"cannot serialise {type(o).__name__}")
+
+
+def decision_text(d: Decision, ruleset: RuleSet) -> str:
+    """One decision as the terminal table: the recommendation, then why."""
+    out = []
+    title = f"Account {d.account}" + (f" — {d.name}" if d.name else "")
+    out.append(title)
+    out.append(f"rules {ruleset.directory} version {d.rules_version[:12]}")
+    out.append("")
+    rows = []
+    if "key_account" in d.derived:
+        rows.append(["key account", fmt(d.key_account), _by(d.derived_by.get("key_account"), ruleset)])
+    move = f"{d.stage_current or '—'} → {d.stage_recommended or '—'}  ({d.move})"
+    rows.append(["stage", move, _by(d.stage_rule, ruleset) if d.stage_rule else "no transition rule fired"])
+    for fname, value in d.derived.items():
+        if fname != "key_account":
+            rows.append([fname.replace("_", " "), fmt(value), _by(d.derived_by[fname], ruleset)])
+    if d.structure:
+        rows.append(["structure", d.structure, _by(d.structure_rule, ruleset)])
+    out.append(tabulate(rows, tablefmt="plain"))
+    out.append("")
+    if d.actions:
+        out.append("Recommended actions")
+        out.append(tabulate([[i + 1, a["text"], ", ".join(a["rules"])] for i, a in enumerate(d.actions)],
+                            headers=["#", "action", "because of"], tablefmt="simple", maxcolwidths=[None, 70, 40]))
+    else:
+        out.append("Recommended actions: none")
+    out.append("")
+    out.append("Why")
+    for reason in d.reasons:
+        r = reason.rule
+        out.append(f"  {r.id}  ({r.source}, priority {r.priority})")
+        out.append(f"    {r.description}")
+        rows = [[c.path, c.fact, OP_WORDS[c.op], _threshold(c), fmt(c.observed), "✓" if c.holds else "✗"]
+                for c in reason.conditions]
+        table = tabulate(rows, headers=["where", "fact", "op", "threshold", "observed", "holds"], tablefmt="simple")
+        out.extend("    " + line for line in table.splitlines())
+        if reason.relied_on:
+            dep = ", ".join(f"{f}={fmt(v)} (from {by})" for f, v, by in reason.relied_on)
+            out.append(f"    relies on derived: {dep}")
+        for what, winner in reason.overridden_by.items():
+            out.append(f"    overridden on {what} by {winner} (higher priority or earlier id)")
+    if not d.reasons:
+        out.append("  no rule fired")
+    return "\n".join(out)
+
+
+def _threshold(c) -> str:
+    if c.op in ("exists", "missing"):
+        return ""
+    if c.value_of:
+        return f"{c.value_of} ({fmt(c.value)})"
+    return fmt(c.value)
+
+
+def _by(rule_id: str | None, ruleset: RuleSet) -> str:
+    if rule_id is None:
+        return ""
+    if rule_id == "default":
+        return "default (no rule concluded)"
+    return f"{rule_id} ({ruleset.rule(rule_id).source})"
+
+
+def condition_text(cond) -> str:
+    """A condition tree in one line, for listings."""
+    from .model import AllOf, AnyOf, Not
+
+    if isinstance(cond, AllOf):
+        return " and ".join(_paren(c) for c in cond.children)
+    if isinstance(cond, AnyOf):
+        return " or ".join(_paren(c) for c in cond.children)
+    if isinstance(cond, Not):
+        return "not " + _paren(cond.child)
+    leaf: Leaf = cond
+    if leaf.op in ("exists", "missing"):
+        return f"{leaf.fact} {leaf.op}"
+    rhs = leaf.value_of if leaf.value_of else fmt(leaf.value)
+    return f"{leaf.fact} {OP_WORDS[leaf.op]} {rhs}"
+
+
+def _paren(c) -> str:
+    from .model import Leaf as _Leaf
+
+    text = condition_text(c)
+    return text if isinstance(c, _Leaf) else f"({text})"
+
+
+def rules_rows(ruleset: RuleSet) -> list[dict]:
+    """The rules as data for listing."""
+    rows = []
+    for r in sorted(ruleset.rules, key=lambda r: (r.file, r.line)):
+        concl = []
+        concl += [f"{k}={fmt(v)}" for k, v in r.derive]
+        if r.stage:
+            concl.append(f"stage→{r.stage}")
+        if r.structure:
+            concl.append(f"structure→{r.structure}")
+        concl += [f"action {a.id}" for a in r.actions]
+        rows.append({"id": r.id, "source": r.source, "priority": r.priority, "stratum": r.stratum,
+                     "when": condition_text(r.when), "then": "; ".join(concl), "description": r.description})
+    return rows
+
+
+def table(rows: Iterable[dict], columns: list[str], fmt_name: str = "simple", maxwidth: int | None = 60) -> str:
+    """Rows of dicts as a tabulate table."""
+    return tabulate([[row[c] for c in columns] for row in rows], headers=columns, tablefmt=fmt_name,
+                    maxcolwidths=maxwidth)
