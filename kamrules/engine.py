@@ -16,6 +16,8 @@ How each known sharp edge of durable_rules 2.0.28 is met here (each has a test i
 - ``date`` values do not serialise: the compiler turns dates into day numbers before they get here.
 - No cycle guard in chaining: we do not chain inside the engine. Derived facts are settled layer by
   layer (strata) by kamrules, and the loader rejects cycles among derived facts.
+- Its JSON parser reads an exponent only after a decimal point: ``1e-20`` (how Python writes small
+  and large floats) is misread and can crash the process. ``dumps`` below writes ``1.0e-20``.
 - Rulesets live in a process-wide table of the C engine: each Engine gets a unique name and deletes
   its ruleset on close, so two rule sets in one process never see each other's facts.
 """
@@ -38,6 +40,21 @@ _names = itertools.count(1)
 _fact_ids = itertools.count(1)
 
 
+def dumps(obj: Any) -> str:
+    """JSON that durable_rules' parser reads right: every float keeps a decimal point before its exponent."""
+    if isinstance(obj, dict):
+        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{dumps(v)}" for k, v in obj.items()) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ",".join(dumps(v) for v in obj) + "]"
+    if isinstance(obj, float):
+        if obj != obj or obj in (float("inf"), float("-inf")):
+            raise EngineError(f"non-finite number {obj!r} reached the engine")
+        text = repr(obj)
+        mantissa, e, exponent = text.partition("e")
+        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
+    return json.dumps(obj, ensure_ascii=False)
+
+
 class Engine:
     """A rule set compiled into a durable_rules ruleset; fires rules on batches of facts."""
 
@@ -46,7 +63,7 @@ class Engine:
         self.definition = definition if definition is not None else compile_ruleset(ruleset)
         self.name = f"kamrules-{ruleset.version[:12]}-{next(_names)}"
         try:
-            self._handle = _dre.create_ruleset(self.name, json.dumps(self.definition))
+            self._handle = _dre.create_ruleset(self.name, dumps(self.definition))
         except Exception as e:  # the C engine raises its own error type with a numeric code
             raise EngineError(f"durable_rules refused the compiled rule set {ruleset.directory}: {e}") from None
         self._open = True
@@ -63,7 +80,7 @@ class Engine:
         fired: list[set[str]] = [set() for _ in batch]
         if not batch:
             return fired
-        payload = json.dumps(batch, ensure_ascii=False, allow_nan=False)
+        payload = "[" + ",".join(dumps(f) for f in batch) + "]"
         try:
             code, state = _dre.assert_facts(self._handle, payload)
             # Result code 1 (not handled) may still leave firings for other facts of the batch.

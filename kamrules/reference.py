@@ -59,3 +59,23 @@ def leaf_holds(leaf: Leaf, facts: Mapping[str, Any]) -> bool:
 def observed(leaf: Leaf, facts: Mapping[str, Any]) -> Any:
     """The account's value of the compared fact (None when missing)."""
     return facts.get(leaf.fact)
+
+
+def reference_fired(ruleset, facts: Mapping[str, Any]) -> tuple[set[str], dict[str, Any]]:
+    """The rules that fire on an account and the derived facts, computed without the engine."""
+    facts = dict(facts)
+    fired: set[str] = set()
+    derived: dict[str, Any] = {}
+    for stratum in range(ruleset.strata):
+        layer = sorted((r for r in ruleset.rules if r.stratum == stratum), key=lambda r: (-r.priority, r.id))
+        hits = [r for r in layer if holds(r.when, facts)]
+        fired.update(r.id for r in hits)
+        for r in hits:
+            for name, value in r.derive:
+                derived.setdefault(name, value)
+        for name, fact in ruleset.facts.items():
+            derivers = [r.stratum for r in ruleset.rules if any(d == name for d, _ in r.derive)]
+            if fact.derived and max(derivers, default=0) == stratum and name not in derived and fact.default is not None:
+                derived[name] = fact.default
+        facts.update(derived)
+    return fired, derived
