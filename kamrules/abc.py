@@ -28,6 +28,7 @@ Conventions, the same in every function here:
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from dataclasses import dataclass
 from decimal import Decimal, Inexact, localcontext
 from fractions import Fraction
@@ -88,8 +89,13 @@ class Concentration:
     hhi: Decimal | None
 
 
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
+
+
 def _ranked(values: Mapping[str, Decimal]) -> list[tuple[str, Decimal]]:
-    return sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
+    # Two stable sorts (id, then value descending) avoid building a negated Decimal per key.
+    return sorted(sorted(values.items(), key=itemgetter(0)), key=itemgetter(1), reverse=True)
 
 
 def _check_values(values: Mapping[str, Decimal]) -> None:
@@ -109,24 +115,25 @@ def abc_classes(
     with localcontext() as ctx:
         ctx.prec = _PREC
         ctx.traps[Inexact] = True  # a rounded sum could move an account across a class line
-        total = sum((v for _, v in ranked if v > 0), Decimal(0))
+        total = sum((v for _, v in ranked if v > _ZERO), _ZERO)
         a_line, b_line = a_cut * total, b_cut * total
         before: list[Decimal] = []
         cums: list[Decimal] = []
         cum = Decimal(0)
         for _, value in ranked:
             before.append(cum)
-            if value > 0:
+            if value > _ZERO:
                 cum += value
             cums.append(cum)
     rows: list[AbcRow] = []
+    append = rows.append
     for rank, ((account, value), prev, cum) in enumerate(zip(ranked, before, cums), start=1):
-        if value <= 0 or total <= 0:
-            rows.append(AbcRow(account, value, rank, Decimal(0), Decimal(1) if total > 0 else Decimal(0), "C", value <= 0))
+        if value <= _ZERO or total <= _ZERO:
+            append(AbcRow(account, value, rank, _ZERO, _ONE if total > _ZERO else _ZERO, "C", value <= _ZERO))
             continue
         # An account belongs to the class whose line it reaches or crosses; the next one starts after.
         cls = "C" if prev >= b_line else "B" if prev >= a_line else "A"
-        rows.append(AbcRow(account, value, rank, value / total, cum / total, cls))
+        append(AbcRow(account, value, rank, value / total, cum / total, cls))
     return rows
 
 

@@ -504,7 +504,8 @@ def record_text(entry: Entry) -> str:
                  else "", fmt(c["observed"]), "✓" if c["holds"] else "✗"] for c in r["conditions"]]
         table = tabulate(rows, headers=["where", "fact", "op", "threshold", "observed", "holds"], tablefmt="simple")
         out.extend("     " + line for line in table.splitlines())
-        concl = "; ".join(f"{k} {fmt(v)}" for k, v in r["concludes"].items())
+        concl = "; ".join(", ".join(f"{f} = {fmt(x)}" for f, x in v.items()) if k == "derive" else f"{k} {fmt(v)}"
+                          for k, v in r["concludes"].items())
         out.append(f"     concludes: {concl}")
         for what, winner in r["overridden"].items():
             out.append(f"     overridden on {what} by {winner}")

@@ -9,7 +9,7 @@ from typing import Callable
 
 import click
 
-from . import __version__, report
+from . import __version__, audit, report
 from .errors import EXIT_OK, InvalidInput, KamrulesError
 from .evaluate import Evaluator
 from .loader import load_account, load_ruleset
@@ -40,6 +40,9 @@ rules_option = click.option("--rules", "rules_dir", default=DEFAULT_RULES, show_
                             type=click.Path(file_okay=False), help="Rules folder (facts.yaml and rule files).")
 format_option = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True,
                              help="Output format.")
+audit_db_option = click.option("--audit-db", "audit_db", type=click.Path(dir_okay=False), default=None,
+                               help="Decision log (SQLite). Default: $KAMRULES_AUDIT_DB, else "
+                                    "./.kamrules/audit.sqlite in the current directory.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,8 +60,10 @@ def main() -> None:
 @click.argument("account_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @rules_option
 @format_option
-def evaluate(account_files: tuple[str, ...], rules_dir: str, fmt: str) -> None:
-    """Evaluate account files: key account?, stage move, actions, and why."""
+@audit_db_option
+@click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision log.")
+def evaluate(account_files: tuple[str, ...], rules_dir: str, fmt: str, audit_db: str | None, no_audit: bool) -> None:
+    """Evaluate account files: key account?, stage move, actions, and why (recorded in the decision log)."""
 
     def body() -> None:
         ruleset = load_ruleset(rules_dir)
@@ -73,6 +78,8 @@ def evaluate(account_files: tuple[str, ...], rules_dir: str, fmt: str) -> None:
             raise InvalidInput(problems)
         with Evaluator(ruleset) as ev:
             decisions = ev.evaluate_many(accounts)
+        if not no_audit:
+            audit.record(audit.db_path(audit_db), decisions, ruleset, "evaluate")
         if fmt == "json":
             data = [d.to_dict() for d in decisions]
             click.echo(report.to_json(data[0] if len(data) == 1 else data))
@@ -129,6 +136,177 @@ def rules_list(rules_dir: str, fmt: str) -> None:
                                     None if fmt == "markdown" else 50))
 
     run_guarded("json" if fmt == "json" else "table", body)
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The decision log: list, show, verify, replay, backtest.
+
+    \b
+    The log is an SQLite file: --audit-db, else $KAMRULES_AUDIT_DB,
+    else ./.kamrules/audit.sqlite in the current directory.
+    """
+
+
+since_option = click.option("--since", default=None, type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+                            help="Only decisions recorded on or after this UTC date (YYYY-MM-DD).")
+
+
+def _since(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+@audit_group.command("list")
+@click.option("--account", default=None, help="Only this account id.")
+@since_option
+@click.option("--rule", default=None, help="Only decisions where this rule fired.")
+@audit_db_option
+@format_option
+def audit_list(account: str | None, since, rule: str | None, audit_db: str | None, fmt: str) -> None:
+    """Recorded decisions, oldest first."""
+
+    def body() -> None:
+        entries = audit.list_decisions(audit.db_path(audit_db), account, _since(since), rule)
+        if fmt == "json":
+            click.echo(report.to_json([e.summary() | {"seq": e.seq} for e in entries]))
+        else:
+            click.echo(audit.entries_text(entries))
+
+    run_guarded(fmt, body)
+
+
+@audit_group.command("show")
+@click.argument("decision_id")
+@audit_db_option
+@format_option
+def audit_show(decision_id: str, audit_db: str | None, fmt: str) -> None:
+    """One recorded decision in full: inputs, every firing, the recommendation."""
+
+    def body() -> None:
+        entry = audit.show(audit.db_path(audit_db), decision_id)
+        click.echo(report.to_json(entry.record) if fmt == "json" else audit.record_text(entry))
+
+    run_guarded(fmt, body)
+
+
+@audit_group.command("verify")
+@audit_db_option
+@format_option
+def audit_verify(audit_db: str | None, fmt: str) -> None:
+    """Check the hash chain: exit 0 if intact, 1 naming the first broken record."""
+
+    def body() -> None:
+        path = audit.db_path(audit_db)
+        if fmt == "json":
+            v = audit.verify(path)
+            click.echo(report.to_json(v.to_dict()))
+            return 0 if v.ok else 1
+        v = audit.check(path)
+        click.echo(f"{path}: intact: {v.records} decision(s), {v.rulesets} rule set(s)")
+
+    run_guarded(fmt, body)
+
+
+@audit_group.command("replay")
+@click.argument("decision_id")
+@click.option("--rules", "rules_dir", default=None, type=click.Path(file_okay=False),
+              help="Replay with this rules folder instead of the recorded rule text.")
+@audit_db_option
+@format_option
+def audit_replay(decision_id: str, rules_dir: str | None, audit_db: str | None, fmt: str) -> None:
+    """Re-evaluate a recorded decision's inputs with the recorded rules (or --rules) and compare."""
+
+    def body() -> int:
+        r = audit.replay(audit.db_path(audit_db), decision_id, rules_dir)
+        click.echo(report.to_json(r.to_dict()) if fmt == "json" else audit.replay_text(r))
+        # With the recorded rules a difference means the log or kamrules changed: a failed check.
+        return 1 if rules_dir is None and not r.identical else 0
+
+    run_guarded(fmt, body)
+
+
+@audit_group.command("backtest")
+@click.option("--rules", "rules_dir", required=True, type=click.Path(file_okay=False),
+              help="The new rules folder to run the recorded decisions through.")
+@since_option
+@audit_db_option
+@format_option
+def audit_backtest(rules_dir: str, since, audit_db: str | None, fmt: str) -> None:
+    """Which recorded decisions a rule change would alter, counted by type of change."""
+
+    def body() -> None:
+        b = audit.backtest(audit.db_path(audit_db), rules_dir, _since(since))
+        click.echo(report.to_json(b.to_dict()) if fmt == "json" else audit.backtest_text(b))
+
+    run_guarded(fmt, body)
+
+
+@main.command()
+@click.argument("scenario_file", type=click.Path(dir_okay=False))
+@click.option("--runs", type=click.IntRange(min=1), default=None,
+              help="Monte Carlo: run the scenario N times with random changes drawn (default: one expected path).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Monte Carlo draws.")
+@click.option("--target", type=click.Choice(["pre-KAM", "early-KAM", "mid-KAM", "partnership-KAM", "synergistic-KAM",
+                                             "uncoupling-KAM"]),
+              default="partnership-KAM", show_default=True, help="Monte Carlo: stage whose time to reach is reported.")
+@format_option
+def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: str) -> None:
+    """Simulate a scenario period by period (timeline), or --runs N times (stage probabilities)."""
+    from . import scenarios as sc
+
+    def body() -> None:
+        scenario = sc.load_scenario(scenario_file)
+        if runs is None:
+            timeline = sc.simulate(scenario)
+            if fmt == "json":
+                click.echo(report.to_json(timeline.to_dict()))
+                return
+            click.echo(f"Scenario {scenario.name}: account {scenario.account.id}, starting in "
+                       f"{scenario.account.facts['stage']}, rules {scenario.ruleset.directory} "
+                       f"version {scenario.ruleset.version[:12]}")
+            click.echo(report.table(sc.timeline_rows(timeline), ["period", "events", "stage", "move", "key account",
+                                                                   "actions", "rules fired"], "simple", 40))
+            return
+        mc = sc.monte_carlo(scenario, runs, seed, target)
+        if fmt == "json":
+            click.echo(report.to_json(mc.to_dict()))
+            return
+        rows = sc.monte_carlo_rows(mc)
+        click.echo(f"Scenario {scenario.name}: {runs} runs, seed {seed}; probability of each stage at the end of "
+                   "each period")
+        click.echo(report.table(rows, list(rows[0]), "simple", None))
+        t = mc.to_dict()["time_to_target"]
+        if mc.times:
+            click.echo(f"time to reach {target}: mean {mc.mean_time:.2f} periods, p10 {t['p10']}, p50 {t['p50']}, "
+                       f"p90 {t['p90']} (among the {len(mc.times)} runs that reach it); never reached in "
+                       f"{mc.never_share:.1%} of runs")
+        else:
+            click.echo(f"time to reach {target}: never reached in any of the {runs} runs")
+
+    run_guarded(fmt, body)
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path())
+@format_option
+def test_scenarios(paths: tuple[str, ...], fmt: str) -> None:
+    """Run every scenario's expectations (default folder: scenarios/); exit 1 if any fails."""
+    from . import scenarios as sc
+    from .errors import CheckFailed
+
+    def body() -> None:
+        result = sc.run_tests(paths or ("scenarios",))
+        if fmt == "json":
+            click.echo(report.to_json({"passed": result.passed, "failed": result.failed,
+                                       "outcomes": [o.to_dict() for o in result.outcomes]}))
+        else:
+            for o in result.outcomes:
+                click.echo(o.line())
+            click.echo(result.summary())
+        if result.failed:
+            raise CheckFailed(f"{result.failed} of {len(result.outcomes)} expectations failed")
+
+    run_guarded(fmt, body)
 
 
 if __name__ == "__main__":  # pragma: no cover

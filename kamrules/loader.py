@@ -132,6 +132,8 @@ def value_problem(fact: Fact, value: Any, span: Span, context: str) -> Problem |
         hint = did_you_mean(value, fact.values or ())
     if fact.type == "number" and isinstance(value, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value):
         hint = "YAML reads 1e6 as text; write 1.0e6 or 1000000"
+    if fact.type == "boolean" and isinstance(value, str) and value.lower() in ("yes", "no", "on", "off", "y", "n"):
+        hint = "write true or false"
     if fact.type in ("number", "integer") and isinstance(value, str) and "," in value:
         hint = "write numbers with a '.' decimal point and no thousands separator"
     return Problem(span, f"{context}: invalid value for fact '{fact.name}' ({why})",

@@ -44,7 +44,11 @@ class YNode:
 
     def describe(self) -> str:
         """What the node is, for 'found ...' in messages."""
-        return describe_value(self.value) if self.kind == "scalar" else {"map": "a mapping", "seq": "a list"}[self.kind]
+        if self.kind == "scalar":
+            return describe_value(self.value)
+        if not self.value:
+            return "an empty " + ("mapping" if self.kind == "map" else "list")
+        return {"map": "a mapping", "seq": "a list"}[self.kind]
 
 
 def describe_value(value: Any) -> str:

@@ -1,0 +1,96 @@
+"""The command line: output shape and exit codes of evaluate and rules check/list."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kamrules.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples" / "accounts").glob("*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _at_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_evaluate_json_shape(path):
+    """evaluate --format json on each shipped example has the documented fields and provenance."""
+    result = run("evaluate", str(path), "--format", "json", "--no-audit") if _has_audit() else \
+        run("evaluate", str(path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.stdout)
+    assert {"account", "key_account", "stage", "actions", "reasons", "rules_version"} <= set(d)
+    assert {"current", "recommended", "move"} <= set(d["stage"])
+    assert d["stage"]["move"] in ("advance", "hold", "regress", "uncouple", "recover")
+    assert len(d["rules_version"]) == 64
+    assert d["reasons"], "every example fires at least one rule"
+    for reason in d["reasons"]:
+        file, line = reason["source"].rsplit(":", 1)
+        assert Path(file).exists() and int(line) >= 1
+        for c in reason["conditions"]:
+            assert {"fact", "op", "value", "observed", "holds"} <= set(c)
+
+
+def _has_audit() -> bool:
+    return "--no-audit" in run("evaluate", "--help").output
+
+
+def test_evaluate_table_names_move_actions_and_reasons():
+    """The table output of an uncoupling example names the move, the winning rule and its conditions."""
+    args = ["evaluate", "examples/accounts/meccanica-torinese.yaml"] + (["--no-audit"] if _has_audit() else [])
+    result = run(*args)
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "mid-KAM → uncoupling-KAM  (uncouple)" in out
+    assert "breach_of_trust" in out and "rules/stages.yaml:" in out
+
+
+def test_evaluate_several_accounts_gives_a_list():
+    """Several account files give a JSON list in argument order."""
+    args = ["evaluate", str(EXAMPLES[0]), str(EXAMPLES[1]), "--format", "json"] + (["--no-audit"] if _has_audit() else [])
+    result = run(*args)
+    assert [d["account"] for d in json.loads(result.stdout)] == [
+        __import__("yaml").safe_load(p.read_text())["account"] for p in EXAMPLES[:2]]
+
+
+def test_rules_check_default_ok():
+    """The shipped rules folder is valid."""
+    result = run("rules", "check", "rules")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("rules: ok: ")
+
+
+def test_rules_list_json_has_every_rule(ruleset):
+    """rules list --format json lists every rule with its source."""
+    result = run("rules", "list", "rules", "--format", "json")
+    rows = json.loads(result.stdout)["rules"]
+    assert sorted(r["id"] for r in rows) == sorted(r.id for r in ruleset.rules)
+
+
+def test_missing_rules_folder_is_invalid_input():
+    """A rules folder that does not exist is exit 3 with a clear message."""
+    result = run("rules", "check", "no/such/folder")
+    assert result.exit_code == 3
+    assert "no/such/folder: error: rules folder not found" in result.stderr
+
+
+def test_missing_account_file_is_invalid_input():
+    """An account file that does not exist is exit 3, not a traceback."""
+    result = run("evaluate", "nope.yaml")
+    assert result.exit_code == 3
+    assert "nope.yaml: error: file not found" in result.stderr
+
+
+def test_usage_error_exit_2():
+    """An unknown option is a usage error with exit 2."""
+    assert run("evaluate", "--bogus").exit_code == 2
