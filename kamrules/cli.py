@@ -9,7 +9,7 @@ from typing import Callable
 
 import click
 
-from . import __version__, audit, report
+from . import __version__, audit, explain, report
 from .errors import EXIT_OK, InvalidInput, KamrulesError
 from .evaluate import Evaluator
 from .loader import load_account, load_ruleset
@@ -136,6 +136,23 @@ def rules_list(rules_dir: str, fmt: str) -> None:
                                     None if fmt == "markdown" else 50))
 
     run_guarded("json" if fmt == "json" else "table", body)
+
+
+@main.command("explain")
+@click.argument("account_file", type=click.Path(dir_okay=False))
+@rules_option
+@format_option
+def explain_cmd(account_file: str, rules_dir: str, fmt: str) -> None:
+    """Why this decision, why not the next move, and what changes of given facts would reach it."""
+
+    def body() -> None:
+        ruleset = load_ruleset(rules_dir)
+        account = load_account(account_file, ruleset)
+        with Evaluator(ruleset) as ev:
+            e = explain.explain(ev, account)
+        click.echo(report.to_json(e.to_dict()) if fmt == "json" else explain.explanation_text(e))
+
+    run_guarded(fmt, body)
 
 
 @main.group("audit")
@@ -294,17 +311,19 @@ def test_scenarios(paths: tuple[str, ...], fmt: str) -> None:
     from . import scenarios as sc
     from .errors import CheckFailed
 
-    def body() -> None:
+    def body() -> int:
         result = sc.run_tests(paths or ("scenarios",))
         if fmt == "json":
+            # One JSON document on stdout: the failures are in it, so only the exit code says more.
             click.echo(report.to_json({"passed": result.passed, "failed": result.failed,
                                        "outcomes": [o.to_dict() for o in result.outcomes]}))
-        else:
-            for o in result.outcomes:
-                click.echo(o.line())
-            click.echo(result.summary())
+            return CheckFailed.exit_code if result.failed else 0
+        for o in result.outcomes:
+            click.echo(o.line())
+        click.echo(result.summary())
         if result.failed:
             raise CheckFailed(f"{result.failed} of {len(result.outcomes)} expectations failed")
+        return 0
 
     run_guarded(fmt, body)
 

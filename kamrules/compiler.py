@@ -73,7 +73,9 @@ def _compile_leaf(leaf: Leaf) -> dict:
         return {"$nex": {f: 1}}
     if leaf.value_of is not None:
         rhs: Any = {"$m": leaf.value_of}
-        return {f: rhs} if op == "eq" else {_DURABLE_OP[op]: {f: rhs}}
+        cmp = {f: rhs} if op == "eq" else {_DURABLE_OP[op]: {f: rhs}}
+        # durable_rules can match a comparison whose right-hand fact is missing; require it explicitly.
+        return {"$and": [{"$ex": {leaf.value_of: 1}}, cmp]}
     if op == "in":
         parts = [{f: encode_value(v)} for v in leaf.value]
         return parts[0] if len(parts) == 1 else {"$or": parts}

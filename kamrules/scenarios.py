@@ -199,7 +199,6 @@ def _ruleset(root: YNode, top: Span, probs: _Problems, cache: dict[str, RuleSet]
         rules_dir, span = rn.value, rn.span
     if not Path(rules_dir).is_dir():
         probs.add(span, f"rules folder '{rules_dir}' not found", expected="a folder with facts.yaml and rule files",
-                  found=f"no folder {Path(rules_dir).resolve()}",
                   help="relative paths are resolved against the current directory (run from the project root)")
         return None
     key = str(Path(rules_dir).resolve())
@@ -516,7 +515,7 @@ def _expectations(node: YNode | None, ruleset: RuleSet, what: str, probs: _Probl
             for item in items:
                 if item.kind != "scalar" or item.value not in known:
                     probs.add(item.span, f"unknown {noun} id in '{key}' of {what}",
-                              expected=f"a {noun} id from {ruleset.directory}", found=item.describe(),
+                              expected=f"an {noun} id from {ruleset.directory}" if noun == "action" else f"a {noun} id from {ruleset.directory}", found=item.describe(),
                               help=did_you_mean(str(item.value), known), code=f"unknown-{noun}")
                 else:
                     out.append(Expectation(kind, item.value, item.span))
@@ -859,5 +858,5 @@ def monte_carlo_rows(mc: MonteCarlo) -> list[dict]:
     used = [s for s in ALL_STAGES if any(row[s] for row in mc.counts)]
     rows = []
     for label, prob in zip(mc.periods, mc.probabilities()):
-        rows.append({"period": label, **{s: f"{prob[s]:.3f}" for s in used}})
+        rows.append({"period": label, **{s: f"{prob[s]:.1%}" for s in used}})  # text, so tabulate keeps it
     return rows

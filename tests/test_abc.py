@@ -1,0 +1,186 @@
+"""ABC classes, computed ABC limits and concentration measures."""
+from __future__ import annotations
+
+import random
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kamrules.abc import abc_classes, computed_abc, concentration
+from kamrules.errors import InvalidInput
+
+DATA = Path(__file__).parent / "data" / "abc"
+
+
+def classes(rows):
+    return {r.account: r.cls for r in rows}
+
+
+def test_empty_input_gives_no_rows():
+    """An empty portfolio has no ABC rows."""
+    assert abc_classes({}) == []
+
+
+def test_single_account_is_a():
+    """A lone positive account holds 100% of the value and is class A."""
+    (row,) = abc_classes({"ACME": D("12.5")})
+    assert (row.rank, row.share, row.cumulative_share, row.cls) == (1, D(1), D(1), "A")
+
+
+def test_account_crossing_the_line_is_in_the_class():
+    """The account whose value takes the cumulative share over a cut-off belongs to that class."""
+    rows = abc_classes({"a": D(70), "b": D(20), "c": D(6), "d": D(4)})
+    assert classes(rows) == {"a": "A", "b": "A", "c": "B", "d": "C"}
+    assert [r.cumulative_share for r in rows] == [D("0.7"), D("0.9"), D("0.96"), D(1)]
+
+
+def test_reaching_the_line_exactly_closes_the_class():
+    """An account landing exactly on 80% is the last A; the next one starts B."""
+    rows = abc_classes({"a": D(80), "b": D(15), "c": D(5)})
+    assert classes(rows) == {"a": "A", "b": "B", "c": "C"}
+
+
+def test_ties_rank_by_account_id():
+    """Equal values are ranked by account id ascending, so the smaller id gets the better class."""
+    rows = abc_classes({"z": D(40), "m": D(40), "a": D(20)}, D("0.5"), D("0.9"))
+    assert [(r.account, r.rank, r.cls) for r in rows] == [("m", 1, "A"), ("z", 2, "A"), ("a", 3, "B")]
+    rows = abc_classes({"b": D(10), "a": D(10)}, D("0.5"), D("0.5"))
+    assert classes(rows) == {"a": "A", "b": "C"}
+
+
+def test_all_equal_values_are_a_until_the_cut_off():
+    """With ten equal values the first eight (by id) reach 80% and are A, then B up to 95%."""
+    rows = abc_classes({f"c{i}": D(7) for i in range(10)})
+    assert [r.cls for r in rows] == ["A"] * 8 + ["B"] * 2
+
+
+def test_zero_and_negative_values_are_flagged_c_after_positives():
+    """Values <= 0 get share 0, the nonpositive flag and class C, ranked after every positive value."""
+    rows = abc_classes({"neg": D(-5), "zero": D(0), "big": D(90), "small": D(10)})
+    assert [(r.account, r.cls, r.share, r.nonpositive) for r in rows] == [
+        ("big", "A", D("0.9"), False), ("small", "B", D("0.1"), False),
+        ("zero", "C", D(0), True), ("neg", "C", D(0), True)]
+
+
+def test_no_positive_total_makes_everything_c():
+    """When nothing is positive every account is C with share 0."""
+    rows = abc_classes({"a": D(0), "b": D(-1)})
+    assert [(r.cls, r.share, r.cumulative_share) for r in rows] == [("C", D(0), D(0)), ("C", D(0), D(0))]
+
+
+def test_cut_offs_are_checked():
+    """Cut-offs outside 0 < a <= b <= 1 are refused."""
+    with pytest.raises(ValueError):
+        abc_classes({"a": D(1)}, D("0.9"), D("0.8"))
+
+
+def test_exact_arithmetic_where_floats_would_round():
+    """0.1 + 0.2 reaches a 0.3/0.6 cut-off exactly, which binary floats would miss."""
+    rows = abc_classes({"a": D("0.1"), "b": D("0.1"), "c": D("0.1"), "d": D("0.2")}, D("0.4"), D("0.6"))
+    assert classes(rows) == {"d": "A", "a": "B", "b": "C", "c": "C"}
+
+
+values_st = st.dictionaries(
+    st.text("abcdefgh", min_size=1, max_size=4),
+    st.decimals(min_value=-1000, max_value=100000, places=2, allow_nan=False, allow_infinity=False),
+    max_size=30,
+)
+
+
+@given(values_st, st.randoms())
+def test_order_invariance(values, rnd):
+    """Shuffling the input does not change any account's class, rank or share."""
+    items = list(values.items())
+    rnd.shuffle(items)
+    assert abc_classes(dict(items)) == abc_classes(values)
+
+
+@given(values_st, st.decimals(min_value=D("0.01"), max_value=1000, places=2))
+@settings(max_examples=200)
+def test_scale_invariance(values, factor):
+    """Multiplying every value by a positive constant does not change the classes."""
+    scaled = {k: v * factor for k, v in values.items()}
+    assert classes(abc_classes(scaled)) == classes(abc_classes(values))
+
+
+def test_computed_abc_swiss_inhabitants():
+    """Computed ABC on SwissInhabitants (2896 communes, 1900) gives A=642, B=434, C=1820.
+
+    Data: the SwissInhabitants set shipped with the R package ABCanalysis (Ultsch & Lötsch,
+    PLoS One 10(6): e0129767, 2015, doi 10.1371/journal.pone.0129767; man/SwissInhabitants.Rd,
+    used in the package's ABCanalysis example). Expected limits and set sizes as published in the
+    test suite of CalculatedABC.jl (test/test_analysis.jl), the port of that package: Pareto point
+    (0.25379834, 0.72195861), break-even (0.22168508, 0.69137644), submarginal (0.37154696, 0.81027819).
+    """
+    values = {f"commune{i:04d}": D(x) for i, x in enumerate((DATA / "swiss_inhabitants_1900.txt").read_text().split())}
+    result = computed_abc(values)
+    lim = result.limits
+    assert (lim.a_count, lim.b_count, lim.c_count) == (642, 434, 1820)
+    close = lambda p, q: all(abs(a - D(b)) < D("1e-8") for a, b in zip(p, q))  # noqa: E731
+    assert close(lim.pareto, ("0.25379834254143646", "0.7219586074342286"))
+    assert close(lim.break_even, ("0.22168508287292818", "0.6913764432243525"))
+    assert close(lim.ab_limit, lim.break_even)
+    assert close(lim.bc_limit, ("0.3715469613259669", "0.810278191608252"))
+    by_cls = {c: [r.value for r in result.rows if r.cls == c] for c in "ABC"}
+    assert min(by_cls["A"]) >= max(by_cls["B"]) and min(by_cls["B"]) >= max(by_cls["C"])
+
+
+def test_computed_abc_equal_values_splits_at_half():
+    """For equal values the Pareto point is the curve's middle, so half is A and the rest B."""
+    result = computed_abc({f"c{i}": D(5) for i in range(10)})
+    assert [r.cls for r in result.rows] == ["A"] * 5 + ["B"] * 5
+
+
+def test_computed_abc_single_account_is_a():
+    """One account is class A (the curve's artificial origin never wins the Pareto point)."""
+    assert [r.cls for r in computed_abc({"x": D(3)}).rows] == ["A"]
+
+
+def test_computed_abc_refuses_nonpositive_values():
+    """Computed ABC names every account whose value is not positive."""
+    with pytest.raises(InvalidInput) as exc:
+        computed_abc({"a": D(5), "b": D(0), "c": D(-1)}, source="revenue")
+    assert [p.headline() for p in exc.value.problems] == [
+        "revenue: error: account 'b' has no positive value (expected a value > 0, found 0)",
+        "revenue: error: account 'c' has no positive value (expected a value > 0, found -1)",
+    ]
+
+
+def test_computed_abc_refuses_empty_input():
+    """Computed ABC needs at least one account."""
+    with pytest.raises(InvalidInput):
+        computed_abc({})
+
+
+def test_computed_abc_order_invariant():
+    """Computed classes do not depend on input order."""
+    rnd = random.Random(7)
+    values = {f"k{i}": D(str(round(rnd.lognormvariate(3, 1), 2))) for i in range(200)}
+    items = list(values.items())
+    rnd.shuffle(items)
+    assert computed_abc(dict(items)) == computed_abc(values)
+
+
+def test_concentration_measures():
+    """Top-20% share, Gini and HHI are exact, with negative values counted as zero."""
+    c = concentration({"a": D(5), "b": D(5), "c": D(0), "d": D(-2), "e": D(90)})
+    assert (c.accounts, c.positive_accounts, c.total, c.top20_accounts) == (5, 3, D(100), 1)
+    assert (c.top20_share, c.gini, c.hhi) == (D("0.9"), D("0.74"), D("0.815"))
+
+
+def test_concentration_equal_and_monopoly():
+    """Equal values give Gini 0 and HHI 1/n; one account with everything gives Gini (n-1)/n and HHI 1."""
+    eq = concentration({"a": D(1), "b": D(1), "c": D(1), "d": D(1)})
+    assert (eq.gini, eq.hhi, eq.top20_share) == (D(0), D("0.25"), D("0.25"))
+    mono = concentration({"a": D(9), "b": D(0), "c": D(0), "d": D(0)})
+    assert (mono.gini, mono.hhi) == (D("0.75"), D(1))
+
+
+def test_concentration_without_positive_total():
+    """With nothing positive the share measures are None rather than a division by zero."""
+    c = concentration({"a": D(0), "b": D(-3)})
+    assert (c.top20_share, c.gini, c.hhi, c.total) == (None, None, None, D(0))
+    assert concentration({}).accounts == 0

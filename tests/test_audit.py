@@ -1,0 +1,252 @@
+"""The decision log: recording, show, replay, tamper detection, concurrent writers, backtest."""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kamrules import audit
+from kamrules.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+EXAMPLES = sorted((ROOT / "examples" / "accounts").glob("*.yaml"))
+VENETA = ROOT / "examples" / "accounts" / "distribuzione-alimentare-veneta.yaml"
+
+
+def run(*args: str, db: Path):
+    """Run the CLI with the log at `db`."""
+    return CliRunner().invoke(main, [*args], env={audit.ENV_VAR: str(db)})
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    """A log holding one decision per shipped example account."""
+    path = tmp_path / "audit.sqlite"
+    r = run("evaluate", "--rules", str(RULES), *map(str, EXAMPLES), db=path)
+    assert r.exit_code == 0, r.output
+    return path
+
+
+def ids(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [r[0] for r in conn.execute("SELECT decision_id FROM decisions ORDER BY seq")]
+
+
+def loosen(rules: Path) -> None:
+    """Lower early-to-mid's thresholds so that IT-VE-0088 (trust 5.5, 2 contact pairs) advances."""
+    text = (rules / "stages.yaml").read_text()
+    text = text.replace("- {fact: trust_score, op: gte, value: 6}", "- {fact: trust_score, op: gte, value: 5}")
+    text = text.replace("- {fact: contact_pairs, op: gte, value: 3}", "- {fact: contact_pairs, op: gte, value: 2}")
+    (rules / "stages.yaml").write_text(text)
+
+
+def tamper(db: Path, *statements: str, args=()) -> None:
+    """Change the log behind kamrules' back, as someone with the file would (triggers dropped first)."""
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER decisions_no_update")
+    conn.execute("DROP TRIGGER decisions_no_delete")
+    for s in statements:
+        conn.execute(s, args) if "?" in s else conn.execute(s)
+    conn.commit()
+    conn.close()
+
+
+def test_evaluate_records_one_decision_per_account(db):
+    """Evaluate records every account of the run, in order, and the log verifies."""
+    entries = audit.list_decisions(db)
+    assert len(entries) == len(EXAMPLES)
+    assert run("audit", "verify", db=db).exit_code == 0
+
+
+def test_no_audit_records_nothing(tmp_path):
+    """--no-audit leaves no log behind."""
+    path = tmp_path / "audit.sqlite"
+    r = run("evaluate", "--no-audit", "--rules", str(RULES), str(VENETA), db=path)
+    assert r.exit_code == 0 and not path.exists()
+
+
+def test_audit_db_option_wins_over_environment(tmp_path):
+    """--audit-db takes precedence over $KAMRULES_AUDIT_DB."""
+    env_db, opt_db = tmp_path / "env.sqlite", tmp_path / "opt.sqlite"
+    r = run("evaluate", "--audit-db", str(opt_db), "--rules", str(RULES), str(VENETA), db=env_db)
+    assert r.exit_code == 0 and opt_db.exists() and not env_db.exists()
+
+
+def test_show_reproduces_the_full_reasoning(db):
+    """audit show gives the inputs, every firing with source, conditions and observed values, and the result."""
+    entry = audit.list_decisions(db, account="IT-VE-0088")[0]
+    r = run("audit", "show", entry.decision_id, db=db)
+    assert r.exit_code == 0, r.output
+    text = r.output
+    for firing in entry.record["decision"]["reasons"]:
+        assert firing["rule"] in text and firing["source"] in text
+    assert "trust_score: 5.5" in text and "early-KAM → early-KAM (hold)" in text
+    r = run("audit", "show", "--format", "json", entry.decision_id, db=db)
+    rec = json.loads(r.output)
+    assert rec["given"]["trust_score"] == 5.5
+    assert rec["firings"][0]["conditions"][0]["observed"] is not None
+    assert dict(audit.recorded_files(db, rec["rules_version"]))["stages.yaml"] == (RULES / "stages.yaml").read_text()
+
+
+def test_list_filters_by_account_rule_and_since(db):
+    """audit list filters by account, by fired rule and by date."""
+    assert [e.account for e in audit.list_decisions(db, account="IT-BG-0417")] == ["IT-BG-0417"]
+    fired = audit.list_decisions(db, rule="uncouple-on-breach-of-trust")
+    assert [e.account for e in fired] == ["IT-TO-0264"]
+    assert audit.list_decisions(db, since="2999-01-01") == []
+    r = run("audit", "list", "--rule", "pre-to-early", db=db)
+    assert r.exit_code == 0 and "IT-BG-0417" in r.output
+
+
+def test_replay_with_recorded_rules_is_identical_after_rules_change(db, tmp_path):
+    """Replay uses the recorded rule text: identical even after the rules folder was edited; --rules shows the change."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    path = tmp_path / "log.sqlite"
+    assert run("evaluate", "--rules", str(rules), str(VENETA), db=path).exit_code == 0
+    loosen(rules)
+    did = ids(path)[0]
+    r = run("audit", "replay", did, db=path)
+    assert r.exit_code == 0 and "identical" in r.output, r.output
+    assert audit.replay(path, did).identical
+    changed = audit.replay(path, did, str(rules))
+    assert not changed.identical
+    assert ("recommended stage changed", "early-KAM → mid-KAM") in changed.differences
+    r = run("audit", "replay", did, "--rules", str(rules), db=path)
+    assert r.exit_code == 0 and "recommended stage changed: early-KAM → mid-KAM" in r.output
+
+
+def test_untouched_log_passes(db):
+    """An untouched log verifies: exit 0."""
+    r = run("audit", "verify", db=db)
+    assert r.exit_code == 0 and f"intact: {len(EXAMPLES)} decision(s)" in r.output
+
+
+def test_edited_byte_is_detected(db):
+    """Changing one byte of one stored record makes verify fail (exit 1) naming that record."""
+    target = ids(db)[3]
+    with sqlite3.connect(db) as conn:
+        text = conn.execute("SELECT record FROM decisions WHERE seq = 4").fetchone()[0]
+    edited = text.replace('"trust_score":', '"trust_scorf":', 1)
+    assert len(edited) == len(text) and edited != text
+    tamper(db, "UPDATE decisions SET record = ? WHERE seq = 4", args=(edited,))
+    r = run("audit", "verify", db=db)
+    assert r.exit_code == 1
+    assert "record 4" in r.output and target in r.output and "altered" in r.output
+
+
+def test_deleted_row_is_detected(db):
+    """Deleting a row makes verify fail naming the record after the gap."""
+    after = ids(db)[3]
+    tamper(db, "DELETE FROM decisions WHERE seq = 3")
+    r = run("audit", "verify", db=db)
+    assert r.exit_code == 1
+    assert "record 4" in r.output and after in r.output and "missing" in r.output
+
+
+def test_swapped_rows_are_detected(db):
+    """Swapping two rows' contents makes verify fail naming the first swapped record."""
+    cols = "decision_id, recorded_at, account, rules_version, kamrules_version, record, prev_hash, hash"
+    with sqlite3.connect(db) as conn:
+        a = conn.execute(f"SELECT {cols} FROM decisions WHERE seq = 2").fetchone()
+        b = conn.execute(f"SELECT {cols} FROM decisions WHERE seq = 5").fetchone()
+    sets = ", ".join(f"{c.strip()} = ?" for c in cols.split(","))
+    tamper(db, "DELETE FROM decisions WHERE seq IN (2, 5)")
+    conn = sqlite3.connect(db)
+    conn.execute(f"INSERT INTO decisions (seq, {cols}) VALUES (2, ?, ?, ?, ?, ?, ?, ?, ?)", b)
+    conn.execute(f"INSERT INTO decisions (seq, {cols}) VALUES (5, ?, ?, ?, ?, ?, ?, ?, ?)", a)
+    conn.commit()
+    conn.close()
+    assert sets  # the same columns were moved both ways
+    v = audit.verify(db)
+    assert not v.ok and v.broken_seq == 2 and v.broken_id == b[0]
+    r = run("audit", "verify", db=db)
+    assert r.exit_code == 1 and "record 2" in r.output
+
+
+def test_edited_rule_text_is_detected(db):
+    """Changing the recorded rule text makes verify fail."""
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER rulesets_no_update")
+    conn.execute("UPDATE rulesets SET files = replace(files, 'value: 6}', 'value: 5}')")
+    conn.commit()
+    conn.close()
+    r = run("audit", "verify", db=db)
+    assert r.exit_code == 1 and "rule set" in r.output
+
+
+def test_log_refuses_update_and_delete_through_sql(db):
+    """The log's triggers refuse UPDATE and DELETE of records."""
+    with sqlite3.connect(db) as conn, pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM decisions WHERE seq = 1")
+
+
+def test_unknown_id_and_bad_file_are_invalid_input(db, tmp_path):
+    """An unknown decision id, a missing log and a non-SQLite file are exit 3 with a message, no traceback."""
+    r = run("audit", "show", "ffffffffffff", db=db)
+    assert r.exit_code == 3 and "no decision with id 'ffffffffffff'" in r.output
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("not a database\n" * 100)
+    r = run("audit", "verify", db=bad)
+    assert r.exit_code == 3 and "file is not a database" in r.output and "Traceback" not in r.output
+    r = run("audit", "list", db=tmp_path / "none.sqlite")
+    assert r.exit_code == 3 and "no audit log here" in r.output
+
+
+WRITER = """
+import sys
+from kamrules import Evaluator, load_account, load_ruleset
+from kamrules import audit
+from pathlib import Path
+rs = load_ruleset(sys.argv[2])
+with Evaluator(rs) as ev:
+    d = ev.evaluate(load_account(sys.argv[3], rs))
+Path(sys.argv[4]).touch()
+while not Path(sys.argv[5]).exists():  # start line: both writers begin together
+    pass
+for _ in range(1000):
+    audit.record(Path(sys.argv[1]), [d], rs)
+"""
+
+
+def test_two_processes_writing_at_once_keep_one_linear_chain(tmp_path):
+    """Two processes each recording 1,000 decisions at once give 2,000 records and an intact chain."""
+    path = tmp_path / "audit.sqlite"
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(RULES), str(EXAMPLES[i]),
+                               str(tmp_path / f"ready{i}"), str(go)]) for i in range(2)]
+    while not all((tmp_path / f"ready{i}").exists() for i in range(2)):
+        if any(p.poll() is not None for p in procs):
+            break
+        time.sleep(0.01)
+    go.touch()
+    assert [p.wait() for p in procs] == [0, 0]
+    v = audit.verify(path)
+    assert v.ok and v.records == 2000
+    accounts = [e.account for e in audit.list_decisions(path)]
+    assert accounts.count(accounts[0]) == 1000 and len(set(accounts)) == 2
+
+
+def test_backtest_counts_changes_by_type(db, tmp_path):
+    """Backtest with a loosened early-to-mid threshold counts the one account that would now advance."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    loosen(rules)
+    b = audit.backtest(db, str(rules))
+    d = b.to_dict()
+    assert d["decisions"] == len(EXAMPLES) and d["changed"] == 1
+    assert d["changes"]["recommended stage changed"]["accounts"] == ["IT-VE-0088"]
+    assert d["changes"]["stage move changed"]["count"] == 1
+    assert d["changes"]["key account lost"]["count"] == 0
+    r = run("audit", "backtest", "--rules", str(rules), db=db)
+    assert r.exit_code == 0 and "recommended stage changed: 1  (IT-VE-0088)" in r.output
+    same = audit.backtest(db, str(RULES))
+    assert same.changed == 0 and not same.skipped

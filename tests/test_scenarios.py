@@ -1,0 +1,178 @@
+"""Scenarios: loading with positions, simulation, Monte Carlo, and expectations run as tests."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kamrules.cli import main
+from kamrules.errors import InvalidInput
+from kamrules.model import ALL_STAGES
+from kamrules.scenarios import load_scenario, monte_carlo, run_tests, simulate
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+BAD = Path(__file__).parent / "data" / "bad_scenarios"
+BAD_FILES = sorted(BAD.glob("*.yaml"))
+
+
+@pytest.fixture
+def in_root(monkeypatch):
+    # Scenario paths (rules:, account_file:) resolve against the current directory, as documented.
+    monkeypatch.chdir(ROOT)
+
+
+def _scenario(tmp_path: Path, body: str, name: str = "tmp.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(body.replace("RULES", str(ROOT / "rules")), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------- shipped scenarios
+
+def test_shipped_scenarios_pass(in_root):
+    """Every expectation of every shipped scenario holds under the default rules."""
+    report = run_tests(["scenarios"])
+    failures = [o.line() for o in report.outcomes if not o.passed]
+    assert failures == []
+    assert report.passed > 50
+
+
+def test_cli_test_passes_on_shipped_scenarios(in_root):
+    """`kamrules test` with no path runs scenarios/, prints PASS lines and the summary, and exits 0."""
+    result = CliRunner().invoke(main, ["test"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert all(line.startswith("PASS ") for line in lines[:-1])
+    assert lines[-1] == f"{len(lines) - 1} passed, 0 failed"
+    assert "PASS full-path period 2027Q2 stage = mid-KAM" in lines
+
+
+def test_shipped_scenarios_visit_every_stage_and_move(in_root):
+    """Together the shipped scenarios go through every stage and every kind of move, uncoupling included."""
+    stages, moves = set(), set()
+    for path in sorted(SCENARIOS.glob("*.yaml")):
+        sc = load_scenario(path.relative_to(ROOT))
+        stages.add(sc.account.facts["stage"])
+        for p in simulate(sc).periods:
+            stages.add(p.stage)
+            moves.add(p.decision.move)
+    assert stages == set(ALL_STAGES)
+    assert moves == {"advance", "hold", "regress", "uncouple", "recover"}
+
+
+def test_changed_threshold_breaks_an_expectation(tmp_path, in_root):
+    """Raising the early-to-mid trust threshold makes full-path fail, naming scenario, period, expected and observed."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    stages = rules / "stages.yaml"
+    text = stages.read_text(encoding="utf-8")
+    old = "        - {fact: trust_score, op: gte, value: 6}          # default threshold; tune it"
+    assert text.count(old) == 1
+    stages.write_text(text.replace(old, old.replace("value: 6}", "value: 7}")), encoding="utf-8")
+    scenario = tmp_path / "full-path.yaml"
+    scenario.write_text((SCENARIOS / "full-path.yaml").read_text(encoding="utf-8")
+                        .replace("rules: rules\n", f"rules: {rules}\n"), encoding="utf-8")
+    result = CliRunner().invoke(main, ["test", str(scenario)])
+    assert result.exit_code == 1
+    assert "FAIL full-path period 2027Q2 stage = mid-KAM: expected mid-KAM, observed early-KAM" in result.output
+    assert "FAIL full-path period 2027Q2 move = advance: expected advance, observed hold" in result.output
+    summary = [line for line in result.output.splitlines() if " passed, " in line]
+    assert summary and summary[-1].endswith("failed") and not summary[-1].endswith(" 0 failed")
+
+
+# ---------------------------------------------------------------------------- simulation semantics
+
+BASE = """name: tmp
+rules: RULES
+account:
+  id: T-1
+  facts: {stage: early-KAM, abc_revenue: A, trust_score: 7.0, contact_pairs: 5, purchases: 10, revenue: 100.0}
+periods:
+"""
+
+
+def test_refused_move_keeps_the_stage(tmp_path):
+    """A refused move is reported as recommended but the next period starts from the unchanged stage."""
+    path = _scenario(tmp_path, BASE + "  - {period: A, refuse_move: true}\n  - {period: B}\n")
+    tl = simulate(load_scenario(path))
+    assert [(p.decision.move, p.stage) for p in tl.periods] == [("advance", "early-KAM"), ("advance", "mid-KAM")]
+
+
+def test_integer_facts_stay_integers_and_changes_clamp_to_range(tmp_path):
+    """Multiplying an integer fact rounds it, and a change past a fact's range stops at the bound."""
+    path = _scenario(tmp_path, BASE + "  - period: A\n    multiply: {purchases: 1.26}\n    add: {trust_score: 5}\n")
+    p = simulate(load_scenario(path)).periods[0]
+    assert p.decision.given["purchases"] == 13 and isinstance(p.decision.given["purchases"], int)
+    assert p.decision.given["trust_score"] == 10.0
+    assert "trust_score clamped to 10.0" in p.notes
+
+
+def test_expected_path_uses_central_values(tmp_path):
+    """Without --runs, random changes take the mean, the midpoint or the most probable choice."""
+    path = _scenario(tmp_path, BASE + "  - period: A\n    multiply: {revenue: {normal: {mean: 1.5, sd: 9}}}\n"
+                     "    add: {contact_pairs: {uniform: {low: 1, high: 4}}}\n"
+                     "    set: {competitor_pressure: {choice: {high: 0.2, medium: 0.8}}}\n")
+    given = simulate(load_scenario(path)).periods[0].decision.given
+    assert (given["revenue"], given["contact_pairs"], given["competitor_pressure"]) == (150.0, 8, "medium")
+
+
+# ---------------------------------------------------------------------------- Monte Carlo
+
+def test_monte_carlo_is_reproducible_and_sums_to_one(in_root):
+    """The same seed gives the same stage probabilities, and each period's probabilities sum to 1."""
+    sc = load_scenario("scenarios/growth.yaml")
+    a, b = monte_carlo(sc, 200, 7), monte_carlo(sc, 200, 7)
+    assert a.to_dict() == b.to_dict()
+    for row, counts in zip(a.probabilities(), a.counts):
+        assert sum(counts.values()) == 200
+        assert sum(row.values()) == pytest.approx(1.0)
+    assert monte_carlo(sc, 200, 8).counts != a.counts
+
+
+def test_cli_monte_carlo_1000_runs_seed_7_twice(in_root):
+    """`simulate --runs 1000 --seed 7` prints the same JSON twice, with probabilities summing to 1 per period."""
+    args = ["simulate", "scenarios/growth.yaml", "--runs", "1000", "--seed", "7", "--format", "json"]
+    first, second = CliRunner().invoke(main, args), CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert first.output == second.output
+    data = json.loads(first.output)
+    for period in data["periods"]:
+        assert sum(period["probabilities"].values()) == pytest.approx(1.0)
+    t = data["time_to_target"]
+    assert t["target"] == "partnership-KAM"
+    assert t["reached"] / 1000 + t["never_share"] == pytest.approx(1.0)
+    assert t["p10"] <= t["p50"] <= t["p90"]
+
+
+# ---------------------------------------------------------------------------- malformed files
+
+def _headlines(path: Path) -> str:
+    try:
+        load_scenario(path)
+    except InvalidInput as e:
+        return "\n".join(p.headline() for p in e.problems) + "\n"
+    return "no error\n"
+
+
+@pytest.mark.parametrize("path", BAD_FILES, ids=[p.stem for p in BAD_FILES])
+def test_bad_scenario_golden_messages(path, in_root, update_golden):
+    """A malformed scenario file gets the file:line:col messages of its golden file."""
+    rel = path.relative_to(ROOT)
+    got = _headlines(rel)
+    golden = path.with_suffix(".expected")
+    if update_golden:
+        golden.write_text(got, encoding="utf-8")
+    assert got == golden.read_text(encoding="utf-8")
+    assert got.startswith(f"{rel}:")
+
+
+@pytest.mark.parametrize("command", ["simulate", "test"])
+def test_bad_scenario_exits_3(command, in_root):
+    """Both commands exit 3 on a malformed scenario, with the file:line:col headline on stderr."""
+    result = CliRunner().invoke(main, [command, "tests/data/bad_scenarios/unknown-fact.yaml"])
+    assert result.exit_code == 3
+    assert result.stderr.startswith("tests/data/bad_scenarios/unknown-fact.yaml:7:11: error: unknown fact 'trust_scor'")
