@@ -14,6 +14,12 @@ def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", help="rewrite golden files from current output")
 
 
+@pytest.fixture(autouse=True)
+def _private_audit_db(tmp_path, monkeypatch):
+    """Every test records decisions into its own audit database, never into the working tree."""
+    monkeypatch.setenv("KAMRULES_AUDIT_DB", str(tmp_path / "audit.sqlite"))
+
+
 @pytest.fixture(scope="session")
 def update_golden(request) -> bool:
     return request.config.getoption("--update-golden")
