@@ -53,16 +53,15 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
-class _Collector:
+class Problems(list):
     """Gathers problems so that one run reports all of them."""
 
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
     def add(self, span: Span, message: str, **kw: Any) -> None:
-        self.problems.append(Problem(span, message, **kw))
+        """Record one problem."""
+        self.append(Problem(span, message, **kw))
 
     def unknown_keys(self, node: YNode, allowed: set[str], what: str) -> None:
+        """Record every key of a mapping that is not allowed, with a did-you-mean."""
         for key, kspan in node.key_spans.items():
             if key not in allowed:
                 hint = did_you_mean(key, allowed)
@@ -70,6 +69,7 @@ class _Collector:
                          found=f"'{key}'", help=hint, code="unknown-key", )
 
     def expect_kind(self, node: YNode, kind: str, what: str) -> bool:
+        """True when the node is a mapping / list / scalar as required; records a problem otherwise."""
         if node.kind == kind:
             return True
         wanted = {"map": "a mapping", "seq": "a list", "scalar": "a single value"}[kind]
@@ -142,7 +142,7 @@ def value_problem(fact: Fact, value: Any, span: Span, context: str) -> Problem |
 
 # ---------------------------------------------------------------------------- facts schema
 
-def load_facts(path: Path, col: _Collector) -> tuple[dict[str, Fact], str]:
+def load_facts(path: Path, col: Problems) -> tuple[dict[str, Fact], str]:
     """Read ``facts.yaml``; returns the facts and the file's text."""
     name = str(path)
     text = read_text(path)
@@ -172,7 +172,7 @@ def load_facts(path: Path, col: _Collector) -> tuple[dict[str, Fact], str]:
     return facts, text
 
 
-def _parse_fact(fname: str, node: YNode, kspan: Span, col: _Collector) -> Fact | None:
+def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | None:
     if not col.expect_kind(node, "map", f"fact '{fname}'"):
         return None
     col.unknown_keys(node, FACT_KEYS, f"fact '{fname}'")
@@ -263,7 +263,7 @@ def _parse_fact(fname: str, node: YNode, kspan: Span, col: _Collector) -> Fact |
     if dnode is not None:
         p = value_problem(fact, default, dnode.span, f"default of fact '{fname}'")
         if p:
-            col.problems.append(p)
+            col.append(p)
             return None
     return fact
 
@@ -273,7 +273,7 @@ def _parse_fact(fname: str, node: YNode, kspan: Span, col: _Collector) -> Fact |
 def load_ruleset(directory: str | Path) -> RuleSet:
     """Load and validate a rule folder; every problem in every file is reported in one InvalidInput."""
     d = Path(directory)
-    col = _Collector()
+    col = Problems()
     if not d.is_dir():
         raise InvalidInput([Problem(Span(str(d)), "rules folder not found", expected="a folder with facts.yaml and rule files")])
     facts_path = d / FACTS_FILE
@@ -286,7 +286,7 @@ def load_ruleset(directory: str | Path) -> RuleSet:
         facts, text = load_facts(facts_path, col)
         files.append((FACTS_FILE, text))
     except InvalidInput as e:
-        col.problems.extend(e.problems)
+        col.extend(e.problems)
     rule_paths = sorted(p for p in d.glob("*.yaml") if p.name not in NOT_RULE_FILES)
     rules: list[Rule] = []
     id_spans: list[tuple[str, Span]] = []
@@ -295,7 +295,7 @@ def load_ruleset(directory: str | Path) -> RuleSet:
             text = read_text(p)
             root = read_yaml(p, text)
         except InvalidInput as e:
-            col.problems.extend(e.problems)
+            col.extend(e.problems)
             continue
         files.append((p.name, text))
         rules.extend(_parse_rule_file(root, str(p), facts, col))
@@ -304,15 +304,15 @@ def load_ruleset(directory: str | Path) -> RuleSet:
         col.add(Span(str(d)), "no rule files", expected="at least one *.yaml rule file beside facts.yaml")
     _check_ids(id_spans, col)
     rules = _stratify(rules, facts, col)
-    if col.problems:
-        raise InvalidInput(col.problems)
+    if col:
+        raise InvalidInput(list(col))
     h = hashlib.sha256()
     for fname, text in files:
         h.update(fname.encode() + b"\0" + text.encode() + b"\0")
     return RuleSet(str(d), facts, tuple(rules), h.hexdigest(), tuple(files))
 
 
-def _parse_rule_file(root: YNode, name: str, facts: dict[str, Fact], col: _Collector) -> list[Rule]:
+def _parse_rule_file(root: YNode, name: str, facts: dict[str, Fact], col: Problems) -> list[Rule]:
     if not col.expect_kind(root, "map", "a rule file"):
         return []
     col.unknown_keys(root, {"rules"}, "a rule file")
@@ -330,10 +330,10 @@ def _parse_rule_file(root: YNode, name: str, facts: dict[str, Fact], col: _Colle
     return out
 
 
-def _parse_rule(node: YNode, file: str, facts: dict[str, Fact], col: _Collector) -> Rule | None:
+def _parse_rule(node: YNode, file: str, facts: dict[str, Fact], col: Problems) -> Rule | None:
     if not col.expect_kind(node, "map", "a rule"):
         return None
-    n_before = len(col.problems)
+    n_before = len(col)
     col.unknown_keys(node, RULE_KEYS, "a rule")
     idn = node.get("id")
     rid = None
@@ -391,7 +391,7 @@ def _parse_rule(node: YNode, file: str, facts: dict[str, Fact], col: _Collector)
                 else:
                     p = value_problem(fact, vnode.value if vnode.kind == "scalar" else vnode.plain(), vnode.span, what)
                     if p:
-                        col.problems.append(p)
+                        col.append(p)
                     else:
                         derive.append((fname, vnode.value))
         rn = then.get("recommend")
@@ -416,13 +416,13 @@ def _parse_rule(node: YNode, file: str, facts: dict[str, Fact], col: _Collector)
                     act = _parse_action(a, what, col)
                     if act:
                         actions.append(act)
-    if len(col.problems) > n_before or rid is None or when is None:
+    if len(col) > n_before or rid is None or when is None:
         return None
     return Rule(rid, " ".join(str(desc.value).split()), prio, when, file, node.span.line,
                 tuple(derive), stage, structure, tuple(actions), tags)
 
 
-def _parse_action(node: YNode, what: str, col: _Collector) -> Action | None:
+def _parse_action(node: YNode, what: str, col: Problems) -> Action | None:
     if not col.expect_kind(node, "map", f"an action of {what}"):
         return None
     col.unknown_keys(node, {"id", "text"}, f"an action of {what}")
@@ -445,7 +445,7 @@ def _fact_hint(name: str, facts: dict[str, Fact]) -> str:
     return f"{hint} (facts are declared in facts.yaml)" if hint else "declare it in facts.yaml first"
 
 
-def _parse_condition(node: YNode, facts: dict[str, Fact], col: _Collector, what: str) -> Condition | None:
+def _parse_condition(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -> Condition | None:
     if node.kind != "map":
         col.add(node.span, f"condition in {what} must be a mapping", expected="all / any / not / {fact, op, value}",
                 found=node.describe(), code="bad-condition")
@@ -474,8 +474,8 @@ def _parse_condition(node: YNode, facts: dict[str, Fact], col: _Collector, what:
     return _parse_leaf(node, facts, col, what)
 
 
-def _parse_leaf(node: YNode, facts: dict[str, Fact], col: _Collector, what: str) -> Leaf | None:
-    n0 = len(col.problems)
+def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -> Leaf | None:
+    n0 = len(col)
     for key, kspan in node.key_spans.items():
         if key not in LEAF_KEYS:
             col.add(kspan, f"unknown key '{key}' in a condition of {what}",
@@ -503,7 +503,7 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: _Collector, what: str)
         for extra in (vn, von):
             if extra is not None:
                 col.add(extra.span, f"'{op}' takes no value in {what}", found=extra.describe(), code="bad-condition")
-        return None if len(col.problems) > n0 else Leaf(fact.name, op, line=span.line, col=span.col)
+        return None if len(col) > n0 else Leaf(fact.name, op, line=span.line, col=span.col)
     if op in ORDERED_OPS and fact.type not in ORDERED_TYPES:
         col.add(on.span, f"operator '{op}' does not apply to {fact.type} fact '{fact.name}' in {what}",
                 expected="eq, ne, in or not_in" if fact.type != "boolean" else "eq or ne",
@@ -549,10 +549,10 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: _Collector, what: str)
         for item in items:
             p = value_problem(fact, item.value if item.kind == "scalar" else item.plain(), item.span, what)
             if p:
-                col.problems.append(p)
+                col.append(p)
             else:
                 values.append(item.value)
-        if len(col.problems) > n0:
+        if len(col) > n0:
             return None
         if op == "between" and values[0] > values[1]:
             col.add(vn.span, f"'between' bounds are reversed in {what}", expected="[low, high] with low <= high",
@@ -561,9 +561,9 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: _Collector, what: str)
         return Leaf(fact.name, op, value=tuple(values), line=span.line, col=span.col)
     p = value_problem(fact, vn.value if vn.kind == "scalar" else vn.plain(), vn.span, what)
     if p:
-        col.problems.append(p)
+        col.append(p)
         return None
-    return None if len(col.problems) > n0 else Leaf(fact.name, op, value=vn.value, line=span.line, col=span.col)
+    return None if len(col) > n0 else Leaf(fact.name, op, value=vn.value, line=span.line, col=span.col)
 
 
 def _rule_ids(root: YNode) -> list[tuple[str, Span]]:
@@ -578,7 +578,7 @@ def _rule_ids(root: YNode) -> list[tuple[str, Span]]:
     return out
 
 
-def _check_ids(id_spans: list[tuple[str, Span]], col: _Collector) -> None:
+def _check_ids(id_spans: list[tuple[str, Span]], col: Problems) -> None:
     seen: dict[str, Span] = {}
     for rid, span in id_spans:
         if rid in seen:
@@ -589,7 +589,7 @@ def _check_ids(id_spans: list[tuple[str, Span]], col: _Collector) -> None:
             seen[rid] = span
 
 
-def _stratify(rules: list[Rule], facts: dict[str, Fact], col: _Collector) -> list[Rule]:
+def _stratify(rules: list[Rule], facts: dict[str, Fact], col: Problems) -> list[Rule]:
     """Give each rule its evaluation layer; a cycle among derived facts is an error."""
     derivers: dict[str, list[Rule]] = {}
     for r in rules:
@@ -634,9 +634,9 @@ def load_account(path: str | Path, ruleset: RuleSet) -> Account:
     """Read one account file and validate its facts against the rule set's schema."""
     name = str(path)
     root = read_yaml(path)
-    col = _Collector()
+    col = Problems()
     if not col.expect_kind(root, "map", "an account file"):
-        raise InvalidInput(col.problems)
+        raise InvalidInput(list(col))
     col.unknown_keys(root, ACCOUNT_KEYS, "an account file")
     an = root.get("account")
     acc_id = None
@@ -663,11 +663,11 @@ def load_account(path: str | Path, ruleset: RuleSet) -> Account:
             value = vnode.value if vnode.kind == "scalar" else vnode.plain()
             problem = fact_value_problem(ruleset, fname, value, kspan, vnode.span, "account")
             if problem:
-                col.problems.append(problem)
+                col.append(problem)
             else:
                 facts[fname] = value
-    if col.problems:
-        raise InvalidInput(col.problems)
+    if col:
+        raise InvalidInput(list(col))
     return Account(acc_id, facts, acc_name, name)
 
 

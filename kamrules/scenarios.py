@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .errors import InvalidInput, Problem, Span
 from .evaluate import Decision, Evaluator
-from .loader import RULE_ID, did_you_mean, fact_value_problem, load_account, load_ruleset, value_problem
+from .loader import RULE_ID, Problems, did_you_mean, fact_value_problem, load_account, load_ruleset, value_problem
 from .model import ALL_STAGES, STAGES, STRUCTURES, Account, Fact, RuleSet, stage_index
 from .yamlsrc import YNode, describe_value, is_finite_number, read_yaml
 
@@ -126,30 +126,12 @@ class Scenario:
 
 # ---------------------------------------------------------------------------- loading
 
-class _Problems(list):
-    def add(self, span: Span, message: str, **kw: Any) -> None:
-        self.append(Problem(span, message, **kw))
-
-    def unknown_keys(self, node: YNode, allowed: set[str], what: str) -> None:
-        for key, kspan in node.key_spans.items():
-            if key not in allowed:
-                self.add(kspan, f"unknown key '{key}' in {what}", expected="one of " + ", ".join(sorted(allowed)),
-                         found=f"'{key}'", help=did_you_mean(key, allowed), code="unknown-key")
-
-    def kind(self, node: YNode, kind: str, what: str) -> bool:
-        if node.kind == kind:
-            return True
-        wanted = {"map": "a mapping", "seq": "a list", "scalar": "a single value"}[kind]
-        self.add(node.span, f"{what} must be {wanted}", expected=wanted, found=node.describe(), code="wrong-type")
-        return False
-
-
 def load_scenario(path: str | Path, rulesets: dict[str, RuleSet] | None = None) -> Scenario:
     """Read and validate one scenario file; every problem is reported with file:line:col."""
     name = str(path)
     root = read_yaml(path)
-    probs = _Problems()
-    if not probs.kind(root, "map", "a scenario file"):
+    probs = Problems()
+    if not probs.expect_kind(root, "map", "a scenario file"):
         raise InvalidInput(probs)
     probs.unknown_keys(root, SCENARIO_KEYS, "a scenario file")
     top = Span(name, 1, 1)
@@ -188,7 +170,7 @@ def load_scenario(path: str | Path, rulesets: dict[str, RuleSet] | None = None) 
     return Scenario(sname, desc, name, ruleset, account, tuple(periods), months)
 
 
-def _ruleset(root: YNode, top: Span, probs: _Problems, cache: dict[str, RuleSet] | None) -> RuleSet | None:
+def _ruleset(root: YNode, top: Span, probs: Problems, cache: dict[str, RuleSet] | None) -> RuleSet | None:
     rn = root.get("rules")
     rules_dir = DEFAULT_RULES
     span = top
@@ -210,7 +192,7 @@ def _ruleset(root: YNode, top: Span, probs: _Problems, cache: dict[str, RuleSet]
     return rs
 
 
-def _account(root: YNode, top: Span, ruleset: RuleSet, probs: _Problems) -> Account | None:
+def _account(root: YNode, top: Span, ruleset: RuleSet, probs: Problems) -> Account | None:
     an, fn = root.get("account"), root.get("account_file")
     if (an is None) == (fn is None):
         probs.add(fn.span if an is not None else top, "a scenario needs exactly one of 'account' and 'account_file'",
@@ -231,7 +213,7 @@ def _account(root: YNode, top: Span, ruleset: RuleSet, probs: _Problems) -> Acco
             probs.extend(e.problems)
             return None
         return _with_stage(acc, fn.span, probs)
-    if not probs.kind(an, "map", "'account'"):
+    if not probs.expect_kind(an, "map", "'account'"):
         return None
     probs.unknown_keys(an, INLINE_ACCOUNT_KEYS, "'account'")
     idn, nn, facts_n = an.get("id"), an.get("name"), an.get("facts")
@@ -252,7 +234,7 @@ def _account(root: YNode, top: Span, ruleset: RuleSet, probs: _Problems) -> Acco
     if facts_n is None:
         probs.add(an.span, "'account' has no 'facts'", expected="a 'facts:' mapping of given facts", code="missing-key")
         return None
-    if not probs.kind(facts_n, "map", "'facts' of the account"):
+    if not probs.expect_kind(facts_n, "map", "'facts' of the account"):
         return None
     n0 = len(probs)
     for fname, vnode in facts_n.items():
@@ -267,7 +249,7 @@ def _account(root: YNode, top: Span, ruleset: RuleSet, probs: _Problems) -> Acco
     return _with_stage(Account(acc_id, facts, acc_name, str(top.file)), facts_n.span, probs)
 
 
-def _with_stage(acc: Account, span: Span, probs: _Problems) -> Account | None:
+def _with_stage(acc: Account, span: Span, probs: Problems) -> Account | None:
     # The simulation moves the stage from period to period, so it must start somewhere.
     if "stage" not in acc.facts:
         probs.add(span, f"account '{acc.id}' has no 'stage' fact", expected="a starting stage, e.g. stage: pre-KAM",
@@ -276,12 +258,12 @@ def _with_stage(acc: Account, span: Span, probs: _Problems) -> Account | None:
     return acc
 
 
-def _periods(root: YNode, top: Span, ruleset: RuleSet, account: Account | None, probs: _Problems) -> list[Period]:
+def _periods(root: YNode, top: Span, ruleset: RuleSet, account: Account | None, probs: Problems) -> list[Period]:
     pn = root.get("periods")
     if pn is None:
         probs.add(top, "missing key 'periods'", expected="a 'periods:' list", code="missing-key")
         return []
-    if not probs.kind(pn, "seq", "'periods'"):
+    if not probs.expect_kind(pn, "seq", "'periods'"):
         return []
     if not pn.value:
         probs.add(pn.span, "'periods' is empty", expected="at least one period", found="an empty list")
@@ -298,8 +280,8 @@ def _periods(root: YNode, top: Span, ruleset: RuleSet, account: Account | None, 
 
 
 def _period(node: YNode, i: int, ruleset: RuleSet, present: set[str] | None, labels: dict[str, Span],
-            probs: _Problems) -> Period | None:
-    if not probs.kind(node, "map", "a period"):
+            probs: Problems) -> Period | None:
+    if not probs.expect_kind(node, "map", "a period"):
         return None
     probs.unknown_keys(node, PERIOD_KEYS, "a period")
     label = f"P{i + 1}"
@@ -334,7 +316,7 @@ def _period(node: YNode, i: int, ruleset: RuleSet, present: set[str] | None, lab
     changes: list[Change] = []
     for op in CHANGE_OPS:
         cn = node.get(op)
-        if cn is None or not probs.kind(cn, "map", f"'{op}' of {what}"):
+        if cn is None or not probs.expect_kind(cn, "map", f"'{op}' of {what}"):
             continue
         for fname, vnode in cn.items():
             ch = _change(op, fname, cn.key_spans[fname], vnode, ruleset, present, what, probs)
@@ -353,7 +335,7 @@ def _fact_help(name: str, ruleset: RuleSet) -> str:
 
 
 def _change(op: str, fname: str, kspan: Span, vnode: YNode, ruleset: RuleSet, present: set[str] | None, what: str,
-            probs: _Problems) -> Change | None:
+            probs: Problems) -> Change | None:
     fact = ruleset.facts.get(fname)
     if fact is None:
         probs.add(kspan, f"unknown fact '{fname}' in '{op}' of {what}", help=_fact_help(fname, ruleset),
@@ -394,7 +376,7 @@ def _change(op: str, fname: str, kspan: Span, vnode: YNode, ruleset: RuleSet, pr
     return Change(op, fname, value, vnode.span)
 
 
-def _distribution(node: YNode, fact: Fact, op: str, what: str, probs: _Problems) -> Distribution | None:
+def _distribution(node: YNode, fact: Fact, op: str, what: str, probs: Problems) -> Distribution | None:
     keys = list(node.value)
     if len(keys) != 1 or keys[0] not in DISTRIBUTIONS:
         bad = next((k for k in keys if k not in DISTRIBUTIONS), keys[0] if keys else "")
@@ -404,7 +386,7 @@ def _distribution(node: YNode, fact: Fact, op: str, what: str, probs: _Problems)
         return None
     kind = keys[0]
     body = node.value[kind]
-    if not probs.kind(body, "map", f"'{kind}' of '{fact.name}' in {what}"):
+    if not probs.expect_kind(body, "map", f"'{kind}' of '{fact.name}' in {what}"):
         return None
     if kind == "choice":
         return _choice(body, fact, op, what, probs)
@@ -437,7 +419,7 @@ def _distribution(node: YNode, fact: Fact, op: str, what: str, probs: _Problems)
     return Distribution(kind, tuple(params))
 
 
-def _choice(body: YNode, fact: Fact, op: str, what: str, probs: _Problems) -> Distribution | None:
+def _choice(body: YNode, fact: Fact, op: str, what: str, probs: Problems) -> Distribution | None:
     if not body.value:
         probs.add(body.span, f"'choice' of '{fact.name}' in {what} is empty", expected="value: probability pairs")
         return None
@@ -487,8 +469,8 @@ def _key_value(key: str, fact: Fact | None) -> Any:
     return key
 
 
-def _expectations(node: YNode | None, ruleset: RuleSet, what: str, probs: _Problems) -> list[Expectation]:
-    if node is None or not probs.kind(node, "map", f"'expect' of {what}"):
+def _expectations(node: YNode | None, ruleset: RuleSet, what: str, probs: Problems) -> list[Expectation]:
+    if node is None or not probs.expect_kind(node, "map", f"'expect' of {what}"):
         return []
     probs.unknown_keys(node, EXPECT_KEYS, f"'expect' of {what}")
     out = []
@@ -525,7 +507,7 @@ def _expectations(node: YNode | None, ruleset: RuleSet, what: str, probs: _Probl
 def load_scenarios(paths: Sequence[str | Path]) -> list[Scenario]:
     """Every scenario in the given files and folders (*.yaml, not recursive); all problems reported together."""
     files: list[Path] = []
-    probs = _Problems()
+    probs = Problems()
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted(p.glob("*.yaml"))
