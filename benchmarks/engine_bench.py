@@ -62,19 +62,23 @@ def main() -> None:
     rng = random.Random(args.seed)
     fired = 0
     samples = []
+    in_engine = 0.0
     start = time.perf_counter()
     with Evaluator(rs) as ev:
         for lo in range(0, args.accounts, args.batch):
             batch = [synthetic_account(rng, rs, i) for i in range(lo, min(lo + args.batch, args.accounts))]
-            for d in ev.evaluate_many(batch):
-                fired += len(d.reasons)
+            t0 = time.perf_counter()
+            decisions = ev.evaluate_many(batch)
+            in_engine += time.perf_counter() - t0
+            fired += sum(len(d.reasons) for d in decisions)
             done = lo + len(batch)
             if done % max(args.accounts // 10, args.batch) < args.batch:
                 samples.append((done, rss_mb()))
         elapsed = time.perf_counter() - start
     print(f"rules: {len(rs.rules)}  accounts: {args.accounts:,}  batch: {args.batch}  seed: {args.seed}")
-    print(f"elapsed: {elapsed:.1f} s  ->  {args.accounts / elapsed:,.0f} accounts/s "
-          f"({fired / args.accounts:.1f} firings per account, incl. account generation and full provenance)")
+    print(f"elapsed: {elapsed:.1f} s, of which evaluation {in_engine:.1f} s  ->  "
+          f"{args.accounts / in_engine:,.0f} accounts/s evaluated with full provenance "
+          f"({fired / args.accounts:.1f} firings per account)")
     print("RSS by accounts done: " + ", ".join(f"{n:,}: {mb:.0f} MB" for n, mb in samples))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {peak:.0f} MB")

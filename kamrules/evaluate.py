@@ -140,6 +140,9 @@ class Evaluator:
         self._by_stratum: list[list[Rule]] = [[] for _ in range(ruleset.strata)]
         for r in ruleset.rules:
             self._by_stratum[r.stratum].append(r)
+        # Per-rule facts that do not change between accounts, computed once.
+        self._leaves = {r.id: tuple(leaf_paths(r.when)) for r in ruleset.rules}
+        self._reads = {r.id: tuple(sorted(r.reads())) for r in ruleset.rules}
         # A derived fact is settled after the last stratum of the rules that derive it.
         self._settled_after: dict[int, list[str]] = {}
         for fname, fact in ruleset.facts.items():
@@ -168,17 +171,21 @@ class Evaluator:
         derived_by: list[dict[str, str]] = [{} for _ in range(n)]
         fired: list[list[Rule]] = [[] for _ in range(n)]
         overridden: list[dict[str, dict[str, str]]] = [{} for _ in range(n)]
+        encoded = [{k: encode_value(v) for k, v in f.items()} for f in facts]
         for stratum in range(self.ruleset.strata):
-            encoded = [{k: encode_value(v) for k, v in f.items()} for f in facts]
             hits = self.engine.fire(encoded, stratum)
             for i in range(n):
                 rules = sorted((self._by_id[rid] for rid in hits[i]), key=_order)
                 for r in rules:
+                    # A cheap cross-check on every run; the property tests prove it in depth.
                     if not holds(r.when, facts[i]):
                         raise EngineError(f"the engine fired rule '{r.id}' for account '{accounts[i].id}' "
                                           "but its condition does not hold")
                 fired[i].extend(rules)
+                before = len(derived_by[i])
                 self._settle(stratum, rules, facts[i], derived_by[i], overridden[i])
+                if len(derived_by[i]) != before:
+                    encoded[i].update((k, encode_value(facts[i][k])) for k in derived_by[i])
         return [self._decision(accounts[i], facts[i], derived_by[i], fired[i], overridden[i]) for i in range(n)]
 
     def _settle(self, stratum: int, rules: list[Rule], facts: dict, derived_by: dict, overridden: dict) -> None:
@@ -198,15 +205,16 @@ class Evaluator:
     def _decision(self, account: Account, facts: dict, derived_by: dict, fired: list[Rule],
                   overridden: dict[str, dict[str, str]]) -> Decision:
         ordered = sorted(fired, key=lambda r: (r.stratum,) + _order(r))
-        stage_rule = next((r for r in sorted(fired, key=_order) if r.stage), None)
-        structure_rule = next((r for r in sorted(fired, key=_order) if r.structure), None)
+        by_priority = sorted(fired, key=_order)
+        stage_rule = next((r for r in by_priority if r.stage), None)
+        structure_rule = next((r for r in by_priority if r.structure), None)
         for r in fired:
             if r.stage and r is not stage_rule:
                 overridden.setdefault(r.id, {})["stage"] = stage_rule.id
             if r.structure and r is not structure_rule:
                 overridden.setdefault(r.id, {})["structure"] = structure_rule.id
         actions: dict[str, dict] = {}
-        for r in sorted(fired, key=_order):
+        for r in by_priority:
             for a in r.actions:
                 if a.id in actions:
                     actions[a.id]["rules"].append(r.id)
@@ -215,8 +223,10 @@ class Evaluator:
         current = facts.get("stage")
         target = stage_rule.stage if stage_rule else current
         reasons = tuple(
-            Reason(r, tuple(trace_conditions(r.when, facts)),
-                   tuple((f, facts[f], derived_by[f]) for f in sorted(r.reads()) if f in derived_by),
+            Reason(r, tuple(ConditionTrace(leaf.fact, leaf.op, facts.get(leaf.value_of) if leaf.value_of else leaf.value,
+                                           facts.get(leaf.fact), leaf_holds(leaf, facts), path, leaf.value_of)
+                            for path, leaf in self._leaves[r.id]),
+                   tuple((f, facts[f], derived_by[f]) for f in self._reads[r.id] if f in derived_by),
                    overridden.get(r.id, {}))
             for r in ordered)
         given = {k: v for k, v in facts.items() if k not in derived_by}
@@ -228,20 +238,24 @@ class Evaluator:
                         tuple(actions.values()), reasons, self.ruleset.version, account.origin)
 
 
-def trace_conditions(cond: Condition, facts: dict, path: str = "") -> Iterable[ConditionTrace]:
-    """Every comparison in a condition tree with its observed value and whether it holds."""
+def leaf_paths(cond: Condition, path: str = "") -> Iterable[tuple[str, Leaf]]:
+    """Every comparison in a condition tree with where it stands (e.g. ``all[2].any[0]``)."""
     if isinstance(cond, (AllOf, AnyOf)):
         kind = "all" if isinstance(cond, AllOf) else "any"
         for i, c in enumerate(cond.children):
-            yield from trace_conditions(c, facts, f"{path}{kind}[{i}].")
-        return
-    if isinstance(cond, Not):
-        yield from trace_conditions(cond.child, facts, f"{path}not.")
-        return
-    leaf: Leaf = cond
-    value = facts.get(leaf.value_of) if leaf.value_of else leaf.value
-    yield ConditionTrace(leaf.fact, leaf.op, value, facts.get(leaf.fact), leaf_holds(leaf, facts),
-                         path.rstrip(".") or "when", leaf.value_of)
+            yield from leaf_paths(c, f"{path}{kind}[{i}].")
+    elif isinstance(cond, Not):
+        yield from leaf_paths(cond.child, f"{path}not.")
+    else:
+        yield path.rstrip(".") or "when", cond
+
+
+def trace_conditions(cond: Condition, facts: dict) -> Iterable[ConditionTrace]:
+    """Every comparison in a condition tree with its observed value and whether it holds."""
+    for path, leaf in leaf_paths(cond):
+        value = facts.get(leaf.value_of) if leaf.value_of else leaf.value
+        yield ConditionTrace(leaf.fact, leaf.op, value, facts.get(leaf.fact), leaf_holds(leaf, facts), path,
+                             leaf.value_of)
 
 
 def evaluate(ruleset: RuleSet, account: Account) -> Decision:
