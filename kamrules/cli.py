@@ -328,5 +328,67 @@ def test_scenarios(paths: tuple[str, ...], fmt: str) -> None:
     run_guarded(fmt, body)
 
 
+@main.command("portfolio")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--transactions", is_flag=True, help="FILE holds invoice/transaction lines, not one row per account.")
+@click.option("--period", default=None, help="With --transactions: 2026-07, 2026Q3, 2026 or 2026-01-01..2026-03-31.")
+@click.option("--previous", default=None, help="With --transactions: the previous period to review against "
+                                               "(default: the one just before --period).")
+@click.option("--columns", default=None, help="Column mapping, e.g. account=Cliente,date=Data,amount=Importo.")
+@rules_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
+def portfolio_cmd(file: str, transactions: bool, period: str | None, previous: str | None, columns: str | None,
+                  rules_dir: str, fmt: str, quiet: bool) -> None:
+    """Portfolio review: ABC classes, potential, key accounts new/kept/lost with reasons, stages, structure."""
+    from . import portfolio as pf
+    from . import portfolio_report as pr
+
+    if transactions and not period:
+        raise click.UsageError("--transactions needs --period")
+    if not transactions and (period or previous):
+        raise click.UsageError("--period and --previous apply to --transactions only")
+
+    def body() -> None:
+        ruleset = load_ruleset(rules_dir)
+        settings = pf.load_settings(rules_dir)
+        rows, before, meta = pr.read_rows(file, transactions, period, previous, columns)
+        if sys.stderr.isatty() and not quiet:
+            with click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr) as bar:
+                rv = pf.review(rows, ruleset, settings, before, bar.update)
+        else:
+            rv = pf.review(rows, ruleset, settings, before)
+        click.echo(pr.render_portfolio(rv, fmt, meta))
+
+    run_guarded("json" if fmt == "json" else "table", body)
+
+
+@main.command("abc")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--metric", default="revenue", show_default=True, help="The numeric column to analyse.")
+@click.option("--method", type=click.Choice(["fixed", "computed"]), default="fixed", show_default=True,
+              help="fixed: cut-offs from rules/settings.yaml (default 80%/95%); computed: Ultsch & Lötsch limits.")
+@click.option("--plot", default=None, type=click.Path(dir_okay=False), help="Draw the Pareto curve to a .png or .svg.")
+@click.option("--columns", default=None, help="Column mapping, e.g. account=Cliente,revenue=Fatturato.")
+@rules_option
+@format_option
+def abc_cmd(file: str, metric: str, method: str, plot: str | None, columns: str | None, rules_dir: str,
+            fmt: str) -> None:
+    """ABC analysis of one metric of an account table (JSON: Decimals as exact strings)."""
+    from . import portfolio as pf
+    from . import portfolio_report as pr
+
+    def body() -> None:
+        settings = pf.load_settings(rules_dir) if Path(rules_dir).is_dir() else pf.Settings()
+        rows, computed = pr.abc_rows(file, metric, method, settings, columns)
+        if plot:
+            from .plot import pareto_plot
+            pareto_plot(rows, metric, plot)
+        click.echo(pr.render_abc(rows, computed, metric, method, settings, fmt, plot))
+
+    run_guarded(fmt, body)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 from . import __version__
 from .compiler import encode_value
@@ -13,9 +13,10 @@ from .model import Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet, s
 from .reference import holds, leaf_holds
 
 
-@dataclass(frozen=True)
-class ConditionTrace:
+class ConditionTrace(NamedTuple):
     """One comparison of a fired (or examined) rule: threshold, observed value, and whether it held."""
+
+    # A NamedTuple, not a frozen dataclass: a portfolio run builds tens of millions of these.
 
     fact: str
     op: str

@@ -1,0 +1,359 @@
+"""The periodic portfolio review: ABC classes, future potential, designation, review, structure.
+
+``review(rows, ruleset, settings, previous=None)`` takes account rows (from an account table or
+from aggregated invoice lines) and:
+
+1. splits off the columns that are not facts: ``name`` (the account's name) and
+   ``previous_key_account`` (true/false: the designation of the previous period);
+2. converts table numbers to the engine's types (Decimal → float for number facts, integral
+   Decimal → int for integer facts) and validates every given fact against the schema, so
+   nothing out of schema reaches the engine (all problems are reported together, exit 3);
+3. computes the fixed ABC classes (cut-offs from rules/settings.yaml) on revenue, volume,
+   purchases and margin, whichever the rows carry and the schema declares, exactly on the
+   Decimal values, into the facts ``abc_<metric>``; a class given in the input is kept;
+4. estimates the future potential (kamrules/potential.py) into ``potential_score`` unless the
+   row gives one; missing inputs lower the stated confidence and are never invented;
+5. evaluates every account through ONE Evaluator, in batches;
+6. compares the designation with the previous one: ``previous`` rows (the same invoice lines
+   for the previous period, reviewed the same way) or the ``previous_key_account`` column →
+   new, kept and lost key accounts, each with the rules that (un)designated it;
+7. computes the portfolio facts (``portfolio_key_accounts``, ``portfolio_key_revenue_share``,
+   ``portfolio_advanced_stage_accounts``, ``portfolio_regions``) and evaluates the pseudo-account
+   ``PORTFOLIO`` on them: the structure rules (rules/structure.yaml) recommend base or advanced.
+
+``portfolio_regions`` is the largest ``regions`` of any key account: a lower bound of the regions
+the key accounts span, since tables give a count per account, not the regions' names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .abc import AbcRow, Concentration, abc_classes, concentration
+from .errors import InvalidInput, Problem, Span
+from .evaluate import Decision, Evaluator, Reason
+from .loader import fact_value_problem
+from .model import Account, RuleSet
+from .potential import DEFAULT_WEIGHTS, Potential, estimate
+from .tables import AccountRow
+from .yamlsrc import read_yaml
+
+__all__ = ["METRICS", "Settings", "load_settings", "review", "PortfolioReview", "AccountResult"]
+
+METRICS = ("revenue", "volume", "purchases", "margin")
+NOT_FACTS = ("name", "previous_key_account")
+ADVANCED_STAGES = ("partnership-KAM", "synergistic-KAM")
+PORTFOLIO_ID = "PORTFOLIO"
+SETTINGS_FILE = "settings.yaml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """ABC cut-offs, potential weights and the evaluation batch size."""
+
+    a_cut: Decimal = Decimal("0.80")
+    b_cut: Decimal = Decimal("0.95")
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    batch: int = 2000
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"abc": {"a": str(self.a_cut), "b": str(self.b_cut)}, "potential": dict(self.weights)}
+
+
+def load_settings(rules_dir: str | Path) -> Settings:
+    """rules/settings.yaml if it exists, else the defaults; bad values are an InvalidInput."""
+    path = Path(rules_dir) / SETTINGS_FILE
+    if not path.exists():
+        return Settings()
+    root = read_yaml(path)
+    problems: list[Problem] = []
+    a, b = Decimal("0.80"), Decimal("0.95")
+    weights = dict(DEFAULT_WEIGHTS)
+    abc_node = root.get("abc") if root.kind == "map" else None
+    if abc_node is not None and abc_node.kind == "map":
+        for key in ("a", "b"):
+            n = abc_node.get(key)
+            if n is None:
+                continue
+            if isinstance(n.value, bool) or not isinstance(n.value, (int, float)):
+                problems.append(Problem(n.span, f"abc cut-off '{key}' must be a number", expected="a number in (0, 1]",
+                                        found=n.describe(), code="settings"))
+            elif key == "a":
+                a = Decimal(str(n.value))
+            else:
+                b = Decimal(str(n.value))
+        if not problems and not (0 < a <= b <= 1):
+            problems.append(Problem(abc_node.span, "abc cut-offs out of order", expected="0 < a <= b <= 1",
+                                    found=f"a={a}, b={b}", code="settings"))
+    pot = root.get("potential") if root.kind == "map" else None
+    if pot is not None and pot.kind == "map":
+        for key, n in pot.items():
+            if key not in DEFAULT_WEIGHTS:
+                problems.append(Problem(pot.key_spans[key], f"unknown potential component '{key}'",
+                                        expected=", ".join(DEFAULT_WEIGHTS), found=f"'{key}'", code="settings"))
+            elif isinstance(n.value, bool) or not isinstance(n.value, (int, float)) or n.value < 0:
+                problems.append(Problem(n.span, f"weight of '{key}' must be a number >= 0", expected="a number >= 0",
+                                        found=n.describe(), code="settings"))
+            else:
+                weights[key] = float(n.value)
+    if problems:
+        raise InvalidInput(problems)
+    return Settings(a, b, weights)
+
+
+@dataclass
+class AccountResult:
+    """One account's ABC rows, potential estimate, previous designation and decision."""
+
+    decision: Decision
+    abc: dict[str, AbcRow]
+    potential: Potential | None
+    potential_given: bool
+    previous_key: bool | None
+    previous_decision: Decision | None = None
+
+    @property
+    def status(self) -> str | None:
+        """new, kept, lost, or None (not a key account either time, or previous designation unknown)."""
+        cur, prev = bool(self.decision.key_account), self.previous_key
+        if prev is None:
+            return None
+        if cur and prev:
+            return "kept"
+        if cur:
+            return "new"
+        if prev:
+            return "lost"
+        return None
+
+    def to_dict(self) -> dict:
+        """JSON-ready form: the decision with full provenance, plus the ABC and potential behind it."""
+        pot = self.potential.to_dict() if self.potential else None
+        if pot is not None:
+            pot["given"] = self.potential_given
+        return {
+            "account": self.decision.account,
+            "name": self.decision.name,
+            "abc": {m: _abc_dict(r) for m, r in self.abc.items()},
+            "potential": pot,
+            "previous_key_account": self.previous_key,
+            "review": self.status,
+            "decision": self.decision.to_dict(),
+        }
+
+
+def _abc_dict(r: AbcRow) -> dict:
+    return {"class": r.cls, "value": str(r.value), "rank": r.rank, "share": str(r.share),
+            "cumulative_share": str(r.cumulative_share)}
+
+
+@dataclass
+class PortfolioReview:
+    """Everything the portfolio command prints."""
+
+    accounts: list[AccountResult]
+    metrics: list[str]
+    concentration: dict[str, Concentration]
+    portfolio_facts: dict[str, Any]
+    structure: Decision
+    settings: Settings
+    rules_version: str
+    previous_known: bool
+
+    def by_status(self, status: str) -> list[AccountResult]:
+        """The accounts that are new, kept or lost key accounts, in input order."""
+        return [a for a in self.accounts if a.status == status]
+
+    def review_entry(self, a: AccountResult) -> dict:
+        """One new/kept/lost key account with the rules that (un)designated it, now and before."""
+        d = a.decision
+        entry = {"account": d.account, "name": d.name, "key_account": bool(d.key_account),
+                 "previous_key_account": a.previous_key, "rule": d.derived_by.get("key_account"),
+                 "why": designation_text(d), "reasons": [r.to_dict() for r in designation_reasons(d)],
+                 "facts": {f: d.given.get(f) for f in DESIGNATION_FACTS if f in d.given}}
+        if a.previous_decision is not None:
+            p = a.previous_decision
+            entry["previous_rule"] = p.derived_by.get("key_account")
+            entry["previous_why"] = designation_text(p)
+            entry["previous_facts"] = {f: p.given.get(f) for f in DESIGNATION_FACTS if f in p.given}
+        return entry
+
+    def summary(self) -> dict:
+        """The review, the concentration figures and the structure recommendation."""
+        review = {s: [self.review_entry(a) for a in self.by_status(s)] for s in ("new", "kept", "lost")}
+        s = self.structure
+        return {
+            "accounts": len(self.accounts),
+            "key_accounts": sum(1 for a in self.accounts if a.decision.key_account),
+            "previous_designation_known": self.previous_known,
+            "review": review,
+            "concentration": {m: _conc_dict(c) for m, c in self.concentration.items()},
+            "portfolio_facts": dict(self.portfolio_facts),
+            "structure": {"recommended": s.structure, "rule": s.structure_rule,
+                          "reasons": [r.to_dict() for r in s.reasons if r.rule.structure]},
+        }
+
+    def to_dict(self) -> dict:
+        """The whole review, JSON-ready."""
+        return {"rules_version": self.rules_version, "settings": self.settings.to_dict(),
+                "metrics": list(self.metrics), "summary": self.summary(),
+                "accounts": [a.to_dict() for a in self.accounts]}
+
+
+DESIGNATION_FACTS = ("abc_revenue", "abc_margin", "abc_volume", "abc_purchases", "potential_score",
+                     "priorities_changed")
+
+
+def designation_reasons(d: Decision) -> list[Reason]:
+    """The fired rules that concluded on key_account (the winner first, then any overridden)."""
+    rs = [r for r in d.reasons if any(f == "key_account" for f, _ in r.rule.derive)]
+    win = d.derived_by.get("key_account")
+    return sorted(rs, key=lambda r: r.rule.id != win)
+
+
+def designation_text(d: Decision) -> str:
+    """One sentence: which rule (un)designated the account, or that none fired."""
+    rule = d.derived_by.get("key_account")
+    if rule is None:
+        return "no key-account designation in this rule set"
+    if rule == "default":
+        facts = ", ".join(f"{f} {d.given[f]}" for f in DESIGNATION_FACTS if f in d.given) or "no designation facts"
+        return f"no designation rule fires ({facts}): key_account takes its default, {d.key_account}"
+    r = next(x.rule for x in d.reasons if x.rule.id == rule)
+    verb = "designated" if d.key_account else "withdrawn"
+    return f"{verb} by {rule}: {' '.join((r.description or '').split())}"
+
+
+def _conc_dict(c: Concentration) -> dict:
+    f = lambda x: None if x is None else str(x)  # noqa: E731
+    return {"accounts": c.accounts, "positive_accounts": c.positive_accounts, "total": str(c.total),
+            "top20_accounts": c.top20_accounts, "top20_share": f(c.top20_share), "gini": f(c.gini), "hhi": f(c.hhi)}
+
+
+def _engine_value(ruleset: RuleSet, fname: str, value: Any) -> Any:
+    fact = ruleset.facts.get(fname)
+    if isinstance(value, Decimal) and fact is not None:
+        if fact.type == "integer" and value == value.to_integral_value():
+            return int(value)
+        return float(value)
+    return value
+
+
+def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings):
+    """Validated facts, ABC rows and potential per account; raises InvalidInput on any bad value."""
+    problems: list[Problem] = []
+    prepared = []
+    for row in rows:
+        facts = dict(row.facts)
+        name = facts.pop("name", None)
+        prev = facts.pop("previous_key_account", None)
+        if name is not None and not isinstance(name, str):
+            name = str(name)
+        if prev is not None and not isinstance(prev, bool):
+            problems.append(Problem(row.span, f"account '{row.account}': previous_key_account must be true or false",
+                                    expected="true or false", found=repr(prev), code="bad-value"))
+            prev = None
+        engine_facts = {}
+        for k, v in facts.items():
+            ev = _engine_value(ruleset, k, v)
+            p = fact_value_problem(ruleset, k, ev, row.span, row.span, f"account '{row.account}'")
+            if p:
+                problems.append(p)
+            else:
+                engine_facts[k] = ev
+        prepared.append((row, name, prev, facts, engine_facts))
+    if problems:
+        raise InvalidInput(problems)
+    metrics = [m for m in METRICS if f"abc_{m}" in ruleset.facts
+               and any(isinstance(p[3].get(m), (Decimal, int)) and not isinstance(p[3].get(m), bool)
+                       for p in prepared)]
+    abc: dict[str, dict[str, AbcRow]] = {}
+    conc: dict[str, Concentration] = {}
+    for m in metrics:
+        values = {p[0].account: Decimal(p[3][m]) for p in prepared
+                  if isinstance(p[3].get(m), (Decimal, int)) and not isinstance(p[3].get(m), bool)}
+        abc[m] = {r.account: r for r in abc_classes(values, settings.a_cut, settings.b_cut)}
+        conc[m] = concentration(values)
+    out = []
+    for row, name, prev, _facts, ef in prepared:
+        rows_abc = {m: abc[m][row.account] for m in metrics if row.account in abc[m]}
+        for m, r in rows_abc.items():
+            ef.setdefault(f"abc_{m}", r.cls)
+        pot, given = None, "potential_score" in ef
+        if "potential_score" in ruleset.facts:
+            pot = estimate(ef, settings.weights)
+            if not given and pot.score is not None:
+                ef["potential_score"] = pot.score
+        for k in [f"abc_{m}" for m in rows_abc] + (["potential_score"] if "potential_score" in ef else []):
+            p = fact_value_problem(ruleset, k, ef[k], row.span, row.span, f"account '{row.account}'")
+            if p:
+                problems.append(p)
+        out.append((Account(row.account, ef, name, str(row.span)), rows_abc, pot, given, prev))
+    if problems:
+        raise InvalidInput(problems)
+    return out, metrics, conc
+
+
+def _evaluate(ev: Evaluator, accounts: list[Account], batch: int,
+              progress: Callable[[int], None] | None) -> list[Decision]:
+    decisions: list[Decision] = []
+    for i in range(0, len(accounts), batch):
+        chunk = accounts[i:i + batch]
+        decisions.extend(ev.evaluate_many(chunk))
+        if progress:
+            progress(len(chunk))
+    return decisions
+
+
+def review(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings | None = None,
+           previous: Sequence[AccountRow] | None = None,
+           progress: Callable[[int], None] | None = None) -> PortfolioReview:
+    """Review a portfolio; ``previous`` rows (if given) set the previous designation instead of the column."""
+    settings = settings or Settings()
+    prepared, metrics, conc = _prepare(rows, ruleset, settings)
+    prev_prepared = _prepare(previous, ruleset, settings)[0] if previous is not None else None
+    with Evaluator(ruleset) as ev:
+        decisions = _evaluate(ev, [p[0] for p in prepared], settings.batch, progress)
+        prev_decisions: dict[str, Decision] = {}
+        if prev_prepared is not None:
+            for d in _evaluate(ev, [p[0] for p in prev_prepared], settings.batch, None):
+                prev_decisions[d.account] = d
+        results: list[AccountResult] = []
+        for (acc, rows_abc, pot, given, prev_col), d in zip(prepared, decisions):
+            if prev_prepared is not None:
+                pd = prev_decisions.get(acc.id)
+                prev_key = bool(pd.key_account) if pd is not None else False
+            else:
+                pd, prev_key = None, prev_col
+            results.append(AccountResult(d, rows_abc, pot, given, prev_key, pd))
+        # Accounts key in the previous period but absent now are lost too.
+        if prev_prepared is not None:
+            present = {a.decision.account for a in results}
+            for acc_id, pd in prev_decisions.items():
+                if acc_id not in present and pd.key_account:
+                    gone = ev.evaluate(Account(acc_id, {}, pd.name, pd.origin))
+                    results.append(AccountResult(gone, {}, None, False, True, pd))
+        pfacts = portfolio_facts(results, ruleset)
+        structure = ev.evaluate(Account(PORTFOLIO_ID, pfacts, "portfolio", "portfolio"))
+    previous_known = prev_prepared is not None or any(r.previous_key is not None for r in results)
+    return PortfolioReview(results, metrics, conc, pfacts, structure, settings, ruleset.version, previous_known)
+
+
+def portfolio_facts(results: Sequence[AccountResult], ruleset: RuleSet) -> dict[str, Any]:
+    """The portfolio_* facts the structure rules read, only those the schema declares."""
+    keys = [a.decision for a in results if a.decision.key_account]
+    facts: dict[str, Any] = {"portfolio_key_accounts": len(keys),
+                             "portfolio_advanced_stage_accounts":
+                                 sum(1 for d in keys if d.stage_recommended in ADVANCED_STAGES)}
+    revenues = [(bool(a.decision.key_account), a.decision.given.get("revenue")) for a in results]
+    total = sum(r for _, r in revenues if isinstance(r, (int, float)) and r > 0)
+    if total > 0:
+        key_total = sum(r for k, r in revenues if k and isinstance(r, (int, float)) and r > 0)
+        facts["portfolio_key_revenue_share"] = round(key_total / total, 6)
+    regions = [d.given["regions"] for d in keys if isinstance(d.given.get("regions"), int)]
+    if regions:
+        facts["portfolio_regions"] = max(regions)
+    return {k: v for k, v in facts.items() if k in ruleset.facts}

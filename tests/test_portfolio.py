@@ -1,0 +1,124 @@
+"""The portfolio review and the ABC command, end to end through the command line."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kamrules.cli import main
+from kamrules.potential import estimate
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = str(ROOT / "rules")
+PORTFOLIO = str(ROOT / "examples" / "portfolio.csv")
+INVOICES = str(ROOT / "examples" / "invoices-it.csv")
+IT_COLUMNS = "account=Cliente,date=Data,amount=Importo,quantity=Quantità,margin=Margine"
+
+
+def _run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def _check_review(doc: dict) -> dict:
+    review = doc["summary"]["review"]
+    for status in ("new", "kept", "lost"):
+        assert review[status], f"no {status} key accounts in the example"
+        for e in review[status]:
+            assert e["why"] and e["rule"]
+            if status != "lost":
+                assert e["reasons"] and e["reasons"][0]["rule"] == e["rule"]
+    structure = doc["summary"]["structure"]
+    assert structure["recommended"] in ("base", "advanced")
+    assert structure["reasons"] and structure["reasons"][0]["rule"] == structure["rule"]
+    assert structure["reasons"][0]["conditions"]
+    return review
+
+
+def test_portfolio_account_table_json():
+    """The account table example names new, kept and lost key accounts with reasons and an advanced structure."""
+    r = _run("portfolio", PORTFOLIO, "--rules", RULES, "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    review = _check_review(doc)
+    assert {e["account"] for e in review["lost"]} == {"C1024", "C1030"}
+    assert doc["summary"]["structure"]["recommended"] == "advanced"
+    assert len(doc["accounts"]) == 30
+    acc = {a["account"]: a for a in doc["accounts"]}
+    assert acc["C1008"]["abc"]["revenue"]["class"] == "C"  # negative revenue is always class C
+    assert acc["C1001"]["decision"]["given"]["abc_revenue"] == acc["C1001"]["abc"]["revenue"]["class"]
+
+
+def test_portfolio_italian_invoices():
+    """Semicolon, decimal-comma, BOM invoice lines with Italian columns are reviewed against the previous quarter."""
+    r = _run("portfolio", INVOICES, "--rules", RULES, "--transactions", "--period", "2026Q3", "--previous", "2026Q2",
+             "--columns", IT_COLUMNS, "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["input"]["period"] == "2026Q3" and doc["input"]["previous_period"] == "2026Q2"
+    review = _check_review(doc)
+    assert "Vetrerie Muranesi" in {e["account"] for e in review["kept"]}
+    for e in review["lost"]:
+        assert e["previous_rule"].startswith("key-account-")
+
+
+def test_portfolio_text_formats():
+    """Table, CSV and Markdown outputs carry the accounts and the summary."""
+    for fmt, marker in (("table", "Structure"), ("markdown", "## Structure"), ("csv", "account,name,abc_revenue")):
+        r = _run("portfolio", PORTFOLIO, "--rules", RULES, "--format", fmt, "--quiet")
+        assert r.exit_code == 0, r.output
+        assert marker in r.output and "C1001" in r.output
+
+
+def test_abc_json_fields_and_classes(tmp_path):
+    """abc --format json gives account, value, rank, share, cumulative_share and class, ties by id, negatives in C."""
+    f = tmp_path / "t.csv"
+    f.write_text("account,revenue\nb,50\na,50\nc,-5\nd,0\ne,900\n", encoding="utf-8")
+    r = _run("abc", str(f), "--metric", "revenue", "--rules", RULES, "--format", "json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)["accounts"]
+    assert set(rows[0]) == {"account", "value", "rank", "share", "cumulative_share", "class"}
+    assert [(x["account"], x["rank"], x["class"]) for x in rows] == [
+        ("e", 1, "A"), ("a", 2, "B"), ("b", 3, "C"), ("d", 4, "C"), ("c", 5, "C")]
+    assert rows[0]["share"] == "0.9" and rows[1]["cumulative_share"] == "0.95"
+
+
+def test_abc_plot_and_computed(tmp_path):
+    """The computed method classes positive values and --plot writes the Pareto chart."""
+    f = tmp_path / "t.csv"
+    f.write_text("account,revenue\n" + "".join(f"x{i},{v}\n" for i, v in enumerate([500, 200, 100, 50, 20, 10, 5, 1])),
+                 encoding="utf-8")
+    svg = tmp_path / "p.svg"
+    r = _run("abc", str(f), "--method", "computed", "--plot", str(svg), "--rules", RULES, "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["accounts"][0]["class"] == "A" and doc["accounts"][-1]["class"] == "C"
+    assert svg.read_text().startswith("<?xml")
+
+
+def test_bad_row_is_exit_3_with_file_row_column(tmp_path):
+    """A bad cell stops the review with exit 3 and names file, row and column."""
+    f = tmp_path / "bad.csv"
+    f.write_text("account,revenue,margin\nX1,100,10\nX3,50,#DIV/0!\n", encoding="utf-8")
+    r = _run("portfolio", str(f), "--rules", RULES)
+    assert r.exit_code == 3
+    assert f"{f}:3:3" in r.output
+
+
+def test_value_out_of_schema_is_exit_3(tmp_path):
+    """A value the schema refuses never reaches the engine: exit 3 naming file, row and fact."""
+    f = tmp_path / "bad.csv"
+    f.write_text("account,revenue,trust_score\nX1,100,7\nX2,lots,5\nX3,10,11\n", encoding="utf-8")
+    r = _run("portfolio", str(f), "--rules", RULES)
+    assert r.exit_code == 3
+    assert f"{f}:3:" in r.output and "'revenue'" in r.output
+    assert f"{f}:4:" in r.output and "'trust_score'" in r.output
+
+
+def test_potential_confidence_drops_with_missing_inputs():
+    """Missing potential inputs lower the confidence instead of being invented."""
+    full = estimate({"revenue_growth": 0.5, "share_of_wallet": 0.25, "attractiveness": 8})
+    assert full.confidence == 1.0 and full.score == round((1.0 + 0.75 + 0.8) / 3, 6)
+    part = estimate({"attractiveness": 8})
+    assert part.confidence == round(1 / 3, 6) and part.score == 0.8 and set(part.missing) == {"trend", "headroom"}
+    assert estimate({}).score is None
