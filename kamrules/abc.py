@@ -27,16 +27,22 @@ Conventions, the same in every function here:
 """
 from __future__ import annotations
 
+import gc
 import math
-from operator import itemgetter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, Inexact, localcontext
+from decimal import Context, Decimal, Inexact, InvalidOperation, getcontext, localcontext
 from fractions import Fraction
-from typing import Mapping
+from itertools import islice, repeat
+from operator import itemgetter, lt
+from typing import Any, Iterator, Mapping
+
+import numpy as np
 
 from .errors import InvalidInput, Problem, Span
 
-__all__ = ["AbcRow", "AbcLimits", "ComputedAbc", "Concentration", "abc_classes", "computed_abc", "concentration"]
+__all__ = ["AbcRow", "AbcLimits", "AbcResult", "ComputedAbc", "Concentration", "abc_classes", "abc_classes_arrays",
+           "computed_abc", "concentration"]
 
 # Sums of money never need more digits than this; the classification checks that nothing rounds.
 _PREC = 80
@@ -72,7 +78,7 @@ class AbcLimits:
 class ComputedAbc:
     """Rows classed by limits derived from the data, and those limits."""
 
-    rows: list[AbcRow]
+    rows: Sequence[AbcRow]
     limits: AbcLimits
 
 
@@ -104,12 +110,9 @@ def _check_values(values: Mapping[str, Decimal]) -> None:
             raise TypeError(f"value for account {account!r} must be a finite Decimal, got {value!r}")
 
 
-def abc_classes(
-    values: Mapping[str, Decimal], a_cut: Decimal = Decimal("0.80"), b_cut: Decimal = Decimal("0.95")
-) -> list[AbcRow]:
-    """Class every account A, B or C by fixed cumulative-share cut-offs; rows in rank order."""
-    if not (Decimal(0) < a_cut <= b_cut <= Decimal(1)):
-        raise ValueError(f"cut-offs must satisfy 0 < a_cut <= b_cut <= 1, got {a_cut} and {b_cut}")
+def _abc_classes_exact(values: Mapping[str, Decimal], a_cut: Decimal, b_cut: Decimal) -> list[AbcRow]:
+    """The pure-Python reference: every sum a Decimal; used when the values do not fit int64."""
+    _check_cuts(a_cut, b_cut)
     _check_values(values)
     ranked = _ranked(values)
     with localcontext() as ctx:
@@ -137,8 +140,8 @@ def abc_classes(
     return rows
 
 
-def computed_abc(values: Mapping[str, Decimal], source: str = "<values>") -> ComputedAbc:
-    """Class accounts by the limits Ultsch & Lötsch's computed ABC analysis reads from the data."""
+def _computed_abc_exact(values: Mapping[str, Decimal], source: str) -> ComputedAbc:
+    """The pure-Python reference for computed_abc, in Fractions; used when the values do not fit int64."""
     _check_values(values)
     bad = [
         Problem(Span(source), f"account '{a}' has no positive value", expected="a value > 0", found=str(v),
@@ -171,7 +174,7 @@ def computed_abc(values: Mapping[str, Decimal], source: str = "<values>") -> Com
     break_even = max(i for i, s in enumerate(slopes, start=1) if s == best)
     ab = min(pareto, break_even)
     bc = max(nearest(xs[max(pareto, break_even)], Fraction(1), 0), ab)
-    rows = abc_classes(values, Decimal(1), Decimal(1))  # shares and ranks; classes replaced below
+    rows = _abc_classes_exact(values, Decimal(1), Decimal(1))  # shares and ranks; classes replaced below
     rows = [
         AbcRow(r.account, r.value, r.rank, r.share, r.cumulative_share,
                "A" if r.rank <= ab else "B" if r.rank <= bc else "C")
@@ -185,14 +188,8 @@ def computed_abc(values: Mapping[str, Decimal], source: str = "<values>") -> Com
     return ComputedAbc(rows, limits)
 
 
-def concentration(values: Mapping[str, Decimal]) -> Concentration:
-    """Top-20% share, Gini coefficient and Herfindahl-Hirschman index; values <= 0 count as 0.
-
-    Top 20% means the first ceil(n / 5) accounts in rank order (at least one). Gini is
-    sum((2i - n - 1) x_i) / (n sum x) over the n values in ascending order, 0 when all are
-    equal and (n - 1) / n when one account has everything. HHI is the sum of squared shares,
-    from 1/n to 1 (multiply by 10,000 for the antitrust points scale).
-    """
+def _concentration_exact(values: Mapping[str, Decimal]) -> Concentration:
+    """The pure-Python reference for concentration, in Fractions; used when the values do not fit int64."""
     _check_values(values)
     n = len(values)
     xs = sorted(Fraction(max(v, Decimal(0))) for v in values.values())
@@ -209,3 +206,349 @@ def concentration(values: Mapping[str, Decimal]) -> Concentration:
 
 def _dec(q: Fraction) -> Decimal:
     return Decimal(q.numerator) / Decimal(q.denominator)
+
+
+# --- Fast exact path -------------------------------------------------------------------------
+# Every value is scaled by 10**scale, where scale is the most decimal places any value has, so the
+# scaled values are integers and int64 arithmetic on them is exact. Bounds are checked with Python
+# ints before numpy touches them; anything that could overflow takes the Decimal reference path.
+
+_INT64_MAX = 2**63 - 1
+
+
+def abc_classes(
+    values: Mapping[str, Decimal], a_cut: Decimal = Decimal("0.80"), b_cut: Decimal = Decimal("0.95")
+) -> AbcResult:
+    """Class every account A, B or C by fixed cumulative-share cut-offs; rows in rank order."""
+    _check_cuts(a_cut, b_cut)
+    scaled = _scaled(values)
+    if scaled is None:
+        return AbcResult._of_rows(_abc_classes_exact(values, a_cut, b_cut))
+    accounts, originals, ints, scale = scaled
+    return _classify(accounts, originals, ints, scale, a_cut, b_cut)
+
+
+def abc_classes_arrays(
+    ids: Sequence[str] | np.ndarray, units: Sequence[int] | np.ndarray, scale: int = 2,
+    a_cut: Decimal = Decimal("0.80"), b_cut: Decimal = Decimal("0.95"),
+) -> AbcResult:
+    """abc_classes for values given as integers of 10**-scale (cents for scale 2) beside unique account ids."""
+    _check_cuts(a_cut, b_cut)
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 0:
+        raise ValueError(f"scale must be an integer >= 0, got {scale!r}")
+    arr = np.asarray(units)
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise TypeError(f"units must be a one-dimensional integer array, got {arr.dtype} of shape {arr.shape}")
+    if len(ids) != len(arr):
+        raise ValueError(f"{len(ids)} account ids but {len(arr)} values")
+    fits = arr.size == 0 or (int(arr.max()) <= _INT64_MAX and _fits(int(arr.min()), int(arr.max()), len(arr)))
+    if not fits:
+        values = {str(a): Decimal(int(u)).scaleb(-scale) for a, u in zip(ids, arr.tolist())}
+        if len(values) != len(arr):
+            raise ValueError("account ids must be unique")
+        return AbcResult._of_rows(_abc_classes_exact(values, a_cut, b_cut))
+    return _classify(ids, None, arr.astype(np.int64, copy=False), scale, a_cut, b_cut)
+
+
+def computed_abc(values: Mapping[str, Decimal], source: str = "<values>") -> ComputedAbc:
+    """Class accounts by the limits Ultsch & Lötsch's computed ABC analysis reads from the data."""
+    scaled = _scaled(values)
+    if scaled is None or not bool((scaled[2] > 0).all()):
+        return _computed_abc_exact(values, source)  # also raises the problems for values <= 0
+    accounts, originals, ints, scale = scaled
+    res = _classify(accounts, originals, ints, scale, Decimal(1), Decimal(1))
+    n, total, cum = len(ints), res._total, res._cum
+
+    def dist(i: int, m: int) -> int:
+        # n^2 T^2 times the squared distance from curve point i to (m / n, 1), exact in Python ints.
+        c = int(cum[i - 1]) if i else 0
+        return ((i - m) * total) ** 2 + (n * (total - c)) ** 2
+
+    def nearest(m: int, start: int) -> int:
+        # The distance is convex in i (the curve is concave), so the first point whose successor is
+        # no nearer is the smallest index of the minimum: the same point as the reference's min().
+        lo, hi = start, n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if dist(mid + 1, m) >= dist(mid, m):
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+    pareto = nearest(0, 1)
+    # Slope n v_i / T is nearest 1 where n v_i - T changes sign (values descend); of equal slopes the
+    # reference takes the rightmost, which is the end of the group of equal values.
+    desc = res._ranked
+    neg = -desc
+    threshold = -(-total // n)  # ceil(T / n): n v >= T exactly when v >= this
+    j = int(np.searchsorted(neg, -threshold, side="right"))
+    cands = []
+    if j > 0:
+        cands.append((abs(n * int(desc[j - 1]) - total), j))
+    if j < n:
+        v = int(desc[j])
+        cands.append((abs(n * v - total), int(np.searchsorted(neg, -v, side="right"))))
+    best = min(d for d, _ in cands)
+    break_even = max(i for d, i in cands if d == best)
+    ab = min(pareto, break_even)
+    bc = max(nearest(max(pareto, break_even), 0), ab)
+
+    def point(i: int) -> tuple[Decimal, Decimal]:
+        return (_dec(Fraction(i, n)), _dec(Fraction(int(cum[i - 1]) if i else 0, total)))
+
+    limits = AbcLimits(point(pareto), point(break_even), point(ab), point(bc), ab, bc - ab, n - bc)
+    return ComputedAbc(res._reclassed(ab, bc), limits)
+
+
+def concentration(values: Mapping[str, Decimal]) -> Concentration:
+    """Top-20% share, Gini coefficient and Herfindahl-Hirschman index; values <= 0 count as 0.
+
+    Top 20% means the first ceil(n / 5) accounts in rank order (at least one). Gini is
+    sum((2i - n - 1) x_i) / (n sum x) over the n values in ascending order, 0 when all are
+    equal and (n - 1) / n when one account has everything. HHI is the sum of squared shares,
+    from 1/n to 1 (multiply by 10,000 for the antitrust points scale).
+    """
+    scaled = _scaled(values)
+    if scaled is None:
+        return _concentration_exact(values)
+    ints, scale = scaled[2], scaled[3]
+    n = len(ints)
+    xs = np.sort(np.maximum(ints, 0))
+    total = int(xs.sum())  # _scaled checked that n * max fits int64
+    positive = int(np.count_nonzero(xs))
+    top_k = -(-n // 5)
+    if total <= 0:
+        return Concentration(n, positive, _dec(Fraction(0)), top_k, None, None, None)
+    top = Fraction(int(xs[n - top_k:].sum()), total)
+    gini = Fraction(2 * _dot(np.arange(1, n + 1, dtype=np.int64), xs) - (n + 1) * total, n * total)
+    hhi = Fraction(_dot(xs, xs), total * total)
+    return Concentration(n, positive, _dec(Fraction(total, 10**scale)), top_k, _dec(top), _dec(gini), _dec(hhi))
+
+
+class AbcResult(Sequence[AbcRow]):
+    """The rows of an ABC analysis in rank order, built only when read; compares equal to the list of them."""
+
+    __hash__ = None  # type: ignore[assignment]  # like the list it stands for
+
+    def __init__(self, accounts: Any, originals: Sequence[Decimal] | None, order: np.ndarray, ranked: np.ndarray,
+                 cum: np.ndarray, scale: int, n_a: int, n_ab: int, ctx: Context) -> None:
+        """Keep the ranking arrays; rows are made from them on demand."""
+        self._accounts, self._originals, self._order, self._ranked = accounts, originals, order, ranked
+        self._cum, self._scale, self._n_a, self._n_ab, self._ctx = cum, scale, n_a, n_ab, ctx
+        self._total = int(cum[-1]) if len(cum) else 0
+        self._rows: list[AbcRow] | None = None
+
+    @classmethod
+    def _of_rows(cls, rows: list[AbcRow]) -> AbcResult:
+        empty = np.zeros(0, dtype=np.int64)
+        res = cls([], None, empty, empty, empty, 0, 0, 0, getcontext())
+        res._rows = rows
+        return res
+
+    def _reclassed(self, n_a: int, n_ab: int) -> AbcResult:
+        return AbcResult(self._accounts, self._originals, self._order, self._ranked, self._cum, self._scale,
+                         n_a, n_ab, self._ctx)
+
+    def __len__(self) -> int:
+        return len(self._rows) if self._rows is not None else len(self._order)
+
+    def __getitem__(self, i: Any) -> Any:
+        if self._rows is not None:
+            return self._rows[i]
+        if isinstance(i, slice):
+            return [self._row(k) for k in range(*i.indices(len(self)))]
+        n = len(self)
+        k = i + n if i < 0 else i
+        if not 0 <= k < n:
+            raise IndexError("AbcResult index out of range")
+        return self._row(k)
+
+    def __iter__(self) -> Iterator[AbcRow]:
+        return iter(self.rows())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (list, AbcResult)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    def __repr__(self) -> str:
+        return f"AbcResult({len(self)} rows, {self.counts()})"
+
+    def counts(self) -> dict[str, int]:
+        """Accounts per class, without building the rows."""
+        if self._rows is not None:
+            return {c: sum(1 for r in self._rows if r.cls == c) for c in "ABC"}
+        return {"A": self._n_a, "B": self._n_ab - self._n_a, "C": len(self) - self._n_ab}
+
+    def classes(self) -> dict[str, str]:
+        """Each account's class, in rank order, without building the rows."""
+        if self._rows is not None:
+            return {r.account: r.cls for r in self._rows}
+        accounts = self._account_list()
+        n = len(self)
+        cls = ["A"] * self._n_a + ["B"] * (self._n_ab - self._n_a) + ["C"] * (n - self._n_ab)
+        return dict(zip([accounts[k] for k in self._order.tolist()], cls))
+
+    def rows(self) -> list[AbcRow]:
+        """Every row as an AbcRow, built once and kept."""
+        if self._rows is None:
+            # A million new objects would set off repeated full collections that find nothing to free.
+            enabled = gc.isenabled()
+            gc.disable()
+            try:
+                self._rows = self._build()
+            finally:
+                if enabled:
+                    gc.enable()
+        return self._rows
+
+    def _account_list(self) -> Any:
+        acc = self._accounts
+        return acc.tolist() if isinstance(acc, np.ndarray) else acc
+
+    def _row(self, k: int) -> AbcRow:
+        acc = self._accounts[int(self._order[k])]
+        return self._make(k, acc if type(acc) is str else str(acc), int(self._order[k]), int(self._ranked[k]),
+                          int(self._cum[k]) if k < len(self._cum) else 0)
+
+    def _make(self, k: int, account: str, idx: int, units: int, cum: int) -> AbcRow:
+        value = self._originals[idx] if self._originals is not None else Decimal(units).scaleb(-self._scale)
+        total = self._total
+        if k >= len(self._cum):
+            return AbcRow(account, value, k + 1, _ZERO, _ONE if total > 0 else _ZERO, "C", True)
+        # Decimal(units) / Decimal(total) is the same quotient as value / total, rounded alike.
+        cls = "A" if k < self._n_a else "B" if k < self._n_ab else "C"
+        div, t = self._ctx.divide, Decimal(total)
+        return AbcRow(account, value, k + 1, div(Decimal(units), t), div(Decimal(cum), t), cls)
+
+    def _build(self) -> list[AbcRow]:
+        accounts, originals, order = self._account_list(), self._originals, self._order.tolist()
+        npos, n, total = len(self._cum), len(order), self._total
+        if originals is None:
+            originals = [Decimal(u).scaleb(-self._scale) for u in self._ranked.tolist()]
+            order_v = range(n)
+        else:
+            order_v = order
+        div, t = self._ctx.divide, Decimal(total)
+        cls = ["A"] * self._n_a + ["B"] * (self._n_ab - self._n_a) + ["C"] * (npos - self._n_ab)
+        rows = [AbcRow(str(accounts[i]), originals[j], k, div(Decimal(u), t), div(Decimal(c), t), c_)
+                for k, i, j, u, c, c_ in zip(range(1, npos + 1), order, order_v, self._ranked.tolist(),
+                                             self._cum.tolist(), cls)]
+        last = _ONE if total > 0 else _ZERO
+        rows += [AbcRow(str(accounts[i]), originals[j], k, _ZERO, last, "C", True)
+                 for k, i, j in zip(range(npos + 1, n + 1), order[npos:], order_v[npos:])]
+        return rows
+
+
+def _check_cuts(a_cut: Decimal, b_cut: Decimal) -> None:
+    if not (Decimal(0) < a_cut <= b_cut <= Decimal(1)):
+        raise ValueError(f"cut-offs must satisfy 0 < a_cut <= b_cut <= 1, got {a_cut} and {b_cut}")
+
+
+def _exact_context() -> Context:
+    # The reference path's context: the caller's, with room for any sum of money and rounding trapped.
+    ctx = getcontext().copy()
+    ctx.prec = _PREC
+    ctx.traps[Inexact] = True
+    return ctx
+
+
+def _fits(lo: int, hi: int, n: int) -> bool:
+    # Sums of up to n values, and the sort key -v * n + position, stay inside int64; n < 2**31 keeps
+    # the 16-bit limb sums in _dot exact.
+    return n < 2**31 and (max(abs(lo), abs(hi)) + 1) * (n + 1) <= _INT64_MAX
+
+
+def _scaled(values: Mapping[str, Decimal]) -> tuple[list[str], list[Decimal], np.ndarray, int] | None:
+    """Accounts, values and the values as exact int64 multiples of 10**-scale; None when they do not fit."""
+    vals = list(values.values())
+    if not vals:
+        return None
+    if set(map(type, vals)) != {Decimal}:
+        _check_values(values)  # names the offending account; Decimal subclasses pass
+    try:
+        with localcontext(_exact_context()):
+            # Exact Decimal addition keeps the smallest exponent, so the sum says how many places to scale by.
+            total = sum(vals, _ZERO)
+            if not total.is_finite():
+                raise InvalidOperation
+            scale = max(0, -int(total.as_tuple().exponent))
+            if scale > 18:
+                return None
+            ints = np.fromiter(map(int, map(Decimal.scaleb, vals, repeat(scale))) if scale else map(int, vals),
+                               dtype=np.int64, count=len(vals))
+    except InvalidOperation:
+        _check_values(values)  # a NaN or infinity: the same TypeError as the reference path
+        return None
+    except (Inexact, OverflowError):
+        return None
+    if not _fits(int(ints.min()), int(ints.max()), len(ints)):
+        return None
+    return list(values), vals, ints, scale
+
+
+def _positions(ids: Any) -> np.ndarray:
+    """Each account's place in account-id order."""
+    n = len(ids)
+    if isinstance(ids, np.ndarray):
+        if n < 2 or bool((ids[1:] > ids[:-1]).all()):
+            return np.arange(n, dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        srt = ids[order]
+        unique = bool((srt[1:] > srt[:-1]).all())
+    else:
+        # Tables usually come sorted by account, and one pass of comparisons proves it.
+        if all(map(lt, ids, islice(ids, 1, None))):
+            return np.arange(n, dtype=np.int64)
+        arr = np.array(ids)
+        order = np.argsort(arr, kind="stable")
+        srt = arr[order]
+        # numpy strings drop trailing NULs, so equal neighbours may be distinct ids: let Python decide then.
+        if arr.dtype.kind != "U" or not bool((srt[1:] > srt[:-1]).all()):
+            order_list = sorted(range(n), key=ids.__getitem__)
+            srt_ids = [ids[k] for k in order_list]
+            if not all(map(lt, srt_ids, islice(srt_ids, 1, None))):
+                raise ValueError("account ids must be unique")
+            order = np.array(order_list, dtype=np.int64)
+        unique = True
+    if not unique:
+        raise ValueError("account ids must be unique")
+    pos = np.empty(n, dtype=np.int64)
+    pos[order] = np.arange(n, dtype=np.int64)
+    return pos
+
+
+def _classify(accounts: Any, originals: Sequence[Decimal] | None, ints: np.ndarray, scale: int,
+              a_cut: Decimal, b_cut: Decimal) -> AbcResult:
+    """Rank and class int64 values (already checked by _fits) exactly."""
+    _ = a_cut * _ONE, b_cut * _ONE  # the reference path multiplies the cut-offs by a Decimal: same TypeErrors
+    n = len(ints)
+    # Value descending, id ascending, as one int64 key; keys are unique, so the fast unstable sort is exact.
+    order = np.argsort(-ints * n + _positions(accounts)) if n else np.zeros(0, dtype=np.int64)
+    ranked = ints[order]
+    npos = int(np.count_nonzero(ranked > 0))  # positives come first
+    cum = np.cumsum(ranked[:npos])
+    total = int(cum[-1]) if npos else 0
+    n_a = n_ab = 0
+    if total > 0:
+        # An account is A while the sum before it is below a_cut * T, i.e. below ceil(a_cut * T) in integers.
+        before = cum - ranked[:npos]
+        fa, fb = Fraction(a_cut), Fraction(b_cut)
+        n_a = int(np.searchsorted(before, -((-fa.numerator * total) // fa.denominator), side="left"))
+        n_ab = int(np.searchsorted(before, -((-fb.numerator * total) // fb.denominator), side="left"))
+    return AbcResult(accounts, originals, order, ranked, cum, scale, n_a, n_ab, getcontext().copy())
+
+
+def _dot(x: np.ndarray, y: np.ndarray) -> int:
+    """Exact sum of x * y over nonnegative int64 arrays shorter than 2**31."""
+    # 16-bit limbs: each product is below 2**32, so each of the limb sums stays inside int64.
+    def limbs(a: np.ndarray) -> list[np.ndarray]:
+        out = []
+        while True:
+            out.append(a & 0xFFFF)
+            a = a >> 16
+            if not a.any():
+                return out
+    xl, yl = limbs(x), limbs(y)
+    return sum(int((p * q).sum()) << (16 * (i + j)) for i, p in enumerate(xl) for j, q in enumerate(yl))

@@ -278,11 +278,9 @@ def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: 
             if fmt == "json":
                 click.echo(report.to_json(timeline.to_dict()))
                 return
-            click.echo(f"Scenario {scenario.name}: account {scenario.account.id}, starting in "
-                       f"{scenario.account.facts['stage']}, rules {scenario.ruleset.directory} "
-                       f"version {scenario.ruleset.version[:12]}")
-            click.echo(report.table(sc.timeline_rows(timeline), ["period", "events", "stage", "move", "key account",
-                                                                   "actions", "rules fired"], "simple", 40))
+            click.echo(sc.timeline_header(scenario))
+            rows = sc.timeline_rows(timeline)
+            click.echo(report.table(rows, list(rows[0]), "simple", 40))
             return
         mc = sc.monte_carlo(scenario, runs, seed, target)
         if fmt == "json":
@@ -354,12 +352,20 @@ def portfolio_cmd(file: str, transactions: bool, period: str | None, previous: s
         ruleset = load_ruleset(rules_dir)
         settings = pf.load_settings(rules_dir)
         rows, before, meta = pr.read_rows(file, transactions, period, previous, columns)
+        stream = None
+        if fmt == "json":
+            head = {"input": meta, "rules_version": ruleset.version, "settings": settings.to_dict()}
+            stream = pr.JsonStream(lambda text: click.echo(text, nl=False), head)
+        on_account = stream.account if stream else None
         if sys.stderr.isatty() and not quiet:
             with click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr) as bar:
-                rv = pf.review(rows, ruleset, settings, before, bar.update)
+                rv = pf.review(rows, ruleset, settings, before, bar.update, on_account)
         else:
-            rv = pf.review(rows, ruleset, settings, before)
-        click.echo(pr.render_portfolio(rv, fmt, meta))
+            rv = pf.review(rows, ruleset, settings, before, on_account=on_account)
+        if stream:
+            stream.finish(rv)
+        else:
+            click.echo(pr.render_portfolio(rv, fmt, meta))
 
     run_guarded("json" if fmt == "json" else "table", body)
 

@@ -26,7 +26,7 @@ the key accounts span, since tables give a count per account, not the regions' n
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -196,11 +196,9 @@ class PortfolioReview:
                           "reasons": [r.to_dict() for r in s.reasons if r.rule.structure]},
         }
 
-    def to_dict(self) -> dict:
-        """The whole review, JSON-ready."""
-        return {"rules_version": self.rules_version, "settings": self.settings.to_dict(),
-                "metrics": list(self.metrics), "summary": self.summary(),
-                "accounts": [a.to_dict() for a in self.accounts]}
+    def trailer(self) -> dict:
+        """The parts of the JSON document that follow the streamed accounts."""
+        return {"metrics": list(self.metrics), "summary": self.summary()}
 
 
 DESIGNATION_FACTS = ("abc_revenue", "abc_margin", "abc_volume", "abc_purchases", "potential_score",
@@ -297,12 +295,25 @@ def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings):
     return out, metrics, conc
 
 
-def _evaluate(ev: Evaluator, accounts: list[Account], batch: int,
-              progress: Callable[[int], None] | None) -> list[Decision]:
+# What the summary and the account table still need once an account's full decision is written out.
+KEEP_GIVEN = ("revenue", "regions", "potential_score") + tuple(f"abc_{m}" for m in METRICS)
+
+
+def slim(d: Decision) -> Decision:
+    """The decision without what only the full output needs (most given facts, non-designation reasons)."""
+    keep = set(KEEP_GIVEN) | set(DESIGNATION_FACTS)
+    return replace(d, given={k: v for k, v in d.given.items() if k in keep}, reasons=tuple(designation_reasons(d)))
+
+
+def _evaluate(ev: Evaluator, accounts: list[Account], batch: int, progress: Callable[[int], None] | None,
+              emit: Callable[[list[Decision]], None] | None = None) -> list[Decision]:
+    """Evaluate in batches; full decisions go to ``emit`` and only slim ones are kept, so memory stays small."""
     decisions: list[Decision] = []
     for i in range(0, len(accounts), batch):
-        chunk = accounts[i:i + batch]
-        decisions.extend(ev.evaluate_many(chunk))
+        chunk = ev.evaluate_many(accounts[i:i + batch])
+        if emit:
+            emit(chunk)
+        decisions.extend(slim(d) for d in chunk)
         if progress:
             progress(len(chunk))
     return decisions
@@ -310,32 +321,46 @@ def _evaluate(ev: Evaluator, accounts: list[Account], batch: int,
 
 def review(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings | None = None,
            previous: Sequence[AccountRow] | None = None,
-           progress: Callable[[int], None] | None = None) -> PortfolioReview:
-    """Review a portfolio; ``previous`` rows (if given) set the previous designation instead of the column."""
+           progress: Callable[[int], None] | None = None,
+           on_account: Callable[[dict], None] | None = None) -> PortfolioReview:
+    """Review a portfolio; ``previous`` rows (if given) set the previous designation instead of the column.
+
+    ``on_account`` receives each account's full result (decision with provenance, ABC, potential,
+    review status) as soon as it is evaluated; the returned review keeps slim decisions only.
+    """
     settings = settings or Settings()
     prepared, metrics, conc = _prepare(rows, ruleset, settings)
     prev_prepared = _prepare(previous, ruleset, settings)[0] if previous is not None else None
     with Evaluator(ruleset) as ev:
-        decisions = _evaluate(ev, [p[0] for p in prepared], settings.batch, progress)
+        # The previous period goes first, so that each current account's status is known when it is emitted.
         prev_decisions: dict[str, Decision] = {}
         if prev_prepared is not None:
             for d in _evaluate(ev, [p[0] for p in prev_prepared], settings.batch, None):
                 prev_decisions[d.account] = d
-        results: list[AccountResult] = []
-        for (acc, rows_abc, pot, given, prev_col), d in zip(prepared, decisions):
-            if prev_prepared is not None:
-                pd = prev_decisions.get(acc.id)
-                prev_key = bool(pd.key_account) if pd is not None else False
-            else:
-                pd, prev_key = None, prev_col
-            results.append(AccountResult(d, rows_abc, pot, given, prev_key, pd))
+
+        def result(d: Decision, item: tuple) -> AccountResult:
+            _acc, rows_abc, pot, given, prev_col = item
+            if prev_prepared is None:
+                return AccountResult(d, rows_abc, pot, given, prev_col)
+            pd = prev_decisions.get(d.account)
+            return AccountResult(d, rows_abc, pot, given, bool(pd.key_account) if pd else False, pd)
+
+        by_id = {p[0].id: p for p in prepared}
+
+        def emit(chunk: list[Decision]) -> None:
+            for d in chunk:
+                on_account(result(d, by_id[d.account]).to_dict())
+
+        decisions = _evaluate(ev, [p[0] for p in prepared], settings.batch, progress, emit if on_account else None)
+        results = [result(d, item) for d, item in zip(decisions, prepared)]
         # Accounts key in the previous period but absent now are lost too.
-        if prev_prepared is not None:
-            present = {a.decision.account for a in results}
-            for acc_id, pd in prev_decisions.items():
-                if acc_id not in present and pd.key_account:
-                    gone = ev.evaluate(Account(acc_id, {}, pd.name, pd.origin))
-                    results.append(AccountResult(gone, {}, None, False, True, pd))
+        present = {a.decision.account for a in results}
+        for acc_id, pd in prev_decisions.items():
+            if acc_id not in present and pd.key_account:
+                gone = ev.evaluate(Account(acc_id, {}, pd.name, pd.origin))
+                results.append(AccountResult(gone, {}, None, False, True, pd))
+                if on_account:
+                    on_account(results[-1].to_dict())
         pfacts = portfolio_facts(results, ruleset)
         structure = ev.evaluate(Account(PORTFOLIO_ID, pfacts, "portfolio", "portfolio"))
     previous_known = prev_prepared is not None or any(r.previous_key is not None for r in results)

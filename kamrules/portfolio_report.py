@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from tabulate import tabulate
 
@@ -105,10 +106,48 @@ def summary_text(rv: PortfolioReview, meta: dict, md: bool = False) -> str:
     return "\n".join(lines)
 
 
+class JsonStream:
+    """Writes the portfolio JSON document while accounts are evaluated, so no run holds it all in memory."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, write: Callable[[str], None], head: dict) -> None:
+        self._write = write
+        self._parts: list[str] = []
+        self._size = 0
+        self._first = True
+        self._add("{" + ", ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in head.items()) + ',\n"accounts": [\n')
+
+    def _add(self, text: str) -> None:
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size >= self.CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is buffered."""
+        if self._parts:
+            self._write("".join(self._parts))
+            self._parts, self._size = [], 0
+
+    def account(self, data: dict) -> None:
+        """One account, one line."""
+        self._add(("" if self._first else ",\n") + _compact(data))
+        self._first = False
+
+    def finish(self, rv: PortfolioReview) -> None:
+        """Close the accounts list with the metrics and the summary."""
+        tail = ", ".join(f"{json.dumps(k)}: {report.to_json(v)}" for k, v in rv.trailer().items())
+        self._add("\n],\n" + tail + "}\n")
+        self.flush()
+
+
+def _compact(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=report.json_default)
+
+
 def render_portfolio(rv: PortfolioReview, fmt: str, meta: dict) -> str:
-    """The review in table, json, csv or markdown form."""
-    if fmt == "json":
-        return report.to_json({"input": meta} | rv.to_dict())
+    """The review in table, csv or markdown form (JSON is streamed by JsonStream)."""
     rows = account_rows(rv)
     cols = list(rows[0]) if rows else ["account"]
     if fmt == "csv":

@@ -33,10 +33,11 @@ def fmt(value: Any) -> str:
 
 def to_json(data: Any) -> str:
     """Stable, readable JSON."""
-    return json.dumps(data, indent=2, ensure_ascii=False, default=_default)
+    return json.dumps(data, indent=2, ensure_ascii=False, default=json_default)
 
 
-def _default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """JSON for dates and tuples."""
     if isinstance(o, dt.date):
         return o.isoformat()
     if isinstance(o, tuple):

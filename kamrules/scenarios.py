@@ -1,10 +1,12 @@
-"""Scenario files: an account over periods, simulated through the rules, with expectations that double as tests."""
+"""Scenario files: an account (or a portfolio) over periods, simulated through the rules, with expectations that double as tests."""
 from __future__ import annotations
 
 import datetime as dt
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -12,17 +14,23 @@ from .errors import InvalidInput, Problem, Span
 from .evaluate import Decision, Evaluator
 from .loader import RULE_ID, Problems, did_you_mean, fact_value_problem, load_account, load_ruleset, value_problem
 from .model import ALL_STAGES, STAGES, STRUCTURES, Account, Fact, RuleSet, stage_index
+from .tables import AccountRow, read_account_table
 from .yamlsrc import YNode, describe_value, is_finite_number, read_yaml
 
 DEFAULT_RULES = "rules"
 DEFAULT_MONTHS_PER_PERIOD = 3
 DEFAULT_TARGET = "partnership-KAM"
 MOVES = ("advance", "hold", "regress", "uncouple", "recover")
-SCENARIO_KEYS = {"name", "description", "rules", "account", "account_file", "months_per_period", "periods"}
+SCENARIO_KEYS = {"name", "description", "rules", "account", "account_file", "portfolio", "months_per_period", "periods"}
 INLINE_ACCOUNT_KEYS = {"id", "name", "facts"}
-PERIOD_KEYS = {"period", "events", "set", "add", "multiply", "refuse_move", "expect"}
+PERIOD_KEYS = {"period", "events", "set", "add", "multiply", "accounts", "refuse_move", "expect"}
 CHANGE_OPS = ("set", "add", "multiply")  # applied in this order within a period
-EXPECT_KEYS = {"stage", "move", "key_account", "structure", "actions", "actions_absent", "fired"}
+EXPECT_KEYS = {"stage", "move", "key_account", "structure", "actions", "actions_absent", "fired", "key_accounts"}
+# A portfolio scenario checks the portfolio review, not one account's decision.
+PORTFOLIO_EXPECT_KEYS = {"structure", "key_accounts"}
+PORTFOLIO_ONLY_EXPECT_KEYS = {"key_accounts"}
+# Columns of an account table that are not facts (the portfolio review reads them itself).
+TABLE_NOT_FACTS = ("name", "previous_key_account")
 DISTRIBUTIONS = {"normal": ("mean", "sd"), "uniform": ("low", "high"), "choice": ()}
 # Choice probabilities are written by hand: allow for decimal rounding, not for a typo.
 PROBABILITY_TOLERANCE = 1e-6
@@ -73,7 +81,7 @@ class Change:
 class Expectation:
     """One thing that must hold at the end of a period."""
 
-    kind: str  # stage | move | key_account | structure | action | no_action | fired
+    kind: str  # stage | move | key_account | structure | action | no_action | fired | key_accounts
     value: Any
     span: Span
 
@@ -91,7 +99,10 @@ class Expectation:
 
 @dataclass(frozen=True)
 class Period:
-    """One period of a scenario: its changes, events, whether the move is refused, and expectations."""
+    """One period of a scenario: its changes, events, whether the move is refused, and expectations.
+
+    In a portfolio scenario ``changes`` apply to every account, then ``account_changes`` to the named ones.
+    """
 
     label: str
     changes: tuple[Change, ...]
@@ -99,24 +110,34 @@ class Period:
     refuse_move: bool
     expect: tuple[Expectation, ...]
     span: Span
+    account_changes: tuple[tuple[str, tuple[Change, ...]], ...] = ()
 
     @property
     def random(self) -> bool:
         """True when a change draws a random value."""
-        return any(isinstance(c.value, Distribution) for c in self.changes)
+        every = list(self.changes) + [c for _, chs in self.account_changes for c in chs]
+        return any(isinstance(c.value, Distribution) for c in every)
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A validated scenario: the starting account, the rule set and the periods."""
+    """A validated scenario: the starting account (or portfolio), the rule set and the periods."""
 
     name: str
     description: str
     file: str
     ruleset: RuleSet
-    account: Account
+    account: Account | None  # None in a portfolio scenario
     periods: tuple[Period, ...]
     months_per_period: int = DEFAULT_MONTHS_PER_PERIOD
+    portfolio: tuple[AccountRow, ...] = ()  # the starting rows of a portfolio scenario
+    portfolio_file: str | None = None
+    portfolio_span: Span | None = None
+
+    @property
+    def is_portfolio(self) -> bool:
+        """True when the scenario reviews a portfolio (an account table) rather than one account."""
+        return self.portfolio_file is not None
 
     @property
     def random(self) -> bool:
@@ -163,11 +184,41 @@ def load_scenario(path: str | Path, rulesets: dict[str, RuleSet] | None = None) 
     ruleset = _ruleset(root, top, probs, rulesets)
     if ruleset is None:
         raise InvalidInput(probs)
+    pn = root.get("portfolio")
+    if pn is not None:
+        for other in ("account", "account_file"):
+            if root.get(other) is not None:
+                probs.add(root.key_spans[other], f"a scenario needs exactly one of 'account', 'account_file' and "
+                          "'portfolio'", expected="portfolio: PATH alone", found=f"'portfolio' and '{other}'",
+                          code="missing-key")
+        rows = _portfolio(pn, probs)
+        periods = _periods(root, top, ruleset, None, probs, rows)
+        if probs:
+            raise InvalidInput(probs)
+        return Scenario(sname, desc, name, ruleset, None, tuple(periods), months, tuple(rows or ()), pn.value,
+                        pn.span)
     account = _account(root, top, ruleset, probs)
     periods = _periods(root, top, ruleset, account, probs)
     if probs:
         raise InvalidInput(probs)
     return Scenario(sname, desc, name, ruleset, account, tuple(periods), months)
+
+
+def _portfolio(pn: YNode, probs: Problems) -> list[AccountRow] | None:
+    """The account table of a portfolio scenario; its values are checked by the portfolio review."""
+    if pn.kind != "scalar" or not isinstance(pn.value, str) or not pn.value.strip():
+        probs.add(pn.span, "'portfolio' must be a file path", expected="text, e.g. scenarios/portfolios/x.csv",
+                  found=pn.describe())
+        return None
+    if not Path(pn.value).is_file():
+        probs.add(pn.span, f"portfolio file '{pn.value}' not found", expected="an account table (csv, xlsx, json, yaml)",
+                  help="relative paths are resolved against the current directory (run from the project root)")
+        return None
+    try:
+        return read_account_table(pn.value)
+    except InvalidInput as e:
+        probs.extend(e.problems)
+        return None
 
 
 def _ruleset(root: YNode, top: Span, probs: Problems, cache: dict[str, RuleSet] | None) -> RuleSet | None:
@@ -195,8 +246,9 @@ def _ruleset(root: YNode, top: Span, probs: Problems, cache: dict[str, RuleSet] 
 def _account(root: YNode, top: Span, ruleset: RuleSet, probs: Problems) -> Account | None:
     an, fn = root.get("account"), root.get("account_file")
     if (an is None) == (fn is None):
-        probs.add(fn.span if an is not None else top, "a scenario needs exactly one of 'account' and 'account_file'",
-                  expected="account: {id, facts} or account_file: PATH", found="both" if an is not None else "neither",
+        probs.add(fn.span if an is not None else top, "a scenario needs exactly one of 'account', 'account_file' and "
+                  "'portfolio'", expected="account: {id, facts}, account_file: PATH or portfolio: PATH",
+                  found="both 'account' and 'account_file'" if an is not None else "none of them",
                   code="missing-key")
         return None
     if fn is not None:
@@ -258,7 +310,8 @@ def _with_stage(acc: Account, span: Span, probs: Problems) -> Account | None:
     return acc
 
 
-def _periods(root: YNode, top: Span, ruleset: RuleSet, account: Account | None, probs: Problems) -> list[Period]:
+def _periods(root: YNode, top: Span, ruleset: RuleSet, account: Account | None, probs: Problems,
+             rows: list[AccountRow] | None = None) -> list[Period]:
     pn = root.get("periods")
     if pn is None:
         probs.add(top, "missing key 'periods'", expected="a 'periods:' list", code="missing-key")
@@ -270,17 +323,21 @@ def _periods(root: YNode, top: Span, ruleset: RuleSet, account: Account | None, 
         return []
     # Facts that have a value at each point; add/multiply need one. Sets always set, so this is static.
     present = set(account.facts) if account else None
+    # In a portfolio: the facts with a value, per account (table order); None when the table is unreadable.
+    table = {r.account: {f for f, v in r.facts.items() if f not in TABLE_NOT_FACTS and v is not None}
+             for r in rows} if rows is not None else None
+    portfolio = root.get("portfolio") is not None
     labels: dict[str, Span] = {}
     out = []
     for i, node in enumerate(pn.value):
-        period = _period(node, i, ruleset, present, labels, probs)
+        period = _period(node, i, ruleset, present, labels, probs, portfolio, table)
         if period:
             out.append(period)
     return out
 
 
 def _period(node: YNode, i: int, ruleset: RuleSet, present: set[str] | None, labels: dict[str, Span],
-            probs: Problems) -> Period | None:
+            probs: Problems, portfolio: bool = False, table: dict[str, set[str]] | None = None) -> Period | None:
     if not probs.expect_kind(node, "map", "a period"):
         return None
     probs.unknown_keys(node, PERIOD_KEYS, "a period")
@@ -313,6 +370,24 @@ def _period(node: YNode, i: int, ruleset: RuleSet, present: set[str] | None, lab
                       found=rn.describe())
         else:
             refuse = rn.value
+    if portfolio:
+        changes = _table_changes(node, ruleset, table, None, what, probs)
+        account_changes = _account_changes(node.get("accounts"), ruleset, table, what, probs)
+    else:
+        changes = _changes(node, ruleset, present, what, probs)
+        account_changes = []
+        an = node.get("accounts")
+        if an is not None:
+            probs.add(node.key_spans["accounts"], f"'accounts' of {what} applies to portfolio scenarios only",
+                      expected="set/add/multiply for the scenario's one account", found="'accounts'",
+                      help="a scenario with 'portfolio: TABLE' changes named accounts under 'accounts:'",
+                      code="unknown-key")
+    expect = _expectations(node.get("expect"), ruleset, what, probs, portfolio)
+    return Period(label, tuple(changes), tuple(events), refuse, tuple(expect), node.span, tuple(account_changes))
+
+
+def _changes(node: YNode, ruleset: RuleSet, present: set[str] | None, what: str, probs: Problems) -> list[Change]:
+    """The set/add/multiply changes of a mapping (a period, or one account of a period), in application order."""
     changes: list[Change] = []
     for op in CHANGE_OPS:
         cn = node.get(op)
@@ -324,8 +399,50 @@ def _period(node: YNode, i: int, ruleset: RuleSet, present: set[str] | None, lab
                 changes.append(ch)
                 if present is not None:
                     present.add(fname)
-    expect = _expectations(node.get("expect"), ruleset, what, probs)
-    return Period(label, tuple(changes), tuple(events), refuse, tuple(expect), node.span)
+    return changes
+
+
+def _table_changes(node: YNode, ruleset: RuleSet, table: dict[str, set[str]] | None, only: str | None, what: str,
+                   probs: Problems) -> list[Change]:
+    """Changes to every account of the table (``only`` None) or to one; add/multiply need a value in each."""
+    changes = _changes(node, ruleset, None, what, probs)
+    if table is None:
+        return changes
+    targets = [only] if only is not None else list(table)
+    for ch in changes:
+        if ch.op == "set":
+            for acc in targets:
+                table[acc].add(ch.fact)
+            continue
+        missing = [acc for acc in targets if ch.fact not in table[acc]]
+        if missing:
+            shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            probs.add(ch.span, f"fact '{ch.fact}' has no value to {ch.op} in account{'s' if len(missing) > 1 else ''} "
+                      f"{shown} in {what}", expected="a value in the table or set in an earlier period",
+                      code="missing-value")
+    return changes
+
+
+def _account_changes(node: YNode | None, ruleset: RuleSet, table: dict[str, set[str]] | None, what: str,
+                     probs: Problems) -> list[tuple[str, tuple[Change, ...]]]:
+    """``accounts: {ID: {set, add, multiply}}``: changes to named accounts of the portfolio, in file order."""
+    if node is None or not probs.expect_kind(node, "map", f"'accounts' of {what}"):
+        return []
+    out = []
+    for acc_id, body in node.items():
+        kspan = node.key_spans[acc_id]
+        if table is not None and acc_id not in table:
+            probs.add(kspan, f"unknown account '{acc_id}' in 'accounts' of {what}",
+                      expected="an account id of the portfolio table", found=f"'{acc_id}'",
+                      help=did_you_mean(acc_id, table), code="unknown-account")
+            continue
+        if not probs.expect_kind(body, "map", f"account '{acc_id}' of {what}"):
+            continue
+        probs.unknown_keys(body, set(CHANGE_OPS), f"account '{acc_id}' of {what}")
+        changes = _table_changes(body, ruleset, table, acc_id, f"account '{acc_id}' of {what}", probs)
+        if changes:
+            out.append((acc_id, tuple(changes)))
+    return out
 
 
 def _fact_help(name: str, ruleset: RuleSet) -> str:
@@ -469,21 +586,32 @@ def _key_value(key: str, fact: Fact | None) -> Any:
     return key
 
 
-def _expectations(node: YNode | None, ruleset: RuleSet, what: str, probs: Problems) -> list[Expectation]:
+def _expectations(node: YNode | None, ruleset: RuleSet, what: str, probs: Problems,
+                  portfolio: bool = False) -> list[Expectation]:
     if node is None or not probs.expect_kind(node, "map", f"'expect' of {what}"):
         return []
-    probs.unknown_keys(node, EXPECT_KEYS, f"'expect' of {what}")
+    allowed = PORTFOLIO_EXPECT_KEYS if portfolio else EXPECT_KEYS - PORTFOLIO_ONLY_EXPECT_KEYS
+    probs.unknown_keys(node, allowed, f"'expect' of {what}")
     out = []
     action_ids = {a.id for r in ruleset.rules for a in r.actions}
     rule_ids = {r.id for r in ruleset.rules}
     choices = {"stage": ALL_STAGES, "move": MOVES, "structure": STRUCTURES}
     for key, vnode in node.items():
+        if key not in allowed:
+            continue
         if key in choices:
             if vnode.kind != "scalar" or vnode.value not in choices[key]:
                 probs.add(vnode.span, f"unknown {key} expected in {what}", expected="one of " + ", ".join(choices[key]),
                           found=vnode.describe(), help=did_you_mean(str(vnode.value), choices[key]), code="bad-value")
             else:
                 out.append(Expectation(key, vnode.value, vnode.span))
+        elif key == "key_accounts":
+            v = vnode.value
+            if vnode.kind != "scalar" or isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                probs.add(vnode.span, f"'key_accounts' expected in {what} must be a count", expected="an integer >= 0",
+                          found=vnode.describe(), code="bad-value")
+            else:
+                out.append(Expectation(key, v, vnode.span))
         elif key == "key_account":
             if vnode.kind != "scalar" or not isinstance(vnode.value, bool):
                 probs.add(vnode.span, f"'key_account' expected in {what} must be true or false",
@@ -566,15 +694,49 @@ class PeriodResult:
 
 
 @dataclass(frozen=True)
+class PortfolioPeriodResult:
+    """What happened in one period of a portfolio scenario: the review's structure and every account's move."""
+
+    label: str
+    events: tuple[str, ...]
+    structure: Decision  # the PORTFOLIO pseudo-account's decision
+    portfolio_facts: dict[str, Any]
+    key_accounts: tuple[str, ...]  # ids of the key accounts, table order
+    moves: dict[str, str]  # account → recommended move, for accounts with a stage
+    stages: dict[str, str]  # account → stage at the end of the period
+    refused: bool
+    notes: tuple[str, ...] = ()
+
+    def move_counts(self) -> dict[str, int]:
+        """How many accounts got each recommended move (moves nobody got are left out), in MOVES order."""
+        c = Counter(self.moves.values())
+        return {m: c[m] for m in MOVES if c[m]}
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        s = self.structure
+        return {"period": self.label, "events": list(self.events), "key_accounts": len(self.key_accounts),
+                "key_account_ids": list(self.key_accounts), "structure": s.structure,
+                "structure_rule": s.structure_rule, "portfolio_facts": dict(self.portfolio_facts),
+                "moves": self.move_counts(), "refused": self.refused,
+                "accounts": {a: {"move": self.moves.get(a), "stage": st} for a, st in self.stages.items()},
+                "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
 class Timeline:
     """One run of a scenario, period by period."""
 
     scenario: Scenario
-    periods: tuple[PeriodResult, ...]
+    periods: tuple[PeriodResult | PortfolioPeriodResult, ...]
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
         s = self.scenario
+        if s.is_portfolio:
+            return {"scenario": s.name, "file": s.file, "description": s.description, "portfolio": s.portfolio_file,
+                    "accounts": len(s.portfolio), "rules": s.ruleset.directory, "rules_version": s.ruleset.version,
+                    "periods": [p.to_dict() for p in self.periods]}
         return {"scenario": s.name, "file": s.file, "description": s.description, "account": s.account.id,
                 "rules": s.ruleset.directory, "rules_version": s.ruleset.version,
                 "start_stage": s.account.facts.get("stage"), "periods": [p.to_dict() for p in self.periods]}
@@ -595,20 +757,28 @@ def _clamp(fact: Fact, value: Any) -> tuple[Any, str | None]:
 
 
 def _apply(changes: Sequence[Change], facts: dict, ruleset: RuleSet, draw: Callable[[Distribution], Any],
-           notes: list[str]) -> None:
+           notes: list[str], table: bool = False, who: str = "") -> None:
+    # table: the facts come from an account table, where numbers are Decimals (the ABC classes need them exact).
     for ch in changes:
         amount = draw(ch.value) if isinstance(ch.value, Distribution) else ch.value
         fact = ruleset.facts[ch.fact]
-        if ch.op == "set":
+        numeric = fact.type in ("number", "integer")
+        if table and numeric and ch.op != "set":
+            amount = Decimal(str(amount))
+            current = facts[ch.fact] if isinstance(facts[ch.fact], Decimal) else Decimal(str(facts[ch.fact]))
+            value = current + amount if ch.op == "add" else current * amount
+        elif ch.op == "set":
             value = amount
         elif ch.op == "add":
             value = facts[ch.fact] + amount
         else:
             value = facts[ch.fact] * amount
-        if fact.type in ("number", "integer"):
+        if numeric:
             value, note = _clamp(fact, value)
             if note:
-                notes.append(note)
+                notes.append(who + note)
+            if table and fact.type == "number" and not isinstance(value, Decimal):
+                value = Decimal(str(value))
         facts[ch.fact] = value
 
 
@@ -637,8 +807,54 @@ def _run(scenario: Scenario, ev: Evaluator, runs: int,
         yield period, results
 
 
+def _review_decisions(rv: Any) -> list[Decision]:
+    """Every account's decision in a portfolio review (the one place that reads the review's accounts)."""
+    return [a.decision for a in rv.accounts]
+
+
+def _run_portfolio(scenario: Scenario, draw: Callable[[Distribution], Any]) -> Iterator[PortfolioPeriodResult]:
+    """Period by period: apply the changes to the rows, review the portfolio, take every account's stage move."""
+    from . import portfolio as pf  # imported here: single-account scenarios do not need the review
+
+    rs = scenario.ruleset
+    settings = pf.load_settings(rs.directory)
+    rows = list(scenario.portfolio)
+    facts = {r.account: dict(r.facts) for r in rows}
+    mis = rs.facts.get("months_in_stage")
+    for period in scenario.periods:
+        notes: list[str] = []
+        for r in rows:
+            _apply(period.changes, facts[r.account], rs, draw, notes, True, f"{r.account}: ")
+        for acc, changes in period.account_changes:
+            _apply(changes, facts[acc], rs, draw, notes, True, f"{acc}: ")
+        rv = pf.review([AccountRow(r.account, dict(facts[r.account]), r.span) for r in rows], rs, settings)
+        decisions = {d.account: d for d in _review_decisions(rv)}
+        moves: dict[str, str] = {}
+        stages: dict[str, str] = {}
+        for r in rows:
+            d, f = decisions.get(r.account), facts[r.account]
+            if d is None or "stage" not in f:
+                continue
+            before = f["stage"]
+            if d.move is not None:
+                moves[r.account] = d.move
+            end = before if period.refuse_move or d.stage_recommended is None else d.stage_recommended
+            stages[r.account] = end
+            # The recommendation of this period becomes the state of the next, as for one account.
+            f["stage"] = end
+            if mis is not None and f.get("months_in_stage") is not None:
+                months = 0 if end != before else f["months_in_stage"] + scenario.months_per_period
+                f["months_in_stage"] = _clamp(mis, months)[0]
+        keys = tuple(r.account for r in rows if decisions.get(r.account) is not None
+                     and decisions[r.account].key_account)
+        yield PortfolioPeriodResult(period.label, period.events, rv.structure, dict(rv.portfolio_facts), keys, moves,
+                                    stages, period.refuse_move, tuple(notes))
+
+
 def simulate(scenario: Scenario, evaluator: Evaluator | None = None) -> Timeline:
     """The expected path: random changes take their central value (mean, midpoint, most probable choice)."""
+    if scenario.is_portfolio:  # the portfolio review runs its own engine
+        return Timeline(scenario, tuple(_run_portfolio(scenario, Distribution.central)))
     ev = evaluator or Evaluator(scenario.ruleset)
     try:
         results = [res[0] for _, res in _run(scenario, ev, 1, Distribution.central)]
@@ -705,6 +921,12 @@ def monte_carlo(scenario: Scenario, runs: int, seed: int, target: str = DEFAULT_
     """Run the scenario ``runs`` times with random.Random(seed); reproducible for a given seed."""
     if runs < 1:
         raise ValueError("runs must be at least 1")
+    if scenario.is_portfolio:
+        raise InvalidInput([Problem(scenario.portfolio_span or Span(scenario.file, 1, 1),
+                                    "Monte Carlo (--runs) is not supported for portfolio scenarios",
+                                    expected="kamrules simulate without --runs (the expected path)",
+                                    found=f"a portfolio scenario ({len(scenario.portfolio)} accounts)",
+                                    code="unsupported")])
     rng = random.Random(seed)
     ev = evaluator or Evaluator(scenario.ruleset)
     start = scenario.account.facts["stage"]
@@ -753,7 +975,12 @@ class Outcome:
                 "observed": self.observed, "file": e.span.file, "line": e.span.line, "column": e.span.col}
 
 
-def _observe(e: Expectation, res: PeriodResult) -> tuple[bool, str]:
+def _observe(e: Expectation, res: PeriodResult | PortfolioPeriodResult) -> tuple[bool, str]:
+    if isinstance(res, PortfolioPeriodResult):
+        if e.kind == "key_accounts":
+            return len(res.key_accounts) == e.value, str(len(res.key_accounts))
+        shown = res.structure.structure or "none"
+        return res.structure.structure == e.value, f"{shown} (rule {res.structure.structure_rule or 'none'})"
     d = res.decision
     if e.kind == "stage":
         return res.stage == e.value, res.stage
@@ -811,6 +1038,9 @@ def run_tests(paths: Sequence[str | Path]) -> TestReport:
     outcomes: list[Outcome] = []
     try:
         for sc in scenarios:
+            if sc.is_portfolio:
+                outcomes.extend(check(simulate(sc)))
+                continue
             ev = evaluators.setdefault(id(sc.ruleset), Evaluator(sc.ruleset))
             outcomes.extend(check(simulate(sc, ev)))
     finally:
@@ -821,8 +1051,26 @@ def run_tests(paths: Sequence[str | Path]) -> TestReport:
 
 # ---------------------------------------------------------------------------- rendering rows
 
+def timeline_header(scenario: Scenario) -> str:
+    """The line printed above a timeline: what is simulated, from where, under which rules."""
+    rules = f"rules {scenario.ruleset.directory} version {scenario.ruleset.version[:12]}"
+    if scenario.is_portfolio:
+        return (f"Scenario {scenario.name}: portfolio {scenario.portfolio_file} ({len(scenario.portfolio)} accounts), "
+                f"{rules}")
+    return f"Scenario {scenario.name}: account {scenario.account.id}, starting in {scenario.account.facts['stage']}, {rules}"
+
+
 def timeline_rows(timeline: Timeline) -> list[dict]:
-    """The timeline as table rows: period, events, stage, move, key account, actions, rules fired."""
+    """The timeline as table rows: period, events, stage, move, key account, actions, rules fired.
+
+    For a portfolio: period, events, key accounts, structure, structure rule, and how many accounts got each move.
+    """
+    if timeline.scenario.is_portfolio:
+        return [{"period": p.label, "events": "; ".join(p.events + p.notes), "key accounts": len(p.key_accounts),
+                 "structure": p.structure.structure or "—", "structure rule": p.structure.structure_rule or "—",
+                 "moves": ", ".join(f"{m} {n}" for m, n in p.move_counts().items())
+                 + (" (refused)" if p.refused and any(m != "hold" for m in p.moves.values()) else "")}
+                for p in timeline.periods]
     rows = []
     for p in timeline.periods:
         d = p.decision

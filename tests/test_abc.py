@@ -184,3 +184,52 @@ def test_concentration_without_positive_total():
     c = concentration({"a": D(0), "b": D(-3)})
     assert (c.top20_share, c.gini, c.hhi, c.total) == (None, None, None, D(0))
     assert concentration({}).accounts == 0
+
+
+def _rows_text(rows):
+    return [(r.account, str(r.value), r.rank, str(r.share), str(r.cumulative_share), r.cls, r.nonpositive)
+            for r in rows]
+
+
+mixed_st = st.dictionaries(
+    st.text("abcdefgh", min_size=1, max_size=4),
+    st.one_of(st.sampled_from([D(0), D("0.00"), D(-3), D(5), D("5.0"), D("5.00"), D("1E+2")]),
+              st.decimals(min_value=-1000, max_value=100000, places=3, allow_nan=False, allow_infinity=False)),
+    max_size=40,
+)
+
+
+@given(mixed_st, st.sampled_from([(D("0.8"), D("0.95")), (D("0.5"), D("0.5")), (D("0.3"), D(1)), (D(1), D(1))]),
+       st.randoms())
+@settings(max_examples=300)
+def test_fast_path_matches_exact_decimal_path(values, cuts, rnd):
+    """The int64 fast path gives exactly the rows, shares and classes of the pure-Decimal path, ties, zeros and negatives included."""
+    from kamrules.abc import _abc_classes_exact, _computed_abc_exact, _concentration_exact, abc_classes_arrays
+    items = list(values.items())
+    rnd.shuffle(items)  # unsorted ids take the other branch of the id ordering
+    shuffled = dict(items)
+    expected = _abc_classes_exact(values, *cuts)
+    assert _rows_text(abc_classes(shuffled, *cuts)) == _rows_text(expected)
+    assert abc_classes(shuffled, *cuts) == expected
+    assert abc_classes(shuffled, *cuts).counts() == {c: sum(r.cls == c for r in expected) for c in "ABC"}
+    cents = [int(v.scaleb(3)) for v in shuffled.values()]
+    arrays = abc_classes_arrays(list(shuffled), cents, 3, *cuts)
+    assert [(r.account, r.value, r.rank, r.share, r.cumulative_share, r.cls) for r in arrays] == \
+        [(r.account, r.value, r.rank, r.share, r.cumulative_share, r.cls) for r in expected]
+    assert concentration(shuffled) == _concentration_exact(values)
+    positive = {k: v for k, v in shuffled.items() if v > 0}
+    if positive:
+        fast, ref = computed_abc(positive), _computed_abc_exact(positive, "<values>")
+        assert fast == ref and _rows_text(fast.rows) == _rows_text(ref.rows)
+
+
+def test_fast_path_matches_exact_path_on_many_tied_values():
+    """Two thousand seeded values with many ties, zeros and negatives class and measure the same on both paths."""
+    from kamrules.abc import _abc_classes_exact, _computed_abc_exact, _concentration_exact
+    rnd = random.Random(11)
+    values = {f"k{rnd.randrange(10**6):06d}": D(rnd.choice([0, -1, 1, 2, 2, 5, 50, rnd.randrange(-500, 10**5)])) / 100
+              for _ in range(2000)}
+    assert _rows_text(abc_classes(values)) == _rows_text(_abc_classes_exact(values, D("0.8"), D("0.95")))
+    assert concentration(values) == _concentration_exact(values)
+    positive = {k: v for k, v in values.items() if v > 0}
+    assert computed_abc(positive) == _computed_abc_exact(positive, "<values>")

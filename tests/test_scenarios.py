@@ -56,6 +56,8 @@ def test_shipped_scenarios_visit_every_stage_and_move(in_root):
     stages, moves = set(), set()
     for path in sorted(SCENARIOS.glob("*.yaml")):
         sc = load_scenario(path.relative_to(ROOT))
+        if sc.is_portfolio:
+            continue
         stages.add(sc.account.facts["stage"])
         for p in simulate(sc).periods:
             stages.add(p.stage)
@@ -82,6 +84,62 @@ def test_changed_threshold_breaks_an_expectation(tmp_path, in_root):
     assert "FAIL full-path period 2027Q2 move = advance: expected advance, observed hold" in result.output
     summary = [line for line in result.output.splitlines() if " passed, " in line]
     assert summary and summary[-1].endswith("failed") and not summary[-1].endswith(" 0 failed")
+
+
+# ---------------------------------------------------------------------------- portfolio scenario
+
+PORTFOLIO_SCENARIO = "scenarios/structure-growth.yaml"
+
+
+def test_portfolio_scenario_passes_through_the_test_runner(in_root):
+    """The shipped portfolio scenario runs through the same runner as `kamrules test`, and every expectation holds."""
+    report = run_tests([PORTFOLIO_SCENARIO])
+    assert [o.line() for o in report.outcomes if not o.passed] == []
+    assert report.passed == 12
+    result = CliRunner().invoke(main, ["test", PORTFOLIO_SCENARIO])
+    assert result.exit_code == 0, result.output
+    assert "PASS structure-growth period 2027Q4 structure = advanced" in result.output.splitlines()
+    assert result.output.splitlines()[-1] == "12 passed, 0 failed"
+
+
+def test_portfolio_structure_changes_from_base_to_advanced(in_root):
+    """The structure goes from base to advanced once a third key account reaches partnership-KAM, moves carry over."""
+    tl = simulate(load_scenario(PORTFOLIO_SCENARIO))
+    assert [(p.structure.structure, p.structure.structure_rule) for p in tl.periods] == \
+        [("base", "structure-base")] * 3 + [("advanced", "structure-advanced")] * 3
+    assert [p.portfolio_facts["portfolio_advanced_stage_accounts"] for p in tl.periods] == [1, 2, 2, 3, 3, 3]
+    assert [len(p.key_accounts) for p in tl.periods] == [5, 5, 6, 6, 6, 6]
+    # GP-04's advance is refused in 2028Q1 (it stays early-KAM) and taken in 2028Q2.
+    assert [(p.moves["GP-04"], p.stages["GP-04"]) for p in tl.periods[4:]] == \
+        [("advance", "early-KAM"), ("advance", "mid-KAM")]
+    assert tl.periods[3].stages["GP-03"] == "partnership-KAM"
+
+
+def test_portfolio_structure_failure_names_period_and_values(tmp_path, in_root):
+    """A wrong structure expectation fails with the scenario, the period, the expected and the observed value."""
+    text = (SCENARIOS / "structure-growth.yaml").read_text(encoding="utf-8")
+    old = "    expect: {structure: advanced, key_accounts: 6}\n"
+    path = tmp_path / "structure-growth.yaml"
+    path.write_text(text.replace(old, old.replace("advanced", "base"), 1), encoding="utf-8")
+    result = CliRunner().invoke(main, ["test", str(path)])
+    assert result.exit_code == 1
+    assert ("FAIL structure-growth period 2027Q4 structure = base: expected base, observed advanced "
+            "(rule structure-advanced)") in result.output
+
+
+def test_portfolio_monte_carlo_is_refused(in_root):
+    """`simulate --runs` on a portfolio scenario is refused with a file:line:col error and exit 3."""
+    result = CliRunner().invoke(main, ["simulate", PORTFOLIO_SCENARIO, "--runs", "10"])
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"{PORTFOLIO_SCENARIO}:12:12: error: Monte Carlo (--runs) is not supported")
+
+
+def test_unknown_portfolio_account_exits_3(in_root):
+    """An unknown account id under 'accounts:' gets a file:line:col error with a did-you-mean, and exit 3."""
+    result = CliRunner().invoke(main, ["test", "tests/data/bad_scenarios/unknown-account.yaml"])
+    assert result.exit_code == 3
+    assert result.stderr.startswith("tests/data/bad_scenarios/unknown-account.yaml:7:7: error: unknown account 'GP-002'")
+    assert "did you mean 'GP-02'?" in result.stderr
 
 
 # ---------------------------------------------------------------------------- simulation semantics
