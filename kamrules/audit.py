@@ -111,51 +111,75 @@ def _connect(path: Path, create: bool = False) -> Iterator[sqlite3.Connection]:
 # ---------------------------------------------------------------------------- recording
 
 def decision_record(decision: Decision, decision_id: str, recorded_at: str, command: str) -> dict:
-    """Everything needed to understand and replay a decision later, as plain data."""
+    """Everything needed to understand and replay a decision later, as plain data (nothing stored twice)."""
     d = decision.to_dict()
+    given, derived, firings = d.pop("given"), d.pop("derived"), d.pop("reasons")
     return {
         "decision_id": decision_id,
         "recorded_at": recorded_at,
         "command": command,
         "account": decision.account,
         "origin": decision.origin,
-        "given": d["given"],
-        "derived": d["derived"],
+        "given": given,
+        "derived": derived,
         "rules_version": decision.rules_version,
         "kamrules_version": __version__,
-        "firings": d["reasons"],
+        "firings": firings,
         "decision": d,
     }
 
 
-def record(path: Path, decisions: Sequence[Decision], ruleset: RuleSet, command: str = "evaluate") -> list[str]:
-    """Append a run's decisions in one transaction; returns their decision ids."""
-    files_json = canonical([list(f) for f in ruleset.files])
-    ids = []
-    with _connect(path, create=True) as conn:
+def recorded_decision(record: dict) -> dict:
+    """The decision as ``Decision.to_dict()`` gave it when it was recorded."""
+    return {**record["decision"], "given": record["given"], "derived": record["derived"], "reasons": record["firings"]}
+
+
+class Recorder:
+    """Appends one run's decisions to the log in a single transaction, batch by batch."""
+
+    def __init__(self, path: Path, ruleset: RuleSet, command: str) -> None:
+        self.path, self.ruleset, self.command = path, ruleset, command
+        self.ids: list[str] = []
+
+    def __enter__(self) -> Recorder:
+        self._cm = _connect(self.path, create=True)
+        self._conn = self._cm.__enter__()
         # IMMEDIATE takes the write lock before we read the chain head, so concurrent writers queue
         # up behind each other and the chain stays linear.
-        conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute("INSERT OR IGNORE INTO rulesets(version, files) VALUES (?, ?)",
+                           (self.ruleset.version, canonical([list(f) for f in self.ruleset.files])))
+        row = self._conn.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
+        self._seq, self._prev = row if row else (0, GENESIS)
+        return self
+
+    def add(self, decisions: Sequence[Decision]) -> None:
+        """Append decisions to the chain (committed when the run ends without error)."""
+        rows = []
+        for decision in decisions:
+            self._seq += 1
+            did = uuid.uuid4().hex
+            at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+            text = canonical(decision_record(decision, did, at, self.command))
+            h = chain_hash(self._prev, text, did, at, self._seq)
+            rows.append((self._seq, did, at, decision.account, decision.rules_version, __version__, text, self._prev, h))
+            self._prev = h
+            self.ids.append(did)
+        self._conn.executemany("INSERT INTO decisions(seq, decision_id, recorded_at, account, rules_version, "
+                               "kamrules_version, record, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            conn.execute("INSERT OR IGNORE INTO rulesets(version, files) VALUES (?, ?)", (ruleset.version, files_json))
-            row = conn.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = row if row else (0, GENESIS)
-            for decision in decisions:
-                seq += 1
-                did = uuid.uuid4().hex
-                at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
-                text = canonical(decision_record(decision, did, at, command))
-                h = chain_hash(prev, text, did, at, seq)
-                conn.execute("INSERT INTO decisions(seq, decision_id, recorded_at, account, rules_version, "
-                             "kamrules_version, record, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)",
-                             (seq, did, at, decision.account, decision.rules_version, __version__, text, prev, h))
-                prev = h
-                ids.append(did)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return ids
+            self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self._cm.__exit__(exc_type, exc, tb)
+
+
+def record(path: Path, decisions: Sequence[Decision], ruleset: RuleSet, command: str = "evaluate") -> list[str]:
+    """Append a run's decisions in one transaction; returns their decision ids."""
+    with Recorder(path, ruleset, command) as rec:
+        rec.add(decisions)
+    return rec.ids
 
 
 # ---------------------------------------------------------------------------- reading
@@ -375,7 +399,7 @@ class Replay:
         """JSON-ready form."""
         return {"decision_id": self.entry.decision_id, "account": self.entry.account, "rules": self.rules,
                 "identical": self.identical, "changes": [{"type": t, "detail": d} for t, d in self.differences],
-                "other_differences": list(self.other), "recorded": self.entry.record["decision"], "replayed": self.new}
+                "other_differences": list(self.other), "recorded": recorded_decision(self.entry.record), "replayed": self.new}
 
 
 def _other(old: dict, new: dict) -> list[str]:
@@ -414,7 +438,7 @@ def _replay_with(entry: Entry, ruleset: RuleSet, label: str) -> Replay:
         raise InvalidInput(problems)
     with Evaluator(ruleset) as ev:
         new = ev.evaluate(account).to_dict()
-    old = entry.record["decision"]
+    old = recorded_decision(entry.record)
     return Replay(entry, label, new, comparable(old) == comparable(new), tuple(changes(old, new)),
                   tuple(_other(old, new)))
 
@@ -455,7 +479,7 @@ def backtest(path: Path, rules_dir: str, since: str | None = None) -> Backtest:
     with Evaluator(ruleset) as ev:
         new = ev.evaluate_many([a for _, a in runnable]) if runnable else []
     for (e, _), d in zip(runnable, new):
-        diff = changes(e.record["decision"], d.to_dict())
+        diff = changes(recorded_decision(e.record), d.to_dict())
         if diff:
             result.changed += 1
         for kind, detail in diff:

@@ -1,6 +1,7 @@
 """The command line: parse, call the library, render, exit. No logic of its own."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import sys
@@ -337,8 +338,10 @@ def test_scenarios(paths: tuple[str, ...], fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
               show_default=True, help="Output format.")
 @click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
+@audit_db_option
+@click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision log.")
 def portfolio_cmd(file: str, transactions: bool, period: str | None, previous: str | None, columns: str | None,
-                  rules_dir: str, fmt: str, quiet: bool) -> None:
+                  rules_dir: str, fmt: str, quiet: bool, audit_db: str | None, no_audit: bool) -> None:
     """Portfolio review: ABC classes, potential, key accounts new/kept/lost with reasons, stages, structure."""
     from . import portfolio as pf
     from . import portfolio_report as pr
@@ -356,12 +359,25 @@ def portfolio_cmd(file: str, transactions: bool, period: str | None, previous: s
         if fmt == "json":
             head = {"input": meta, "rules_version": ruleset.version, "settings": settings.to_dict()}
             stream = pr.JsonStream(lambda text: click.echo(text, nl=False), head)
-        on_account = stream.account if stream else None
-        if sys.stderr.isatty() and not quiet:
-            with click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr) as bar:
-                rv = pf.review(rows, ruleset, settings, before, bar.update, on_account)
-        else:
-            rv = pf.review(rows, ruleset, settings, before, on_account=on_account)
+        with contextlib.ExitStack() as stack:
+            recorder = None if no_audit else stack.enter_context(
+                audit.Recorder(audit.db_path(audit_db), ruleset, "portfolio"))
+
+            def on_batch(results: list) -> None:
+                if recorder:
+                    recorder.add([r.decision for r in results])
+                if stream:
+                    for r in results:
+                        stream.account(r.to_dict())
+
+            if sys.stderr.isatty() and not quiet:
+                bar = stack.enter_context(click.progressbar(length=len(rows), label="Evaluating accounts",
+                                                            file=sys.stderr))
+                rv = pf.review(rows, ruleset, settings, before, bar.update, on_batch)
+            else:
+                rv = pf.review(rows, ruleset, settings, before, on_batch=on_batch)
+            if recorder:
+                recorder.add([rv.structure])
         if stream:
             stream.finish(rv)
         else:

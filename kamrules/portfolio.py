@@ -322,11 +322,12 @@ def _evaluate(ev: Evaluator, accounts: list[Account], batch: int, progress: Call
 def review(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings | None = None,
            previous: Sequence[AccountRow] | None = None,
            progress: Callable[[int], None] | None = None,
-           on_account: Callable[[dict], None] | None = None) -> PortfolioReview:
+           on_batch: Callable[[list[AccountResult]], None] | None = None) -> PortfolioReview:
     """Review a portfolio; ``previous`` rows (if given) set the previous designation instead of the column.
 
-    ``on_account`` receives each account's full result (decision with provenance, ABC, potential,
-    review status) as soon as it is evaluated; the returned review keeps slim decisions only.
+    ``on_batch`` receives each batch of full account results (decision with provenance, ABC,
+    potential, review status) as soon as it is evaluated, to be written or recorded; the returned
+    review keeps slim decisions only, so memory does not grow with the provenance.
     """
     settings = settings or Settings()
     prepared, metrics, conc = _prepare(rows, ruleset, settings)
@@ -348,10 +349,9 @@ def review(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings | No
         by_id = {p[0].id: p for p in prepared}
 
         def emit(chunk: list[Decision]) -> None:
-            for d in chunk:
-                on_account(result(d, by_id[d.account]).to_dict())
+            on_batch([result(d, by_id[d.account]) for d in chunk])
 
-        decisions = _evaluate(ev, [p[0] for p in prepared], settings.batch, progress, emit if on_account else None)
+        decisions = _evaluate(ev, [p[0] for p in prepared], settings.batch, progress, emit if on_batch else None)
         results = [result(d, item) for d, item in zip(decisions, prepared)]
         # Accounts key in the previous period but absent now are lost too.
         present = {a.decision.account for a in results}
@@ -359,8 +359,8 @@ def review(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings | No
             if acc_id not in present and pd.key_account:
                 gone = ev.evaluate(Account(acc_id, {}, pd.name, pd.origin))
                 results.append(AccountResult(gone, {}, None, False, True, pd))
-                if on_account:
-                    on_account(results[-1].to_dict())
+                if on_batch:
+                    on_batch([results[-1]])
         pfacts = portfolio_facts(results, ruleset)
         structure = ev.evaluate(Account(PORTFOLIO_ID, pfacts, "portfolio", "portfolio"))
     previous_known = prev_prepared is not None or any(r.previous_key is not None for r in results)

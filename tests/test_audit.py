@@ -86,7 +86,7 @@ def test_show_reproduces_the_full_reasoning(db):
     r = run("audit", "show", entry.decision_id, db=db)
     assert r.exit_code == 0, r.output
     text = r.output
-    for firing in entry.record["decision"]["reasons"]:
+    for firing in entry.record["firings"]:
         assert firing["rule"] in text and firing["source"] in text
     assert "trust_score: 5.5" in text and "early-KAM → early-KAM (hold)" in text
     r = run("audit", "show", "--format", "json", entry.decision_id, db=db)

@@ -122,3 +122,20 @@ def test_potential_confidence_drops_with_missing_inputs():
     part = estimate({"attractiveness": 8})
     assert part.confidence == round(1 / 3, 6) and part.score == 0.8 and set(part.missing) == {"trend", "headroom"}
     assert estimate({}).score is None
+
+
+def test_portfolio_run_is_recorded_in_one_intact_chain(tmp_path):
+    """Every account of a portfolio run, and the structure decision, is recorded and the log verifies."""
+    db = str(tmp_path / "log.sqlite")
+    r = _run("portfolio", PORTFOLIO, "--rules", RULES, "--format", "json", "--audit-db", db)
+    accounts = [a["account"] for a in json.loads(r.stdout)["accounts"]]
+    listed = json.loads(_run("audit", "list", "--audit-db", db, "--format", "json").stdout)
+    assert [e["account"] for e in listed] == accounts + ["PORTFOLIO"]
+    assert _run("audit", "verify", "--audit-db", db).exit_code == 0
+
+
+def test_portfolio_no_audit_records_nothing(tmp_path):
+    """--no-audit leaves no decision log behind."""
+    db = tmp_path / "log.sqlite"
+    _run("portfolio", PORTFOLIO, "--rules", RULES, "--audit-db", str(db), "--no-audit")
+    assert not db.exists()
