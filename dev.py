@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Set-up and the two everyday jobs: `python3 dev.py run` (example data) and `python3 dev.py test`."""
+"""Set-up and the two everyday jobs: `python3 dev.py run` (review the example portfolio) and `python3 dev.py test`."""
 from __future__ import annotations
 
 import os
@@ -34,8 +34,7 @@ def main() -> int:
     setup()
     job, extra = sys.argv[1], sys.argv[2:]
     if job == "run":
-        examples = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples" / "accounts").glob("*.yaml"))
-        cmd = [str(BIN / "kamrules"), "evaluate", *examples, *extra]
+        cmd = [str(BIN / "kamrules"), "portfolio", "examples/portfolio.csv", *extra]
     else:
         cmd = [str(BIN / "python"), "-m", "pytest", *extra]
     return subprocess.run(cmd, cwd=ROOT).returncode

@@ -1,29 +1,28 @@
 """Time `kamrules portfolio` end to end on a seeded synthetic account table of N accounts.
 
-    .venv/bin/python benchmarks/portfolio_bench.py [N ...]     (default N = 20000)
+    .venv/bin/python benchmarks/portfolio_bench.py [N ...] [--audit]    (default N = 20000)
 
-For each N: writes the CSV into a temp dir, then in one process times reading the table,
-ABC + potential + rule evaluation with full provenance (kamrules.portfolio.review), and writing
-the JSON to a file, as `kamrules portfolio FILE --format json` does; then runs the CLI command
-itself in-process (CliRunner) for the end-to-end wall time. Prints the figures and peak RSS.
+For each N: writes a seeded CSV into a temp dir; times, in this process, reading the table,
+validation + ABC + potential, and the rules stage with full provenance serialised per account;
+then runs `kamrules portfolio FILE --format json` as a child process (decision log off unless
+--audit) for the end-to-end wall time and that process's peak RSS.
 """
 from __future__ import annotations
 
+import json
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kamrules import portfolio as pf  # noqa: E402
 from kamrules import portfolio_report as pr  # noqa: E402
-from kamrules.cli import main as cli_main  # noqa: E402
 from kamrules.loader import load_ruleset  # noqa: E402
 
 SEED = 20260701
@@ -50,54 +49,57 @@ def generate(path: Path, n: int, seed: int = SEED) -> None:
                 "true" if rng.random() < 0.2 else "false"])) + "\n")
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far (Linux: ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def bench(n: int) -> None:
-    """One run for N accounts: staged timings, then the CLI end to end."""
+def bench(n: int, audit: bool) -> None:
+    """One run for N accounts: the staged timings in this process, then the real command in a child process."""
     rules = str(ROOT / "rules")
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "portfolio.csv"
-        t0 = time.perf_counter()
         generate(src, n)
-        t_gen = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         ruleset = load_ruleset(rules)
         settings = pf.load_settings(rules)
-        rows, before, meta = pr.read_rows(str(src), False, None, None, None)
+        rows, before, _meta = pr.read_rows(str(src), False, None, None, None)
         t_read = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        prepared, metrics, conc = pf._prepare(rows, ruleset, settings)
-        t_prep = time.perf_counter() - t0  # validation, ABC on 4 metrics, potential
+        pf._prepare(rows, ruleset, settings)
+        t_prep = time.perf_counter() - t0  # validation, ABC on four metrics, potential
+
+        written = [0]
+
+        def on_batch(results: list) -> None:
+            for r in results:
+                written[0] += len(json.dumps(r.to_dict(), default=str))
 
         t0 = time.perf_counter()
-        rv = pf.review(rows, ruleset, settings, before)
+        pf.review(rows, ruleset, settings, before, on_batch=on_batch)
         t_review = time.perf_counter() - t0
-        t_rules = max(t_review - t_prep, 1e-9)  # review repeats the preparation; the rest is the rules stage
+        t_rules = max(t_review - t_prep, 1e-9)  # review repeats the preparation; the rest is rules + serialising
+        del rows
 
-        t0 = time.perf_counter()
+        # The command as a user runs it, in its own process so that its peak memory is its own.
         out = Path(tmp) / "out.json"
-        out.write_text(pr.render_portfolio(rv, "json", meta), encoding="utf-8")
-        t_write = time.perf_counter() - t0
-        size = out.stat().st_size
-        del rv, prepared
-
+        cmd = [str(Path(sys.executable).with_name("kamrules")), "portfolio", str(src), "--rules", rules,
+               "--format", "json", "--quiet", "--audit-db", str(Path(tmp) / "audit.sqlite")]
+        if not audit:
+            cmd.append("--no-audit")
         t0 = time.perf_counter()
-        res = CliRunner().invoke(cli_main, ["portfolio", str(src), "--rules", rules, "--format", "json", "--quiet"])
+        with out.open("w") as f:
+            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.PIPE, text=True)
         t_cli = time.perf_counter() - t0
-        assert res.exit_code == 0, res.output[:2000]
-        Path(tmp, "cli.json").write_text(res.output, encoding="utf-8")
+        child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        size = out.stat().st_size
 
-    print(f"N={n:,}: generate {t_gen:.2f}s | read {t_read:.2f}s | validate+ABC+potential {t_prep:.2f}s | "
-          f"rules {t_rules:.2f}s ({n / t_rules:,.0f} accounts/s) | write JSON {t_write:.2f}s ({size / 1e6:.0f} MB)")
-    print(f"N={n:,}: end-to-end `kamrules portfolio --format json` in-process: {t_cli:.2f}s wall; "
-          f"peak RSS so far {peak_rss_mb():,.0f} MB")
+    print(f"N={n:,}: read {t_read:.1f}s | validate+ABC+potential {t_prep:.1f}s | "
+          f"rules with provenance + JSON per account {t_rules:.1f}s ({n / t_rules:,.0f} accounts/s, "
+          f"{written[0] / n / 1000:.1f} KB per account)")
+    print(f"N={n:,}: `kamrules portfolio FILE --format json{'' if audit else ' --no-audit'}` end to end: "
+          f"{t_cli:.1f}s wall ({n / t_cli:,.0f} accounts/s), output {size / 1e6:,.0f} MB, peak RSS {child:,.0f} MB")
 
 
 if __name__ == "__main__":
-    for arg in sys.argv[1:] or ["20000"]:
-        bench(int(arg))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    for arg in args or ["20000"]:
+        bench(int(arg), audit="--audit" in sys.argv)
