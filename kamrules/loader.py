@@ -632,17 +632,27 @@ def _stratify(rules: list[Rule], facts: dict[str, Fact], col: Problems) -> list[
 
 def load_account(path: str | Path, ruleset: RuleSet) -> Account:
     """Read one account file and validate its facts against the rule set's schema."""
-    name = str(path)
     root = read_yaml(path)
     col = Problems()
-    if not col.expect_kind(root, "map", "an account file"):
+    account = account_from_node(root, str(path), ruleset, col)
+    if col or account is None:
         raise InvalidInput(list(col))
-    col.unknown_keys(root, ACCOUNT_KEYS, "an account file")
+    return account
+
+
+def account_from_node(root: YNode, origin: str, ruleset: RuleSet, col: Problems,
+                      what: str = "an account file") -> Account | None:
+    """An account (``account``, ``name``, ``facts``) from a YAML mapping: a file or a scenario's inline account."""
+    n0 = len(col)
+    if not col.expect_kind(root, "map", what):
+        return None
+    col.unknown_keys(root, ACCOUNT_KEYS, what)
+    top = Span(root.span.file, root.span.line, root.span.col)
     an = root.get("account")
     acc_id = None
     if an is None:
-        col.add(Span(name, 1, 1), "missing key 'account'", expected="account: THE-ACCOUNT-ID", code="missing-key")
-    elif an.kind != "scalar" or an.value is None or isinstance(an.value, (bool, dict, list)) or str(an.value).strip() == "":
+        col.add(top, "missing key 'account'", expected="account: THE-ACCOUNT-ID", code="missing-key")
+    elif an.kind != "scalar" or an.value is None or isinstance(an.value, bool) or str(an.value).strip() == "":
         col.add(an.span, "invalid account id", expected="text or a number", found=an.describe())
     else:
         acc_id = str(an.raw if isinstance(an.value, (int, float)) else an.value)
@@ -656,19 +666,18 @@ def load_account(path: str | Path, ruleset: RuleSet) -> Account:
     fn = root.get("facts")
     facts: dict[str, Any] = {}
     if fn is None:
-        col.add(Span(name, 1, 1), "missing key 'facts'", expected="a 'facts:' mapping of given facts", code="missing-key")
+        col.add(top, "missing key 'facts'", expected="a 'facts:' mapping of given facts", code="missing-key")
     elif col.expect_kind(fn, "map", "'facts'"):
         for fname, vnode in fn.items():
-            kspan = fn.key_spans[fname]
             value = vnode.value if vnode.kind == "scalar" else vnode.plain()
-            problem = fact_value_problem(ruleset, fname, value, kspan, vnode.span, "account")
+            problem = fact_value_problem(ruleset, fname, value, fn.key_spans[fname], vnode.span, "account")
             if problem:
                 col.append(problem)
             else:
                 facts[fname] = value
-    if col:
-        raise InvalidInput(list(col))
-    return Account(acc_id, facts, acc_name, name)
+    if len(col) > n0 or acc_id is None:
+        return None
+    return Account(acc_id, facts, acc_name, origin)
 
 
 def fact_value_problem(ruleset: RuleSet, fname: str, value: Any, key_span: Span, value_span: Span,

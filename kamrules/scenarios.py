@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .errors import InvalidInput, Problem, Span
 from .evaluate import Decision, Evaluator
-from .loader import RULE_ID, Problems, did_you_mean, fact_value_problem, load_account, load_ruleset, value_problem
+from .loader import RULE_ID, Problems, account_from_node, did_you_mean, load_account, load_ruleset, value_problem
 from .model import ALL_STAGES, STAGES, STRUCTURES, Account, Fact, RuleSet, stage_index
 from .tables import AccountRow, read_account_table
 from .yamlsrc import YNode, describe_value, is_finite_number, read_yaml
@@ -22,7 +22,6 @@ DEFAULT_MONTHS_PER_PERIOD = 3
 DEFAULT_TARGET = "partnership-KAM"
 MOVES = ("advance", "hold", "regress", "uncouple", "recover")
 SCENARIO_KEYS = {"name", "description", "rules", "account", "account_file", "portfolio", "months_per_period", "periods"}
-INLINE_ACCOUNT_KEYS = {"id", "name", "facts"}
 PERIOD_KEYS = {"period", "events", "set", "add", "multiply", "accounts", "refuse_move", "expect"}
 CHANGE_OPS = ("set", "add", "multiply")  # applied in this order within a period
 EXPECT_KEYS = {"stage", "move", "key_account", "structure", "actions", "actions_absent", "fired", "key_accounts"}
@@ -265,40 +264,8 @@ def _account(root: YNode, top: Span, ruleset: RuleSet, probs: Problems) -> Accou
             probs.extend(e.problems)
             return None
         return _with_stage(acc, fn.span, probs)
-    if not probs.expect_kind(an, "map", "'account'"):
-        return None
-    probs.unknown_keys(an, INLINE_ACCOUNT_KEYS, "'account'")
-    idn, nn, facts_n = an.get("id"), an.get("name"), an.get("facts")
-    acc_id = None
-    if idn is None:
-        probs.add(an.span, "'account' has no 'id'", expected="id: THE-ACCOUNT-ID", code="missing-key")
-    elif idn.kind != "scalar" or idn.value is None or isinstance(idn.value, bool) or not str(idn.raw).strip():
-        probs.add(idn.span, "invalid account id", expected="text or a number", found=idn.describe())
-    else:
-        acc_id = str(idn.raw)
-    acc_name = None
-    if nn is not None:
-        if nn.kind != "scalar" or not isinstance(nn.value, str):
-            probs.add(nn.span, "account name must be text", expected="text", found=nn.describe())
-        else:
-            acc_name = nn.value
-    facts: dict[str, Any] = {}
-    if facts_n is None:
-        probs.add(an.span, "'account' has no 'facts'", expected="a 'facts:' mapping of given facts", code="missing-key")
-        return None
-    if not probs.expect_kind(facts_n, "map", "'facts' of the account"):
-        return None
-    n0 = len(probs)
-    for fname, vnode in facts_n.items():
-        value = vnode.value if vnode.kind == "scalar" else vnode.plain()
-        p = fact_value_problem(ruleset, fname, value, facts_n.key_spans[fname], vnode.span, "account")
-        if p:
-            probs.append(p)
-        else:
-            facts[fname] = value
-    if len(probs) > n0 or acc_id is None:
-        return None
-    return _with_stage(Account(acc_id, facts, acc_name, str(top.file)), facts_n.span, probs)
+    acc = account_from_node(an, str(top.file), ruleset, probs, "'account'")
+    return _with_stage(acc, an.get("facts").span, probs) if acc else None
 
 
 def _with_stage(acc: Account, span: Span, probs: Problems) -> Account | None:

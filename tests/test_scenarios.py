@@ -147,7 +147,7 @@ def test_unknown_portfolio_account_exits_3(in_root):
 BASE = """name: tmp
 rules: RULES
 account:
-  id: T-1
+  account: T-1
   facts: {stage: early-KAM, abc_revenue: A, trust_score: 7.0, contact_pairs: 5, purchases: 10, revenue: 100.0}
 periods:
 """
