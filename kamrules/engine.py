@@ -89,7 +89,7 @@ class Engine:
         self.name = f"kamrules-{ruleset.version[:12]}-{next(_names)}"
         try:
             self._handle = _dre.create_ruleset(self.name, dumps(self.definition))
-        except Exception as e:  # the C engine raises its own error type with a numeric code
+        except _dre.error as e:  # the C engine reports failures with a numeric code
             raise EngineError(f"durable_rules refused the compiled rule set {ruleset.directory}: {e}") from None
         self._open = True
 
@@ -115,7 +115,7 @@ class Engine:
             self._drain(state, fired)
         except EngineError:
             raise
-        except Exception as e:
+        except _dre.error as e:
             raise EngineError(f"durable_rules failed while evaluating: {e}") from None
         finally:
             self._retract(payload)
@@ -135,14 +135,14 @@ class Engine:
     def _retract(self, payload: str) -> None:
         try:
             _dre.retract_facts(self._handle, payload)
-        except Exception as e:
+        except _dre.error as e:
             raise EngineError(f"durable_rules could not retract facts: {e}") from None
 
     def live_facts(self) -> list[dict]:
         """Facts the engine still holds (empty between calls: nothing leaks between accounts)."""
         try:
             return json.loads(_dre.get_facts(self._handle, _SID))
-        except Exception:
+        except _dre.error:
             # get_facts raises when the session was never created (nothing ever fired)
             return []
 
