@@ -48,8 +48,11 @@ def pareto_plot(rows: Sequence[AbcRow], metric: str, path: str | Path) -> Path:
             if cls != "C" and end < n:
                 ax.axvline(x1, color="#c62828", lw=1, ls="--")
                 ax.axhline(y1, xmax=x1 / 100.0, color="#c62828", lw=1, ls="--")
+                # Past the middle the caption goes left of the line, so it stays inside the chart.
+                right = x1 <= 55
                 ax.annotate(f"{x1:.0f}% of accounts → {y1:.0f}% of {metric}", (x1, y1),
-                            xytext=(6, -14), textcoords="offset points", fontsize=9, color="#c62828")
+                            xytext=(6 if right else -6, -14), textcoords="offset points", fontsize=9,
+                            color="#c62828", ha="left" if right else "right")
             start = end
         ax.plot(xs, ys, color="#1565c0", lw=2, label=f"cumulative share of {metric}")
         if n:

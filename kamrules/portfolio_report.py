@@ -54,6 +54,7 @@ def account_rows(rv: PortfolioReview) -> list[dict]:
         pot = d.given.get("potential_score")
         row["potential"] = "" if pot is None else f"{pot:.2f}" + ("" if a.potential_given or not a.potential
                                                                    else f" ({a.potential.confidence:.0%})")
+        row["quadrant"] = d.derived.get("selection_quadrant", "")
         row["key_account"] = "yes" if d.key_account else "no"
         row["review"] = a.status or ""
         row["stage"] = f"{d.stage_current or '-'} → {d.stage_recommended or '-'}"
