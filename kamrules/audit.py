@@ -18,7 +18,7 @@ from tabulate import tabulate
 from . import __version__
 from .errors import CheckFailed, InvalidInput, Problem, Span
 from .evaluate import Decision, Evaluator
-from .loader import fact_value_problem, load_ruleset
+from .loader import fact_value_problem, load_ruleset, ruleset_version
 from .model import Account, RuleSet
 
 ENV_VAR = "KAMRULES_AUDIT_DB"
@@ -61,14 +61,6 @@ def chain_hash(prev_hash: str, record: str, decision_id: str, recorded_at: str, 
     """sha256(prev_hash + record + decision_id + recorded_at + seq), fields joined by a unit separator."""
     text = "\x1f".join([prev_hash, record, decision_id, recorded_at, str(seq)])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def ruleset_version(files: Sequence[Sequence[str]]) -> str:
-    """The rule set version computed from its files, exactly as the loader does."""
-    h = hashlib.sha256()
-    for fname, text in files:
-        h.update(fname.encode() + b"\0" + text.encode() + b"\0")
-    return h.hexdigest()
 
 
 def db_path(option: str | None) -> Path:

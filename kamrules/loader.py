@@ -6,7 +6,7 @@ import hashlib
 import math
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from .errors import InvalidInput, Problem, Span
 from .model import (
@@ -31,7 +31,8 @@ from .model import (
 from .yamlsrc import YNode, describe_value, read_text, read_yaml
 
 FACTS_FILE = "facts.yaml"
-NOT_RULE_FILES = {FACTS_FILE, "settings.yaml"}
+SETTINGS_FILE = "settings.yaml"
+NOT_RULE_FILES = {FACTS_FILE, SETTINGS_FILE}
 FACT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 RULE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # Keys the engine module puts in every fact it asserts; a fact may not shadow them.
@@ -302,14 +303,24 @@ def load_ruleset(directory: str | Path) -> RuleSet:
         id_spans.extend(_rule_ids(root))
     if not rule_paths:
         col.add(Span(str(d)), "no rule files", expected="at least one *.yaml rule file beside facts.yaml")
+    settings = d / SETTINGS_FILE
+    if settings.exists():
+        # The portfolio review's settings change decisions too, so they are part of the version
+        # and are recorded with every decision; they are validated where they are read.
+        files.append((SETTINGS_FILE, read_text(settings)))
     _check_ids(id_spans, col)
     rules = _stratify(rules, facts, col)
     if col:
         raise InvalidInput(list(col))
+    return RuleSet(str(d), facts, tuple(rules), ruleset_version(files), tuple(files))
+
+
+def ruleset_version(files: Sequence[tuple[str, str]]) -> str:
+    """The version of a rule set: SHA-256 over its files' names and texts, in load order."""
     h = hashlib.sha256()
     for fname, text in files:
         h.update(fname.encode() + b"\0" + text.encode() + b"\0")
-    return RuleSet(str(d), facts, tuple(rules), h.hexdigest(), tuple(files))
+    return h.hexdigest()
 
 
 def _parse_rule_file(root: YNode, name: str, facts: dict[str, Fact], col: Problems) -> list[Rule]:
