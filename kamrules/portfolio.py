@@ -278,14 +278,20 @@ def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings):
     out = []
     for row, name, prev, _facts, ef in prepared:
         rows_abc = {m: abc[m][row.account] for m in metrics if row.account in abc[m]}
+        abc_facts = {}
         for m, r in rows_abc.items():
-            ef.setdefault(f"abc_{m}", r.cls)
+            # The whole ABC result becomes facts the rules can use, not just the class.
+            abc_facts.update({f"abc_{m}": r.cls, f"abc_{m}_rank": r.rank, f"abc_{m}_share": float(r.share),
+                              f"abc_{m}_cumulative_share": float(r.cumulative_share)})
+        for k, v in abc_facts.items():
+            if k in ruleset.facts:
+                ef.setdefault(k, v)
         pot, given = None, "potential_score" in ef
         if "potential_score" in ruleset.facts:
             pot = estimate(ef, settings.weights)
             if not given and pot.score is not None:
                 ef["potential_score"] = pot.score
-        for k in [f"abc_{m}" for m in rows_abc] + (["potential_score"] if "potential_score" in ef else []):
+        for k in [k for k in abc_facts if k in ef] + (["potential_score"] if "potential_score" in ef else []):
             p = fact_value_problem(ruleset, k, ef[k], row.span, row.span, f"account '{row.account}'")
             if p:
                 problems.append(p)

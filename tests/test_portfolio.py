@@ -139,3 +139,13 @@ def test_portfolio_no_audit_records_nothing(tmp_path):
     db = tmp_path / "log.sqlite"
     _run("portfolio", PORTFOLIO, "--rules", RULES, "--audit-db", str(db), "--no-audit")
     assert not db.exists()
+
+
+def test_abc_rank_and_shares_become_facts():
+    """Each metric's ABC rank, share and cumulative share reach the rules as facts beside the class."""
+    doc = json.loads(_run("portfolio", PORTFOLIO, "--rules", RULES, "--format", "json", "--no-audit").stdout)
+    for acc in doc["accounts"]:
+        given, abc = acc["decision"]["given"], acc["abc"]["revenue"]
+        assert given["abc_revenue_rank"] == abc["rank"]
+        assert given["abc_revenue_share"] == float(abc["share"])
+        assert given["abc_revenue_cumulative_share"] == float(abc["cumulative_share"])
