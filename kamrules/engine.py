@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from typing import Any, Iterable, Mapping
 
 import durable_rules_engine as _dre
@@ -59,25 +60,24 @@ def dumps(obj: Any) -> str:
 
 
 _TOKEN = "__kamrules_float_%d__"
+_TOKEN_RE = re.compile(r'"__kamrules_float_(\d+)__"')
 
 
 def dumps_facts(batch: list[dict[str, Any]]) -> str:
     """A batch of flat facts as JSON, fast: only floats Python would write with an exponent are patched."""
-    fixes = []
+    fixes: list[str] = []
     for fact in batch:
         for k, v in fact.items():
             # repr() switches to exponent notation below 1e-4 and from 1e16 up
             if type(v) is float and v != 0.0 and not (1e-4 <= abs(v) < 1e16):
-                token = _TOKEN % len(fixes)
-                fixes.append((f'"{token}"', dumps(v)))
-                fact[k] = token
+                fact[k] = _TOKEN % len(fixes)
+                fixes.append(dumps(v))
     try:
         payload = json.dumps(batch, ensure_ascii=False, allow_nan=False)
     except ValueError:
         raise EngineError("a non-finite number reached the engine") from None
-    for token, text in fixes:
-        payload = payload.replace(token, text, 1)
-    return payload
+    # One pass over the payload, however many floats were patched.
+    return _TOKEN_RE.sub(lambda m: fixes[int(m.group(1))], payload) if fixes else payload
 
 
 class Engine:

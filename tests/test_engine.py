@@ -200,3 +200,12 @@ def test_tiny_and_huge_floats_are_read_correctly(small):
         neg = ev.evaluate(Account("c", {"revenue": -5e-324}))
     assert tiny.fired == [] and neg.fired == []
     assert set(huge.fired) == {"big-customer", "either-branch"}
+
+
+def test_many_tiny_floats_in_one_batch(small):
+    """A batch where every account has a float Python writes with an exponent is read right for each account."""
+    accounts = [Account(str(i), {"revenue": (i + 1) * 1e-5, "trust_score": 9.0 if i % 2 else 1e-6})
+                for i in range(300)]
+    with Evaluator(small) as ev:
+        decisions = ev.evaluate_many(accounts)
+    assert [("either-branch" in d.fired) for d in decisions] == [bool(i % 2) for i in range(300)]
