@@ -138,7 +138,7 @@ class JsonStream:
 
     def finish(self, rv: PortfolioReview) -> None:
         """Close the accounts list with the metrics and the summary."""
-        tail = ", ".join(f"{json.dumps(k)}: {report.to_json(v)}" for k, v in rv.trailer().items())
+        tail = ", ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in rv.trailer().items())
         self._add("\n],\n" + tail + "}\n")
         self.flush()
 
