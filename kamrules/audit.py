@@ -77,10 +77,16 @@ def _connect(path: Path, create: bool = False) -> Iterator[sqlite3.Connection]:
     if not create and not path.is_file():
         raise _problem(path, "no audit log here", help=f"record decisions with 'kamrules evaluate', "
                                                         f"or point --audit-db / {ENV_VAR} at the log")
-    if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so the whole run is one transaction.
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    if path.is_dir():
+        raise _problem(path, "is a folder, not an audit log file")
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so the whole run is one transaction.
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    except (OSError, sqlite3.Error) as e:
+        raise _problem(path, f"cannot open the audit log: {e}",
+                       help="point --audit-db or KAMRULES_AUDIT_DB at a writable file, or use --no-audit") from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}

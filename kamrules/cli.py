@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -11,9 +12,13 @@ from typing import Callable
 import click
 
 from . import __version__, audit, explain, report
-from .errors import EXIT_OK, InvalidInput, KamrulesError
+from . import portfolio as pf
+from . import portfolio_report as pr
+from . import scenarios as sc
+from .errors import EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
 from .evaluate import Evaluator
 from .loader import load_account, load_ruleset
+from .model import ALL_STAGES
 
 DEFAULT_RULES = "rules"
 FORMATS = click.Choice(["table", "json"])
@@ -33,6 +38,12 @@ def run_guarded(fmt: str, body: Callable[[], int | None]) -> None:
         code = body()
     except KamrulesError as err:
         _fail(err, fmt)
+    except (click.exceptions.Exit, click.ClickException, click.Abort):
+        raise
+    except Exception as err:  # a bug: say so, keep exit 1 for failed checks, and keep the trace for the report
+        if os.environ.get("KAMRULES_DEBUG"):
+            raise
+        _fail(EngineError(f"{type(err).__name__}: {err} (set KAMRULES_DEBUG=1 to see the traceback)"), fmt)
     else:
         sys.exit(code or EXIT_OK)
 
@@ -103,6 +114,7 @@ def rules_check(rules_dir: str, fmt: str) -> None:
 
     def body() -> None:
         rs = load_ruleset(rules_dir)
+        pf.load_settings(rules_dir)  # settings.yaml belongs to the folder: check it too
         if fmt == "json":
             click.echo(report.to_json({"ok": True, "rules": len(rs.rules), "facts": len(rs.facts),
                                        "strata": rs.strata, "rules_version": rs.version}))
@@ -261,16 +273,14 @@ def audit_backtest(rules_dir: str, since, audit_db: str | None, fmt: str) -> Non
 
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
-@click.option("--runs", type=click.IntRange(min=1), default=None,
+@click.option("--runs", type=click.IntRange(min=1, max=10_000_000), default=None,
               help="Monte Carlo: run the scenario N times with random changes drawn (default: one expected path).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Monte Carlo draws.")
-@click.option("--target", type=click.Choice(["pre-KAM", "early-KAM", "mid-KAM", "partnership-KAM", "synergistic-KAM",
-                                             "uncoupling-KAM"]),
+@click.option("--target", type=click.Choice(ALL_STAGES),
               default="partnership-KAM", show_default=True, help="Monte Carlo: stage whose time to reach is reported.")
 @format_option
 def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: str) -> None:
     """Simulate a scenario period by period (timeline), or --runs N times (stage probabilities)."""
-    from . import scenarios as sc
 
     def body() -> None:
         scenario = sc.load_scenario(scenario_file)
@@ -307,8 +317,6 @@ def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: 
 @format_option
 def test_scenarios(paths: tuple[str, ...], fmt: str) -> None:
     """Run every scenario's expectations (default folder: scenarios/); exit 1 if any fails."""
-    from . import scenarios as sc
-    from .errors import CheckFailed
 
     def body() -> int:
         result = sc.run_tests(paths or ("scenarios",))
@@ -343,8 +351,6 @@ def test_scenarios(paths: tuple[str, ...], fmt: str) -> None:
 def portfolio_cmd(file: str, transactions: bool, period: str | None, previous: str | None, columns: str | None,
                   rules_dir: str, fmt: str, quiet: bool, audit_db: str | None, no_audit: bool) -> None:
     """Portfolio review: ABC classes, potential, key accounts new/kept/lost with reasons, stages, structure."""
-    from . import portfolio as pf
-    from . import portfolio_report as pr
 
     if transactions and not period:
         raise click.UsageError("--transactions needs --period")
@@ -398,11 +404,13 @@ def portfolio_cmd(file: str, transactions: bool, period: str | None, previous: s
 def abc_cmd(file: str, metric: str, method: str, plot: str | None, columns: str | None, rules_dir: str,
             fmt: str) -> None:
     """ABC analysis of one metric of an account table (JSON: Decimals as exact strings)."""
-    from . import portfolio as pf
-    from . import portfolio_report as pr
 
     def body() -> None:
-        settings = pf.load_settings(rules_dir) if Path(rules_dir).is_dir() else pf.Settings()
+        if not Path(rules_dir).is_dir():
+            raise InvalidInput([Problem(Span(rules_dir), "rules folder not found",
+                                        expected="a folder with settings.yaml (the ABC cut-offs)",
+                                        help="pass --rules DIR")])
+        settings = pf.load_settings(rules_dir)
         rows, computed = pr.abc_rows(file, metric, method, settings, columns)
         if plot:
             from .plot import pareto_plot

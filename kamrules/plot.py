@@ -65,7 +65,11 @@ def pareto_plot(rows: Sequence[AbcRow], metric: str, path: str | Path) -> Path:
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper left", fontsize=9)
         fig.tight_layout()
-        fig.savefig(out, format=out.suffix.lower().lstrip("."))
+        try:
+            fig.savefig(out, format=out.suffix.lower().lstrip("."))
+        except OSError as e:
+            raise InvalidInput([Problem(Span(str(out)), f"cannot write the chart: {e.strerror or e}",
+                                        expected="a writable file path", code="plot")]) from None
     finally:
         plt.close(fig)
     return out

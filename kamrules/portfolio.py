@@ -34,11 +34,11 @@ from typing import Any, Callable, Sequence
 from .abc import AbcRow, Concentration, abc_classes, concentration
 from .errors import InvalidInput, Problem, Span
 from .evaluate import Decision, Evaluator, Reason
-from .loader import fact_value_problem
+from .loader import Problems, fact_value_problem
 from .model import Account, RuleSet
 from .potential import DEFAULT_WEIGHTS, Potential, estimate
 from .tables import AccountRow
-from .yamlsrc import read_yaml
+from .yamlsrc import YNode, is_finite_number, read_yaml
 
 __all__ = ["METRICS", "Settings", "load_settings", "review", "PortfolioReview", "AccountResult"]
 
@@ -64,44 +64,48 @@ class Settings:
 
 
 def load_settings(rules_dir: str | Path) -> Settings:
-    """rules/settings.yaml if it exists, else the defaults; bad values are an InvalidInput."""
+    """rules/settings.yaml if it exists, else the defaults; anything unknown or out of range is an InvalidInput."""
     path = Path(rules_dir) / SETTINGS_FILE
     if not path.exists():
         return Settings()
     root = read_yaml(path)
-    problems: list[Problem] = []
-    a, b = Decimal("0.80"), Decimal("0.95")
+    col = Problems()
+    cuts = {"a": Decimal("0.80"), "b": Decimal("0.95")}
     weights = dict(DEFAULT_WEIGHTS)
-    abc_node = root.get("abc") if root.kind == "map" else None
-    if abc_node is not None and abc_node.kind == "map":
-        for key in ("a", "b"):
-            n = abc_node.get(key)
-            if n is None:
-                continue
-            if isinstance(n.value, bool) or not isinstance(n.value, (int, float)):
-                problems.append(Problem(n.span, f"abc cut-off '{key}' must be a number", expected="a number in (0, 1]",
-                                        found=n.describe(), code="settings"))
-            elif key == "a":
-                a = Decimal(str(n.value))
-            else:
-                b = Decimal(str(n.value))
-        if not problems and not (0 < a <= b <= 1):
-            problems.append(Problem(abc_node.span, "abc cut-offs out of order", expected="0 < a <= b <= 1",
-                                    found=f"a={a}, b={b}", code="settings"))
-    pot = root.get("potential") if root.kind == "map" else None
-    if pot is not None and pot.kind == "map":
-        for key, n in pot.items():
-            if key not in DEFAULT_WEIGHTS:
-                problems.append(Problem(pot.key_spans[key], f"unknown potential component '{key}'",
-                                        expected=", ".join(DEFAULT_WEIGHTS), found=f"'{key}'", code="settings"))
-            elif isinstance(n.value, bool) or not isinstance(n.value, (int, float)) or n.value < 0:
-                problems.append(Problem(n.span, f"weight of '{key}' must be a number >= 0", expected="a number >= 0",
-                                        found=n.describe(), code="settings"))
-            else:
-                weights[key] = float(n.value)
-    if problems:
-        raise InvalidInput(problems)
-    return Settings(a, b, weights)
+    if col.expect_kind(root, "map", "settings.yaml"):
+        col.unknown_keys(root, {"abc", "potential"}, "settings.yaml")
+        abc_node = root.get("abc")
+        if abc_node is not None and col.expect_kind(abc_node, "map", "'abc'"):
+            col.unknown_keys(abc_node, set(cuts), "'abc'")
+            for key, n in abc_node.items():
+                if key in cuts and _number_setting(n, f"abc cut-off '{key}'", "a number in (0, 1]", col):
+                    cuts[key] = Decimal(str(n.value))
+            if not col and not (0 < cuts["a"] <= cuts["b"] <= 1):
+                col.add(abc_node.span, "abc cut-offs out of order", expected="0 < a <= b <= 1",
+                        found=f"a={cuts['a']}, b={cuts['b']}", code="settings")
+        pot = root.get("potential")
+        if pot is not None and col.expect_kind(pot, "map", "'potential'"):
+            col.unknown_keys(pot, set(DEFAULT_WEIGHTS), "'potential'")
+            for key, n in pot.items():
+                if key in weights and _number_setting(n, f"weight of '{key}'", "a number >= 0", col):
+                    if n.value < 0:
+                        col.add(n.span, f"weight of '{key}' must be a number >= 0", expected="a number >= 0",
+                                found=n.describe(), code="settings")
+                    else:
+                        weights[key] = float(n.value)
+            if not col and sum(weights.values()) <= 0:
+                col.add(pot.span, "every potential weight is 0", expected="at least one weight above 0",
+                        found="all 0", code="settings")
+    if col:
+        raise InvalidInput(list(col))
+    return Settings(cuts["a"], cuts["b"], weights)
+
+
+def _number_setting(node: YNode, what: str, expected: str, col: Problems) -> bool:
+    if node.kind == "scalar" and is_finite_number(node.value):
+        return True
+    col.add(node.span, f"{what} must be a finite number", expected=expected, found=node.describe(), code="settings")
+    return False
 
 
 @dataclass

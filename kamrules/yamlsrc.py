@@ -13,7 +13,8 @@ import yaml
 from .errors import InvalidInput, Problem, Span
 
 _constructor = yaml.SafeLoader(stream="")
-_PLAIN_NUMBER = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$")
+_DECIMAL_INT = re.compile(r"[-+]?[0-9]+\Z")
+_DECIMAL_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+\.[0-9]*|[0-9]+(?=[eE]))([eE][-+]?[0-9]+)?\Z")
 
 
 @dataclass
@@ -123,6 +124,9 @@ def read_yaml(path: str | Path, text: str | None = None) -> YNode:
         msg = f"YAML syntax error: {e.problem or e.context}"
         raise InvalidInput([Problem(Span(name, line, col), msg, code="yaml-syntax",
                                     help="check the indentation and the quoting on this line and the one before")]) from None
+    except RecursionError:
+        raise InvalidInput([Problem(Span(name, 1, 1), "YAML nested too deeply", expected="at most a few hundred levels",
+                                    code="yaml-syntax")]) from None
     except yaml.YAMLError as e:  # e.g. a reader error on a control character
         mark = getattr(e, "problem_mark", None) or getattr(e, "mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -136,7 +140,11 @@ def read_yaml(path: str | Path, text: str | None = None) -> YNode:
         raise InvalidInput([Problem(Span(name, second.line + 1, second.column + 1), "more than one YAML document",
                                     expected="one document", found=f"{len(docs)} documents", code="yaml-syntax")])
     problems: list[Problem] = []
-    node = _convert(docs[0], name, problems)
+    try:
+        node = _convert(docs[0], name, problems)
+    except RecursionError:
+        raise InvalidInput([Problem(Span(name, 1, 1), "YAML nested too deeply", expected="at most a few hundred levels",
+                                    code="yaml-syntax")]) from None
     if problems:
         raise InvalidInput(problems)
     return node
@@ -183,17 +191,19 @@ def _scalar(node: yaml.ScalarNode) -> Any:
         return node.value.lower() == "true" if node.value.lower() in ("true", "false") else node.value
     if tag == "tag:yaml.org,2002:null":
         return None
-    if tag == "tag:yaml.org,2002:int":
-        return _constructor.construct_yaml_int(node)
-    if tag == "tag:yaml.org,2002:float":
-        value = _constructor.construct_yaml_float(node)
-        return value
+    # YAML 1.1 also reads 010 as octal 8, 1:30 as 90 (base 60), 0x1f and 1_000 as numbers; a sales
+    # analyst means none of that. Only plain decimal numbers are numbers; the rest stays text and
+    # is reported where a number is expected.
+    if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") or node.style is None:
+        text = node.value
+        if _DECIMAL_INT.match(text):
+            return int(text, 10)
+        if _DECIMAL_FLOAT.match(text):
+            return float(text)
+        if tag == "tag:yaml.org,2002:float" and text.lower().lstrip("+-") in (".nan", ".inf"):
+            return _constructor.construct_yaml_float(node)
     if tag == "tag:yaml.org,2002:timestamp":
-        value = _constructor.construct_yaml_timestamp(node)
-        return value
-    if node.style is None and _PLAIN_NUMBER.match(node.value):
-        # YAML 1.1 reads 1e6 and 1.0e12 as text; YAML 1.2 and every spreadsheet user read numbers.
-        return float(node.value)
+        return _constructor.construct_yaml_timestamp(node)
     return node.value
 
 
