@@ -19,6 +19,7 @@ class Span:
     line: int = 0
     col: int = 0
     length: int = 1
+    cell: bool = False  # a table cell: line is the row and col the column's number, not a character
 
     def __str__(self) -> str:
         if self.line <= 0:
@@ -60,8 +61,11 @@ class Problem:
                 pad = " " * len(num)
                 lines.append(f"{pad} |")
                 lines.append(f"{num} | {text}")
-                caret = " " * max(self.span.col - 1, 0) + "^" * max(self.span.length, 1)
-                lines.append(f"{pad} | {caret}")
+                if self.span.cell:
+                    lines.append(f"{pad} | (row {self.span.line}, column {self.span.col})")
+                else:
+                    caret = " " * max(self.span.col - 1, 0) + "^" * max(self.span.length, 1)
+                    lines.append(f"{pad} | {caret}")
         if self.help:
             lines.append(f"  help: {self.help}")
         return "\n".join(lines)

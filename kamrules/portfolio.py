@@ -247,9 +247,16 @@ def _engine_value(ruleset: RuleSet, fname: str, value: Any) -> Any:
 def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings):
     """Validated facts, ABC rows and potential per account; raises InvalidInput on any bad value."""
     problems: list[Problem] = []
+    # A column that is no fact is one mistake, reported once, not once per row.
+    unknown = sorted({k for row in rows for k in row.facts} - set(ruleset.facts) - set(NOT_FACTS))
+    for k in unknown:
+        first = next(row for row in rows if k in row.facts)
+        header = replace(first.cell_span(k), line=1)
+        p = fact_value_problem(ruleset, k, None, header, header, "the table")
+        problems.append(replace(p, message=f"column '{k}' is not a fact"))
     prepared = []
     for row in rows:
-        facts = dict(row.facts)
+        facts = {k: v for k, v in row.facts.items() if k not in unknown}
         name = facts.pop("name", None)
         prev = facts.pop("previous_key_account", None)
         if name is not None and not isinstance(name, str):
@@ -261,7 +268,8 @@ def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings):
         engine_facts = {}
         for k, v in facts.items():
             ev = _engine_value(ruleset, k, v)
-            p = fact_value_problem(ruleset, k, ev, row.span, row.span, f"account '{row.account}'")
+            span = row.cell_span(k)
+            p = fact_value_problem(ruleset, k, ev, span, span, f"account '{row.account}'")
             if p:
                 problems.append(p)
             else:

@@ -65,6 +65,15 @@ class AccountRow:
     account: str
     facts: Mapping[str, Value]
     span: Span
+    # fact → column number, shared by every row of a CSV or XLSX table, so a bad value can be
+    # pointed at its cell without keeping a position per cell
+    columns: Mapping[str, int] | None = None
+
+    def cell_span(self, fact: str) -> Span:
+        """Where this row's value of ``fact`` stands (its cell when known, else the row)."""
+        if self.columns and fact in self.columns:
+            return Span(self.span.file, self.span.line, self.columns[fact], cell=True)
+        return self.span
 
 
 @dataclass(frozen=True)
@@ -176,6 +185,7 @@ class _Table:
     columns: list[str]
     records: list[_Record]
     header_spans: dict[str, Span]
+    grid: bool = False  # CSV and XLSX: a value's cell is (its row, its column's number)
 
 
 def _read_records(path: str | Path) -> _Table:
@@ -206,26 +216,26 @@ def _read_csv(name: str) -> _Table:
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     header = [h.strip() for h in rows[0]]
     problems: list[Problem] = []
-    header_spans = {h: Span(name, 1, i) for i, h in enumerate(header, start=1)}
+    header_spans = {h: Span(name, 1, i, cell=True) for i, h in enumerate(header, start=1)}
     records: list[_Record] = []
     for rownum, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
             continue
         if len(row) != len(header):
-            problems.append(Problem(Span(name, rownum, 1), "wrong number of cells in row",
+            problems.append(Problem(Span(name, rownum, 1, cell=True), "wrong number of cells in row",
                                     expected=f"{len(header)} cells like the header",
                                     found=f"{len(row)}", code="row-length",
                                     help=f"the file is read with '{'tab' if delimiter == chr(9) else delimiter}' between cells; "
                                          "quote cells that contain it"))
             continue
-        rec = _Record(Span(name, rownum, 1))
+        rec = _Record(Span(name, rownum, 1, cell=True))
         for colnum, (h, c) in enumerate(zip(header, row), start=1):
-            rec.cells[h] = (c, Span(name, rownum, colnum, max(len(c), 1)))
+            rec.cells[h] = (c, Span(name, rownum, colnum, max(len(c), 1), cell=True))
         records.append(rec)
     problems += _header_problems(name, header, records)
     if problems:
         raise InvalidInput(problems)
-    return _Table(name, [h for h in header if h], records, header_spans)
+    return _Table(name, [h for h in header if h], records, header_spans, grid=True)
 
 
 def _header_problems(name: str, header: list[str], records: list[_Record]) -> list[Problem]:
@@ -235,11 +245,11 @@ def _header_problems(name: str, header: list[str], records: list[_Record]) -> li
         if not h:
             # Spreadsheets often export trailing empty columns; only a nameless column with data is wrong.
             if any(str(r.cells.get(h, ("", None))[0] or "").strip() for r in records):
-                problems.append(Problem(Span(name, 1, i), "column has data but no name", expected="a column name",
+                problems.append(Problem(Span(name, 1, i, cell=True), "column has data but no name", expected="a column name",
                                         found="an empty header cell", code="header"))
             continue
         if h in seen:
-            problems.append(Problem(Span(name, 1, i, len(h)), f"duplicate column '{h}'", expected="each column name once",
+            problems.append(Problem(Span(name, 1, i, len(h), cell=True), f"duplicate column '{h}'", expected="each column name once",
                                     found=f"'{h}' again (first in column {seen[h]})", code="header"))
         else:
             seen[h] = i
@@ -272,15 +282,16 @@ def _read_xlsx(name: str) -> _Table:
     for rownum, row in enumerate(rows[1:], start=2):
         if all(c is None or (isinstance(c, str) and not c.strip()) for c in row):
             continue
-        rec = _Record(Span(name, rownum, 1))
+        rec = _Record(Span(name, rownum, 1, cell=True))
         for colnum, h in enumerate(header, start=1):
             c = row[colnum - 1] if colnum <= len(row) else None
-            rec.cells[h] = ("" if c is None else c, Span(name, rownum, colnum))
+            rec.cells[h] = ("" if c is None else c, Span(name, rownum, colnum, cell=True))
         records.append(rec)
     problems = _header_problems(name, header, records)
     if problems:
         raise InvalidInput(problems)
-    return _Table(name, [h for h in header if h], records, {h: Span(name, 1, i) for i, h in enumerate(header, 1)})
+    return _Table(name, [h for h in header if h], records, {h: Span(name, 1, i, cell=True) for i, h in enumerate(header, 1)},
+                  grid=True)
 
 
 def _line_col(text: str, pos: int) -> tuple[int, int]:
@@ -584,6 +595,7 @@ def read_account_table(path: str | Path, columns: Mapping[str, str] | None = Non
         raise InvalidInput(problems + p)
     rows: list[AccountRow] = []
     first_seen: dict[str, Span] = {}
+    header_cols = {rename.get(c, c): sp.col for c, sp in table.header_spans.items() if c in fact_cols and sp.col}
     for rec in table.records:
         raw, span = rec.cells.get(account_col, ("", rec.span))
         account = _account_id(raw)
@@ -604,7 +616,7 @@ def read_account_table(path: str | Path, columns: Mapping[str, str] | None = Non
             value = _fact_value(rec.cells[col], dec, problems)
             if value is not None:
                 facts[rename.get(col, col)] = value
-        rows.append(AccountRow(account, facts, rec.span))
+        rows.append(AccountRow(account, facts, rec.span, header_cols if table.grid else None))
     if problems:
         raise InvalidInput(problems)
     return rows

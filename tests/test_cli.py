@@ -94,3 +94,43 @@ def test_missing_account_file_is_invalid_input():
 def test_usage_error_exit_2():
     """An unknown option is a usage error with exit 2."""
     assert run("evaluate", "--bogus").exit_code == 2
+
+
+def test_yaml_1_1_number_forms_are_not_numbers(tmp_path):
+    """1:30 and 0x5 are invalid values instead of 90 and 5, and 010 is ten, not octal eight."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("account: A\nfacts:\n  months_in_stage: 1:30\n  regions: 0x5\n")
+    result = run("evaluate", str(bad), "--no-audit")
+    assert result.exit_code == 3
+    assert "bad.yaml:3:20: error:" in result.stderr and "found text '1:30'" in result.stderr
+    assert "bad.yaml:4:12: error:" in result.stderr and "found text '0x5'" in result.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text("account: B\nfacts:\n  contact_pairs: 010\n")
+    result = run("evaluate", str(good), "--no-audit", "--format", "json")
+    assert json.loads(result.stdout)["given"]["contact_pairs"] == 10
+
+
+def test_settings_problems_are_reported(tmp_path):
+    """An unknown key, a non-finite cut-off and a negative weight in settings.yaml fail rules check with exit 3."""
+    rules = tmp_path / "rules"
+    __import__("shutil").copytree(ROOT / "rules", rules)
+    (rules / "settings.yaml").write_text("abcc: 1\nabc: {a: .nan}\npotential: {trend: -1}\n")
+    result = run("rules", "check", str(rules))
+    assert result.exit_code == 3
+    assert "unknown key 'abcc'" in result.stderr
+    assert "abc cut-off 'a' must be a finite number" in result.stderr
+    assert "weight of 'trend' must be a number >= 0" in result.stderr
+
+
+def test_unexpected_errors_exit_4_without_traceback(monkeypatch):
+    """A bug inside a command is reported as an internal error with exit 4, not a traceback or exit 1."""
+    import kamrules.cli as cli
+
+    def boom(*a, **k):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(cli, "load_ruleset", boom)
+    result = run("rules", "check", "rules")
+    assert result.exit_code == 4
+    assert "internal error: ZeroDivisionError: division by zero" in result.stderr
+    assert "Traceback" not in result.output

@@ -149,3 +149,22 @@ def test_abc_rank_and_shares_become_facts():
         assert given["abc_revenue_rank"] == abc["rank"]
         assert given["abc_revenue_share"] == float(abc["share"])
         assert given["abc_revenue_cumulative_share"] == float(abc["cumulative_share"])
+
+
+def test_column_that_is_no_fact_is_reported_once_at_its_header(tmp_path):
+    """A misspelt column is one error at its header cell, with a did-you-mean, not one per row."""
+    f = tmp_path / "t.csv"
+    f.write_text("account,revenue,trust_scor\nA1,100,5\nA2,200,6\nA3,300,7\n", encoding="utf-8")
+    r = CliRunner().invoke(main, ["portfolio", str(f), "--rules", RULES, "--no-audit"])
+    assert r.exit_code == 3
+    assert r.stderr.count("error:") == 1
+    assert f"{f}:1:3: error: column 'trust_scor' is not a fact" in r.stderr
+    assert "did you mean 'trust_score'?" in r.stderr
+
+
+def test_period_without_invoice_lines_is_an_error():
+    """Asking for a period the invoice file does not cover is exit 3 naming the dates the file has."""
+    r = CliRunner().invoke(main, ["portfolio", INVOICES, "--rules", RULES, "--transactions", "--period", "2030Q3",
+                                  "--columns", IT_COLUMNS, "--no-audit"])
+    assert r.exit_code == 3
+    assert "no invoice lines in 2030Q3" in r.stderr and "found lines from 2026-" in r.stderr
