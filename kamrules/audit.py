@@ -20,6 +20,7 @@ from .errors import CheckFailed, InvalidInput, Problem, Span
 from .evaluate import Decision, Evaluator
 from .loader import fact_value_problem, load_ruleset, ruleset_version
 from .model import Account, RuleSet
+from .report import OP_WORDS, fmt
 
 ENV_VAR = "KAMRULES_AUDIT_DB"
 # Relative to the current directory, so each project folder keeps its own log.
@@ -371,9 +372,9 @@ def changes(old: dict, new: dict) -> list[tuple[str, str]]:
     if so["recommended"] != sn["recommended"]:
         out.append(("recommended stage changed", f"{so['recommended']} → {sn['recommended']}"))
     if not old.get("key_account") and new.get("key_account"):
-        out.append(("key account gained", f"{old.get('key_account')} → {new.get('key_account')}"))
+        out.append(("key account gained", "no → yes"))
     if old.get("key_account") and not new.get("key_account"):
-        out.append(("key account lost", f"{old.get('key_account')} → {new.get('key_account')}"))
+        out.append(("key account lost", "yes → no"))
     ao, an = [a["id"] for a in old["actions"]], [a["id"] for a in new["actions"]]
     if added := [a for a in an if a not in ao]:
         out.append(("actions added", ", ".join(added)))
@@ -492,13 +493,11 @@ def entries_text(entries: Sequence[Entry]) -> str:
     if not entries:
         return "no recorded decisions match"
     rows = [e.summary() for e in entries]
-    return tabulate([list(r.values()) for r in rows], headers=list(rows[0]), tablefmt="simple")
+    return tabulate([[fmt(v) for v in r.values()] for r in rows], headers=list(rows[0]), tablefmt="simple")
 
 
 def record_text(entry: Entry) -> str:
     """A recorded decision in full: inputs, firings in order with conditions, the recommendation."""
-    from .report import OP_WORDS, fmt
-
     rec, d = entry.record, entry.record["decision"]
     out = [f"Decision {entry.decision_id}  (#{entry.seq}, recorded {entry.recorded_at} by '{rec['command']}')",
            f"Account {d['account']}" + (f" — {d['name']}" if d.get("name") else "")

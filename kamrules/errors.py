@@ -154,11 +154,6 @@ class EngineError(KamrulesError):
         return f"internal error: {self}\n  help: this is a bug in kamrules; please report it with the command you ran"
 
 
-def problem_at(file: str | Path, line: int, col: int, message: str, **kw) -> Problem:
-    """Shorthand for a Problem at a position."""
-    return Problem(Span(str(file), line, col, kw.pop("length", 1)), message, **kw)
-
-
 def _read_source(file: str) -> str | None:
     try:
         return Path(file).read_text(encoding="utf-8")

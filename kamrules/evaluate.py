@@ -251,14 +251,6 @@ def leaf_paths(cond: Condition, path: str = "") -> Iterable[tuple[str, Leaf]]:
         yield path.rstrip(".") or "when", cond
 
 
-def trace_conditions(cond: Condition, facts: dict) -> Iterable[ConditionTrace]:
-    """Every comparison in a condition tree with its observed value and whether it holds."""
-    for path, leaf in leaf_paths(cond):
-        value = facts.get(leaf.value_of) if leaf.value_of else leaf.value
-        yield ConditionTrace(leaf.fact, leaf.op, value, facts.get(leaf.fact), leaf_holds(leaf, facts), path,
-                             leaf.value_of)
-
-
 def evaluate(ruleset: RuleSet, account: Account) -> Decision:
     """Evaluate one account (opens and closes an engine; use Evaluator for many)."""
     with Evaluator(ruleset) as ev:

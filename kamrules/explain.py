@@ -8,7 +8,8 @@ from typing import Any, Iterable
 
 from .evaluate import ConditionTrace, Decision, Evaluator
 from .model import STAGES, UNCOUPLING, Account, AllOf, AnyOf, Condition, Fact, Leaf, Not, Rule, stage_index
-from .reference import leaf_holds
+from .reference import holds, leaf_holds
+from .report import OP_WORDS, fmt
 
 # Strict comparisons (gt, lt) on number facts move the value 0.01 past the threshold, rounded to
 # two decimals: round(t + 0.01, 2) > t for any t. Integers move by 1, dates by one day.
@@ -154,8 +155,6 @@ def failures(cond: Condition, facts: dict, path: str = "", want: bool = True) ->
 
 
 def _holds(cond: Condition, facts: dict) -> bool:
-    from .reference import holds
-
     return holds(cond, facts)
 
 
@@ -425,8 +424,6 @@ def explain(ev: Evaluator, account: Account) -> Explanation:
 # ---------------------------------------------------------------------------- text
 
 def _cond_words(c: dict) -> str:
-    from .report import OP_WORDS, fmt
-
     if c["op"] in ("exists", "missing"):
         return f"{c['fact']} {c['op']}"
     rhs = c.get("value_of") or fmt(c["value"])
@@ -435,8 +432,6 @@ def _cond_words(c: dict) -> str:
 
 def explanation_text(e: Explanation) -> str:
     """The explanation for the terminal: why, why not, what it would take."""
-    from .report import OP_WORDS, fmt
-
     d = e.decision
     w = why(d)
     out = [f"Account {d.account}" + (f" — {d.name}" if d.name else ""), "", "Why"]

@@ -275,6 +275,9 @@ def load_ruleset(directory: str | Path) -> RuleSet:
     """Load and validate a rule folder; every problem in every file is reported in one InvalidInput."""
     d = Path(directory)
     col = Problems()
+    if d.is_file():
+        raise InvalidInput([Problem(Span(str(d)), "is a file, not a rules folder",
+                                    expected="a folder with facts.yaml and rule files", help=f"try {d.parent or '.'}")])
     if not d.is_dir():
         raise InvalidInput([Problem(Span(str(d)), "rules folder not found", expected="a folder with facts.yaml and rule files")])
     facts_path = d / FACTS_FILE
@@ -288,7 +291,7 @@ def load_ruleset(directory: str | Path) -> RuleSet:
         files.append((FACTS_FILE, text))
     except InvalidInput as e:
         col.extend(e.problems)
-    rule_paths = sorted(p for p in d.glob("*.yaml") if p.name not in NOT_RULE_FILES)
+    rule_paths = sorted(p for p in [*d.glob("*.yaml"), *d.glob("*.yml")] if p.name not in NOT_RULE_FILES)
     rules: list[Rule] = []
     id_spans: list[tuple[str, Span]] = []
     for p in rule_paths:

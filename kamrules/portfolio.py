@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .abc import AbcRow, Concentration, abc_classes, concentration
-from .errors import InvalidInput, Problem, Span
+from .errors import InvalidInput, Problem
 from .evaluate import Decision, Evaluator, Reason
 from .loader import Problems, fact_value_problem
 from .model import Account, RuleSet

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 from tabulate import tabulate
 
 from .evaluate import Decision
-from .model import Leaf, RuleSet
+from .model import AllOf, AnyOf, Leaf, Not, RuleSet
 
 OP_WORDS = {"eq": "=", "ne": "≠", "lt": "<", "lte": "≤", "gt": ">", "gte": "≥", "in": "in", "not_in": "not in",
             "between": "between", "exists": "exists", "missing": "missing"}
@@ -108,8 +108,6 @@ def _by(rule_id: str | None, ruleset: RuleSet) -> str:
 
 def condition_text(cond) -> str:
     """A condition tree in one line, for listings."""
-    from .model import AllOf, AnyOf, Not
-
     if isinstance(cond, AllOf):
         return " and ".join(_paren(c) for c in cond.children)
     if isinstance(cond, AnyOf):
@@ -124,10 +122,8 @@ def condition_text(cond) -> str:
 
 
 def _paren(c) -> str:
-    from .model import Leaf as _Leaf
-
     text = condition_text(c)
-    return text if isinstance(c, _Leaf) else f"({text})"
+    return text if isinstance(c, Leaf) else f"({text})"
 
 
 def rules_rows(ruleset: RuleSet) -> list[dict]:

@@ -187,7 +187,7 @@ def load_scenario(path: str | Path, rulesets: dict[str, RuleSet] | None = None) 
     if pn is not None:
         for other in ("account", "account_file"):
             if root.get(other) is not None:
-                probs.add(root.key_spans[other], f"a scenario needs exactly one of 'account', 'account_file' and "
+                probs.add(root.key_spans[other], "a scenario needs exactly one of 'account', 'account_file' and "
                           "'portfolio'", expected="portfolio: PATH alone", found=f"'portfolio' and '{other}'",
                           code="missing-key")
         rows = _portfolio(pn, probs)
