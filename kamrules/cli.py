@@ -130,7 +130,7 @@ def rules_check(rules_dir: str, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
               show_default=True, help="Output format.")
 def rules_list(rules_dir: str, fmt: str) -> None:
-    """The rules as a table: id, where, priority, when, then."""
+    """The rules as a table: id, source, priority, when, then (CSV and JSON add stratum and description)."""
 
     def body() -> None:
         rs = load_ruleset(rules_dir)

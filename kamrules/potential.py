@@ -34,7 +34,9 @@ class Potential:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"score": self.score, "confidence": self.confidence, "components": dict(self.components),
+        # rounded for people: 0.23, not 0.22999999999999998 (the rules get the unrounded score)
+        return {"score": self.score, "confidence": self.confidence,
+                "components": {k: round(v, 6) for k, v in self.components.items()},
                 "missing": list(self.missing)}
 
 
