@@ -57,6 +57,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 class Problems(list):
     """Gathers problems so that one run reports all of them."""
 
+    # Facts declared in facts.yaml but rejected there: rules using them get no second error.
+    rejected_facts: frozenset[str] = frozenset()
+
+    def unknown_fact(self, span: Span, name: str, what: str, facts: dict[str, Fact]) -> None:
+        """Record an unknown fact with a did-you-mean, unless its declaration was already reported."""
+        if name not in self.rejected_facts:
+            self.add(span, f"unknown fact '{name}' in {what}", code="unknown-fact", help=_fact_hint(name, facts))
+
     def add(self, span: Span, message: str, **kw: Any) -> None:
         """Record one problem."""
         self.append(Problem(span, message, **kw))
@@ -170,6 +178,7 @@ def load_facts(path: Path, col: Problems) -> tuple[dict[str, Fact], str]:
         fact = _parse_fact(fname, node, kspan, col)
         if fact:
             facts[fname] = fact
+    col.rejected_facts = frozenset(body.value) - set(facts)
     return facts, text
 
 
@@ -397,8 +406,7 @@ def _parse_rule(node: YNode, file: str, facts: dict[str, Fact], col: Problems) -
                 kspan = dn.key_spans[fname]
                 fact = facts.get(fname)
                 if fact is None:
-                    col.add(kspan, f"unknown fact '{fname}' in {what}", found=f"'{fname}'", code="unknown-fact",
-                            help=_fact_hint(fname, facts))
+                    col.unknown_fact(kspan, fname, what, facts)
                 elif not fact.derived:
                     col.add(kspan, f"{what} derives '{fname}', which is a given fact", expected="a fact declared 'source: derived'",
                             found="source: given", code="derive-given")
@@ -502,8 +510,7 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -
         return None
     fact = facts.get(fn.value) if fn.kind == "scalar" and isinstance(fn.value, str) else None
     if fact is None:
-        col.add(fn.span, f"unknown fact '{fn.raw or fn.describe()}' in {what}", code="unknown-fact",
-                help=_fact_hint(str(fn.value), facts))
+        col.unknown_fact(fn.span, str(fn.raw or fn.value), what, facts)
     op = on.value if on.kind == "scalar" else None
     if op not in OPERATORS:
         col.add(on.span, f"unknown operator in {what}", expected="one of " + ", ".join(OPERATORS), found=on.describe(),
@@ -539,8 +546,7 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -
             return None
         other = facts.get(von.value) if von.kind == "scalar" and isinstance(von.value, str) else None
         if other is None:
-            col.add(von.span, f"unknown fact '{von.raw}' in {what}", code="unknown-fact",
-                    help=_fact_hint(str(von.value), facts))
+            col.unknown_fact(von.span, str(von.raw or von.value), what, facts)
             return None
         compatible = other.type == fact.type or {other.type, fact.type} <= {"number", "integer"}
         if not compatible or (fact.type == "enum" and other.values != fact.values):

@@ -134,3 +134,14 @@ def test_unexpected_errors_exit_4_without_traceback(monkeypatch):
     assert result.exit_code == 4
     assert "internal error: ZeroDivisionError: division by zero" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_rejected_fact_declaration_is_one_error(tmp_path):
+    """A fact rejected in facts.yaml is reported there once, not again in every rule that uses it."""
+    rules = tmp_path / "rules"
+    __import__("shutil").copytree(ROOT / "rules", rules)
+    facts = rules / "facts.yaml"
+    facts.write_text(facts.read_text().replace("range: [0.0, 10.0]", "range: [0.0, 1.0e20]", 1))
+    result = run("rules", "check", str(rules))
+    assert result.exit_code == 3
+    assert result.stderr.count(": error: ") == 1 and "is too wide" in result.stderr
