@@ -108,8 +108,10 @@ def summary_text(rv: PortfolioReview, meta: dict, md: bool = False) -> str:
     lines.append(f"{b}recommended: {st['recommended'] or 'none'} (rule {st['rule'] or '-'}); portfolio facts: "
                  + ", ".join(f"{k} {v}" for k, v in s["portfolio_facts"].items()))
     for r in st["reasons"]:
-        conds = "; ".join(f"{c['fact']} {c['op']} {c['value'] if c['value'] is not None else ''}".rstrip()
-                          + f" (observed {c['observed']}: {'holds' if c['holds'] else 'does not hold'})"
+        # A comparison under a `not` must not hold for the rule to fire: say so.
+        conds = "; ".join(("must not hold: " if ".not." in f".{c['path']}." else "")
+                          + f"{c['fact']} {report.OP_WORDS[c['op']]} {report.fmt(c['value']) if c['op'] not in ('exists', 'missing') else ''}".rstrip()
+                          + f" (observed {report.fmt(c['observed'])}: {'holds' if c['holds'] else 'does not hold'})"
                           for c in r["conditions"])
         lines.append(f"{b}{r['rule']}: {' '.join((r['description'] or '').split())}")
         lines.append(f"{b}  because {conds}")

@@ -168,3 +168,29 @@ def test_period_without_invoice_lines_is_an_error():
                                   "--columns", IT_COLUMNS, "--no-audit"])
     assert r.exit_code == 3
     assert "no invoice lines in 2030Q3" in r.stderr and "found lines from 2026-" in r.stderr
+
+
+def test_portfolio_from_xlsx_invoice_lines(tmp_path):
+    """Invoice lines in a workbook, with real dates and numbers in the cells, are reviewed like the CSV export."""
+    import csv
+    import datetime as dt
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    with open(INVOICES, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f, delimiter=";"))
+    ws.append(rows[0])
+    for name, day, amount, qty, margin in rows[1:]:
+        d, m, y = map(int, day.split("/"))
+        ws.append([name, dt.datetime(y, m, d), float(amount.replace(",", ".")), int(qty),
+                   float(margin.replace(",", "."))])
+    book = tmp_path / "invoices.xlsx"
+    wb.save(book)
+    args = ["--rules", RULES, "--transactions", "--period", "2026Q3", "--previous", "2026Q2", "--columns", IT_COLUMNS,
+            "--format", "json", "--no-audit"]
+    from_csv = json.loads(_run("portfolio", INVOICES, *args).stdout)
+    from_xlsx = json.loads(_run("portfolio", str(book), *args).stdout)
+    assert from_xlsx["summary"]["review"] == from_csv["summary"]["review"]
+    assert [a["decision"]["fired"] for a in from_xlsx["accounts"]] == [a["decision"]["fired"] for a in from_csv["accounts"]]
