@@ -268,10 +268,9 @@ def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings):
         engine_facts = {}
         for k, v in facts.items():
             ev = _engine_value(ruleset, k, v)
-            span = row.cell_span(k)
-            p = fact_value_problem(ruleset, k, ev, span, span, f"account '{row.account}'")
+            p = fact_value_problem(ruleset, k, ev, row.span, row.span, f"account '{row.account}'")
             if p:
-                problems.append(p)
+                problems.append(replace(p, span=row.cell_span(k)))  # the cell's position only when needed
             else:
                 engine_facts[k] = ev
         prepared.append((row, name, prev, facts, engine_facts))
