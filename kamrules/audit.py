@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -90,21 +91,42 @@ def _connect(path: Path, create: bool = False) -> Iterator[sqlite3.Connection]:
                        help="point --audit-db or KAMRULES_AUDIT_DB at a writable file, or use --no-audit") from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        names = _tables(conn)
         if create and not names:
-            # WAL lets readers run while a writer appends; the schema is created under the write lock.
-            conn.execute("PRAGMA journal_mode = WAL")
+            # Two processes may create the log at once: the write lock decides, and the loser finds
+            # the tables made when it gets the lock.
             conn.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA:
-                conn.execute(statement)
+            if not _tables(conn):
+                for statement in _SCHEMA:
+                    conn.execute(statement)
             conn.execute("COMMIT")
-        elif not {"decisions", "rulesets"} <= names:
+            _use_wal(conn)
+            names = _tables(conn)
+        if not {"decisions", "rulesets"} <= names:
             raise _problem(path, "not a kamrules audit log (no decisions table)")
         yield conn
     except sqlite3.DatabaseError as e:
         raise _problem(path, f"cannot use the audit log: {e}") from None
     finally:
         conn.close()
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    # WAL lets readers run while a writer appends. Switching to it needs the database to itself and
+    # SQLite does not wait for that (no busy timeout), so wait here while another process works.
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 # ---------------------------------------------------------------------------- recording
