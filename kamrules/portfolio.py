@@ -251,7 +251,7 @@ def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings):
     unknown = sorted({k for row in rows for k in row.facts} - set(ruleset.facts) - set(NOT_FACTS))
     for k in unknown:
         first = next(row for row in rows if k in row.facts)
-        header = replace(first.cell_span(k), line=1)
+        header = first.cell_span(k)._replace(line=1)
         p = fact_value_problem(ruleset, k, None, header, header, "the table")
         problems.append(replace(p, message=f"column '{k}' is not a fact"))
     prepared = []

@@ -418,6 +418,7 @@ def _describe(v: Any) -> str:
 
 _DOT = re.compile(r"[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?([eE][+-]?\d+)?")
 _COMMA = re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d{1,3}( \d{3})+|\d+)(,\d+)?")
+_PLAIN_NUMBER = re.compile(r"-?\d{1,15}(\.\d{1,13})?")
 _LOOKS_NUMERIC = re.compile(r"[+-]?[\d.,' ]*\d[\d.,' ]*([eE][+-]?\d+)?")
 
 
@@ -442,6 +443,8 @@ def _decide_decimal(name: str, texts: list[tuple[str, Span]], given: str | None)
         return given, []
     seen: dict[str, Span] = {}
     for t, span in texts:
+        if "." not in t and "," not in t:
+            continue  # no separator, no evidence either way
         if _LOOKS_NUMERIC.fullmatch(t.strip()) and not _DMY_DOT.fullmatch(t.strip()):
             ev = _evidence(t)
             if ev is not None and ev not in seen:
@@ -652,6 +655,10 @@ def _fact_value(cell: Cell, dec: str, problems: list[Problem]) -> Value | None:
     t = str(raw).strip()
     if not t:
         return None
+    # Most cells of a large table are plain numbers: read them at once (at most 15 integer and 13
+    # decimal digits, so below 10^15 and within 28 significant digits, as the checks below require).
+    if (dec == "." or "." not in t) and _PLAIN_NUMBER.fullmatch(t):
+        return Decimal(t)
     if t.lower() in ("true", "false"):
         return t.lower() == "true"
     if _DMY_DOT.fullmatch(t) or _ISO.fullmatch(t):
