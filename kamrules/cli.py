@@ -52,6 +52,7 @@ rules_option = click.option("--rules", "rules_dir", default=DEFAULT_RULES, show_
                             type=click.Path(file_okay=False), help="Rules folder (facts.yaml and rule files).")
 format_option = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True,
                              help="Output format.")
+no_audit_option = click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision log.")
 audit_db_option = click.option("--audit-db", "audit_db", type=click.Path(dir_okay=False), default=None,
                                help="Decision log (SQLite). Default: $KAMRULES_AUDIT_DB, else "
                                     "./.kamrules/audit.sqlite in the current directory.")
@@ -73,7 +74,7 @@ def main() -> None:
 @rules_option
 @format_option
 @audit_db_option
-@click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision log.")
+@no_audit_option
 def evaluate(account_files: tuple[str, ...], rules_dir: str, fmt: str, audit_db: str | None, no_audit: bool) -> None:
     """Evaluate account files: key account?, stage move, actions, and why (recorded in the decision log)."""
 
@@ -347,7 +348,7 @@ def test_scenarios(paths: tuple[str, ...], fmt: str) -> None:
               show_default=True, help="Output format.")
 @click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
 @audit_db_option
-@click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision log.")
+@no_audit_option
 def portfolio_cmd(file: str, transactions: bool, period: str | None, previous: str | None, columns: str | None,
                   rules_dir: str, fmt: str, quiet: bool, audit_db: str | None, no_audit: bool) -> None:
     """Portfolio review: ABC classes, potential, key accounts new/kept/lost with reasons, stages, structure."""

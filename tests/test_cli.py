@@ -25,8 +25,7 @@ def run(*args):
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_evaluate_json_shape(path):
     """evaluate --format json on each shipped example has the documented fields and provenance."""
-    result = run("evaluate", str(path), "--format", "json", "--no-audit") if _has_audit() else \
-        run("evaluate", str(path), "--format", "json")
+    result = run("evaluate", str(path), "--format", "json", "--no-audit")
     assert result.exit_code == 0, result.output
     d = json.loads(result.stdout)
     assert {"account", "key_account", "stage", "actions", "reasons", "rules_version"} <= set(d)
@@ -41,14 +40,9 @@ def test_evaluate_json_shape(path):
             assert {"fact", "op", "value", "observed", "holds"} <= set(c)
 
 
-def _has_audit() -> bool:
-    return "--no-audit" in run("evaluate", "--help").output
-
-
 def test_evaluate_table_names_move_actions_and_reasons():
     """The table output of an uncoupling example names the move, the winning rule and its conditions."""
-    args = ["evaluate", "examples/accounts/meccanica-torinese.yaml"] + (["--no-audit"] if _has_audit() else [])
-    result = run(*args)
+    result = run("evaluate", "examples/accounts/meccanica-torinese.yaml", "--no-audit")
     assert result.exit_code == 0
     out = result.stdout
     assert "mid-KAM → uncoupling-KAM  (uncouple)" in out
@@ -57,8 +51,7 @@ def test_evaluate_table_names_move_actions_and_reasons():
 
 def test_evaluate_several_accounts_gives_a_list():
     """Several account files give a JSON list in argument order."""
-    args = ["evaluate", str(EXAMPLES[0]), str(EXAMPLES[1]), "--format", "json"] + (["--no-audit"] if _has_audit() else [])
-    result = run(*args)
+    result = run("evaluate", str(EXAMPLES[0]), str(EXAMPLES[1]), "--format", "json", "--no-audit")
     assert [d["account"] for d in json.loads(result.stdout)] == [
         __import__("yaml").safe_load(p.read_text())["account"] for p in EXAMPLES[:2]]
 
