@@ -91,13 +91,15 @@ def evaluate(account_files: tuple[str, ...], rules_dir: str, fmt: str, audit_db:
             raise InvalidInput(problems)
         with Evaluator(ruleset) as ev:
             decisions = ev.evaluate_many(accounts)
-        if not no_audit:
-            audit.record(audit.db_path(audit_db), decisions, ruleset, "evaluate")
+        ids = [] if no_audit else audit.record(audit.db_path(audit_db), decisions, ruleset, "evaluate")
         if fmt == "json":
-            data = [d.to_dict() for d in decisions]
+            data = [d.to_dict() | ({"decision_id": i} if ids else {}) for d, i in zip(decisions, ids or decisions)]
             click.echo(report.to_json(data[0] if len(data) == 1 else data))
         else:
-            click.echo("\n\n".join(report.decision_text(d, ruleset) for d in decisions))
+            texts = [report.decision_text(d, ruleset) for d in decisions]
+            if ids:
+                texts = [f"{t}\n\nrecorded as decision {i} (kamrules audit show {i})" for t, i in zip(texts, ids)]
+            click.echo("\n\n".join(texts))
 
     run_guarded(fmt, body)
 

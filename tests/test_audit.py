@@ -253,3 +253,13 @@ def test_backtest_counts_changes_by_type(db, tmp_path):
     assert r.exit_code == 0 and "recommended stage changed: 1  (IT-VE-0088)" in r.output
     same = audit.backtest(db, str(RULES))
     assert same.changed == 0 and not same.skipped
+
+
+def test_evaluate_names_the_recorded_decision(tmp_path):
+    """evaluate tells which decision id it recorded, and audit show finds it."""
+    db = tmp_path / "log.sqlite"
+    r = CliRunner().invoke(main, ["evaluate", str(EXAMPLES[0]), "--rules", str(RULES), "--audit-db", str(db),
+                                  "--format", "json"])
+    decision_id = json.loads(r.stdout)["decision_id"]
+    shown = CliRunner().invoke(main, ["audit", "show", decision_id, "--audit-db", str(db)])
+    assert shown.exit_code == 0 and decision_id in shown.stdout
