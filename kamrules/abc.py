@@ -22,8 +22,9 @@ Conventions, the same in every function here:
   break-even point is the one where the curve's slope is nearest 1 (the rightmost if several),
   the A/B limit is the leftmost of the two and the B/C limit (submarginal point) is the point
   nearest (x of the rightmost of the two, 1). The slope at point i is that of the segment
-  reaching it, n * v_i / total, which is exact and reproduces the published SwissInhabitants
-  result. It needs positive values; anything else is an InvalidInput.
+  reaching it, n * v_i / total, which is exact (the R package smooths the curve and reads it on a
+  grid, so its limits can differ by a few accounts). It needs positive values; anything else is
+  an InvalidInput.
 """
 from __future__ import annotations
 
