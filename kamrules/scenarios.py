@@ -203,18 +203,30 @@ def load_scenario(path: str | Path, rulesets: dict[str, RuleSet] | None = None) 
     return Scenario(sname, desc, name, ruleset, account, tuple(periods), months)
 
 
+_CWD_HELP = "relative paths are resolved against the current directory (run from the project root)"
+
+
+def _path(node: YNode, what: str, kind: str, example: str, expected: str, probs: Problems) -> str | None:
+    """The existing file or folder a scenario key names, or None with the problem recorded."""
+    if node.kind != "scalar" or not isinstance(node.value, str) or not node.value.strip():
+        probs.add(node.span, f"'{what}' must be a {kind} path", expected=example, found=node.describe())
+        return None
+    exists = Path(node.value).is_dir() if kind == "folder" else Path(node.value).is_file()
+    if not exists:
+        label = {"portfolio": "portfolio file", "account_file": "account file", "rules": "rules folder"}[what]
+        probs.add(node.span, f"{label} '{node.value}' not found", expected=expected, help=_CWD_HELP)
+        return None
+    return node.value
+
+
 def _portfolio(pn: YNode, probs: Problems) -> list[AccountRow] | None:
     """The account table of a portfolio scenario; its values are checked by the portfolio review."""
-    if pn.kind != "scalar" or not isinstance(pn.value, str) or not pn.value.strip():
-        probs.add(pn.span, "'portfolio' must be a file path", expected="text, e.g. scenarios/portfolios/x.csv",
-                  found=pn.describe())
-        return None
-    if not Path(pn.value).is_file():
-        probs.add(pn.span, f"portfolio file '{pn.value}' not found", expected="an account table (csv, xlsx, json, yaml)",
-                  help="relative paths are resolved against the current directory (run from the project root)")
+    path = _path(pn, "portfolio", "file", "text, e.g. scenarios/portfolios/x.csv",
+                 "an account table (csv, xlsx, json, yaml)", probs)
+    if path is None:
         return None
     try:
-        return read_account_table(pn.value)
+        return read_account_table(path)
     except InvalidInput as e:
         probs.extend(e.problems)
         return None
@@ -223,15 +235,13 @@ def _portfolio(pn: YNode, probs: Problems) -> list[AccountRow] | None:
 def _ruleset(root: YNode, top: Span, probs: Problems, cache: dict[str, RuleSet] | None) -> RuleSet | None:
     rn = root.get("rules")
     rules_dir = DEFAULT_RULES
-    span = top
     if rn is not None:
-        if rn.kind != "scalar" or not isinstance(rn.value, str) or not rn.value.strip():
-            probs.add(rn.span, "'rules' must be a folder path", expected="text, e.g. rules", found=rn.describe())
+        rules_dir = _path(rn, "rules", "folder", "text, e.g. rules", "a folder with facts.yaml and rule files", probs)
+        if rules_dir is None:
             return None
-        rules_dir, span = rn.value, rn.span
-    if not Path(rules_dir).is_dir():
-        probs.add(span, f"rules folder '{rules_dir}' not found", expected="a folder with facts.yaml and rule files",
-                  help="relative paths are resolved against the current directory (run from the project root)")
+    elif not Path(rules_dir).is_dir():
+        probs.add(top, f"rules folder '{rules_dir}' not found", expected="a folder with facts.yaml and rule files",
+                  help=_CWD_HELP)
         return None
     key = str(Path(rules_dir).resolve())
     if cache is not None and key in cache:
@@ -251,15 +261,11 @@ def _account(root: YNode, top: Span, ruleset: RuleSet, probs: Problems) -> Accou
                   code="missing-key")
         return None
     if fn is not None:
-        if fn.kind != "scalar" or not isinstance(fn.value, str):
-            probs.add(fn.span, "'account_file' must be a file path", expected="text", found=fn.describe())
-            return None
-        if not Path(fn.value).is_file():
-            probs.add(fn.span, f"account file '{fn.value}' not found", expected="an account file",
-                      help="relative paths are resolved against the current directory (run from the project root)")
+        path = _path(fn, "account_file", "file", "text", "an account file", probs)
+        if path is None:
             return None
         try:
-            acc = load_account(fn.value, ruleset)
+            acc = load_account(path, ruleset)
         except InvalidInput as e:
             probs.extend(e.problems)
             return None
