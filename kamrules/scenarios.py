@@ -256,7 +256,7 @@ def _account(root: YNode, top: Span, ruleset: RuleSet, probs: Problems) -> Accou
     an, fn = root.get("account"), root.get("account_file")
     if (an is None) == (fn is None):
         probs.add(fn.span if an is not None else top, "a scenario needs exactly one of 'account', 'account_file' and "
-                  "'portfolio'", expected="account: {id, facts}, account_file: PATH or portfolio: PATH",
+                  "'portfolio'", expected="account: {account, facts}, account_file: PATH or portfolio: PATH",
                   found="both 'account' and 'account_file'" if an is not None else "none of them",
                   code="missing-key")
         return None
