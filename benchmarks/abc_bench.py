@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from kamrules.abc import _abc_classes_exact, abc_classes, abc_classes_arrays, concentration
+from kamrules.kam.abc import _abc_classes_exact, abc_classes, abc_classes_arrays, concentration
 
 N = 1_000_000
 SEED = 20260701

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from kamrules import Evaluator, load_ruleset
-from kamrules.compiler import encode_value
-from kamrules.engine import Engine
-from kamrules.model import Account
+from kamrules.engine.compiler import encode_value
+from kamrules.engine.durable import Engine
+from kamrules.lang.model import Account
 
 ROOT = Path(__file__).resolve().parent.parent
 

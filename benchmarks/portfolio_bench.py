@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kamrules import portfolio as pf  # noqa: E402
-from kamrules import portfolio_report as pr  # noqa: E402
-from kamrules.loader import load_ruleset  # noqa: E402
+from kamrules.kam import review as pf  # noqa: E402
+from kamrules.render import review as pr  # noqa: E402
+from kamrules.lang.loader import load_ruleset  # noqa: E402
 
 SEED = 20260701
 STAGES = ["pre-KAM", "early-KAM", "mid-KAM", "partnership-KAM", "synergistic-KAM", "uncoupling-KAM"]

@@ -6,8 +6,8 @@ import sys
 import time
 from pathlib import Path
 
-from kamrules.evaluate import Evaluator
-from kamrules.scenarios import load_scenario, monte_carlo
+from kamrules.engine.evaluate import Evaluator
+from kamrules.scenarios.spec import load_scenario, monte_carlo
 
 ROOT = Path(__file__).resolve().parent.parent
 

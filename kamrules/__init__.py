@@ -3,10 +3,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import CheckFailed, EngineError, InvalidInput, KamrulesError, Problem  # noqa: E402
-from .evaluate import Decision, Evaluator, evaluate  # noqa: E402
-from .loader import load_account, load_ruleset  # noqa: E402
-from .model import Account, RuleSet  # noqa: E402
+from kamrules.errors import CheckFailed, EngineError, InvalidInput, KamrulesError, Problem  # noqa: E402
+from kamrules.engine.evaluate import Decision, Evaluator, evaluate  # noqa: E402
+from kamrules.lang.loader import load_account, load_ruleset  # noqa: E402
+from kamrules.lang.model import Account, RuleSet  # noqa: E402
 
 __all__ = [
     "Account",

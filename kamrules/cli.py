@@ -11,14 +11,17 @@ from typing import Callable
 
 import click
 
-from . import __version__, audit, explain, report
-from . import portfolio as pf
-from . import portfolio_report as pr
-from . import scenarios as sc
-from .errors import EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
-from .evaluate import Evaluator
-from .loader import load_account, load_ruleset
-from .model import ALL_STAGES
+from kamrules import __version__
+from kamrules.audit import log as audit
+from kamrules.engine import explain
+from kamrules.render import decision as report
+from kamrules.kam import review as pf
+from kamrules.render import review as pr
+from kamrules.scenarios import spec as sc
+from kamrules.errors import EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
+from kamrules.engine.evaluate import Evaluator
+from kamrules.lang.loader import load_account, load_ruleset
+from kamrules.lang.model import ALL_STAGES
 
 DEFAULT_RULES = "rules"
 FORMATS = click.Choice(["table", "json"])
@@ -416,7 +419,7 @@ def abc_cmd(file: str, metric: str, method: str, plot: str | None, columns: str 
         settings = pf.load_settings(rules_dir)
         rows, computed = pr.abc_rows(file, metric, method, settings, columns)
         if plot:
-            from .plot import pareto_plot
+            from kamrules.render.plot import pareto_plot
             pareto_plot(rows, metric, plot)
         click.echo(pr.render_abc(rows, computed, metric, method, settings, fmt, plot))
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kamrules.abc import abc_classes, computed_abc, concentration
+from kamrules.kam.abc import abc_classes, computed_abc, concentration
 from kamrules.errors import InvalidInput
 
 
@@ -219,7 +219,7 @@ mixed_st = st.dictionaries(
 @settings(max_examples=300)
 def test_fast_path_matches_exact_decimal_path(values, cuts, rnd):
     """The int64 fast path gives exactly the rows, shares and classes of the pure-Decimal path, ties, zeros and negatives included."""
-    from kamrules.abc import _abc_classes_exact, _computed_abc_exact, _concentration_exact, abc_classes_arrays
+    from kamrules.kam.abc import _abc_classes_exact, _computed_abc_exact, _concentration_exact, abc_classes_arrays
     items = list(values.items())
     rnd.shuffle(items)  # unsorted ids take the other branch of the id ordering
     shuffled = dict(items)
@@ -240,7 +240,7 @@ def test_fast_path_matches_exact_decimal_path(values, cuts, rnd):
 
 def test_fast_path_matches_exact_path_on_many_tied_values():
     """Two thousand seeded values with many ties, zeros and negatives class and measure the same on both paths."""
-    from kamrules.abc import _abc_classes_exact, _computed_abc_exact, _concentration_exact
+    from kamrules.kam.abc import _abc_classes_exact, _computed_abc_exact, _concentration_exact
     rnd = random.Random(11)
     values = {f"k{rnd.randrange(10**6):06d}": D(rnd.choice([0, -1, 1, 2, 2, 5, 50, rnd.randrange(-500, 10**5)])) / 100
               for _ in range(2000)}

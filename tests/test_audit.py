@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kamrules import audit
+from kamrules.audit import log as audit
 from kamrules.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,7 +205,7 @@ WRITER = """
 import sys
 import time
 from kamrules import Evaluator, load_account, load_ruleset
-from kamrules import audit
+from kamrules.audit import log as audit
 from pathlib import Path
 rs = load_ruleset(sys.argv[2])
 with Evaluator(rs) as ev:

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from kamrules.errors import Span
-from kamrules.loader import fact_value_problem
-from kamrules.model import Account
-from kamrules.reference import reference_fired
-from kamrules.yamlsrc import read_yaml
+from kamrules.lang.loader import fact_value_problem
+from kamrules.lang.model import Account
+from kamrules.engine.reference import reference_fired
+from kamrules.lang.source import read_yaml
 
 CASES_DIR = Path(__file__).parent / "cases"
 

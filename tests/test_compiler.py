@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kamrules.compiler import compile_condition, compile_ruleset, negation_normal_form
-from kamrules.model import AllOf, AnyOf, Leaf, Not
+from kamrules.engine.compiler import compile_condition, compile_ruleset, negation_normal_form
+from kamrules.lang.model import AllOf, AnyOf, Leaf, Not
 
 GOLDEN = Path(__file__).parent / "golden" / "compiled-default-rules.json"
 

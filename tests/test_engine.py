@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from kamrules import Evaluator, InvalidInput, load_ruleset
-from kamrules.engine import Engine
+from kamrules.engine.durable import Engine
 from kamrules.errors import EngineError
-from kamrules.model import Account
+from kamrules.lang.model import Account
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,7 +95,7 @@ def test_engine_survives_accounts_where_nothing_fired(tmp_path):
     rules_dir = make_rules(tmp_path)
     script = textwrap.dedent(f"""
         from kamrules import Evaluator, load_ruleset
-        from kamrules.model import Account
+        from kamrules.lang.model import Account
         rs = load_ruleset({str(rules_dir)!r})
         for round in range(3):
             with Evaluator(rs) as ev:

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from kamrules import load_account
 from kamrules.cli import main
-from kamrules.explain import EPSILON, REMOVE, _values, explain
-from kamrules.model import Fact, Leaf
+from kamrules.engine.explain import EPSILON, REMOVE, _values, explain
+from kamrules.lang.model import Fact, Leaf
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"

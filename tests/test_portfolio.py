@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from kamrules.cli import main
-from kamrules.potential import estimate
+from kamrules.kam.potential import estimate
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")

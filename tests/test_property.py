@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kamrules import Evaluator, load_ruleset
-from kamrules.model import Account, AllOf, AnyOf, Leaf, Not
-from kamrules.reference import reference_fired
+from kamrules.lang.model import Account, AllOf, AnyOf, Leaf, Not
+from kamrules.engine.reference import reference_fired
 
 ROOT = Path(__file__).resolve().parent.parent
 RULESET = load_ruleset(ROOT / "rules")

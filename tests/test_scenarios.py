@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from kamrules.cli import main
 from kamrules.errors import InvalidInput
-from kamrules.model import ALL_STAGES
-from kamrules.scenarios import load_scenario, monte_carlo, run_tests, simulate
+from kamrules.lang.model import ALL_STAGES
+from kamrules.scenarios.spec import load_scenario, monte_carlo, run_tests, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

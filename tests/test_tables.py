@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 
 from kamrules.errors import InvalidInput
-from kamrules.tables import (
+from kamrules.inputs.tables import (
     aggregate_invoices, parse_column_mapping, parse_period, read_account_table, read_invoice_lines,
 )
 

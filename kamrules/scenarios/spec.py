@@ -10,12 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .errors import InvalidInput, Problem, Span
-from .evaluate import Decision, Evaluator
-from .loader import RULE_ID, Problems, account_from_node, did_you_mean, load_account, load_ruleset, value_problem
-from .model import ALL_STAGES, STAGES, STRUCTURES, Account, Fact, RuleSet, stage_index
-from .tables import AccountRow, read_account_table
-from .yamlsrc import YNode, describe_value, is_finite_number, read_yaml
+from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.engine.evaluate import Decision, Evaluator
+from kamrules.lang.loader import RULE_ID, Problems, account_from_node, did_you_mean, load_account, load_ruleset, value_problem
+from kamrules.lang.model import ALL_STAGES, STAGES, STRUCTURES, Account, Fact, RuleSet, stage_index
+from kamrules.inputs.tables import AccountRow, read_account_table
+from kamrules.lang.source import YNode, describe_value, is_finite_number, read_yaml
 
 DEFAULT_RULES = "rules"
 DEFAULT_MONTHS_PER_PERIOD = 3
@@ -787,7 +787,7 @@ def _review_decisions(rv: Any) -> list[Decision]:
 
 def _run_portfolio(scenario: Scenario, draw: Callable[[Distribution], Any]) -> Iterator[PortfolioPeriodResult]:
     """Period by period: apply the changes to the rows, review the portfolio, take every account's stage move."""
-    from . import portfolio as pf  # imported here: single-account scenarios do not need the review
+    from kamrules.kam import review as pf  # imported here: single-account scenarios do not need the review
 
     rs = scenario.ruleset
     settings = pf.load_settings(rs.directory)

@@ -11,7 +11,7 @@ from aggregated invoice lines) and:
 3. computes the fixed ABC classes (cut-offs from rules/settings.yaml) on revenue, volume,
    purchases and margin, whichever the rows carry and the schema declares, exactly on the
    Decimal values, into the facts ``abc_<metric>``; a class given in the input is kept;
-4. estimates the future potential (kamrules/potential.py) into ``potential_score`` unless the
+4. estimates the future potential (kamrules/kam/potential.py) into ``potential_score`` unless the
    row gives one; missing inputs lower the stated confidence and are never invented;
 5. evaluates every account through ONE Evaluator, in batches;
 6. compares the designation with the previous one: ``previous`` rows (the same invoice lines
@@ -31,14 +31,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .abc import AbcRow, Concentration, abc_classes, concentration
-from .errors import InvalidInput, Problem
-from .evaluate import Decision, Evaluator, Reason
-from .loader import Problems, fact_value_problem
-from .model import Account, RuleSet
-from .potential import DEFAULT_WEIGHTS, Potential, estimate
-from .tables import AccountRow
-from .yamlsrc import YNode, is_finite_number, read_yaml
+from kamrules.kam.abc import AbcRow, Concentration, abc_classes, concentration
+from kamrules.errors import InvalidInput, Problem
+from kamrules.engine.evaluate import Decision, Evaluator, Reason
+from kamrules.lang.loader import Problems, fact_value_problem
+from kamrules.lang.model import Account, RuleSet
+from kamrules.kam.potential import DEFAULT_WEIGHTS, Potential, estimate
+from kamrules.inputs.tables import AccountRow
+from kamrules.lang.source import YNode, is_finite_number, read_yaml
 
 __all__ = ["METRICS", "Settings", "load_settings", "review", "PortfolioReview", "AccountResult"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .model import AllOf, AnyOf, Condition, Leaf, Not, RuleSet
+from kamrules.lang.model import AllOf, AnyOf, Condition, Leaf, Not, RuleSet
 
 STRATUM_KEY = "_s"  # which evaluation layer an asserted fact belongs to
 _EPOCH = dt.date(1970, 1, 1)

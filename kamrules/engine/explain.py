@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any, Iterable
 
-from .evaluate import ConditionTrace, Decision, Evaluator
-from .model import STAGES, UNCOUPLING, Account, AllOf, AnyOf, Condition, Fact, Leaf, Not, Rule, stage_index
-from .reference import holds, leaf_holds
-from .report import OP_WORDS, fmt
+from kamrules.engine.evaluate import ConditionTrace, Decision, Evaluator
+from kamrules.lang.model import STAGES, UNCOUPLING, Account, AllOf, AnyOf, Condition, Fact, Leaf, Not, Rule, stage_index
+from kamrules.engine.reference import holds, leaf_holds
+from kamrules.render.decision import OP_WORDS, fmt
 
 # Strict comparisons (gt, lt) on number facts move the value 0.01 past the threshold, rounded to
 # two decimals: round(t + 0.01, 2) > t for any t. Integers move by 1, dates by one day.

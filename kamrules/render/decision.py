@@ -7,8 +7,8 @@ from typing import Any, Iterable
 
 from tabulate import tabulate
 
-from .evaluate import Decision
-from .model import AllOf, AnyOf, Leaf, Not, RuleSet
+from kamrules.engine.evaluate import Decision
+from kamrules.lang.model import AllOf, AnyOf, Leaf, Not, RuleSet
 
 OP_WORDS = {"eq": "=", "ne": "≠", "lt": "<", "lte": "≤", "gt": ">", "gte": "≥", "in": "in", "not_in": "not in",
             "between": "between", "exists": "exists", "missing": "missing"}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .model import AllOf, AnyOf, Condition, Leaf, Not
+from kamrules.lang.model import AllOf, AnyOf, Condition, Leaf, Not
 
 _MISSING = object()
 

@@ -16,12 +16,12 @@ from typing import Any, Iterator, Sequence
 
 from tabulate import tabulate
 
-from . import __version__
-from .errors import CheckFailed, InvalidInput, Problem, Span
-from .evaluate import Decision, Evaluator
-from .loader import fact_value_problem, load_ruleset, ruleset_version
-from .model import Account, RuleSet
-from .report import OP_WORDS, fmt
+from kamrules import __version__
+from kamrules.errors import CheckFailed, InvalidInput, Problem, Span
+from kamrules.engine.evaluate import Decision, Evaluator
+from kamrules.lang.loader import fact_value_problem, load_ruleset, ruleset_version
+from kamrules.lang.model import Account, RuleSet
+from kamrules.render.decision import OP_WORDS, fmt
 
 ENV_VAR = "KAMRULES_AUDIT_DB"
 # Relative to the current directory, so each project folder keeps its own log.

@@ -42,8 +42,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping, Union
 
-from .errors import InvalidInput, Problem, Span
-from .yamlsrc import YNode, read_text, read_yaml
+from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.lang.source import YNode, read_text, read_yaml
 
 __all__ = [
     "AccountRow", "Period", "parse_column_mapping", "parse_period", "read_account_table",

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .errors import InvalidInput, Problem, Span
-from .model import (
+from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.lang.model import (
     ALL_STAGES,
     FACT_TYPES,
     OPERATORS,
@@ -28,7 +28,7 @@ from .model import (
     RuleSet,
     is_date,
 )
-from .yamlsrc import YNode, describe_value, read_text, read_yaml
+from kamrules.lang.source import YNode, describe_value, read_text, read_yaml
 
 FACTS_FILE = "facts.yaml"
 SETTINGS_FILE = "settings.yaml"

@@ -5,12 +5,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Iterable, NamedTuple, Sequence
 
-from . import __version__
-from .compiler import encode_value
-from .engine import Engine
-from .errors import EngineError
-from .model import Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet, stage_move
-from .reference import holds, leaf_holds
+from kamrules import __version__
+from kamrules.engine.compiler import encode_value
+from kamrules.engine.durable import Engine
+from kamrules.errors import EngineError
+from kamrules.lang.model import Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet, stage_move
+from kamrules.engine.reference import holds, leaf_holds
 
 
 class ConditionTrace(NamedTuple):

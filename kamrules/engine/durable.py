@@ -32,9 +32,9 @@ from typing import Any, Iterable, Mapping
 
 import durable_rules_engine as _dre
 
-from .compiler import STRATUM_KEY, compile_ruleset
-from .errors import EngineError
-from .model import RuleSet
+from kamrules.engine.compiler import STRATUM_KEY, compile_ruleset
+from kamrules.errors import EngineError
+from kamrules.lang.model import RuleSet
 
 _SID = "0"
 _INDEX_KEY = "_k"  # position of the fact in the batch, to attribute firings

@@ -14,11 +14,11 @@ from typing import Any, Callable, Sequence
 
 from tabulate import tabulate
 
-from . import report
-from .abc import AbcRow, ComputedAbc, abc_classes, computed_abc
-from .errors import InvalidInput, Problem, Span
-from .portfolio import PortfolioReview, Settings
-from .tables import (AccountRow, aggregate_invoices, parse_column_mapping, parse_period, read_account_table,
+from kamrules.render import decision as report
+from kamrules.kam.abc import AbcRow, ComputedAbc, abc_classes, computed_abc
+from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.kam.review import PortfolioReview, Settings
+from kamrules.inputs.tables import (AccountRow, aggregate_invoices, parse_column_mapping, parse_period, read_account_table,
                      read_invoice_lines)
 
 __all__ = ["read_rows", "render_portfolio", "abc_rows", "render_abc"]

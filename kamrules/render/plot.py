@@ -10,8 +10,8 @@ matplotlib.use("Agg")  # files only: no display, no GUI toolkit needed on a serv
 
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-from .abc import AbcRow  # noqa: E402
-from .errors import InvalidInput, Problem, Span  # noqa: E402
+from kamrules.kam.abc import AbcRow  # noqa: E402
+from kamrules.errors import InvalidInput, Problem, Span  # noqa: E402
 
 __all__ = ["pareto_plot"]
 

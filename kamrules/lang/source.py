@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from .errors import InvalidInput, Problem, Span
+from kamrules.errors import InvalidInput, Problem, Span
 
 _constructor = yaml.SafeLoader(stream="")
 _DECIMAL_INT = re.compile(r"[-+]?[0-9]+\Z")

@@ -40,7 +40,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from .errors import InvalidInput, Problem, Span
+from kamrules.errors import InvalidInput, Problem, Span
 
 __all__ = ["AbcRow", "AbcLimits", "AbcResult", "ComputedAbc", "Concentration", "abc_classes", "abc_classes_arrays",
            "computed_abc", "concentration"]
