@@ -21,7 +21,7 @@ from kamrules.errors import CheckFailed, InvalidInput, Problem, Span
 from kamrules.engine.evaluate import Decision, Evaluator
 from kamrules.lang.loader import fact_value_problem, load_ruleset, ruleset_version
 from kamrules.lang.model import Account, RuleSet
-from kamrules.render.decision import OP_WORDS, fmt
+from kamrules.render.words import TRACE_HEADERS, fmt, trace_rows
 
 ENV_VAR = "KAMRULES_AUDIT_DB"
 # Relative to the current directory, so each project folder keeps its own log.
@@ -543,9 +543,7 @@ def record_text(entry: Entry) -> str:
     for i, r in enumerate(rec["firings"], 1):
         out.append(f"  {i}. {r['rule']}  ({r['source']}, priority {r['priority']}, stratum {r['stratum']})")
         out.append(f"     {r['description'].strip()}")
-        rows = [[c["path"], c["fact"], OP_WORDS[c["op"]], fmt(c["value"]) if c["op"] not in ("exists", "missing")
-                 else "", fmt(c["observed"]), "✓" if c["holds"] else "✗"] for c in r["conditions"]]
-        table = tabulate(rows, headers=["where", "fact", "op", "threshold", "observed", "holds"], tablefmt="simple")
+        table = tabulate(trace_rows(r["conditions"]), headers=TRACE_HEADERS, tablefmt="simple")
         out.extend("     " + line for line in table.splitlines())
         concl = "; ".join(", ".join(f"{f} = {fmt(x)}" for f, x in v.items()) if k == "derive" else f"{k} {fmt(v)}"
                           for k, v in r["concludes"].items())

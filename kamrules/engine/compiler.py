@@ -5,13 +5,11 @@ import datetime as dt
 from typing import Any
 
 from kamrules.lang.model import AllOf, AnyOf, Condition, Leaf, Not, RuleSet
+from kamrules.lang.ops import OPS
 
 STRATUM_KEY = "_s"  # which evaluation layer an asserted fact belongs to
 _EPOCH = dt.date(1970, 1, 1)
 
-_NEGATE = {"eq": "ne", "ne": "eq", "lt": "gte", "gte": "lt", "gt": "lte", "lte": "gt",
-           "in": "not_in", "not_in": "in", "exists": "missing", "missing": "exists"}
-_DURABLE_OP = {"ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
 
 
 def encode_value(value: Any) -> Any:
@@ -40,15 +38,16 @@ def negation_normal_form(cond: Condition) -> Condition:
 
 
 def _negate_leaf(leaf: Leaf) -> Condition:
-    if leaf.op in ("exists", "missing"):
-        return Leaf(leaf.fact, _NEGATE[leaf.op], line=leaf.line, col=leaf.col)
+    negation = OPS[leaf.op].negation
+    if not OPS[leaf.op].takes_value:
+        return Leaf(leaf.fact, str(negation), line=leaf.line, col=leaf.col)
     # The comparison is false when a fact it reads is missing, so its negation is true then.
     missing = [Leaf(f, "missing", line=leaf.line, col=leaf.col) for f in sorted(leaf.facts())]
-    if leaf.op == "between":
+    if negation is None:  # between: outside the range on either side
         lo, hi = leaf.value
         return AnyOf((Leaf(leaf.fact, "lt", lo, line=leaf.line, col=leaf.col),
                       Leaf(leaf.fact, "gt", hi, line=leaf.line, col=leaf.col), *missing))
-    flipped = Leaf(leaf.fact, _NEGATE[leaf.op], leaf.value, leaf.value_of, leaf.line, leaf.col)
+    flipped = Leaf(leaf.fact, negation, leaf.value, leaf.value_of, leaf.line, leaf.col)
     return AnyOf((flipped, *missing))
 
 
@@ -66,27 +65,13 @@ def compile_condition(cond: Condition) -> dict:
 
 
 def _compile_leaf(leaf: Leaf) -> dict:
-    f, op = leaf.fact, leaf.op
-    if op == "exists":
-        return {"$ex": {f: 1}}
-    if op == "missing":
-        return {"$nex": {f: 1}}
+    op = OPS[leaf.op]
     if leaf.value_of is not None:
-        rhs: Any = {"$m": leaf.value_of}
-        cmp = {f: rhs} if op == "eq" else {_DURABLE_OP[op]: {f: rhs}}
         # durable_rules can match a comparison whose right-hand fact is missing; require it explicitly.
-        return {"$and": [{"$ex": {leaf.value_of: 1}}, cmp]}
-    if op == "in":
-        parts = [{f: encode_value(v)} for v in leaf.value]
-        return parts[0] if len(parts) == 1 else {"$or": parts}
-    if op == "not_in":
-        parts = [{"$neq": {f: encode_value(v)}} for v in leaf.value]
-        return parts[0] if len(parts) == 1 else {"$and": parts}
-    if op == "between":
-        lo, hi = leaf.value
-        return {"$and": [{"$gte": {f: encode_value(lo)}}, {"$lte": {f: encode_value(hi)}}]}
-    v = encode_value(leaf.value)
-    return {f: v} if op == "eq" else {_DURABLE_OP[op]: {f: v}}
+        return {"$and": [{"$ex": {leaf.value_of: 1}}, op.durable(leaf.fact, {"$m": leaf.value_of})]}
+    if op.operand in ("list", "range"):
+        return op.durable(leaf.fact, [encode_value(v) for v in leaf.value])
+    return op.durable(leaf.fact, encode_value(leaf.value))
 
 
 def compile_ruleset(ruleset: RuleSet) -> dict[str, dict]:

@@ -9,7 +9,8 @@ from typing import Any, Iterable
 from kamrules.engine.evaluate import ConditionTrace, Decision, Evaluator
 from kamrules.lang.model import STAGES, UNCOUPLING, Account, AllOf, AnyOf, Condition, Fact, Leaf, Not, Rule, stage_index
 from kamrules.engine.reference import holds, leaf_holds
-from kamrules.render.decision import OP_WORDS, fmt
+from kamrules.lang.ops import OPS
+from kamrules.render.words import comparison, fmt, trace_text
 
 # Strict comparisons (gt, lt) on number facts move the value 0.01 past the threshold, rounded to
 # two decimals: round(t + 0.01, 2) > t for any t. Integers move by 1, dates by one day.
@@ -19,9 +20,6 @@ MAX_CANDIDATES = 400  # change sets sent to the engine per goal
 MAX_PROPOSALS = 5  # proposals kept per goal
 DERIVED_DEPTH = 2  # how deep a needed derived fact is traced back to the rules that derive it
 REMOVE = "<remove>"  # a change that takes a fact away (for `missing` conditions)
-
-NEGATED = {"eq": "ne", "ne": "eq", "lt": "gte", "gte": "lt", "gt": "lte", "lte": "gt", "in": "not_in",
-           "not_in": "in", "exists": "missing", "missing": "exists"}
 
 Need = tuple[Leaf, bool]  # a comparison and whether it must hold (False below a `not`)
 
@@ -142,7 +140,7 @@ def failures(cond: Condition, facts: dict, path: str = "", want: bool = True) ->
         # all-true and any-false fail through each failing child; any-true and all-false need every child.
         every = (kind == "all") != want
         for i, c in enumerate(cond.children):
-            if every or _holds(c, facts) != want:
+            if every or holds(c, facts) != want:
                 yield from failures(c, facts, f"{path}{kind}[{i}].", want)
         return
     leaf: Leaf = cond
@@ -154,12 +152,8 @@ def failures(cond: Condition, facts: dict, path: str = "", want: bool = True) ->
     yield Failure(trace, want, _gap(leaf.op, value, observed) if want else None)
 
 
-def _holds(cond: Condition, facts: dict) -> bool:
-    return holds(cond, facts)
-
-
 def _gap(op: str, threshold: Any, observed: Any) -> float | int | None:
-    if observed is None or threshold is None or op not in ("lt", "lte", "gt", "gte", "between"):
+    if observed is None or threshold is None or not OPS[op].ordered:
         return None
     if op == "between":
         threshold = threshold[0] if observed < threshold[0] else threshold[1]
@@ -221,7 +215,7 @@ def _values(leaf: Leaf, want: bool, fact: Fact, working: dict) -> list[Any]:
             return [t[0] if cur is None or cur < t[0] else t[1]]
         return [_move(fact, t[0], -1), _move(fact, t[1], +1)]
     if not want:
-        op = NEGATED[op]
+        op = str(OPS[op].negation)  # between is handled above
     if op in ("eq", "gte", "lte"):
         out = [t]
     elif op == "gt":
@@ -423,13 +417,6 @@ def explain(ev: Evaluator, account: Account) -> Explanation:
 
 # ---------------------------------------------------------------------------- text
 
-def _cond_words(c: dict) -> str:
-    if c["op"] in ("exists", "missing"):
-        return f"{c['fact']} {c['op']}"
-    rhs = c.get("value_of") or fmt(c["value"])
-    return f"{c['fact']} {OP_WORDS[c['op']]} {rhs} (observed {fmt(c['observed'])})"
-
-
 def explanation_text(e: Explanation) -> str:
     """The explanation for the terminal: why, why not, what it would take."""
     d = e.decision
@@ -444,14 +431,14 @@ def explanation_text(e: Explanation) -> str:
             continue
         out.append(f"{head}  by {b['rule']} ({b['source']})")
         out.append(f"      {b['description']}")
-        out.extend(f"      ✓ {_cond_words(c)}" for c in b["conditions"])
+        out.extend(f"      ✓ {trace_text(c)}" for c in b["conditions"])
     s = w["stage"]
     out.append(f"  → stage {s['current'] or '—'} → {s['recommended'] or '—'} ({s['move']})"
                + (f"  by {s['because']['rule']} ({s['because']['source']})" if s["because"] else
                   "  no transition rule fired"))
     if s["because"]:
         out.append(f"      {s['because']['description']}")
-        out.extend(f"      ✓ {_cond_words(c)}" for c in s["because"]["conditions"])
+        out.extend(f"      ✓ {trace_text(c)}" for c in s["because"]["conditions"])
     if w["structure"]:
         out.append(f"  → structure {w['structure']['recommended']}  by {w['structure']['because']['rule']}")
     for a in w["actions"]:
@@ -463,8 +450,7 @@ def explanation_text(e: Explanation) -> str:
         out.append(f"      {' '.join(m.rule.description.split())}")
         for f in m.failures:
             c = f.trace
-            rhs = c.value_of or fmt(c.value)
-            cond = f"{c.fact} {OP_WORDS[c.op]} {rhs}" if c.op not in ("exists", "missing") else f"{c.fact} {c.op}"
+            cond = comparison(c.fact, c.op, c.value, c.value_of)
             if not f.must_hold:
                 cond = f"not ({cond})"
             gap = "" if f.gap is None else f", {'short by' if f.gap > 0 else 'over by'} {fmt(abs(f.gap))}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from kamrules.lang.model import AllOf, AnyOf, Condition, Leaf, Not
+from kamrules.lang.ops import OPS
 
 _MISSING = object()
 
@@ -22,10 +23,9 @@ def holds(cond: Condition, facts: Mapping[str, Any]) -> bool:
 def leaf_holds(leaf: Leaf, facts: Mapping[str, Any]) -> bool:
     """Whether one comparison holds."""
     left = facts.get(leaf.fact, _MISSING)
-    if leaf.op == "exists":
-        return left is not _MISSING
-    if leaf.op == "missing":
-        return left is _MISSING
+    op = OPS[leaf.op]
+    if not op.takes_value:
+        return op.predicate(left is not _MISSING, None)
     if left is _MISSING:
         return False
     if leaf.value_of is not None:
@@ -34,31 +34,7 @@ def leaf_holds(leaf: Leaf, facts: Mapping[str, Any]) -> bool:
             return False
     else:
         right = leaf.value
-    op = leaf.op
-    if op == "eq":
-        return left == right
-    if op == "ne":
-        return left != right
-    if op == "lt":
-        return left < right
-    if op == "lte":
-        return left <= right
-    if op == "gt":
-        return left > right
-    if op == "gte":
-        return left >= right
-    if op == "in":
-        return left in right
-    if op == "not_in":
-        return left not in right
-    if op == "between":
-        return right[0] <= left <= right[1]
-    raise ValueError(f"unknown operator {op!r}")
-
-
-def observed(leaf: Leaf, facts: Mapping[str, Any]) -> Any:
-    """The account's value of the compared fact (None when missing)."""
-    return facts.get(leaf.fact)
+    return op.predicate(left, right)
 
 
 def reference_fired(ruleset, facts: Mapping[str, Any]) -> tuple[set[str], dict[str, Any]]:

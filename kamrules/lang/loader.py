@@ -12,9 +12,6 @@ from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.lang.model import (
     ALL_STAGES,
     FACT_TYPES,
-    OPERATORS,
-    ORDERED_OPS,
-    ORDERED_TYPES,
     STRUCTURES,
     Account,
     Action,
@@ -28,6 +25,7 @@ from kamrules.lang.model import (
     RuleSet,
     is_date,
 )
+from kamrules.lang.ops import OPERATORS, OPS, applies_to, operators_for
 from kamrules.lang.source import YNode, describe_value, read_text, read_yaml
 
 FACTS_FILE = "facts.yaml"
@@ -520,19 +518,16 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -
     if fact is None or op is None:
         return None
     span = Span(fn.span.file, node.span.line, node.span.col)
-    if op in ("exists", "missing"):
+    operator = OPS[op]
+    if not operator.takes_value:
         for extra in (vn, von):
             if extra is not None:
                 col.add(extra.span, f"'{op}' takes no value in {what}", found=extra.describe(), code="bad-condition")
         return None if len(col) > n0 else Leaf(fact.name, op, line=span.line, col=span.col)
-    if op in ORDERED_OPS and fact.type not in ORDERED_TYPES:
+    if not applies_to(operator, fact.type):
         col.add(on.span, f"operator '{op}' does not apply to {fact.type} fact '{fact.name}' in {what}",
-                expected="eq, ne, in or not_in" if fact.type != "boolean" else "eq or ne",
+                expected=" or ".join(", ".join(operators_for(fact.type)).rsplit(", ", 1)),
                 found=f"'{op}'", code="bad-operator")
-        return None
-    if fact.type == "boolean" and op in ("in", "not_in"):
-        col.add(on.span, f"operator '{op}' does not apply to boolean fact '{fact.name}' in {what}",
-                expected="eq or ne", found=f"'{op}'", code="bad-operator")
         return None
     if (vn is None) == (von is None):
         col.add(node.span, f"a comparison in {what} needs exactly one of 'value' and 'value_of'",
@@ -540,7 +535,7 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -
                 found="both" if vn is not None else "neither", code="bad-condition")
         return None
     if von is not None:
-        if op in ("in", "not_in", "between"):
+        if not operator.takes_fact:
             col.add(von.span, f"'{op}' compares with constants, not with another fact", expected="value: [...]",
                     code="bad-condition")
             return None
@@ -555,14 +550,15 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -
             return None
         return Leaf(fact.name, op, value_of=other.name, line=span.line, col=span.col)
     # constant operand
-    if op in ("in", "not_in", "between"):
+    if operator.operand in ("list", "range"):
         if vn.kind != "seq" or not vn.value:
-            col.add(vn.span, f"'{op}' needs a list in {what}", expected="a list of values" if op != "between" else "[low, high]",
+            col.add(vn.span, f"'{op}' needs a list in {what}",
+                    expected="a list of values" if operator.operand == "list" else "[low, high]",
                     found=vn.describe(), code="bad-value")
             return None
         items = vn.value
-        if op == "between" and len(items) != 2:
-            col.add(vn.span, f"'between' needs two values in {what}", expected="[low, high]", found=f"{len(items)} values",
+        if operator.operand == "range" and len(items) != 2:
+            col.add(vn.span, f"'{op}' needs two values in {what}", expected="[low, high]", found=f"{len(items)} values",
                     code="bad-value")
             return None
         values = []
@@ -574,8 +570,8 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -
                 values.append(item.value)
         if len(col) > n0:
             return None
-        if op == "between" and values[0] > values[1]:
-            col.add(vn.span, f"'between' bounds are reversed in {what}", expected="[low, high] with low <= high",
+        if operator.operand == "range" and values[0] > values[1]:
+            col.add(vn.span, f"'{op}' bounds are reversed in {what}", expected="[low, high] with low <= high",
                     found=str(values), code="bad-value")
             return None
         return Leaf(fact.name, op, value=tuple(values), line=span.line, col=span.col)

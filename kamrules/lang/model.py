@@ -10,9 +10,6 @@ UNCOUPLING = "uncoupling-KAM"
 ALL_STAGES = STAGES + (UNCOUPLING,)
 STRUCTURES = ("base", "advanced")
 FACT_TYPES = ("number", "integer", "boolean", "string", "enum", "date")
-OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "between", "exists", "missing")
-ORDERED_OPS = ("lt", "lte", "gt", "gte", "between")
-ORDERED_TYPES = ("number", "integer", "date")
 
 
 @dataclass(frozen=True)

@@ -8,28 +8,8 @@ from typing import Any, Iterable
 from tabulate import tabulate
 
 from kamrules.engine.evaluate import Decision
-from kamrules.lang.model import AllOf, AnyOf, Leaf, Not, RuleSet
-
-OP_WORDS = {"eq": "=", "ne": "≠", "lt": "<", "lte": "≤", "gt": ">", "gte": "≥", "in": "in", "not_in": "not in",
-            "between": "between", "exists": "exists", "missing": "missing"}
-
-
-def fmt(value: Any) -> str:
-    """A value as a person reads it."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) >= 1000 else f"{value:g}"
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10000 else str(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(fmt(v) for v in value) + "]"
-    return str(value)
-
+from kamrules.lang.model import RuleSet
+from kamrules.render.words import TRACE_HEADERS, condition_text, fmt, trace_rows
 
 def to_json(data: Any) -> str:
     """Stable, readable JSON."""
@@ -76,9 +56,7 @@ def decision_text(d: Decision, ruleset: RuleSet) -> str:
         r = reason.rule
         out.append(f"  {r.id}  ({r.source}, priority {r.priority})")
         out.append(f"    {r.description}")
-        rows = [[c.path, c.fact, OP_WORDS[c.op], _threshold(c), fmt(c.observed), "✓" if c.holds else "✗"]
-                for c in reason.conditions]
-        table = tabulate(rows, headers=["where", "fact", "op", "threshold", "observed", "holds"], tablefmt="simple")
+        table = tabulate(trace_rows(reason.conditions), headers=TRACE_HEADERS, tablefmt="simple")
         out.extend("    " + line for line in table.splitlines())
         if reason.relied_on:
             dep = ", ".join(f"{f}={fmt(v)} (from {by})" for f, v, by in reason.relied_on)
@@ -90,40 +68,12 @@ def decision_text(d: Decision, ruleset: RuleSet) -> str:
     return "\n".join(out)
 
 
-def _threshold(c) -> str:
-    if c.op in ("exists", "missing"):
-        return ""
-    if c.value_of:
-        return f"{c.value_of} ({fmt(c.value)})"
-    return fmt(c.value)
-
-
 def _by(rule_id: str | None, ruleset: RuleSet) -> str:
     if rule_id is None:
         return ""
     if rule_id == "default":
         return "default (no rule concluded)"
     return f"{rule_id} ({ruleset.rule(rule_id).source})"
-
-
-def condition_text(cond) -> str:
-    """A condition tree in one line, for listings."""
-    if isinstance(cond, AllOf):
-        return " and ".join(_paren(c) for c in cond.children)
-    if isinstance(cond, AnyOf):
-        return " or ".join(_paren(c) for c in cond.children)
-    if isinstance(cond, Not):
-        return "not " + _paren(cond.child)
-    leaf: Leaf = cond
-    if leaf.op in ("exists", "missing"):
-        return f"{leaf.fact} {leaf.op}"
-    rhs = leaf.value_of if leaf.value_of else fmt(leaf.value)
-    return f"{leaf.fact} {OP_WORDS[leaf.op]} {rhs}"
-
-
-def _paren(c) -> str:
-    text = condition_text(c)
-    return text if isinstance(c, Leaf) else f"({text})"
 
 
 def rules_rows(ruleset: RuleSet) -> list[dict]:

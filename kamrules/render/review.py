@@ -18,6 +18,7 @@ from kamrules.render import decision as report
 from kamrules.kam.abc import AbcRow, ComputedAbc, abc_classes, computed_abc
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.kam.review import PortfolioReview, Settings
+from kamrules.render.words import trace_text
 from kamrules.inputs.tables import (AccountRow, aggregate_invoices, parse_column_mapping, parse_period, read_account_table,
                      read_invoice_lines)
 
@@ -110,8 +111,7 @@ def summary_text(rv: PortfolioReview, meta: dict, md: bool = False) -> str:
     for r in st["reasons"]:
         # A comparison under a `not` must not hold for the rule to fire: say so.
         conds = "; ".join(("must not hold: " if ".not." in f".{c['path']}." else "")
-                          + f"{c['fact']} {report.OP_WORDS[c['op']]} {report.fmt(c['value']) if c['op'] not in ('exists', 'missing') else ''}".rstrip()
-                          + f" (observed {report.fmt(c['observed'])}: {'holds' if c['holds'] else 'does not hold'})"
+                          + trace_text(c)[:-1] + f": {'holds' if c['holds'] else 'does not hold'})"
                           for c in r["conditions"])
         lines.append(f"{b}{r['rule']}: {' '.join((r['description'] or '').split())}")
         lines.append(f"{b}  because {conds}")
