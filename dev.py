@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Set-up and the two everyday jobs: `python3 dev.py run` (review the example portfolio) and `python3 dev.py test`."""
+
 from __future__ import annotations
 
 import os
@@ -16,13 +17,18 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 def setup() -> None:
     """Create .venv and install kamrules with its test dependencies (quietly, idempotent)."""
     if sys.version_info[:2] not in ((3, 10), (3, 11), (3, 12)):
-        sys.exit(f"kamrules needs Python 3.10-3.12 (durable-rules 2.0.28 does not import on 3.13); this is {sys.version.split()[0]}")
+        sys.exit(
+            f"kamrules needs Python 3.10-3.12 (durable-rules 2.0.28 does not import on 3.13); this is {sys.version.split()[0]}"
+        )
     if not (BIN / "python").exists():
         print("creating .venv ...", file=sys.stderr)
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("installing kamrules and its dependencies into .venv ...", file=sys.stderr)
-    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    "-e", f"{ROOT}[test]"], check=True, cwd=ROOT)
+    subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", f"{ROOT}[test]"],
+        check=True,
+        cwd=ROOT,
+    )
 
 
 def main() -> int:

@@ -1,11 +1,13 @@
 """Time exact ABC on 1,000,000 seeded lognormal values against a plain numpy sort-and-cumsum, in one run."""
+
 from __future__ import annotations
 
 import argparse
 import random
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -61,12 +63,19 @@ def main() -> None:
     t_conc, _ = best(lambda: concentration(values), 1)
 
     base_counts = dict(zip("ABC", np.bincount(base, minlength=3).tolist()))
-    assert res_arrays.counts() == res_map.counts() == res_shuf.counts() == {c: sum(r.cls == c for r in rows) for c in "ABC"}
+    assert (
+        res_arrays.counts()
+        == res_map.counts()
+        == res_shuf.counts()
+        == {c: sum(r.cls == c for r in rows) for c in "ABC"}
+    )
     print(f"values: {n:,} lognormal(8, 1.5) rounded to cents, seed {SEED}; best of {args.repeat} where marked *")
     line = "{:<58} {:8.3f} s  {:6.2f}x numpy"
     print(line.format("numpy sort + cumsum (float, no id tie-break) *", t_numpy, 1.0) + f"  classes {base_counts}")
-    print(line.format("abc_classes_arrays(ids, cents) exact int64 *", t_arrays, t_arrays / t_numpy)
-          + f"  classes {res_arrays.counts()}")
+    print(
+        line.format("abc_classes_arrays(ids, cents) exact int64 *", t_arrays, t_arrays / t_numpy)
+        + f"  classes {res_arrays.counts()}"
+    )
     print(line.format("abc_classes(Mapping[str, Decimal]), ids in order *", t_map, t_map / t_numpy))
     print(line.format("abc_classes(Mapping[str, Decimal]), ids shuffled", t_shuf, t_shuf / t_numpy))
     print(line.format("abc_classes(Mapping) + all 1,000,000 AbcRow objects", t_rows, t_rows / t_numpy))

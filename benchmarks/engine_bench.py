@@ -5,6 +5,7 @@
 --engine-only times durable_rules alone (assert a batch, read the firings, retract) on the same
 accounts, without settling derived facts or building any provenance: the ceiling of the engine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,17 +61,18 @@ def engine_only(args: argparse.Namespace) -> None:
     """Fire every stratum of the rules on the accounts through the Engine, nothing more."""
     rs = load_ruleset(args.rules)
     rng = random.Random(args.seed)
-    facts = [{k: encode_value(v) for k, v in synthetic_account(rng, rs, i).facts.items()}
-             for i in range(args.accounts)]
+    facts = [{k: encode_value(v) for k, v in synthetic_account(rng, rs, i).facts.items()} for i in range(args.accounts)]
     firings = 0
     start = time.perf_counter()
     with Engine(rs) as engine:
         for lo in range(0, len(facts), args.batch):
             for stratum in range(rs.strata):
-                firings += sum(len(f) for f in engine.fire(facts[lo:lo + args.batch], stratum))
+                firings += sum(len(f) for f in engine.fire(facts[lo : lo + args.batch], stratum))
     elapsed = time.perf_counter() - start
-    print(f"durable_rules alone, {rs.strata} strata, no provenance: {args.accounts / elapsed:,.0f} accounts/s, "
-          f"{firings / elapsed:,.0f} firings/s ({args.accounts:,} accounts, batch {args.batch})")
+    print(
+        f"durable_rules alone, {rs.strata} strata, no provenance: {args.accounts / elapsed:,.0f} accounts/s, "
+        f"{firings / elapsed:,.0f} firings/s ({args.accounts:,} accounts, batch {args.batch})"
+    )
 
 
 def main() -> None:
@@ -102,9 +104,11 @@ def main() -> None:
                 samples.append((done, rss_mb()))
         elapsed = time.perf_counter() - start
     print(f"rules: {len(rs.rules)}  accounts: {args.accounts:,}  batch: {args.batch}  seed: {args.seed}")
-    print(f"elapsed: {elapsed:.1f} s, of which evaluation {in_engine:.1f} s  ->  "
-          f"{args.accounts / in_engine:,.0f} accounts/s evaluated with full provenance "
-          f"({fired / args.accounts:.1f} firings per account)")
+    print(
+        f"elapsed: {elapsed:.1f} s, of which evaluation {in_engine:.1f} s  ->  "
+        f"{args.accounts / in_engine:,.0f} accounts/s evaluated with full provenance "
+        f"({fired / args.accounts:.1f} firings per account)"
+    )
     print("RSS by accounts done: " + ", ".join(f"{n:,}: {mb:.0f} MB" for n, mb in samples))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {peak:.0f} MB")

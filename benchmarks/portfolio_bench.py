@@ -7,6 +7,7 @@ validation + ABC + potential, and the rules stage with full provenance serialise
 then runs `kamrules portfolio FILE --format json` as a child process (decision log off unless
 --audit) for the end-to-end wall time and that process's peak RSS.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kamrules.kam import review as pf  # noqa: E402
-from kamrules.render import review as pr  # noqa: E402
 from kamrules.lang.loader import load_ruleset  # noqa: E402
+from kamrules.render import review as pr  # noqa: E402
 
 SEED = 20260701
 STAGES = ["pre-KAM", "early-KAM", "mid-KAM", "partnership-KAM", "synergistic-KAM", "uncoupling-KAM"]
@@ -32,21 +33,60 @@ STAGES = ["pre-KAM", "early-KAM", "mid-KAM", "partnership-KAM", "synergistic-KAM
 def generate(path: Path, n: int, seed: int = SEED) -> None:
     """A realistic-looking account table: lognormal revenue, correlated volume/margin, mixed stages."""
     rng = random.Random(seed)
-    cols = ["account", "name", "revenue", "volume", "purchases", "margin", "stage", "months_in_stage", "trust_score",
-            "contact_pairs", "functions_involved", "attractiveness", "relative_strength", "share_of_wallet",
-            "revenue_growth", "regions", "executive_sponsor", "priorities_changed", "previous_key_account"]
+    cols = [
+        "account",
+        "name",
+        "revenue",
+        "volume",
+        "purchases",
+        "margin",
+        "stage",
+        "months_in_stage",
+        "trust_score",
+        "contact_pairs",
+        "functions_involved",
+        "attractiveness",
+        "relative_strength",
+        "share_of_wallet",
+        "revenue_growth",
+        "regions",
+        "executive_sponsor",
+        "priorities_changed",
+        "previous_key_account",
+    ]
     with path.open("w", encoding="utf-8") as f:
         f.write(",".join(cols) + "\n")
         for i in range(n):
             rev = rng.lognormvariate(10.0, 1.4)
-            f.write(",".join(map(str, [
-                f"A{i:07d}", f"Customer {i}", f"{rev:.2f}", int(rev / rng.uniform(5, 40)), rng.randint(1, 200),
-                f"{rev * rng.uniform(0.05, 0.35):.2f}", rng.choice(STAGES), rng.randint(0, 60),
-                round(rng.uniform(0, 10), 1), rng.randint(0, 20), rng.randint(0, 8), round(rng.uniform(0, 10), 1),
-                round(rng.uniform(0, 10), 1), "" if i % 4 == 0 else round(rng.uniform(0, 1), 2),
-                "" if i % 5 == 0 else round(rng.uniform(-0.5, 1.0), 2), rng.randint(0, 8),
-                rng.choice(["true", "false"]), "true" if rng.random() < 0.05 else "false",
-                "true" if rng.random() < 0.2 else "false"])) + "\n")
+            f.write(
+                ",".join(
+                    map(
+                        str,
+                        [
+                            f"A{i:07d}",
+                            f"Customer {i}",
+                            f"{rev:.2f}",
+                            int(rev / rng.uniform(5, 40)),
+                            rng.randint(1, 200),
+                            f"{rev * rng.uniform(0.05, 0.35):.2f}",
+                            rng.choice(STAGES),
+                            rng.randint(0, 60),
+                            round(rng.uniform(0, 10), 1),
+                            rng.randint(0, 20),
+                            rng.randint(0, 8),
+                            round(rng.uniform(0, 10), 1),
+                            round(rng.uniform(0, 10), 1),
+                            "" if i % 4 == 0 else round(rng.uniform(0, 1), 2),
+                            "" if i % 5 == 0 else round(rng.uniform(-0.5, 1.0), 2),
+                            rng.randint(0, 8),
+                            rng.choice(["true", "false"]),
+                            "true" if rng.random() < 0.05 else "false",
+                            "true" if rng.random() < 0.2 else "false",
+                        ],
+                    )
+                )
+                + "\n"
+            )
 
 
 def bench(n: int, audit: bool) -> None:
@@ -80,8 +120,18 @@ def bench(n: int, audit: bool) -> None:
 
         # The command as a user runs it, in its own process so that its peak memory is its own.
         out = Path(tmp) / "out.json"
-        cmd = [str(Path(sys.executable).with_name("kamrules")), "portfolio", str(src), "--rules", rules,
-               "--format", "json", "--quiet", "--audit-db", str(Path(tmp) / "audit.sqlite")]
+        cmd = [
+            str(Path(sys.executable).with_name("kamrules")),
+            "portfolio",
+            str(src),
+            "--rules",
+            rules,
+            "--format",
+            "json",
+            "--quiet",
+            "--audit-db",
+            str(Path(tmp) / "audit.sqlite"),
+        ]
         if not audit:
             cmd.append("--no-audit")
         t0 = time.perf_counter()
@@ -92,11 +142,15 @@ def bench(n: int, audit: bool) -> None:
         assert proc.returncode == 0, proc.stderr[-2000:]
         size = out.stat().st_size
 
-    print(f"N={n:,}: read {t_read:.1f}s | validate+ABC+potential {t_prep:.1f}s | "
-          f"rules with provenance + JSON per account {t_rules:.1f}s ({n / t_rules:,.0f} accounts/s, "
-          f"{written[0] / n / 1000:.1f} KB per account)")
-    print(f"N={n:,}: `kamrules portfolio FILE --format json{'' if audit else ' --no-audit'}` end to end: "
-          f"{t_cli:.1f}s wall ({n / t_cli:,.0f} accounts/s), output {size / 1e6:,.0f} MB, peak RSS {child:,.0f} MB")
+    print(
+        f"N={n:,}: read {t_read:.1f}s | validate+ABC+potential {t_prep:.1f}s | "
+        f"rules with provenance + JSON per account {t_rules:.1f}s ({n / t_rules:,.0f} accounts/s, "
+        f"{written[0] / n / 1000:.1f} KB per account)"
+    )
+    print(
+        f"N={n:,}: `kamrules portfolio FILE --format json{'' if audit else ' --no-audit'}` end to end: "
+        f"{t_cli:.1f}s wall ({n / t_cli:,.0f} accounts/s), output {size / 1e6:,.0f} MB, peak RSS {child:,.0f} MB"
+    )
 
 
 if __name__ == "__main__":

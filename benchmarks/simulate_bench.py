@@ -1,4 +1,5 @@
 """Time Monte Carlo runs of an 8-period scenario: `python benchmarks/simulate_bench.py [RUNS] [SCENARIO]`."""
+
 from __future__ import annotations
 
 import os

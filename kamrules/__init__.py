@@ -1,12 +1,13 @@
 """kamrules: rule-based decision support for Key Account Management."""
+
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from kamrules.errors import CheckFailed, EngineError, InvalidInput, KamrulesError, Problem  # noqa: E402
-from kamrules.engine.evaluate import Decision, Evaluator, evaluate  # noqa: E402
-from kamrules.lang.loader import load_account, load_ruleset  # noqa: E402
-from kamrules.lang.model import Account, RuleSet  # noqa: E402
+from kamrules.engine.evaluate import Decision, Evaluator, evaluate
+from kamrules.errors import CheckFailed, EngineError, InvalidInput, KamrulesError, Problem
+from kamrules.lang.loader import load_account, load_ruleset
+from kamrules.lang.model import Account, RuleSet
 
 __all__ = [
     "Account",
@@ -18,8 +19,8 @@ __all__ = [
     "KamrulesError",
     "Problem",
     "RuleSet",
+    "__version__",
     "evaluate",
     "load_account",
     "load_ruleset",
-    "__version__",
 ]

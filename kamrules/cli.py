@@ -1,4 +1,5 @@
 """The command line: parse, call the library, render, exit. No logic of its own."""
+
 from __future__ import annotations
 
 import contextlib
@@ -6,22 +7,22 @@ import csv
 import io
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import click
 
 from kamrules import __version__
 from kamrules.audit import log as audit
 from kamrules.engine import explain
-from kamrules.render import decision as report
-from kamrules.kam import review as pf
-from kamrules.render import review as pr
-from kamrules.scenarios import spec as sc
-from kamrules.errors import EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
 from kamrules.engine.evaluate import Evaluator
+from kamrules.errors import EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
+from kamrules.kam import review as pf
 from kamrules.lang.loader import load_account, load_ruleset
 from kamrules.lang.model import ALL_STAGES
+from kamrules.render import decision as report
+from kamrules.render import review as pr
+from kamrules.scenarios import spec as sc
 
 DEFAULT_RULES = "rules"
 FORMATS = click.Choice(["table", "json"])
@@ -51,14 +52,23 @@ def run_guarded(fmt: str, body: Callable[[], int | None]) -> None:
         sys.exit(code or EXIT_OK)
 
 
-rules_option = click.option("--rules", "rules_dir", default=DEFAULT_RULES, show_default=True,
-                            type=click.Path(file_okay=False), help="Rules folder (facts.yaml and rule files).")
-format_option = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True,
-                             help="Output format.")
+rules_option = click.option(
+    "--rules",
+    "rules_dir",
+    default=DEFAULT_RULES,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Rules folder (facts.yaml and rule files).",
+)
+format_option = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 no_audit_option = click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision log.")
-audit_db_option = click.option("--audit-db", "audit_db", type=click.Path(dir_okay=False), default=None,
-                               help="Decision log (SQLite). Default: $KAMRULES_AUDIT_DB, else "
-                                    "./.kamrules/audit.sqlite in the current directory.")
+audit_db_option = click.option(
+    "--audit-db",
+    "audit_db",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Decision log (SQLite). Default: $KAMRULES_AUDIT_DB, else ./.kamrules/audit.sqlite in the current directory.",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -122,19 +132,36 @@ def rules_check(rules_dir: str, fmt: str) -> None:
         rs = load_ruleset(rules_dir)
         pf.load_settings(rules_dir)  # settings.yaml belongs to the folder: check it too
         if fmt == "json":
-            click.echo(report.to_json({"ok": True, "rules": len(rs.rules), "facts": len(rs.facts),
-                                       "strata": rs.strata, "rules_version": rs.version}))
+            click.echo(
+                report.to_json(
+                    {
+                        "ok": True,
+                        "rules": len(rs.rules),
+                        "facts": len(rs.facts),
+                        "strata": rs.strata,
+                        "rules_version": rs.version,
+                    }
+                )
+            )
         else:
-            click.echo(f"{rules_dir}: ok: {len(rs.rules)} rules, {len(rs.facts)} facts, {rs.strata} strata, "
-                       f"version {rs.version[:12]}")
+            click.echo(
+                f"{rules_dir}: ok: {len(rs.rules)} rules, {len(rs.facts)} facts, {rs.strata} strata, "
+                f"version {rs.version[:12]}"
+            )
 
     run_guarded(fmt, body)
 
 
 @rules.command("list")
 @click.argument("rules_dir", default=DEFAULT_RULES, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "markdown"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 def rules_list(rules_dir: str, fmt: str) -> None:
     """The rules as a table: id, source, priority, when, then (CSV and JSON add stratum and description)."""
 
@@ -151,8 +178,9 @@ def rules_list(rules_dir: str, fmt: str) -> None:
             w.writerows(rows)
             click.echo(buf.getvalue(), nl=False)
         else:
-            click.echo(report.table(rows, cols, "github" if fmt == "markdown" else "simple",
-                                    None if fmt == "markdown" else 50))
+            click.echo(
+                report.table(rows, cols, "github" if fmt == "markdown" else "simple", None if fmt == "markdown" else 50)
+            )
 
     run_guarded("json" if fmt == "json" else "table", body)
 
@@ -184,8 +212,12 @@ def audit_group() -> None:
     """
 
 
-since_option = click.option("--since", default=None, type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-                            help="Only decisions recorded on or after this UTC date (YYYY-MM-DD).")
+since_option = click.option(
+    "--since",
+    default=None,
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Only decisions recorded on or after this UTC date (YYYY-MM-DD).",
+)
 
 
 def _since(value) -> str | None:
@@ -245,8 +277,13 @@ def audit_verify(audit_db: str | None, fmt: str) -> None:
 
 @audit_group.command("replay")
 @click.argument("decision_id")
-@click.option("--rules", "rules_dir", default=None, type=click.Path(file_okay=False),
-              help="Replay with this rules folder instead of the recorded rule text.")
+@click.option(
+    "--rules",
+    "rules_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Replay with this rules folder instead of the recorded rule text.",
+)
 @audit_db_option
 @format_option
 def audit_replay(decision_id: str, rules_dir: str | None, audit_db: str | None, fmt: str) -> None:
@@ -262,8 +299,13 @@ def audit_replay(decision_id: str, rules_dir: str | None, audit_db: str | None, 
 
 
 @audit_group.command("backtest")
-@click.option("--rules", "rules_dir", required=True, type=click.Path(file_okay=False),
-              help="The new rules folder to run the recorded decisions through.")
+@click.option(
+    "--rules",
+    "rules_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="The new rules folder to run the recorded decisions through.",
+)
 @since_option
 @audit_db_option
 @format_option
@@ -279,11 +321,20 @@ def audit_backtest(rules_dir: str, since, audit_db: str | None, fmt: str) -> Non
 
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
-@click.option("--runs", type=click.IntRange(min=1, max=10_000_000), default=None,
-              help="Monte Carlo: run the scenario N times with random changes drawn (default: one expected path).")
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1, max=10_000_000),
+    default=None,
+    help="Monte Carlo: run the scenario N times with random changes drawn (default: one expected path).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Monte Carlo draws.")
-@click.option("--target", type=click.Choice(ALL_STAGES),
-              default="partnership-KAM", show_default=True, help="Monte Carlo: stage whose time to reach is reported.")
+@click.option(
+    "--target",
+    type=click.Choice(ALL_STAGES),
+    default="partnership-KAM",
+    show_default=True,
+    help="Monte Carlo: stage whose time to reach is reported.",
+)
 @format_option
 def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: str) -> None:
     """Simulate a scenario period by period (timeline), or --runs N times (stage probabilities)."""
@@ -304,14 +355,17 @@ def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: 
             click.echo(report.to_json(mc.to_dict()))
             return
         rows = sc.monte_carlo_rows(mc)
-        click.echo(f"Scenario {scenario.name}: {runs} runs, seed {seed}; probability of each stage at the end of "
-                   "each period")
+        click.echo(
+            f"Scenario {scenario.name}: {runs} runs, seed {seed}; probability of each stage at the end of each period"
+        )
         click.echo(report.table(rows, list(rows[0]), "simple", None))
         t = mc.to_dict()["time_to_target"]
         if mc.times:
-            click.echo(f"time to reach {target}: mean {mc.mean_time:.2f} periods, p10 {t['p10']}, p50 {t['p50']}, "
-                       f"p90 {t['p90']} (among the {len(mc.times)} runs that reach it); never reached in "
-                       f"{mc.never_share:.1%} of runs")
+            click.echo(
+                f"time to reach {target}: mean {mc.mean_time:.2f} periods, p10 {t['p10']}, p50 {t['p50']}, "
+                f"p90 {t['p90']} (among the {len(mc.times)} runs that reach it); never reached in "
+                f"{mc.never_share:.1%} of runs"
+            )
         else:
             click.echo(f"time to reach {target}: never reached in any of the {runs} runs")
 
@@ -328,8 +382,15 @@ def test_scenarios(paths: tuple[str, ...], fmt: str) -> None:
         result = sc.run_tests(paths or ("scenarios",))
         if fmt == "json":
             # One JSON document on stdout: the failures are in it, so only the exit code says more.
-            click.echo(report.to_json({"passed": result.passed, "failed": result.failed,
-                                       "outcomes": [o.to_dict() for o in result.outcomes]}))
+            click.echo(
+                report.to_json(
+                    {
+                        "passed": result.passed,
+                        "failed": result.failed,
+                        "outcomes": [o.to_dict() for o in result.outcomes],
+                    }
+                )
+            )
             return CheckFailed.exit_code if result.failed else 0
         for o in result.outcomes:
             click.echo(o.line())
@@ -345,17 +406,36 @@ def test_scenarios(paths: tuple[str, ...], fmt: str) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--transactions", is_flag=True, help="FILE holds invoice/transaction lines, not one row per account.")
 @click.option("--period", default=None, help="With --transactions: 2026-07, 2026Q3, 2026 or 2026-01-01..2026-03-31.")
-@click.option("--previous", default=None, help="With --transactions: the previous period to review against "
-                                               "(default: the one just before --period).")
+@click.option(
+    "--previous",
+    default=None,
+    help="With --transactions: the previous period to review against (default: the one just before --period).",
+)
 @click.option("--columns", default=None, help="Column mapping, e.g. account=Cliente,date=Data,amount=Importo.")
 @rules_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "markdown"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
 @audit_db_option
 @no_audit_option
-def portfolio_cmd(file: str, transactions: bool, period: str | None, previous: str | None, columns: str | None,
-                  rules_dir: str, fmt: str, quiet: bool, audit_db: str | None, no_audit: bool) -> None:
+def portfolio_cmd(
+    file: str,
+    transactions: bool,
+    period: str | None,
+    previous: str | None,
+    columns: str | None,
+    rules_dir: str,
+    fmt: str,
+    quiet: bool,
+    audit_db: str | None,
+    no_audit: bool,
+) -> None:
     """Portfolio review: ABC classes, potential, key accounts new/kept/lost with reasons, stages, structure."""
 
     if transactions and not period:
@@ -372,8 +452,9 @@ def portfolio_cmd(file: str, transactions: bool, period: str | None, previous: s
             head = {"input": meta, "rules_version": ruleset.version, "settings": settings.to_dict()}
             stream = pr.JsonStream(lambda text: click.echo(text, nl=False), head)
         with contextlib.ExitStack() as stack:
-            recorder = None if no_audit else stack.enter_context(
-                audit.Recorder(audit.db_path(audit_db), ruleset, "portfolio"))
+            recorder = (
+                None if no_audit else stack.enter_context(audit.Recorder(audit.db_path(audit_db), ruleset, "portfolio"))
+            )
 
             def on_batch(results: list) -> None:
                 if recorder:
@@ -383,8 +464,9 @@ def portfolio_cmd(file: str, transactions: bool, period: str | None, previous: s
                         stream.account(r.to_dict())
 
             if sys.stderr.isatty() and not quiet:
-                bar = stack.enter_context(click.progressbar(length=len(rows), label="Evaluating accounts",
-                                                            file=sys.stderr))
+                bar = stack.enter_context(
+                    click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr)
+                )
                 rv = pf.review(rows, ruleset, settings, before, bar.update, on_batch)
             else:
                 rv = pf.review(rows, ruleset, settings, before, on_batch=on_batch)
@@ -401,25 +483,39 @@ def portfolio_cmd(file: str, transactions: bool, period: str | None, previous: s
 @main.command("abc")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--metric", default="revenue", show_default=True, help="The numeric column to analyse.")
-@click.option("--method", type=click.Choice(["fixed", "computed"]), default="fixed", show_default=True,
-              help="fixed: cut-offs from rules/settings.yaml (default 80%/95%); computed: Ultsch & Lötsch limits.")
+@click.option(
+    "--method",
+    type=click.Choice(["fixed", "computed"]),
+    default="fixed",
+    show_default=True,
+    help="fixed: cut-offs from rules/settings.yaml (default 80%/95%); computed: Ultsch & Lötsch limits.",
+)
 @click.option("--plot", default=None, type=click.Path(dir_okay=False), help="Draw the Pareto curve to a .png or .svg.")
 @click.option("--columns", default=None, help="Column mapping, e.g. account=Cliente,revenue=Fatturato.")
 @rules_option
 @format_option
-def abc_cmd(file: str, metric: str, method: str, plot: str | None, columns: str | None, rules_dir: str,
-            fmt: str) -> None:
+def abc_cmd(
+    file: str, metric: str, method: str, plot: str | None, columns: str | None, rules_dir: str, fmt: str
+) -> None:
     """ABC analysis of one metric of an account table (JSON: Decimals as exact strings)."""
 
     def body() -> None:
         if not Path(rules_dir).is_dir():
-            raise InvalidInput([Problem(Span(rules_dir), "rules folder not found",
-                                        expected="a folder with settings.yaml (the ABC cut-offs)",
-                                        help="pass --rules DIR")])
+            raise InvalidInput(
+                [
+                    Problem(
+                        Span(rules_dir),
+                        "rules folder not found",
+                        expected="a folder with settings.yaml (the ABC cut-offs)",
+                        help="pass --rules DIR",
+                    )
+                ]
+            )
         settings = pf.load_settings(rules_dir)
         rows, computed = pr.abc_rows(file, metric, method, settings, columns)
         if plot:
             from kamrules.render.plot import pareto_plot
+
             pareto_plot(rows, metric, plot)
         click.echo(pr.render_abc(rows, computed, metric, method, settings, fmt, plot))
 

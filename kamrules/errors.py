@@ -1,4 +1,5 @@
 """One error tree: every error a user can cause renders itself and carries an exit code."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -108,9 +109,7 @@ class InvalidInput(KamrulesError):
     exit_code = EXIT_INVALID
 
     def __post_init__(self) -> None:
-        self.problems = sorted(
-            self.problems, key=lambda p: (p.span.file, p.span.line, p.span.col, p.message)
-        )
+        self.problems = sorted(self.problems, key=lambda p: (p.span.file, p.span.line, p.span.col, p.message))
         super().__init__(self.summary())
 
     def summary(self) -> str:

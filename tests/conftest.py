@@ -1,4 +1,5 @@
 """Shared fixtures: the default rule set, one evaluator for the session, and the golden-file flag."""
+
 from __future__ import annotations
 
 from pathlib import Path

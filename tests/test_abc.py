@@ -1,4 +1,5 @@
 """ABC classes, computed ABC limits and concentration measures."""
+
 from __future__ import annotations
 
 import random
@@ -8,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kamrules.kam.abc import abc_classes, computed_abc, concentration
 from kamrules.errors import InvalidInput
-
+from kamrules.kam.abc import abc_classes, computed_abc, concentration
 
 
 def classes(rows):
@@ -59,8 +59,11 @@ def test_zero_and_negative_values_are_flagged_c_after_positives():
     """Values <= 0 get share 0, the nonpositive flag and class C, ranked after every positive value."""
     rows = abc_classes({"neg": D(-5), "zero": D(0), "big": D(90), "small": D(10)})
     assert [(r.account, r.cls, r.share, r.nonpositive) for r in rows] == [
-        ("big", "A", D("0.9"), False), ("small", "B", D("0.1"), False),
-        ("zero", "C", D(0), True), ("neg", "C", D(0), True)]
+        ("big", "A", D("0.9"), False),
+        ("small", "B", D("0.1"), False),
+        ("zero", "C", D(0), True),
+        ("neg", "C", D(0), True),
+    ]
 
 
 def test_no_positive_total_makes_everything_c():
@@ -134,6 +137,7 @@ def test_computed_abc_agrees_with_an_independent_implementation(n, sigma, seed):
     import numpy as np
     import pandas as pd
     from abc_analysis import abc_analysis
+
     values = np.round(np.random.default_rng(seed).lognormal(8, sigma, n), 2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the peer's pandas and matplotlib warnings are not ours
@@ -202,24 +206,31 @@ def test_concentration_without_positive_total():
 
 
 def _rows_text(rows):
-    return [(r.account, str(r.value), r.rank, str(r.share), str(r.cumulative_share), r.cls, r.nonpositive)
-            for r in rows]
+    return [
+        (r.account, str(r.value), r.rank, str(r.share), str(r.cumulative_share), r.cls, r.nonpositive) for r in rows
+    ]
 
 
 mixed_st = st.dictionaries(
     st.text("abcdefgh", min_size=1, max_size=4),
-    st.one_of(st.sampled_from([D(0), D("0.00"), D(-3), D(5), D("5.0"), D("5.00"), D("1E+2")]),
-              st.decimals(min_value=-1000, max_value=100000, places=3, allow_nan=False, allow_infinity=False)),
+    st.one_of(
+        st.sampled_from([D(0), D("0.00"), D(-3), D(5), D("5.0"), D("5.00"), D("1E+2")]),
+        st.decimals(min_value=-1000, max_value=100000, places=3, allow_nan=False, allow_infinity=False),
+    ),
     max_size=40,
 )
 
 
-@given(mixed_st, st.sampled_from([(D("0.8"), D("0.95")), (D("0.5"), D("0.5")), (D("0.3"), D(1)), (D(1), D(1))]),
-       st.randoms())
+@given(
+    mixed_st,
+    st.sampled_from([(D("0.8"), D("0.95")), (D("0.5"), D("0.5")), (D("0.3"), D(1)), (D(1), D(1))]),
+    st.randoms(),
+)
 @settings(max_examples=300)
 def test_fast_path_matches_exact_decimal_path(values, cuts, rnd):
     """The int64 fast path gives exactly the rows, shares and classes of the pure-Decimal path, ties, zeros and negatives included."""
     from kamrules.kam.abc import _abc_classes_exact, _computed_abc_exact, _concentration_exact, abc_classes_arrays
+
     items = list(values.items())
     rnd.shuffle(items)  # unsorted ids take the other branch of the id ordering
     shuffled = dict(items)
@@ -229,8 +240,9 @@ def test_fast_path_matches_exact_decimal_path(values, cuts, rnd):
     assert abc_classes(shuffled, *cuts).counts() == {c: sum(r.cls == c for r in expected) for c in "ABC"}
     cents = [int(v.scaleb(3)) for v in shuffled.values()]
     arrays = abc_classes_arrays(list(shuffled), cents, 3, *cuts)
-    assert [(r.account, r.value, r.rank, r.share, r.cumulative_share, r.cls) for r in arrays] == \
-        [(r.account, r.value, r.rank, r.share, r.cumulative_share, r.cls) for r in expected]
+    assert [(r.account, r.value, r.rank, r.share, r.cumulative_share, r.cls) for r in arrays] == [
+        (r.account, r.value, r.rank, r.share, r.cumulative_share, r.cls) for r in expected
+    ]
     assert concentration(shuffled) == _concentration_exact(values)
     positive = {k: v for k, v in shuffled.items() if v > 0}
     if positive:
@@ -241,9 +253,12 @@ def test_fast_path_matches_exact_decimal_path(values, cuts, rnd):
 def test_fast_path_matches_exact_path_on_many_tied_values():
     """Two thousand seeded values with many ties, zeros and negatives class and measure the same on both paths."""
     from kamrules.kam.abc import _abc_classes_exact, _computed_abc_exact, _concentration_exact
+
     rnd = random.Random(11)
-    values = {f"k{rnd.randrange(10**6):06d}": D(rnd.choice([0, -1, 1, 2, 2, 5, 50, rnd.randrange(-500, 10**5)])) / 100
-              for _ in range(2000)}
+    values = {
+        f"k{rnd.randrange(10**6):06d}": D(rnd.choice([0, -1, 1, 2, 2, 5, 50, rnd.randrange(-500, 10**5)])) / 100
+        for _ in range(2000)
+    }
     assert _rows_text(abc_classes(values)) == _rows_text(_abc_classes_exact(values, D("0.8"), D("0.95")))
     assert concentration(values) == _concentration_exact(values)
     positive = {k: v for k, v in values.items() if v > 0}

@@ -1,4 +1,5 @@
 """The decision log: recording, show, replay, tamper detection, concurrent writers, backtest."""
+
 from __future__ import annotations
 
 import json
@@ -222,8 +223,21 @@ def test_two_processes_writing_at_once_keep_one_linear_chain(tmp_path):
     """Two processes each recording 1,000 decisions at once give 2,000 records and an intact chain."""
     path = tmp_path / "audit.sqlite"
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(RULES), str(EXAMPLES[i]),
-                               str(tmp_path / f"ready{i}"), str(go)]) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WRITER,
+                str(path),
+                str(RULES),
+                str(EXAMPLES[i]),
+                str(tmp_path / f"ready{i}"),
+                str(go),
+            ]
+        )
+        for i in range(2)
+    ]
     while not all((tmp_path / f"ready{i}").exists() for i in range(2)):
         if any(p.poll() is not None for p in procs):
             break
@@ -258,8 +272,9 @@ def test_backtest_counts_changes_by_type(db, tmp_path):
 def test_evaluate_names_the_recorded_decision(tmp_path):
     """evaluate tells which decision id it recorded, and audit show finds it."""
     db = tmp_path / "log.sqlite"
-    r = CliRunner().invoke(main, ["evaluate", str(EXAMPLES[0]), "--rules", str(RULES), "--audit-db", str(db),
-                                  "--format", "json"])
+    r = CliRunner().invoke(
+        main, ["evaluate", str(EXAMPLES[0]), "--rules", str(RULES), "--audit-db", str(db), "--format", "json"]
+    )
     decision_id = json.loads(r.stdout)["decision_id"]
     shown = CliRunner().invoke(main, ["audit", "show", decision_id, "--audit-db", str(db)])
     assert shown.exit_code == 0 and decision_id in shown.stdout

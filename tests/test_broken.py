@@ -1,4 +1,5 @@
 """Broken rule folders and account files: each gives file:line:col messages (golden) and exit code 3."""
+
 from __future__ import annotations
 
 import json

@@ -1,14 +1,15 @@
 """Data-driven cases: facts → expected decision and the exact set of fired rules (tests/cases/*.yaml)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
+from kamrules.engine.reference import reference_fired
 from kamrules.errors import Span
 from kamrules.lang.loader import fact_value_problem
 from kamrules.lang.model import Account
-from kamrules.engine.reference import reference_fired
 from kamrules.lang.source import read_yaml
 
 CASES_DIR = Path(__file__).parent / "cases"

@@ -1,4 +1,5 @@
 """The command line: output shape and exit codes of evaluate and rules check/list."""
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,8 @@ def test_evaluate_several_accounts_gives_a_list():
     """Several account files give a JSON list in argument order."""
     result = run("evaluate", str(EXAMPLES[0]), str(EXAMPLES[1]), "--format", "json", "--no-audit")
     assert [d["account"] for d in json.loads(result.stdout)] == [
-        __import__("yaml").safe_load(p.read_text())["account"] for p in EXAMPLES[:2]]
+        __import__("yaml").safe_load(p.read_text())["account"] for p in EXAMPLES[:2]
+    ]
 
 
 def test_rules_check_default_ok():

@@ -1,4 +1,5 @@
 """The compiled durable_rules definitions, pinned as golden data, and negation pushed to comparisons."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """durable_rules' sharp edges, each met by kamrules.engine, and isolation between accounts and rule sets."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -204,8 +205,7 @@ def test_tiny_and_huge_floats_are_read_correctly(small):
 
 def test_many_tiny_floats_in_one_batch(small):
     """A batch where every account has a float Python writes with an exponent is read right for each account."""
-    accounts = [Account(str(i), {"revenue": (i + 1) * 1e-5, "trust_score": 9.0 if i % 2 else 1e-6})
-                for i in range(300)]
+    accounts = [Account(str(i), {"revenue": (i + 1) * 1e-5, "trust_score": 9.0 if i % 2 else 1e-6}) for i in range(300)]
     with Evaluator(small) as ev:
         decisions = ev.evaluate_many(accounts)
     assert [("either-branch" in d.fired) for d in decisions] == [bool(i % 2) for i in range(300)]

@@ -1,4 +1,5 @@
 """Explanations: why, why not, and what-it-would-take proposals that really reach the next move."""
+
 from __future__ import annotations
 
 import json

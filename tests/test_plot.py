@@ -1,12 +1,13 @@
 """The Pareto chart: file formats and what the picture contains."""
+
 from __future__ import annotations
 
 from decimal import Decimal as D
 
 import pytest
 
-from kamrules.kam.abc import abc_classes, computed_abc
 from kamrules.errors import InvalidInput
+from kamrules.kam.abc import abc_classes, computed_abc
 from kamrules.render.plot import pareto_plot
 
 VALUES = {f"C{i:02d}": D(1000 // (i + 1)) for i in range(30)} | {"ZERO": D(0)}
@@ -24,8 +25,12 @@ def test_svg_names_metric_classes_and_axes(tmp_path):
     text = out.read_text(encoding="utf-8")
     assert text.lstrip().startswith("<?xml") and "<svg" in text
     # matplotlib writes text as glyph paths, with the string in a comment beside it.
-    for label in ("ABC analysis of margin", "share of accounts, largest first (%)",
-                  "cumulative share of margin (%)", "% of accounts"):
+    for label in (
+        "ABC analysis of margin",
+        "share of accounts, largest first (%)",
+        "cumulative share of margin (%)",
+        "% of accounts",
+    ):
         assert label in text
 
 
@@ -38,5 +43,6 @@ def test_unknown_extension_is_refused(tmp_path):
     """Only .png and .svg are accepted, with the found extension in the message."""
     with pytest.raises(InvalidInput) as exc:
         pareto_plot(abc_classes(VALUES), "revenue", tmp_path / "abc.pdf")
-    assert exc.value.problems[0].headline().endswith(
-        "error: unknown image format (expected .png or .svg, found '.pdf')")
+    assert (
+        exc.value.problems[0].headline().endswith("error: unknown image format (expected .png or .svg, found '.pdf')")
+    )

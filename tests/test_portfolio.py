@@ -1,4 +1,5 @@
 """The portfolio review and the ABC command, end to end through the command line."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,21 @@ def test_portfolio_account_table_json():
 
 def test_portfolio_italian_invoices():
     """Semicolon, decimal-comma, BOM invoice lines with Italian columns are reviewed against the previous quarter."""
-    r = _run("portfolio", INVOICES, "--rules", RULES, "--transactions", "--period", "2026Q3", "--previous", "2026Q2",
-             "--columns", IT_COLUMNS, "--format", "json")
+    r = _run(
+        "portfolio",
+        INVOICES,
+        "--rules",
+        RULES,
+        "--transactions",
+        "--period",
+        "2026Q3",
+        "--previous",
+        "2026Q2",
+        "--columns",
+        IT_COLUMNS,
+        "--format",
+        "json",
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
     assert doc["input"]["period"] == "2026Q3" and doc["input"]["previous_period"] == "2026Q2"
@@ -79,15 +93,22 @@ def test_abc_json_fields_and_classes(tmp_path):
     rows = json.loads(r.output)["accounts"]
     assert set(rows[0]) == {"account", "value", "rank", "share", "cumulative_share", "class"}
     assert [(x["account"], x["rank"], x["class"]) for x in rows] == [
-        ("e", 1, "A"), ("a", 2, "B"), ("b", 3, "C"), ("d", 4, "C"), ("c", 5, "C")]
+        ("e", 1, "A"),
+        ("a", 2, "B"),
+        ("b", 3, "C"),
+        ("d", 4, "C"),
+        ("c", 5, "C"),
+    ]
     assert rows[0]["share"] == "0.9" and rows[1]["cumulative_share"] == "0.95"
 
 
 def test_abc_plot_and_computed(tmp_path):
     """The computed method classes positive values and --plot writes the Pareto chart."""
     f = tmp_path / "t.csv"
-    f.write_text("account,revenue\n" + "".join(f"x{i},{v}\n" for i, v in enumerate([500, 200, 100, 50, 20, 10, 5, 1])),
-                 encoding="utf-8")
+    f.write_text(
+        "account,revenue\n" + "".join(f"x{i},{v}\n" for i, v in enumerate([500, 200, 100, 50, 20, 10, 5, 1])),
+        encoding="utf-8",
+    )
     svg = tmp_path / "p.svg"
     r = _run("abc", str(f), "--method", "computed", "--plot", str(svg), "--rules", RULES, "--format", "json")
     assert r.exit_code == 0, r.output
@@ -164,8 +185,21 @@ def test_column_that_is_no_fact_is_reported_once_at_its_header(tmp_path):
 
 def test_period_without_invoice_lines_is_an_error():
     """Asking for a period the invoice file does not cover is exit 3 naming the dates the file has."""
-    r = CliRunner().invoke(main, ["portfolio", INVOICES, "--rules", RULES, "--transactions", "--period", "2030Q3",
-                                  "--columns", IT_COLUMNS, "--no-audit"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "portfolio",
+            INVOICES,
+            "--rules",
+            RULES,
+            "--transactions",
+            "--period",
+            "2030Q3",
+            "--columns",
+            IT_COLUMNS,
+            "--no-audit",
+        ],
+    )
     assert r.exit_code == 3
     assert "no invoice lines in 2030Q3" in r.stderr and "found lines from 2026-" in r.stderr
 
@@ -184,13 +218,28 @@ def test_portfolio_from_xlsx_invoice_lines(tmp_path):
     ws.append(rows[0])
     for name, day, amount, qty, margin in rows[1:]:
         d, m, y = map(int, day.split("/"))
-        ws.append([name, dt.datetime(y, m, d), float(amount.replace(",", ".")), int(qty),
-                   float(margin.replace(",", "."))])
+        ws.append(
+            [name, dt.datetime(y, m, d), float(amount.replace(",", ".")), int(qty), float(margin.replace(",", "."))]
+        )
     book = tmp_path / "invoices.xlsx"
     wb.save(book)
-    args = ["--rules", RULES, "--transactions", "--period", "2026Q3", "--previous", "2026Q2", "--columns", IT_COLUMNS,
-            "--format", "json", "--no-audit"]
+    args = [
+        "--rules",
+        RULES,
+        "--transactions",
+        "--period",
+        "2026Q3",
+        "--previous",
+        "2026Q2",
+        "--columns",
+        IT_COLUMNS,
+        "--format",
+        "json",
+        "--no-audit",
+    ]
     from_csv = json.loads(_run("portfolio", INVOICES, *args).stdout)
     from_xlsx = json.loads(_run("portfolio", str(book), *args).stdout)
     assert from_xlsx["summary"]["review"] == from_csv["summary"]["review"]
-    assert [a["decision"]["fired"] for a in from_xlsx["accounts"]] == [a["decision"]["fired"] for a in from_csv["accounts"]]
+    assert [a["decision"]["fired"] for a in from_xlsx["accounts"]] == [
+        a["decision"]["fired"] for a in from_csv["accounts"]
+    ]

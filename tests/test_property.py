@@ -1,4 +1,5 @@
 """The engine's firings equal the independent reference evaluator's, on random accounts and random rules."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kamrules import Evaluator, load_ruleset
-from kamrules.lang.model import Account, AllOf, AnyOf, Leaf, Not
 from kamrules.engine.reference import reference_fired
+from kamrules.lang.model import Account, AllOf, AnyOf, Leaf, Not
 
 ROOT = Path(__file__).resolve().parent.parent
 RULESET = load_ruleset(ROOT / "rules")
@@ -59,8 +60,7 @@ def value_strategy(fact):
 
 def accounts(ruleset):
     """Random accounts: each given fact present or missing, with a valid value when present."""
-    return st.fixed_dictionaries(
-        {}, optional={f.name: value_strategy(f) for f in ruleset.given_facts()})
+    return st.fixed_dictionaries({}, optional={f.name: value_strategy(f) for f in ruleset.given_facts()})
 
 
 EVALUATOR = Evaluator(RULESET)
@@ -129,8 +129,9 @@ def test_engine_equals_reference_on_random_conditions(conds, batch):
     from dataclasses import replace
 
     template = RULESET.rules[0]
-    rules = tuple(replace(template, id=f"r{i}", when=c, derive=(), stage=None, actions=(), stratum=0)
-                  for i, c in enumerate(conds))
+    rules = tuple(
+        replace(template, id=f"r{i}", when=c, derive=(), stage=None, actions=(), stratum=0) for i, c in enumerate(conds)
+    )
     rs = replace(RULESET, rules=rules)
     with Evaluator(rs) as ev:
         decisions = ev.evaluate_many([Account(str(i), f) for i, f in enumerate(batch)])

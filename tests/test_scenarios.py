@@ -1,4 +1,5 @@
 """Scenarios: loading with positions, simulation, Monte Carlo, and expectations run as tests."""
+
 from __future__ import annotations
 
 import json
@@ -32,6 +33,7 @@ def _scenario(tmp_path: Path, body: str, name: str = "tmp.yaml") -> Path:
 
 
 # ---------------------------------------------------------------------------- shipped scenarios
+
 
 def test_shipped_scenarios_pass(in_root):
     """Every expectation of every shipped scenario holds under the default rules."""
@@ -76,8 +78,10 @@ def test_changed_threshold_breaks_an_expectation(tmp_path, in_root):
     assert text.count(old) == 1
     stages.write_text(text.replace(old, old.replace("value: 6}", "value: 7}")), encoding="utf-8")
     scenario = tmp_path / "full-path.yaml"
-    scenario.write_text((SCENARIOS / "full-path.yaml").read_text(encoding="utf-8")
-                        .replace("rules: rules\n", f"rules: {rules}\n"), encoding="utf-8")
+    scenario.write_text(
+        (SCENARIOS / "full-path.yaml").read_text(encoding="utf-8").replace("rules: rules\n", f"rules: {rules}\n"),
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(main, ["test", str(scenario)])
     assert result.exit_code == 1
     assert "FAIL full-path period 2027Q2 stage = mid-KAM: expected mid-KAM, observed early-KAM" in result.output
@@ -105,13 +109,16 @@ def test_portfolio_scenario_passes_through_the_test_runner(in_root):
 def test_portfolio_structure_changes_from_base_to_advanced(in_root):
     """The structure goes from base to advanced once a third key account reaches partnership-KAM, moves carry over."""
     tl = simulate(load_scenario(PORTFOLIO_SCENARIO))
-    assert [(p.structure.structure, p.structure.structure_rule) for p in tl.periods] == \
-        [("base", "structure-base")] * 3 + [("advanced", "structure-advanced")] * 3
+    assert [(p.structure.structure, p.structure.structure_rule) for p in tl.periods] == [
+        ("base", "structure-base")
+    ] * 3 + [("advanced", "structure-advanced")] * 3
     assert [p.portfolio_facts["portfolio_advanced_stage_accounts"] for p in tl.periods] == [1, 2, 2, 3, 3, 3]
     assert [len(p.key_accounts) for p in tl.periods] == [5, 5, 6, 6, 6, 6]
     # GP-04's advance is refused in 2028Q1 (it stays early-KAM) and taken in 2028Q2.
-    assert [(p.moves["GP-04"], p.stages["GP-04"]) for p in tl.periods[4:]] == \
-        [("advance", "early-KAM"), ("advance", "mid-KAM")]
+    assert [(p.moves["GP-04"], p.stages["GP-04"]) for p in tl.periods[4:]] == [
+        ("advance", "early-KAM"),
+        ("advance", "mid-KAM"),
+    ]
     assert tl.periods[3].stages["GP-03"] == "partnership-KAM"
 
 
@@ -123,8 +130,10 @@ def test_portfolio_structure_failure_names_period_and_values(tmp_path, in_root):
     path.write_text(text.replace(old, old.replace("advanced", "base"), 1), encoding="utf-8")
     result = CliRunner().invoke(main, ["test", str(path)])
     assert result.exit_code == 1
-    assert ("FAIL structure-growth period 2027Q4 structure = base: expected base, observed advanced "
-            "(rule structure-advanced)") in result.output
+    assert (
+        "FAIL structure-growth period 2027Q4 structure = base: expected base, observed advanced "
+        "(rule structure-advanced)"
+    ) in result.output
 
 
 def test_portfolio_monte_carlo_is_refused(in_root):
@@ -138,7 +147,9 @@ def test_unknown_portfolio_account_exits_3(in_root):
     """An unknown account id under 'accounts:' gets a file:line:col error with a did-you-mean, and exit 3."""
     result = CliRunner().invoke(main, ["test", "tests/data/bad_scenarios/unknown-account.yaml"])
     assert result.exit_code == 3
-    assert result.stderr.startswith("tests/data/bad_scenarios/unknown-account.yaml:7:7: error: unknown account 'GP-002'")
+    assert result.stderr.startswith(
+        "tests/data/bad_scenarios/unknown-account.yaml:7:7: error: unknown account 'GP-002'"
+    )
     assert "did you mean 'GP-02'?" in result.stderr
 
 
@@ -171,14 +182,18 @@ def test_integer_facts_stay_integers_and_changes_clamp_to_range(tmp_path):
 
 def test_expected_path_uses_central_values(tmp_path):
     """Without --runs, random changes take the mean, the midpoint or the most probable choice."""
-    path = _scenario(tmp_path, BASE + "  - period: A\n    multiply: {revenue: {normal: {mean: 1.5, sd: 9}}}\n"
-                     "    add: {contact_pairs: {uniform: {low: 1, high: 4}}}\n"
-                     "    set: {competitor_pressure: {choice: {high: 0.2, medium: 0.8}}}\n")
+    path = _scenario(
+        tmp_path,
+        BASE + "  - period: A\n    multiply: {revenue: {normal: {mean: 1.5, sd: 9}}}\n"
+        "    add: {contact_pairs: {uniform: {low: 1, high: 4}}}\n"
+        "    set: {competitor_pressure: {choice: {high: 0.2, medium: 0.8}}}\n",
+    )
     given = simulate(load_scenario(path)).periods[0].decision.given
     assert (given["revenue"], given["contact_pairs"], given["competitor_pressure"]) == (150.0, 8, "medium")
 
 
 # ---------------------------------------------------------------------------- Monte Carlo
+
 
 def test_monte_carlo_is_reproducible_and_sums_to_one(in_root):
     """The same seed gives the same stage probabilities, and each period's probabilities sum to 1."""
@@ -207,6 +222,7 @@ def test_cli_monte_carlo_1000_runs_seed_7_twice(in_root):
 
 
 # ---------------------------------------------------------------------------- malformed files
+
 
 def _headlines(path: Path) -> str:
     try:

@@ -1,4 +1,5 @@
 """Account tables and invoice lines: formats, spreadsheet conventions, aggregation and golden errors."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +11,11 @@ import pytest
 
 from kamrules.errors import InvalidInput
 from kamrules.inputs.tables import (
-    aggregate_invoices, parse_column_mapping, parse_period, read_account_table, read_invoice_lines,
+    aggregate_invoices,
+    parse_column_mapping,
+    parse_period,
+    read_account_table,
+    read_invoice_lines,
 )
 
 DATA = Path(__file__).parent / "data" / "tables"
@@ -68,8 +73,10 @@ def test_italian_invoice_file_with_bom_semicolons_and_decimal_comma():
     assert lines[0].amount == D("1234.56") and lines[0].date == dt.date(2026, 7, 15)
     rows = aggregate_invoices(lines, parse_period("2026Q3"))
     assert [(r.account, r.facts) for r in rows] == [
-        ("ACME S.p.A.", {"revenue": D("2000.00"), "volume": D(15), "purchases": 1, "margin": D("450.50"),
-                         "revenue_growth": D(1)}),
+        (
+            "ACME S.p.A.",
+            {"revenue": D("2000.00"), "volume": D(15), "purchases": 1, "margin": D("450.50"), "revenue_growth": D(1)},
+        ),
         ("Beta Srl", {"revenue": D(500), "volume": D(2), "purchases": 1, "margin": D("-20.5")}),
         ("Gamma", {"revenue": D(0), "volume": D(0), "purchases": 0, "margin": D(0), "revenue_growth": D(-1)}),
     ]
@@ -91,13 +98,16 @@ def test_ambiguous_slash_dates_read_day_first():
     assert read_invoice_lines(f("ambiguous_dates.csv"), date_format="mdy")[0].date == dt.date(2026, 3, 4)
 
 
-@pytest.mark.parametrize("text, start, end, prev", [
-    ("2026-07", "2026-07-01", "2026-07-31", "2026-06"),
-    ("2026Q3", "2026-07-01", "2026-09-30", "2026Q2"),
-    ("2026Q1", "2026-01-01", "2026-03-31", "2025Q4"),
-    ("2026", "2026-01-01", "2026-12-31", "2025"),
-    ("2026-01-01..2026-03-31", "2026-01-01", "2026-03-31", "2025-10-03..2025-12-31"),
-])
+@pytest.mark.parametrize(
+    "text, start, end, prev",
+    [
+        ("2026-07", "2026-07-01", "2026-07-31", "2026-06"),
+        ("2026Q3", "2026-07-01", "2026-09-30", "2026Q2"),
+        ("2026Q1", "2026-01-01", "2026-03-31", "2025Q4"),
+        ("2026", "2026-01-01", "2026-12-31", "2025"),
+        ("2026-01-01..2026-03-31", "2026-01-01", "2026-03-31", "2025-10-03..2025-12-31"),
+    ],
+)
 def test_periods(text, start, end, prev):
     """Months, quarters, years and ranges parse to their days, and know their previous period."""
     p = parse_period(text)
@@ -108,8 +118,10 @@ def test_bad_period():
     """A period in no known form is an error naming the accepted forms."""
     with pytest.raises(InvalidInput) as exc:
         parse_period("July")
-    assert headlines(exc) == ["--period:1:1: error: not a period (expected a month 2026-07, a quarter 2026Q3, "
-                              "a year 2026 or a range 2026-01-01..2026-03-31, found 'July')"]
+    assert headlines(exc) == [
+        "--period:1:1: error: not a period (expected a month 2026-07, a quarter 2026Q3, "
+        "a year 2026 or a range 2026-01-01..2026-03-31, found 'July')"
+    ]
 
 
 def test_column_mapping():
@@ -129,34 +141,44 @@ GOLDEN = {
     "latin1.csv": ["latin1.csv:2:2: error: file is not valid UTF-8 (expected UTF-8 text, found byte 0xfc)"],
     "bad_duplicate_account.csv": [
         "bad_duplicate_account.csv:4:1: error: duplicate account 'ACME' (expected each account once, "
-        "found 'ACME' again (first at line 2))"],
+        "found 'ACME' again (first at line 2))"
+    ],
     "bad_duplicate_account.yaml": [
         "bad_duplicate_account.yaml:3:12: error: duplicate account 'ACME' (expected each account once, "
-        "found 'ACME' again (first at line 1))"],
+        "found 'ACME' again (first at line 1))"
+    ],
     "bad_nan.csv": [
         "bad_nan.csv:2:2: error: not a valid number (expected a number like 1234.56 or 1,234.56, found 'NaN')",
         "bad_nan.csv:3:2: error: not a valid number (expected a number like 1234.56 or 1,234.56, found 'inf')",
         "bad_nan.csv:4:2: error: not a valid number (expected a number like 1234.56 or 1,234.56, "
-        "found spreadsheet error '#DIV/0!')"],
+        "found spreadsheet error '#DIV/0!')",
+    ],
     "bad_nan.json": ["bad_nan.json:2:3: error: not a finite number (expected a number, found NaN)"],
     "bad_huge.csv": [
         "bad_huge.csv:2:2: error: not a valid number (expected a number like 1234.56 or 1,234.56, "
         "found 1e16 (too large: 10^15 or more))",
         "bad_huge.csv:3:2: error: not a valid number (expected a number like 1234.56 or 1,234.56, "
-        "found 1.23456789012345678901234567890 (more than 28 significant digits))"],
+        "found 1.23456789012345678901234567890 (more than 28 significant digits))",
+    ],
     "bad_missing_column.csv": [
         "bad_missing_column.csv:1:1: error: missing column 'account' (expected a column named 'account', "
-        "found columns 'Cliente', 'Importo')"],
+        "found columns 'Cliente', 'Importo')"
+    ],
     "bad_row_length.csv": [
-        "bad_row_length.csv:3:1: error: wrong number of cells in row (expected 2 cells like the header, found 3)"],
+        "bad_row_length.csv:3:1: error: wrong number of cells in row (expected 2 cells like the header, found 3)"
+    ],
     "bad_mixed_decimal.csv": [
         "bad_mixed_decimal.csv:3:2: error: numbers use both '.' and ',' as decimal separator "
-        "(expected one decimal separator per file, found decimal point at 3:2 and decimal comma at 2:2)"],
+        "(expected one decimal separator per file, found decimal point at 3:2 and decimal comma at 2:2)"
+    ],
     "bad_ambiguous_decimal.csv": [
         "bad_ambiguous_decimal.csv:2:2: error: cannot tell the decimal separator (expected a number that settles it, "
-        "like 12,5 or 12.5, found only numbers like 1.234 or 1,234, which read as thousands or as decimals)"],
-    "bad.xlsx": ["bad.xlsx: error: cannot read workbook (expected an .xlsx file saved by a spreadsheet program, "
-                 "found a file that is not an .xlsx workbook)"],
+        "like 12,5 or 12.5, found only numbers like 1.234 or 1,234, which read as thousands or as decimals)"
+    ],
+    "bad.xlsx": [
+        "bad.xlsx: error: cannot read workbook (expected an .xlsx file saved by a spreadsheet program, "
+        "found a file that is not an .xlsx workbook)"
+    ],
 }
 
 
@@ -187,7 +209,8 @@ def test_mixed_date_orders_are_an_error():
         read_invoice_lines(f("bad_mixed_dates.csv"))
     assert headlines(exc) == [
         "bad_mixed_dates.csv:3:2: error: dates are written both day first and month first "
-        "(expected one date order per file, found day first at 2:2, month first at 3:2)"]
+        "(expected one date order per file, found day first at 2:2, month first at 3:2)"
+    ]
 
 
 def test_missing_mapped_invoice_columns_suggest_the_mapping():
@@ -195,7 +218,10 @@ def test_missing_mapped_invoice_columns_suggest_the_mapping():
     with pytest.raises(InvalidInput) as exc:
         read_invoice_lines(f("invoices_it.csv"))
     assert [p.message for p in exc.value.problems] == [
-        "missing column 'account'", "missing column 'amount'", "missing column 'date'"]
+        "missing column 'account'",
+        "missing column 'amount'",
+        "missing column 'date'",
+    ]
     assert exc.value.problems[0].help == "name the column 'account' or map it, e.g. --columns account=<column>"
 
 
@@ -203,5 +229,7 @@ def test_unknown_role_in_mapping():
     """A role invoices do not have is refused with the list of roles."""
     with pytest.raises(InvalidInput) as exc:
         read_invoice_lines(f("invoices.csv"), columns={"cliente": "Cliente"})
-    assert headlines(exc) == ["--columns: error: unknown column role 'cliente' "
-                              "(expected account, date, amount, quantity, margin, invoice, found 'cliente')"]
+    assert headlines(exc) == [
+        "--columns: error: unknown column role 'cliente' "
+        "(expected account, date, amount, quantity, margin, invoice, found 'cliente')"
+    ]

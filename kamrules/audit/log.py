@@ -1,4 +1,5 @@
 """The decision log: an append-only, hash-chained SQLite record of every decision, with replay and backtest."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,16 +10,17 @@ import sqlite3
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from tabulate import tabulate
 
 from kamrules import __version__
-from kamrules.errors import CheckFailed, InvalidInput, Problem, Span
 from kamrules.engine.evaluate import Decision, Evaluator
+from kamrules.errors import CheckFailed, InvalidInput, Problem, Span
 from kamrules.lang.loader import fact_value_problem, load_ruleset, ruleset_version
 from kamrules.lang.model import Account, RuleSet
 from kamrules.render.words import TRACE_HEADERS, fmt, trace_rows
@@ -29,11 +31,13 @@ DEFAULT_PATH = Path(".kamrules") / "audit.sqlite"
 GENESIS = "0" * 64
 BUSY_TIMEOUT_S = 30.0
 
-_SCHEMA = ["""
+_SCHEMA = [
+    """
 CREATE TABLE IF NOT EXISTS rulesets (
     version TEXT PRIMARY KEY,          -- the rule set's content hash (see docs/rule-language.md)
     files TEXT NOT NULL                -- canonical JSON list of [file name, text]
-)""", """CREATE TABLE IF NOT EXISTS decisions (
+)""",
+    """CREATE TABLE IF NOT EXISTS decisions (
     seq INTEGER PRIMARY KEY,
     decision_id TEXT NOT NULL UNIQUE,
     recorded_at TEXT NOT NULL,
@@ -50,7 +54,8 @@ CREATE TABLE IF NOT EXISTS rulesets (
     # Append-only: kamrules never updates or deletes; these make accidents through SQL fail loudly too.
     f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t} "
     "BEGIN SELECT RAISE(ABORT, 'the kamrules audit log is append-only'); END"
-    for t in ("decisions", "rulesets") for op in ("UPDATE", "DELETE")
+    for t in ("decisions", "rulesets")
+    for op in ("UPDATE", "DELETE")
 ]
 
 
@@ -77,8 +82,11 @@ def _problem(path: Path, message: str, help: str | None = None) -> InvalidInput:
 @contextmanager
 def _connect(path: Path, create: bool = False) -> Iterator[sqlite3.Connection]:
     if not create and not path.is_file():
-        raise _problem(path, "no audit log here", help=f"record decisions with 'kamrules evaluate', "
-                                                        f"or point --audit-db / {ENV_VAR} at the log")
+        raise _problem(
+            path,
+            "no audit log here",
+            help=f"record decisions with 'kamrules evaluate', or point --audit-db / {ENV_VAR} at the log",
+        )
     if path.is_dir():
         raise _problem(path, "is a folder, not an audit log file")
     try:
@@ -87,8 +95,11 @@ def _connect(path: Path, create: bool = False) -> Iterator[sqlite3.Connection]:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so the whole run is one transaction.
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
     except (OSError, sqlite3.Error) as e:
-        raise _problem(path, f"cannot open the audit log: {e}",
-                       help="point --audit-db or KAMRULES_AUDIT_DB at a writable file, or use --no-audit") from None
+        raise _problem(
+            path,
+            f"cannot open the audit log: {e}",
+            help="point --audit-db or KAMRULES_AUDIT_DB at a writable file, or use --no-audit",
+        ) from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         names = _tables(conn)
@@ -131,6 +142,7 @@ def _use_wal(conn: sqlite3.Connection) -> None:
 
 # ---------------------------------------------------------------------------- recording
 
+
 def decision_record(decision: Decision, decision_id: str, recorded_at: str, command: str) -> dict:
     """Everything needed to understand and replay a decision later, as plain data (nothing stored twice)."""
     d = decision.to_dict()
@@ -168,8 +180,10 @@ class Recorder:
         # IMMEDIATE takes the write lock before we read the chain head, so concurrent writers queue
         # up behind each other and the chain stays linear.
         self._conn.execute("BEGIN IMMEDIATE")
-        self._conn.execute("INSERT OR IGNORE INTO rulesets(version, files) VALUES (?, ?)",
-                           (self.ruleset.version, canonical([list(f) for f in self.ruleset.files])))
+        self._conn.execute(
+            "INSERT OR IGNORE INTO rulesets(version, files) VALUES (?, ?)",
+            (self.ruleset.version, canonical([list(f) for f in self.ruleset.files])),
+        )
         row = self._conn.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
         self._seq, self._prev = row if row else (0, GENESIS)
         return self
@@ -183,11 +197,16 @@ class Recorder:
             at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
             text = canonical(decision_record(decision, did, at, self.command))
             h = chain_hash(self._prev, text, did, at, self._seq)
-            rows.append((self._seq, did, at, decision.account, decision.rules_version, __version__, text, self._prev, h))
+            rows.append(
+                (self._seq, did, at, decision.account, decision.rules_version, __version__, text, self._prev, h)
+            )
             self._prev = h
             self.ids.append(did)
-        self._conn.executemany("INSERT INTO decisions(seq, decision_id, recorded_at, account, rules_version, "
-                               "kamrules_version, record, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        self._conn.executemany(
+            "INSERT INTO decisions(seq, decision_id, recorded_at, account, rules_version, "
+            "kamrules_version, record, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -205,6 +224,7 @@ def record(path: Path, decisions: Sequence[Decision], ruleset: RuleSet, command:
 
 # ---------------------------------------------------------------------------- reading
 
+
 @dataclass(frozen=True)
 class Entry:
     """One stored decision: its chain position and its record."""
@@ -219,9 +239,14 @@ class Entry:
     def summary(self) -> dict:
         """A row for `audit list`."""
         d = self.record["decision"]
-        return {"decision_id": self.decision_id, "recorded_at": self.recorded_at, "account": self.account,
-                "stage": f"{d['stage']['current']} → {d['stage']['recommended']} ({d['stage']['move']})",
-                "key_account": d.get("key_account"), "rules_version": self.rules_version[:12]}
+        return {
+            "decision_id": self.decision_id,
+            "recorded_at": self.recorded_at,
+            "account": self.account,
+            "stage": f"{d['stage']['current']} → {d['stage']['recommended']} ({d['stage']['move']})",
+            "key_account": d.get("key_account"),
+            "rules_version": self.rules_version[:12],
+        }
 
 
 def _entry(row: tuple) -> Entry:
@@ -232,8 +257,9 @@ def _entry(row: tuple) -> Entry:
 _COLUMNS = "seq, decision_id, recorded_at, account, rules_version, record"
 
 
-def list_decisions(path: Path, account: str | None = None, since: str | None = None,
-                   rule: str | None = None) -> list[Entry]:
+def list_decisions(
+    path: Path, account: str | None = None, since: str | None = None, rule: str | None = None
+) -> list[Entry]:
     """Recorded decisions, oldest first, filtered by account, time (ISO date or datetime, UTC) and fired rule."""
     where, args = [], []
     if account:
@@ -256,8 +282,9 @@ def show(path: Path, decision_id: str) -> Entry:
         rows = conn.execute(f"SELECT {_COLUMNS} FROM decisions WHERE decision_id = ?", (decision_id,)).fetchall()
         if not rows and len(decision_id) >= 6:
             like = decision_id.replace("%", "").replace("_", "") + "%"
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM decisions WHERE decision_id LIKE ? LIMIT 2",
-                                (like,)).fetchall()
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM decisions WHERE decision_id LIKE ? LIMIT 2", (like,)
+            ).fetchall()
     if len(rows) != 1:
         what = "no decision" if not rows else "more than one decision"
         raise _problem(path, f"{what} with id '{decision_id}'", help="list decisions with 'kamrules audit list'")
@@ -274,6 +301,7 @@ def recorded_files(path: Path, version: str) -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------------------- verify
+
 
 @dataclass(frozen=True)
 class Verification:
@@ -292,17 +320,24 @@ class Verification:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"ok": self.ok, "records": self.records, "rulesets": self.rulesets,
-                "broken": None if self.ok else {"seq": self.broken_seq, "decision_id": self.broken_id,
-                                                "problem": self.problem}}
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "rulesets": self.rulesets,
+            "broken": None
+            if self.ok
+            else {"seq": self.broken_seq, "decision_id": self.broken_id, "problem": self.problem},
+        }
 
 
 def verify(path: Path) -> Verification:
     """Walk the chain from the first record; report the first edited, missing or reordered record."""
     with _connect(path) as conn:
         rulesets = conn.execute("SELECT version, files FROM rulesets ORDER BY version").fetchall()
-        rows = conn.execute("SELECT seq, decision_id, recorded_at, account, rules_version, kamrules_version, "
-                            "record, prev_hash, hash FROM decisions ORDER BY seq")
+        rows = conn.execute(
+            "SELECT seq, decision_id, recorded_at, account, rules_version, kamrules_version, "
+            "record, prev_hash, hash FROM decisions ORDER BY seq"
+        )
         versions = set()
         for version, files in rulesets:
             try:
@@ -310,28 +345,43 @@ def verify(path: Path) -> Verification:
             except (ValueError, TypeError):
                 actual = None
             if actual != version:
-                return Verification(0, len(rulesets), None, None,
-                                    f"the recorded text of rule set {version[:12]} was altered (hash mismatch)")
+                return Verification(
+                    0,
+                    len(rulesets),
+                    None,
+                    None,
+                    f"the recorded text of rule set {version[:12]} was altered (hash mismatch)",
+                )
             versions.add(version)
         prev, expected_seq, n = GENESIS, 1, 0
         for seq, did, at, account, version, kversion, text, prev_hash, h in rows:
+
             def broken(problem: str) -> Verification:
                 return Verification(n, len(rulesets), seq, did, problem)
 
             if seq != expected_seq:
-                return broken(f"record {expected_seq}" + (f"..{seq - 1}" if seq - 1 > expected_seq else "")
-                              + f" is missing: the chain jumps from {expected_seq - 1} to {seq}")
+                return broken(
+                    f"record {expected_seq}"
+                    + (f"..{seq - 1}" if seq - 1 > expected_seq else "")
+                    + f" is missing: the chain jumps from {expected_seq - 1} to {seq}"
+                )
             if prev_hash != prev:
-                return broken("its link to the previous record is wrong (a record before it was removed, "
-                              "replaced or reordered)")
+                return broken(
+                    "its link to the previous record is wrong (a record before it was removed, replaced or reordered)"
+                )
             if chain_hash(prev_hash, text, did, at, seq) != h:
                 return broken("its content was altered or moved (hash mismatch)")
             try:
                 rec = json.loads(text)
             except ValueError:
                 return broken("its record is not valid JSON")
-            if (rec.get("decision_id"), rec.get("recorded_at"), rec.get("account"), rec.get("rules_version"),
-                    rec.get("kamrules_version")) != (did, at, account, version, kversion):
+            if (
+                rec.get("decision_id"),
+                rec.get("recorded_at"),
+                rec.get("account"),
+                rec.get("rules_version"),
+                rec.get("kamrules_version"),
+            ) != (did, at, account, version, kversion):
                 return broken("its columns disagree with its record (a column was altered)")
             if version not in versions:
                 return broken(f"its rule set {version[:12]} is missing from the log")
@@ -344,12 +394,14 @@ def check(path: Path) -> Verification:
     v = verify(path)
     if not v.ok:
         where = f"record {v.broken_seq} (decision {v.broken_id})" if v.broken_seq else "rule sets"
-        raise CheckFailed(f"audit log {path} is broken at {where}: {v.problem}; "
-                          f"{v.records} record(s) before it are intact")
+        raise CheckFailed(
+            f"audit log {path} is broken at {where}: {v.problem}; {v.records} record(s) before it are intact"
+        )
     return v
 
 
 # ---------------------------------------------------------------------------- replay and backtest
+
 
 def account_of(entry: Entry, ruleset: RuleSet) -> tuple[Account, list[Problem]]:
     """The recorded given facts as an account, typed by the rule set's schema, and any facts it rejects."""
@@ -381,8 +433,14 @@ def comparable(decision: dict) -> dict:
     return d
 
 
-CHANGE_TYPES = ("stage move changed", "recommended stage changed", "key account gained", "key account lost",
-                "actions added", "actions removed")
+CHANGE_TYPES = (
+    "stage move changed",
+    "recommended stage changed",
+    "key account gained",
+    "key account lost",
+    "actions added",
+    "actions removed",
+)
 
 
 def changes(old: dict, new: dict) -> list[tuple[str, str]]:
@@ -418,9 +476,16 @@ class Replay:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"decision_id": self.entry.decision_id, "account": self.entry.account, "rules": self.rules,
-                "identical": self.identical, "changes": [{"type": t, "detail": d} for t, d in self.differences],
-                "other_differences": list(self.other), "recorded": recorded_decision(self.entry.record), "replayed": self.new}
+        return {
+            "decision_id": self.entry.decision_id,
+            "account": self.entry.account,
+            "rules": self.rules,
+            "identical": self.identical,
+            "changes": [{"type": t, "detail": d} for t, d in self.differences],
+            "other_differences": list(self.other),
+            "recorded": recorded_decision(self.entry.record),
+            "replayed": self.new,
+        }
 
 
 def _other(old: dict, new: dict) -> list[str]:
@@ -460,8 +525,9 @@ def _replay_with(entry: Entry, ruleset: RuleSet, label: str) -> Replay:
     with Evaluator(ruleset) as ev:
         new = ev.evaluate(account).to_dict()
     old = recorded_decision(entry.record)
-    return Replay(entry, label, new, comparable(old) == comparable(new), tuple(changes(old, new)),
-                  tuple(_other(old, new)))
+    return Replay(
+        entry, label, new, comparable(old) == comparable(new), tuple(changes(old, new)), tuple(_other(old, new))
+    )
 
 
 @dataclass
@@ -477,11 +543,18 @@ class Backtest:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"rules": self.rules_dir, "rules_version": self.rules_version, "decisions": self.decisions,
-                "changed": self.changed, "unchanged": self.decisions - self.changed - len(self.skipped),
-                "changes": {t: {"count": len(v), "accounts": sorted({x["account"] for x in v}), "decisions": v}
-                            for t, v in self.by_type.items()},
-                "skipped": self.skipped}
+        return {
+            "rules": self.rules_dir,
+            "rules_version": self.rules_version,
+            "decisions": self.decisions,
+            "changed": self.changed,
+            "unchanged": self.decisions - self.changed - len(self.skipped),
+            "changes": {
+                t: {"count": len(v), "accounts": sorted({x["account"] for x in v}), "decisions": v}
+                for t, v in self.by_type.items()
+            },
+            "skipped": self.skipped,
+        }
 
 
 def backtest(path: Path, rules_dir: str, since: str | None = None) -> Backtest:
@@ -493,8 +566,9 @@ def backtest(path: Path, rules_dir: str, since: str | None = None) -> Backtest:
     for e in entries:
         account, problems = account_of(e, ruleset)
         if problems:
-            result.skipped.append({"decision_id": e.decision_id, "account": e.account,
-                                   "problems": [p.headline() for p in problems]})
+            result.skipped.append(
+                {"decision_id": e.decision_id, "account": e.account, "problems": [p.headline() for p in problems]}
+            )
         else:
             runnable.append((e, account))
     with Evaluator(ruleset) as ev:
@@ -510,6 +584,7 @@ def backtest(path: Path, rules_dir: str, since: str | None = None) -> Backtest:
 
 # ---------------------------------------------------------------------------- text
 
+
 def entries_text(entries: Sequence[Entry]) -> str:
     """`audit list` as a table."""
     if not entries:
@@ -521,14 +596,20 @@ def entries_text(entries: Sequence[Entry]) -> str:
 def record_text(entry: Entry) -> str:
     """A recorded decision in full: inputs, firings in order with conditions, the recommendation."""
     rec, d = entry.record, entry.record["decision"]
-    out = [f"Decision {entry.decision_id}  (#{entry.seq}, recorded {entry.recorded_at} by '{rec['command']}')",
-           f"Account {d['account']}" + (f" — {d['name']}" if d.get("name") else "")
-           + (f"  from {rec['origin']}" if rec.get("origin") else ""),
-           f"rules version {rec['rules_version']}  kamrules {rec['kamrules_version']}", ""]
+    out = [
+        f"Decision {entry.decision_id}  (#{entry.seq}, recorded {entry.recorded_at} by '{rec['command']}')",
+        f"Account {d['account']}"
+        + (f" — {d['name']}" if d.get("name") else "")
+        + (f"  from {rec['origin']}" if rec.get("origin") else ""),
+        f"rules version {rec['rules_version']}  kamrules {rec['kamrules_version']}",
+        "",
+    ]
     s = d["stage"]
     out.append(f"key account: {fmt(d.get('key_account'))}")
-    out.append(f"stage: {s['current'] or '—'} → {s['recommended'] or '—'} ({s['move']}) "
-               + (f"by {s['rule']}" if s["rule"] else "— no transition rule fired"))
+    out.append(
+        f"stage: {s['current'] or '—'} → {s['recommended'] or '—'} ({s['move']}) "
+        + (f"by {s['rule']}" if s["rule"] else "— no transition rule fired")
+    )
     if d.get("structure"):
         out.append(f"structure: {d['structure']['recommended']} by {d['structure']['rule']}")
     out.append("actions: " + ("none" if not d["actions"] else ""))
@@ -545,8 +626,10 @@ def record_text(entry: Entry) -> str:
         out.append(f"     {r['description'].strip()}")
         table = tabulate(trace_rows(r["conditions"]), headers=TRACE_HEADERS, tablefmt="simple")
         out.extend("     " + line for line in table.splitlines())
-        concl = "; ".join(", ".join(f"{f} = {fmt(x)}" for f, x in v.items()) if k == "derive" else f"{k} {fmt(v)}"
-                          for k, v in r["concludes"].items())
+        concl = "; ".join(
+            ", ".join(f"{f} = {fmt(x)}" for f, x in v.items()) if k == "derive" else f"{k} {fmt(v)}"
+            for k, v in r["concludes"].items()
+        )
         out.append(f"     concludes: {concl}")
         for what, winner in r["overridden"].items():
             out.append(f"     overridden on {what} by {winner}")
@@ -570,8 +653,10 @@ def replay_text(r: Replay) -> str:
 
 def backtest_text(b: Backtest) -> str:
     """`audit backtest` as text."""
-    out = [f"Backtest of rules {b.rules_dir} (version {b.rules_version[:12]}) over {b.decisions} recorded "
-           f"decision(s): {b.changed} would change"]
+    out = [
+        f"Backtest of rules {b.rules_dir} (version {b.rules_version[:12]}) over {b.decisions} recorded "
+        f"decision(s): {b.changed} would change"
+    ]
     for kind, items in b.by_type.items():
         if items:
             accounts = sorted({x["account"] for x in items})

@@ -1,4 +1,5 @@
 """Model → durable_rules ruleset definitions: plain, JSON-ready data that golden tests can pin."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +10,6 @@ from kamrules.lang.ops import OPS
 
 STRATUM_KEY = "_s"  # which evaluation layer an asserted fact belongs to
 _EPOCH = dt.date(1970, 1, 1)
-
 
 
 def encode_value(value: Any) -> Any:
@@ -45,8 +45,13 @@ def _negate_leaf(leaf: Leaf) -> Condition:
     missing = [Leaf(f, "missing", line=leaf.line, col=leaf.col) for f in sorted(leaf.facts())]
     if negation is None:  # between: outside the range on either side
         lo, hi = leaf.value
-        return AnyOf((Leaf(leaf.fact, "lt", lo, line=leaf.line, col=leaf.col),
-                      Leaf(leaf.fact, "gt", hi, line=leaf.line, col=leaf.col), *missing))
+        return AnyOf(
+            (
+                Leaf(leaf.fact, "lt", lo, line=leaf.line, col=leaf.col),
+                Leaf(leaf.fact, "gt", hi, line=leaf.line, col=leaf.col),
+                *missing,
+            )
+        )
     flipped = Leaf(leaf.fact, negation, leaf.value, leaf.value_of, leaf.line, leaf.col)
     return AnyOf((flipped, *missing))
 

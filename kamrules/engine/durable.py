@@ -23,12 +23,14 @@ How each known sharp edge of durable_rules 2.0.28 is met here (each has a test i
 - Rulesets live in a process-wide table of the C engine: each Engine gets a unique name and deletes
   its ruleset on close, so two rule sets in one process never see each other's facts.
 """
+
 from __future__ import annotations
 
 import itertools
 import json
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import durable_rules_engine as _dre
 
@@ -127,9 +129,9 @@ class Engine:
         while message:
             # A message is {"<rule id>":{"m":{...the fact...}}}; decoding the whole fact costs more
             # than every other step, and only the rule id and our batch index are needed.
-            rule_id = message[2:message.index('"', 2)]
+            rule_id = message[2 : message.index('"', 2)]
             start = message.index(_INDEX_MARK) + len(_INDEX_MARK)
-            fired[int(message[start:message.index(",", start)])].add(rule_id)
+            fired[int(message[start : message.index(",", start)])].add(rule_id)
             message = _dre.complete_and_start_action(self._handle, state)
 
     def _retract(self, payload: str) -> None:

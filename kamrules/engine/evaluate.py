@@ -1,16 +1,18 @@
 """Facts → decision: fire the rules stratum by stratum, resolve conflicts, keep the full trace."""
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from kamrules import __version__
 from kamrules.engine.compiler import encode_value
 from kamrules.engine.durable import Engine
+from kamrules.engine.reference import holds, leaf_holds
 from kamrules.errors import EngineError
 from kamrules.lang.model import Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet, stage_move
-from kamrules.engine.reference import holds, leaf_holds
 
 
 class ConditionTrace(NamedTuple):
@@ -28,8 +30,14 @@ class ConditionTrace(NamedTuple):
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        d = {"fact": self.fact, "op": self.op, "value": _jsonable(self.value), "observed": _jsonable(self.observed),
-             "holds": self.holds, "path": self.path}
+        d = {
+            "fact": self.fact,
+            "op": self.op,
+            "value": _jsonable(self.value),
+            "observed": _jsonable(self.observed),
+            "holds": self.holds,
+            "path": self.path,
+        }
         if self.value_of:
             d["value_of"] = self.value_of
         return d
@@ -105,8 +113,12 @@ class Decision:
             "account": self.account,
             "name": self.name,
             "key_account": self.key_account,
-            "stage": {"current": self.stage_current, "recommended": self.stage_recommended, "move": self.move,
-                      "rule": self.stage_rule},
+            "stage": {
+                "current": self.stage_current,
+                "recommended": self.stage_recommended,
+                "move": self.move,
+                "rule": self.stage_rule,
+            },
             "structure": {"recommended": self.structure, "rule": self.structure_rule} if self.structure else None,
             "actions": list(self.actions),
             "derived": {k: {"value": _jsonable(v), "rule": self.derived_by[k]} for k, v in self.derived.items()},
@@ -180,8 +192,10 @@ class Evaluator:
                 for r in rules:
                     # A cheap cross-check on every run; the property tests prove it in depth.
                     if not holds(r.when, facts[i]):
-                        raise EngineError(f"the engine fired rule '{r.id}' for account '{accounts[i].id}' "
-                                          "but its condition does not hold")
+                        raise EngineError(
+                            f"the engine fired rule '{r.id}' for account '{accounts[i].id}' "
+                            "but its condition does not hold"
+                        )
                 fired[i].extend(rules)
                 before = len(derived_by[i])
                 self._settle(stratum, rules, facts[i], derived_by[i], overridden[i])
@@ -203,8 +217,9 @@ class Evaluator:
                 facts[fname] = default
                 derived_by[fname] = "default"
 
-    def _decision(self, account: Account, facts: dict, derived_by: dict, fired: list[Rule],
-                  overridden: dict[str, dict[str, str]]) -> Decision:
+    def _decision(
+        self, account: Account, facts: dict, derived_by: dict, fired: list[Rule], overridden: dict[str, dict[str, str]]
+    ) -> Decision:
         ordered = sorted(fired, key=lambda r: (r.stratum,) + _order(r))
         by_priority = sorted(fired, key=_order)
         stage_rule = next((r for r in by_priority if r.stage), None)
@@ -224,19 +239,44 @@ class Evaluator:
         current = facts.get("stage")
         target = stage_rule.stage if stage_rule else current
         reasons = tuple(
-            Reason(r, tuple(ConditionTrace(leaf.fact, leaf.op, facts.get(leaf.value_of) if leaf.value_of else leaf.value,
-                                           facts.get(leaf.fact), leaf_holds(leaf, facts), path, leaf.value_of)
-                            for path, leaf in self._leaves[r.id]),
-                   tuple((f, facts[f], derived_by[f]) for f in self._reads[r.id] if f in derived_by),
-                   overridden.get(r.id, {}))
-            for r in ordered)
+            Reason(
+                r,
+                tuple(
+                    ConditionTrace(
+                        leaf.fact,
+                        leaf.op,
+                        facts.get(leaf.value_of) if leaf.value_of else leaf.value,
+                        facts.get(leaf.fact),
+                        leaf_holds(leaf, facts),
+                        path,
+                        leaf.value_of,
+                    )
+                    for path, leaf in self._leaves[r.id]
+                ),
+                tuple((f, facts[f], derived_by[f]) for f in self._reads[r.id] if f in derived_by),
+                overridden.get(r.id, {}),
+            )
+            for r in ordered
+        )
         given = {k: v for k, v in facts.items() if k not in derived_by}
         derived = {k: facts[k] for k in derived_by}
-        return Decision(account.id, account.name, given, derived, dict(derived_by), current, target,
-                        stage_move(current, target), stage_rule.id if stage_rule else None,
-                        structure_rule.structure if structure_rule else None,
-                        structure_rule.id if structure_rule else None,
-                        tuple(actions.values()), reasons, self.ruleset.version, account.origin)
+        return Decision(
+            account.id,
+            account.name,
+            given,
+            derived,
+            dict(derived_by),
+            current,
+            target,
+            stage_move(current, target),
+            stage_rule.id if stage_rule else None,
+            structure_rule.structure if structure_rule else None,
+            structure_rule.id if structure_rule else None,
+            tuple(actions.values()),
+            reasons,
+            self.ruleset.version,
+            account.origin,
+        )
 
 
 def leaf_paths(cond: Condition, path: str = "") -> Iterable[tuple[str, Leaf]]:

@@ -1,14 +1,16 @@
 """Why, why not, and what it would take: one account's decision explained, with verified proposals."""
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import product
-from typing import Any, Iterable
+from typing import Any
 
 from kamrules.engine.evaluate import ConditionTrace, Decision, Evaluator
-from kamrules.lang.model import STAGES, UNCOUPLING, Account, AllOf, AnyOf, Condition, Fact, Leaf, Not, Rule, stage_index
 from kamrules.engine.reference import holds, leaf_holds
+from kamrules.lang.model import STAGES, UNCOUPLING, Account, AllOf, AnyOf, Condition, Fact, Leaf, Not, Rule, stage_index
 from kamrules.lang.ops import OPS
 from kamrules.render.words import comparison, fmt, trace_text
 
@@ -47,8 +49,13 @@ class Miss:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"rule": self.rule.id, "source": self.rule.source, "description": self.rule.description.strip(),
-                "goal": self.goal, "failed": [f.to_dict() for f in self.failures]}
+        return {
+            "rule": self.rule.id,
+            "source": self.rule.source,
+            "description": self.rule.description.strip(),
+            "goal": self.goal,
+            "failed": [f.to_dict() for f in self.failures],
+        }
 
 
 @dataclass(frozen=True)
@@ -64,9 +71,12 @@ class Proposal:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"goal": self.goal, "rule": self.rule,
-                "changes": [{"fact": f, "from": _plain(a), "to": _plain(b)} for f, a, b in self.changes],
-                "result": {"stage": self.stage, "move": self.move, "key_account": self.key_account}}
+        return {
+            "goal": self.goal,
+            "rule": self.rule,
+            "changes": [{"fact": f, "from": _plain(a), "to": _plain(b)} for f, a, b in self.changes],
+            "result": {"stage": self.stage, "move": self.move, "key_account": self.key_account},
+        }
 
 
 @dataclass(frozen=True)
@@ -82,11 +92,16 @@ class Explanation:
     def to_dict(self) -> dict:
         """JSON-ready form."""
         d = self.decision
-        return {"account": d.account, "name": d.name, "rules_version": d.rules_version,
-                "why": why(d), "goals": list(self.goals),
-                "why_not": [m.to_dict() for m in self.misses],
-                "what_it_would_take": [p.to_dict() for p in self.proposals],
-                "candidates_tried": self.candidates_tried}
+        return {
+            "account": d.account,
+            "name": d.name,
+            "rules_version": d.rules_version,
+            "why": why(d),
+            "goals": list(self.goals),
+            "why_not": [m.to_dict() for m in self.misses],
+            "what_it_would_take": [p.to_dict() for p in self.proposals],
+            "candidates_tried": self.candidates_tried,
+        }
 
 
 def _plain(v: Any) -> Any:
@@ -95,18 +110,25 @@ def _plain(v: Any) -> Any:
 
 # ---------------------------------------------------------------------------- why
 
+
 def why(d: Decision) -> dict:
     """The fired rules as a chain: given facts used → derived facts → recommendation."""
     given = set(d.given)
     used = sorted({f for r in d.reasons for f in r.rule.reads() if f in given})
     steps = {r.rule.id: _step(r) for r in d.reasons}
-    derived = [{"fact": k, "value": _plain(v), "rule": d.derived_by[k],
-                "because": steps.get(d.derived_by[k])} for k, v in d.derived.items()]
+    derived = [
+        {"fact": k, "value": _plain(v), "rule": d.derived_by[k], "because": steps.get(d.derived_by[k])}
+        for k, v in d.derived.items()
+    ]
     return {
         "given": {f: _plain(d.given[f]) for f in used},
         "derived": derived,
-        "stage": {"current": d.stage_current, "recommended": d.stage_recommended, "move": d.move,
-                  "because": steps.get(d.stage_rule) if d.stage_rule else None},
+        "stage": {
+            "current": d.stage_current,
+            "recommended": d.stage_recommended,
+            "move": d.move,
+            "because": steps.get(d.stage_rule) if d.stage_rule else None,
+        },
         "structure": {"recommended": d.structure, "because": steps.get(d.structure_rule)} if d.structure else None,
         "actions": [{"id": a["id"], "text": a["text"], "because": [steps[r] for r in a["rules"]]} for a in d.actions],
     }
@@ -114,11 +136,16 @@ def why(d: Decision) -> dict:
 
 def _step(reason) -> dict:
     r = reason.rule
-    return {"rule": r.id, "source": r.source, "description": " ".join(r.description.split()),
-            "conditions": [c.to_dict() for c in reason.conditions if c.holds]}
+    return {
+        "rule": r.id,
+        "source": r.source,
+        "description": " ".join(r.description.split()),
+        "conditions": [c.to_dict() for c in reason.conditions if c.holds],
+    }
 
 
 # ---------------------------------------------------------------------------- why not
+
 
 def _requires_stage(cond: Condition, stage: str) -> bool:
     """True when the condition requires stage == `stage` (or `stage` in a list) at its top level."""
@@ -164,6 +191,7 @@ def _gap(op: str, threshold: Any, observed: Any) -> float | int | None:
 
 
 # ---------------------------------------------------------------------------- what it would take
+
 
 def ways(cond: Condition, want: bool = True) -> list[list[Need]]:
     """The condition as alternative conjunctions of comparisons (each `any` branch is one way), capped."""
@@ -417,6 +445,7 @@ def explain(ev: Evaluator, account: Account) -> Explanation:
 
 # ---------------------------------------------------------------------------- text
 
+
 def explanation_text(e: Explanation) -> str:
     """The explanation for the terminal: why, why not, what it would take."""
     d = e.decision
@@ -433,9 +462,10 @@ def explanation_text(e: Explanation) -> str:
         out.append(f"      {b['description']}")
         out.extend(f"      ✓ {trace_text(c)}" for c in b["conditions"])
     s = w["stage"]
-    out.append(f"  → stage {s['current'] or '—'} → {s['recommended'] or '—'} ({s['move']})"
-               + (f"  by {s['because']['rule']} ({s['because']['source']})" if s["because"] else
-                  "  no transition rule fired"))
+    out.append(
+        f"  → stage {s['current'] or '—'} → {s['recommended'] or '—'} ({s['move']})"
+        + (f"  by {s['because']['rule']} ({s['because']['source']})" if s["because"] else "  no transition rule fired")
+    )
     if s["because"]:
         out.append(f"      {s['because']['description']}")
         out.extend(f"      ✓ {trace_text(c)}" for c in s["because"]["conditions"])
@@ -467,6 +497,8 @@ def explanation_text(e: Explanation) -> str:
         out.append(f"  to reach {goal}:" + ("" if props else " no verified change of given facts found"))
         for i, p in enumerate(props, 1):
             ch = ", ".join(f"{f} {fmt(a)} → {'(remove)' if b == REMOVE else fmt(b)}" for f, a, b in p.changes)
-            out.append(f"    {i}. {ch}   [checked: {p.rule} fires, stage {p.stage} ({p.move}), "
-                       f"key account {fmt(p.key_account)}]")
+            out.append(
+                f"    {i}. {ch}   [checked: {p.rule} fires, stage {p.stage} ({p.move}), "
+                f"key account {fmt(p.key_account)}]"
+            )
     return "\n".join(out)

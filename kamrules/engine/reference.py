@@ -1,7 +1,9 @@
 """An independent evaluator of condition trees, matching durable_rules' semantics, for tests and traces."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from kamrules.lang.model import AllOf, AnyOf, Condition, Leaf, Not
 from kamrules.lang.ops import OPS
@@ -51,7 +53,12 @@ def reference_fired(ruleset, facts: Mapping[str, Any]) -> tuple[set[str], dict[s
                 derived.setdefault(name, value)
         for name, fact in ruleset.facts.items():
             derivers = [r.stratum for r in ruleset.rules if any(d == name for d, _ in r.derive)]
-            if fact.derived and max(derivers, default=0) == stratum and name not in derived and fact.default is not None:
+            if (
+                fact.derived
+                and max(derivers, default=0) == stratum
+                and name not in derived
+                and fact.default is not None
+            ):
                 derived[name] = fact.default
         facts.update(derived)
     return fired, derived

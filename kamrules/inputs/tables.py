@@ -28,6 +28,7 @@ Reading rules (what a spreadsheet export looks like, and what is refused):
   the previous period still appears, with revenue 0. ``revenue_growth`` is left out when the
   previous revenue is not positive, because growth from nothing is undefined.
 """
+
 from __future__ import annotations
 
 import calendar
@@ -37,17 +38,24 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Union
 
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.lang.source import YNode, read_text, read_yaml
 
 __all__ = [
-    "AccountRow", "Period", "parse_column_mapping", "parse_period", "read_account_table",
-    "read_invoice_lines", "aggregate_invoices", "InvoiceLine",
+    "AccountRow",
+    "InvoiceLine",
+    "Period",
+    "aggregate_invoices",
+    "parse_column_mapping",
+    "parse_period",
+    "read_account_table",
+    "read_invoice_lines",
 ]
 
 Value = Union[Decimal, int, bool, dt.date, str]
@@ -126,8 +134,9 @@ def parse_period(text: str, source: str = "--period") -> Period:
         if m := re.fullmatch(r"(\d{4})-?Q([1-4])", t, re.IGNORECASE):
             y, q = int(m[1]), int(m[2])
             end_month = 3 * q
-            return Period(dt.date(y, end_month - 2, 1),
-                          dt.date(y, end_month, calendar.monthrange(y, end_month)[1]), f"{y}Q{q}")
+            return Period(
+                dt.date(y, end_month - 2, 1), dt.date(y, end_month, calendar.monthrange(y, end_month)[1]), f"{y}Q{q}"
+            )
         if m := re.fullmatch(r"(\d{4})-(\d{2})", t):
             y, mo = int(m[1]), int(m[2])
             return Period(dt.date(y, mo, 1), dt.date(y, mo, calendar.monthrange(y, mo)[1]), t)
@@ -137,9 +146,17 @@ def parse_period(text: str, source: str = "--period") -> Period:
                 return Period(start, end, t)
     except ValueError:
         pass
-    raise InvalidInput([Problem(Span(source, 1, 1, max(len(text), 1)), "not a period",
-                                expected="a month 2026-07, a quarter 2026Q3, a year 2026 or a range 2026-01-01..2026-03-31",
-                                found=f"'{text}'", code="period")])
+    raise InvalidInput(
+        [
+            Problem(
+                Span(source, 1, 1, max(len(text), 1)),
+                "not a period",
+                expected="a month 2026-07, a quarter 2026Q3, a year 2026 or a range 2026-01-01..2026-03-31",
+                found=f"'{text}'",
+                code="period",
+            )
+        ]
+    )
 
 
 def parse_column_mapping(text: str, source: str = "--columns") -> dict[str, str]:
@@ -155,11 +172,19 @@ def parse_column_mapping(text: str, source: str = "--columns") -> dict[str, str]
         key, eq, column = part.partition("=")
         key, column = key.strip(), column.strip()
         if not eq or not key or not column:
-            problems.append(Problem(span, "not a column mapping", expected="name=Column", found=f"'{part}'",
-                                    code="columns"))
+            problems.append(
+                Problem(span, "not a column mapping", expected="name=Column", found=f"'{part}'", code="columns")
+            )
         elif key in out:
-            problems.append(Problem(span, f"'{key}' is mapped twice", expected="each name once",
-                                    found=f"'{out[key]}' and '{column}'", code="columns"))
+            problems.append(
+                Problem(
+                    span,
+                    f"'{key}' is mapped twice",
+                    expected="each name once",
+                    found=f"'{out[key]}' and '{column}'",
+                    code="columns",
+                )
+            )
         else:
             out[key] = column
     if problems:
@@ -199,8 +224,17 @@ def _read_records(path: str | Path) -> _Table:
         return _read_yaml_table(name)
     if suffix in (".csv", ".txt", ".tsv"):
         return _read_csv(name)
-    raise InvalidInput([Problem(Span(name), "unknown table format", expected=".csv, .json, .yaml, .yml or .xlsx",
-                                found=f"'{suffix or 'no extension'}'", code="table-format")])
+    raise InvalidInput(
+        [
+            Problem(
+                Span(name),
+                "unknown table format",
+                expected=".csv, .json, .yaml, .yml or .xlsx",
+                found=f"'{suffix or 'no extension'}'",
+                code="table-format",
+            )
+        ]
+    )
 
 
 def _empty(name: str, what: str) -> InvalidInput:
@@ -222,11 +256,17 @@ def _read_csv(name: str) -> _Table:
         if not any(c.strip() for c in row):
             continue
         if len(row) != len(header):
-            problems.append(Problem(Span(name, rownum, 1, cell=True), "wrong number of cells in row",
-                                    expected=f"{len(header)} cells like the header",
-                                    found=f"{len(row)}", code="row-length",
-                                    help=f"the file is read with '{'tab' if delimiter == chr(9) else delimiter}' between cells; "
-                                         "quote cells that contain it"))
+            problems.append(
+                Problem(
+                    Span(name, rownum, 1, cell=True),
+                    "wrong number of cells in row",
+                    expected=f"{len(header)} cells like the header",
+                    found=f"{len(row)}",
+                    code="row-length",
+                    help=f"the file is read with '{'tab' if delimiter == chr(9) else delimiter}' between cells; "
+                    "quote cells that contain it",
+                )
+            )
             continue
         rec = _Record(Span(name, rownum, 1, cell=True))
         for colnum, (h, c) in enumerate(zip(header, row), start=1):
@@ -245,12 +285,26 @@ def _header_problems(name: str, header: list[str], records: list[_Record]) -> li
         if not h:
             # Spreadsheets often export trailing empty columns; only a nameless column with data is wrong.
             if any(str(r.cells.get(h, ("", None))[0] or "").strip() for r in records):
-                problems.append(Problem(Span(name, 1, i, cell=True), "column has data but no name", expected="a column name",
-                                        found="an empty header cell", code="header"))
+                problems.append(
+                    Problem(
+                        Span(name, 1, i, cell=True),
+                        "column has data but no name",
+                        expected="a column name",
+                        found="an empty header cell",
+                        code="header",
+                    )
+                )
             continue
         if h in seen:
-            problems.append(Problem(Span(name, 1, i, len(h), cell=True), f"duplicate column '{h}'", expected="each column name once",
-                                    found=f"'{h}' again (first in column {seen[h]})", code="header"))
+            problems.append(
+                Problem(
+                    Span(name, 1, i, len(h), cell=True),
+                    f"duplicate column '{h}'",
+                    expected="each column name once",
+                    found=f"'{h}' again (first in column {seen[h]})",
+                    code="header",
+                )
+            )
         else:
             seen[h] = i
     return problems
@@ -266,8 +320,17 @@ def _read_xlsx(name: str) -> _Table:
     try:
         wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError):
-        raise InvalidInput([Problem(Span(name), "cannot read workbook", expected="an .xlsx file saved by a spreadsheet program",
-                                    found="a file that is not an .xlsx workbook", code="xlsx")]) from None
+        raise InvalidInput(
+            [
+                Problem(
+                    Span(name),
+                    "cannot read workbook",
+                    expected="an .xlsx file saved by a spreadsheet program",
+                    found="a file that is not an .xlsx workbook",
+                    code="xlsx",
+                )
+            ]
+        ) from None
     try:
         ws = wb.worksheets[0]
         rows = [list(r) for r in ws.iter_rows(values_only=True)]
@@ -290,8 +353,13 @@ def _read_xlsx(name: str) -> _Table:
     problems = _header_problems(name, header, records)
     if problems:
         raise InvalidInput(problems)
-    return _Table(name, [h for h in header if h], records, {h: Span(name, 1, i, cell=True) for i, h in enumerate(header, 1)},
-                  grid=True)
+    return _Table(
+        name,
+        [h for h in header if h],
+        records,
+        {h: Span(name, 1, i, cell=True) for i, h in enumerate(header, 1)},
+        grid=True,
+    )
 
 
 def _line_col(text: str, pos: int) -> tuple[int, int]:
@@ -315,14 +383,24 @@ def _read_json(name: str) -> _Table:
             out[k] = v
         return out
 
-    decoder = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal, parse_constant=no_constant,
-                               object_pairs_hook=pairs)
+    decoder = json.JSONDecoder(
+        parse_float=Decimal, parse_int=Decimal, parse_constant=no_constant, object_pairs_hook=pairs
+    )
     ws = re.compile(r"\s*")
     pos = ws.match(text, 0).end()
     if not text.startswith("[", pos):
         line, col = _line_col(text, pos)
-        raise InvalidInput([Problem(Span(name, line, col), "not a table", expected="a JSON list of objects",
-                                    found=f"'{text[pos]}'", code="json")])
+        raise InvalidInput(
+            [
+                Problem(
+                    Span(name, line, col),
+                    "not a table",
+                    expected="a JSON list of objects",
+                    found=f"'{text[pos]}'",
+                    code="json",
+                )
+            ]
+        )
     pos = ws.match(text, pos + 1).end()
     records: list[_Record] = []
     problems: list[Problem] = []
@@ -332,13 +410,28 @@ def _read_json(name: str) -> _Table:
         try:
             obj, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as e:
-            raise InvalidInput([Problem(Span(name, e.lineno, e.colno), f"JSON syntax error: {e.msg}", code="json")]) from None
+            raise InvalidInput(
+                [Problem(Span(name, e.lineno, e.colno), f"JSON syntax error: {e.msg}", code="json")]
+            ) from None
         except ValueError as e:
-            raise InvalidInput([Problem(Span(name, line, col), "not a finite number", expected="a number",
-                                        found=str(e), code="number")]) from None
+            raise InvalidInput(
+                [
+                    Problem(
+                        Span(name, line, col), "not a finite number", expected="a number", found=str(e), code="number"
+                    )
+                ]
+            ) from None
         except KeyError as e:
-            raise InvalidInput([Problem(Span(name, line, col), f"duplicate key {e}", expected="each key once in an object",
-                                        code="duplicate-key")]) from None
+            raise InvalidInput(
+                [
+                    Problem(
+                        Span(name, line, col),
+                        f"duplicate key {e}",
+                        expected="each key once in an object",
+                        code="duplicate-key",
+                    )
+                ]
+            ) from None
         span = Span(name, line, col)
         if not isinstance(obj, dict):
             problems.append(Problem(span, "not a table row", expected="an object", found=_describe(obj), code="json"))
@@ -346,8 +439,15 @@ def _read_json(name: str) -> _Table:
             rec = _Record(span)
             for k, v in obj.items():
                 if isinstance(v, (dict, list)):
-                    problems.append(Problem(span, f"'{k}' is not a single value", expected="a number, text, boolean or null",
-                                            found="an object" if isinstance(v, dict) else "a list", code="json"))
+                    problems.append(
+                        Problem(
+                            span,
+                            f"'{k}' is not a single value",
+                            expected="a number, text, boolean or null",
+                            found="an object" if isinstance(v, dict) else "a list",
+                            code="json",
+                        )
+                    )
                     continue
                 rec.cells[k] = ("" if v is None else v, span)
                 if k not in columns:
@@ -358,10 +458,19 @@ def _read_json(name: str) -> _Table:
             pos = ws.match(text, pos + 1).end()
         elif not text.startswith("]", pos):
             line, col = _line_col(text, pos)
-            raise InvalidInput([Problem(Span(name, line, col), "JSON syntax error", expected="',' or ']'",
-                                        found=f"'{text[pos:pos + 1] or 'end of file'}'", code="json")])
-    if text[pos + 1:].strip():
-        line, col = _line_col(text, pos + 1 + (len(text[pos + 1:]) - len(text[pos + 1:].lstrip())))
+            raise InvalidInput(
+                [
+                    Problem(
+                        Span(name, line, col),
+                        "JSON syntax error",
+                        expected="',' or ']'",
+                        found=f"'{text[pos : pos + 1] or 'end of file'}'",
+                        code="json",
+                    )
+                ]
+            )
+    if text[pos + 1 :].strip():
+        line, col = _line_col(text, pos + 1 + (len(text[pos + 1 :]) - len(text[pos + 1 :].lstrip())))
         problems.append(Problem(Span(name, line, col), "text after the end of the table", code="json"))
     if problems:
         raise InvalidInput(problems)
@@ -371,20 +480,30 @@ def _read_json(name: str) -> _Table:
 def _read_yaml_table(name: str) -> _Table:
     root = read_yaml(name)
     if root.kind != "seq":
-        raise InvalidInput([Problem(root.span, "not a table", expected="a YAML list of mappings", found=root.describe(),
-                                    code="yaml")])
+        raise InvalidInput(
+            [Problem(root.span, "not a table", expected="a YAML list of mappings", found=root.describe(), code="yaml")]
+        )
     records: list[_Record] = []
     problems: list[Problem] = []
     columns: list[str] = []
     for item in root.value:
         if item.kind != "map":
-            problems.append(Problem(item.span, "not a table row", expected="a mapping", found=item.describe(), code="yaml"))
+            problems.append(
+                Problem(item.span, "not a table row", expected="a mapping", found=item.describe(), code="yaml")
+            )
             continue
         rec = _Record(item.span)
         for k, v in item.items():
             if v.kind != "scalar":
-                problems.append(Problem(v.span, f"'{k}' is not a single value", expected="a number, text, boolean or date",
-                                        found=v.describe(), code="yaml"))
+                problems.append(
+                    Problem(
+                        v.span,
+                        f"'{k}' is not a single value",
+                        expected="a number, text, boolean or date",
+                        found=v.describe(),
+                        code="yaml",
+                    )
+                )
                 continue
             rec.cells[k] = (_yaml_value(v), v.span)
             if k not in columns:
@@ -451,19 +570,32 @@ def _decide_decimal(name: str, texts: list[tuple[str, Span]], given: str | None)
                 seen[ev] = span
     if "." in seen and "," in seen:
         a, b = seen["."], seen[","]
-        return ".", [Problem(b if (b.line, b.col) > (a.line, a.col) else a, "numbers use both '.' and ',' as decimal separator",
-                             expected="one decimal separator per file",
-                             found=f"decimal point at {a.line}:{a.col} and decimal comma at {b.line}:{b.col}",
-                             code="decimal", help="make the column formats agree, or give the decimal separator explicitly")]
+        return ".", [
+            Problem(
+                b if (b.line, b.col) > (a.line, a.col) else a,
+                "numbers use both '.' and ',' as decimal separator",
+                expected="one decimal separator per file",
+                found=f"decimal point at {a.line}:{a.col} and decimal comma at {b.line}:{b.col}",
+                code="decimal",
+                help="make the column formats agree, or give the decimal separator explicitly",
+            )
+        ]
     if "." in seen:
         return ".", []
     if "," in seen:
         return ",", []
     if "ambiguous" in seen:
         span = seen["ambiguous"]
-        return ".", [Problem(span, "cannot tell the decimal separator", expected="a number that settles it, like 12,5 or 12.5",
-                             found="only numbers like 1.234 or 1,234, which read as thousands or as decimals", code="decimal",
-                             help="give the decimal separator explicitly ('.' or ',')")]
+        return ".", [
+            Problem(
+                span,
+                "cannot tell the decimal separator",
+                expected="a number that settles it, like 12,5 or 12.5",
+                found="only numbers like 1.234 or 1,234, which read as thousands or as decimals",
+                code="decimal",
+                help="give the decimal separator explicitly ('.' or ',')",
+            )
+        ]
     return ".", []
 
 
@@ -521,10 +653,16 @@ def _decide_date_order(texts: list[tuple[str, Span]], given: str | None) -> tupl
             if b > 12 and mdy is None:
                 mdy = span
     if dmy and mdy:
-        return "dmy", [Problem(mdy, "dates are written both day first and month first",
-                               expected="one date order per file",
-                               found=f"day first at {dmy.line}:{dmy.col}, month first at {mdy.line}:{mdy.col}",
-                               code="date", help="fix the odd rows, or give the date format explicitly (dmy or mdy)")]
+        return "dmy", [
+            Problem(
+                mdy,
+                "dates are written both day first and month first",
+                expected="one date order per file",
+                found=f"day first at {dmy.line}:{dmy.col}, month first at {mdy.line}:{mdy.col}",
+                code="date",
+                help="fix the odd rows, or give the date format explicitly (dmy or mdy)",
+            )
+        ]
     return ("mdy" if mdy else "dmy"), []
 
 
@@ -552,10 +690,19 @@ def _date(raw: Any, order: str) -> dt.date | None:
 def _missing_column(table: _Table, role: str, column: str) -> Problem:
     near = [c for c in table.columns if c.lower() == column.lower()]
     listed = ", ".join(f"'{c}'" for c in table.columns) or "none"
-    hint = f"did you mean '{near[0]}'? (column names are case-sensitive)" if near else (
-        f"name the column '{column}' or map it, e.g. --columns {role}=<column>")
-    return Problem(Span(table.file, 1, 1), f"missing column '{column}'" + (f" for {role}" if role != column else ""),
-                   expected=f"a column named '{column}'", found=f"columns {listed}", help=hint, code="missing-column")
+    hint = (
+        f"did you mean '{near[0]}'? (column names are case-sensitive)"
+        if near
+        else (f"name the column '{column}' or map it, e.g. --columns {role}=<column>")
+    )
+    return Problem(
+        Span(table.file, 1, 1),
+        f"missing column '{column}'" + (f" for {role}" if role != column else ""),
+        expected=f"a column named '{column}'",
+        found=f"columns {listed}",
+        help=hint,
+        code="missing-column",
+    )
 
 
 def _all_strings(table: _Table, columns: list[str]) -> list[tuple[str, Span]]:
@@ -575,8 +722,9 @@ def _no_rows(table: _Table, what: str) -> Problem:
 # Public readers.
 
 
-def read_account_table(path: str | Path, columns: Mapping[str, str] | None = None,
-                       decimal: str | None = None) -> list[AccountRow]:
+def read_account_table(
+    path: str | Path, columns: Mapping[str, str] | None = None, decimal: str | None = None
+) -> list[AccountRow]:
     """One AccountRow per row of an account table; ``columns`` maps fact names to file columns."""
     table = _read_records(path)
     mapping = dict(columns or {})
@@ -603,13 +751,20 @@ def read_account_table(path: str | Path, columns: Mapping[str, str] | None = Non
         raw, span = rec.cells.get(account_col, ("", rec.span))
         account = _account_id(raw)
         if not account:
-            problems.append(Problem(span, "missing account id", expected="an account id", found="an empty cell",
-                                    code="account"))
+            problems.append(
+                Problem(span, "missing account id", expected="an account id", found="an empty cell", code="account")
+            )
             continue
         if account in first_seen:
-            problems.append(Problem(span, f"duplicate account '{account}'", expected="each account once",
-                                    found=f"'{account}' again (first at {_where(first_seen[account])})",
-                                    code="duplicate-account"))
+            problems.append(
+                Problem(
+                    span,
+                    f"duplicate account '{account}'",
+                    expected="each account once",
+                    found=f"'{account}' again (first at {_where(first_seen[account])})",
+                    code="duplicate-account",
+                )
+            )
             continue
         first_seen[account] = span
         facts: dict[str, Value] = {}
@@ -648,8 +803,9 @@ def _fact_value(cell: Cell, dec: str, problems: list[Problem]) -> Value | None:
     if isinstance(raw, (Decimal, int, float)):
         n = _number(raw, dec)
         if isinstance(n, str):
-            problems.append(Problem(span, "not a valid number", expected="a finite number below 10^15", found=n,
-                                    code="number"))
+            problems.append(
+                Problem(span, "not a valid number", expected="a finite number below 10^15", found=n, code="number")
+            )
             return None
         return n
     t = str(raw).strip()
@@ -664,7 +820,9 @@ def _fact_value(cell: Cell, dec: str, problems: list[Problem]) -> Value | None:
     if _DMY_DOT.fullmatch(t) or _ISO.fullmatch(t):
         d = _date(t, "dmy")
         if d is None:
-            problems.append(Problem(span, "not a valid date", expected="a real calendar day", found=f"'{t}'", code="date"))
+            problems.append(
+                Problem(span, "not a valid date", expected="a real calendar day", found=f"'{t}'", code="date")
+            )
         return d
     if _LOOKS_NUMERIC.fullmatch(t) or t.lower() in _NOT_FINITE or t.startswith("#"):
         n = _number(t, dec)
@@ -675,19 +833,36 @@ def _fact_value(cell: Cell, dec: str, problems: list[Problem]) -> Value | None:
     return t
 
 
-def read_invoice_lines(path: str | Path, columns: Mapping[str, str] | None = None, decimal: str | None = None,
-                       date_format: str | None = None) -> list[InvoiceLine]:
+def read_invoice_lines(
+    path: str | Path,
+    columns: Mapping[str, str] | None = None,
+    decimal: str | None = None,
+    date_format: str | None = None,
+) -> list[InvoiceLine]:
     """The lines of an invoice or transaction file; ``columns`` maps roles (account, date, ...) to file columns."""
     mapping = dict(columns or {})
     unknown = [k for k in mapping if k not in INVOICE_ROLES]
     if unknown:
-        raise InvalidInput([Problem(Span("--columns"), f"unknown column role '{k}'", expected=", ".join(INVOICE_ROLES),
-                                    found=f"'{k}'", code="columns") for k in unknown])
+        raise InvalidInput(
+            [
+                Problem(
+                    Span("--columns"),
+                    f"unknown column role '{k}'",
+                    expected=", ".join(INVOICE_ROLES),
+                    found=f"'{k}'",
+                    code="columns",
+                )
+                for k in unknown
+            ]
+        )
     table = _read_records(path)
     cols = {role: mapping.get(role, role) for role in INVOICE_ROLES}
     problems = [_missing_column(table, r, cols[r]) for r in _REQUIRED_ROLES if cols[r] not in table.columns]
-    problems += [_missing_column(table, r, cols[r]) for r in INVOICE_ROLES
-                 if r not in _REQUIRED_ROLES and r in mapping and cols[r] not in table.columns]
+    problems += [
+        _missing_column(table, r, cols[r])
+        for r in INVOICE_ROLES
+        if r not in _REQUIRED_ROLES and r in mapping and cols[r] not in table.columns
+    ]
     if problems:
         raise InvalidInput(problems)
     if not table.records:
@@ -709,14 +884,22 @@ def read_invoice_lines(path: str | Path, columns: Mapping[str, str] | None = Non
         raw, span = cell("account")
         account = _account_id(raw)
         if not account:
-            problems.append(Problem(span, "missing account id", expected="an account id", found="an empty cell",
-                                    code="account"))
+            problems.append(
+                Problem(span, "missing account id", expected="an account id", found="an empty cell", code="account")
+            )
             ok = False
         raw, span = cell("date")
         day = _date(raw, order)
         if day is None:
-            problems.append(Problem(span, "not a valid date", expected="a date like 2026-07-31, 31/07/2026 or 31.07.2026",
-                                    found=f"'{raw}'" if raw != "" else "an empty cell", code="date"))
+            problems.append(
+                Problem(
+                    span,
+                    "not a valid date",
+                    expected="a date like 2026-07-31, 31/07/2026 or 31.07.2026",
+                    found=f"'{raw}'" if raw != "" else "an empty cell",
+                    code="date",
+                )
+            )
             ok = False
         nums: dict[str, Decimal | None] = {"quantity": None, "margin": None}
         for role in ("amount", "quantity", "margin"):
@@ -725,7 +908,9 @@ def read_invoice_lines(path: str | Path, columns: Mapping[str, str] | None = Non
             raw, span = cell(role)
             n = _number(raw, dec)
             if isinstance(n, str):
-                problems.append(Problem(span, f"not a valid {role}", expected=_number_expected(dec), found=n, code="number"))
+                problems.append(
+                    Problem(span, f"not a valid {role}", expected=_number_expected(dec), found=n, code="number")
+                )
                 ok = False
             else:
                 nums[role] = n
@@ -734,8 +919,9 @@ def read_invoice_lines(path: str | Path, columns: Mapping[str, str] | None = Non
             raw, span = cell("invoice")
             invoice = _account_id(raw) or None
             if invoice is None:
-                problems.append(Problem(span, "missing invoice id", expected="an invoice id", found="an empty cell",
-                                        code="invoice"))
+                problems.append(
+                    Problem(span, "missing invoice id", expected="an invoice id", found="an empty cell", code="invoice")
+                )
                 ok = False
         if ok and day is not None:
             amount = nums["amount"]
@@ -746,8 +932,9 @@ def read_invoice_lines(path: str | Path, columns: Mapping[str, str] | None = Non
     return lines
 
 
-def aggregate_invoices(lines: list[InvoiceLine], period: Period, previous: Period | None = None,
-                       source: str = "<invoices>") -> list[AccountRow]:
+def aggregate_invoices(
+    lines: list[InvoiceLine], period: Period, previous: Period | None = None, source: str = "<invoices>"
+) -> list[AccountRow]:
     """Per-account revenue, volume, purchases, margin and revenue_growth for a period, sorted by account."""
     prev = previous or period.previous()
     has_qty = any(li.quantity is not None for li in lines)

@@ -26,24 +26,34 @@ Conventions, the same in every function here:
   grid, so its limits can differ by a few accounts). It needs positive values; anything else is
   an InvalidInput.
 """
+
 from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, Inexact, InvalidOperation, getcontext, localcontext
 from fractions import Fraction
 from itertools import islice, repeat
 from operator import itemgetter, lt
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
 from kamrules.errors import InvalidInput, Problem, Span
 
-__all__ = ["AbcRow", "AbcLimits", "AbcResult", "ComputedAbc", "Concentration", "abc_classes", "abc_classes_arrays",
-           "computed_abc", "concentration"]
+__all__ = [
+    "AbcLimits",
+    "AbcResult",
+    "AbcRow",
+    "ComputedAbc",
+    "Concentration",
+    "abc_classes",
+    "abc_classes_arrays",
+    "computed_abc",
+    "concentration",
+]
 
 # Sums of money never need more digits than this; the classification checks that nothing rounds.
 _PREC = 80
@@ -145,14 +155,23 @@ def _computed_abc_exact(values: Mapping[str, Decimal], source: str) -> ComputedA
     """The pure-Python reference for computed_abc, in Fractions; used when the values do not fit int64."""
     _check_values(values)
     bad = [
-        Problem(Span(source), f"account '{a}' has no positive value", expected="a value > 0", found=str(v),
-                help="computed ABC analysis works on positive values only; use fixed cut-offs or leave the account out",
-                code="abc-nonpositive")
-        for a, v in sorted(values.items()) if v <= 0
+        Problem(
+            Span(source),
+            f"account '{a}' has no positive value",
+            expected="a value > 0",
+            found=str(v),
+            help="computed ABC analysis works on positive values only; use fixed cut-offs or leave the account out",
+            code="abc-nonpositive",
+        )
+        for a, v in sorted(values.items())
+        if v <= 0
     ]
     if not values:
-        bad.append(Problem(Span(source), "no values to analyse", expected="at least one account", found="none",
-                           code="abc-empty"))
+        bad.append(
+            Problem(
+                Span(source), "no values to analyse", expected="at least one account", found="none", code="abc-empty"
+            )
+        )
     if bad:
         raise InvalidInput(bad)
     ranked = _ranked(values)
@@ -177,8 +196,14 @@ def _computed_abc_exact(values: Mapping[str, Decimal], source: str) -> ComputedA
     bc = max(nearest(xs[max(pareto, break_even)], Fraction(1), 0), ab)
     rows = _abc_classes_exact(values, Decimal(1), Decimal(1))  # shares and ranks; classes replaced below
     rows = [
-        AbcRow(r.account, r.value, r.rank, r.share, r.cumulative_share,
-               "A" if r.rank <= ab else "B" if r.rank <= bc else "C")
+        AbcRow(
+            r.account,
+            r.value,
+            r.rank,
+            r.share,
+            r.cumulative_share,
+            "A" if r.rank <= ab else "B" if r.rank <= bc else "C",
+        )
         for r in rows
     ]
 
@@ -199,7 +224,7 @@ def _concentration_exact(values: Mapping[str, Decimal]) -> Concentration:
     top_k = math.ceil(n / 5) if n else 0
     if total <= 0:
         return Concentration(n, positive, _dec(total), top_k, None, None, None)
-    top = sum(xs[n - top_k:], Fraction(0)) / total
+    top = sum(xs[n - top_k :], Fraction(0)) / total
     gini = sum(((2 * i - n - 1) * x for i, x in enumerate(xs, start=1)), Fraction(0)) / (n * total)
     hhi = sum(((x / total) ** 2 for x in xs), Fraction(0))
     return Concentration(n, positive, _dec(total), top_k, _dec(top), _dec(gini), _dec(hhi))
@@ -230,8 +255,11 @@ def abc_classes(
 
 
 def abc_classes_arrays(
-    ids: Sequence[str] | np.ndarray, units: Sequence[int] | np.ndarray, scale: int = 2,
-    a_cut: Decimal = Decimal("0.80"), b_cut: Decimal = Decimal("0.95"),
+    ids: Sequence[str] | np.ndarray,
+    units: Sequence[int] | np.ndarray,
+    scale: int = 2,
+    a_cut: Decimal = Decimal("0.80"),
+    b_cut: Decimal = Decimal("0.95"),
 ) -> AbcResult:
     """abc_classes for values given as integers of 10**-scale (cents for scale 2) beside unique account ids."""
     _check_cuts(a_cut, b_cut)
@@ -321,7 +349,7 @@ def concentration(values: Mapping[str, Decimal]) -> Concentration:
     top_k = -(-n // 5)
     if total <= 0:
         return Concentration(n, positive, _dec(Fraction(0)), top_k, None, None, None)
-    top = Fraction(int(xs[n - top_k:].sum()), total)
+    top = Fraction(int(xs[n - top_k :].sum()), total)
     gini = Fraction(2 * _dot(np.arange(1, n + 1, dtype=np.int64), xs) - (n + 1) * total, n * total)
     hhi = Fraction(_dot(xs, xs), total * total)
     return Concentration(n, positive, _dec(Fraction(total, 10**scale)), top_k, _dec(top), _dec(gini), _dec(hhi))
@@ -332,8 +360,18 @@ class AbcResult(Sequence[AbcRow]):
 
     __hash__ = None  # type: ignore[assignment]  # like the list it stands for
 
-    def __init__(self, accounts: Any, originals: Sequence[Decimal] | None, order: np.ndarray, ranked: np.ndarray,
-                 cum: np.ndarray, scale: int, n_a: int, n_ab: int, ctx: Context) -> None:
+    def __init__(
+        self,
+        accounts: Any,
+        originals: Sequence[Decimal] | None,
+        order: np.ndarray,
+        ranked: np.ndarray,
+        cum: np.ndarray,
+        scale: int,
+        n_a: int,
+        n_ab: int,
+        ctx: Context,
+    ) -> None:
         """Keep the ranking arrays; rows are made from them on demand."""
         self._accounts, self._originals, self._order, self._ranked = accounts, originals, order, ranked
         self._cum, self._scale, self._n_a, self._n_ab, self._ctx = cum, scale, n_a, n_ab, ctx
@@ -348,8 +386,9 @@ class AbcResult(Sequence[AbcRow]):
         return res
 
     def _reclassed(self, n_a: int, n_ab: int) -> AbcResult:
-        return AbcResult(self._accounts, self._originals, self._order, self._ranked, self._cum, self._scale,
-                         n_a, n_ab, self._ctx)
+        return AbcResult(
+            self._accounts, self._originals, self._order, self._ranked, self._cum, self._scale, n_a, n_ab, self._ctx
+        )
 
     def __len__(self) -> int:
         return len(self._rows) if self._rows is not None else len(self._order)
@@ -410,8 +449,13 @@ class AbcResult(Sequence[AbcRow]):
 
     def _row(self, k: int) -> AbcRow:
         acc = self._accounts[int(self._order[k])]
-        return self._make(k, acc if type(acc) is str else str(acc), int(self._order[k]), int(self._ranked[k]),
-                          int(self._cum[k]) if k < len(self._cum) else 0)
+        return self._make(
+            k,
+            acc if type(acc) is str else str(acc),
+            int(self._order[k]),
+            int(self._ranked[k]),
+            int(self._cum[k]) if k < len(self._cum) else 0,
+        )
 
     def _make(self, k: int, account: str, idx: int, units: int, cum: int) -> AbcRow:
         value = self._originals[idx] if self._originals is not None else Decimal(units).scaleb(-self._scale)
@@ -433,12 +477,17 @@ class AbcResult(Sequence[AbcRow]):
             order_v = order
         div, t = self._ctx.divide, Decimal(total)
         cls = ["A"] * self._n_a + ["B"] * (self._n_ab - self._n_a) + ["C"] * (npos - self._n_ab)
-        rows = [AbcRow(str(accounts[i]), originals[j], k, div(Decimal(u), t), div(Decimal(c), t), c_)
-                for k, i, j, u, c, c_ in zip(range(1, npos + 1), order, order_v, self._ranked.tolist(),
-                                             self._cum.tolist(), cls)]
+        rows = [
+            AbcRow(str(accounts[i]), originals[j], k, div(Decimal(u), t), div(Decimal(c), t), c_)
+            for k, i, j, u, c, c_ in zip(
+                range(1, npos + 1), order, order_v, self._ranked.tolist(), self._cum.tolist(), cls
+            )
+        ]
         last = _ONE if total > 0 else _ZERO
-        rows += [AbcRow(str(accounts[i]), originals[j], k, _ZERO, last, "C", True)
-                 for k, i, j in zip(range(npos + 1, n + 1), order[npos:], order_v[npos:])]
+        rows += [
+            AbcRow(str(accounts[i]), originals[j], k, _ZERO, last, "C", True)
+            for k, i, j in zip(range(npos + 1, n + 1), order[npos:], order_v[npos:])
+        ]
         return rows
 
 
@@ -477,8 +526,11 @@ def _scaled(values: Mapping[str, Decimal]) -> tuple[list[str], list[Decimal], np
             scale = max(0, -int(total.as_tuple().exponent))
             if scale > 18:
                 return None
-            ints = np.fromiter(map(int, map(Decimal.scaleb, vals, repeat(scale))) if scale else map(int, vals),
-                               dtype=np.int64, count=len(vals))
+            ints = np.fromiter(
+                map(int, map(Decimal.scaleb, vals, repeat(scale))) if scale else map(int, vals),
+                dtype=np.int64,
+                count=len(vals),
+            )
     except InvalidOperation:
         _check_values(values)  # a NaN or infinity: the same TypeError as the reference path
         return None
@@ -520,8 +572,9 @@ def _positions(ids: Any) -> np.ndarray:
     return pos
 
 
-def _classify(accounts: Any, originals: Sequence[Decimal] | None, ints: np.ndarray, scale: int,
-              a_cut: Decimal, b_cut: Decimal) -> AbcResult:
+def _classify(
+    accounts: Any, originals: Sequence[Decimal] | None, ints: np.ndarray, scale: int, a_cut: Decimal, b_cut: Decimal
+) -> AbcResult:
     """Rank and class int64 values (already checked by _fits) exactly."""
     _ = a_cut * _ONE, b_cut * _ONE  # the reference path multiplies the cut-offs by a Decimal: same TypeErrors
     n = len(ints)
@@ -543,6 +596,7 @@ def _classify(accounts: Any, originals: Sequence[Decimal] | None, ints: np.ndarr
 
 def _dot(x: np.ndarray, y: np.ndarray) -> int:
     """Exact sum of x * y over nonnegative int64 arrays shorter than 2**31."""
+
     # 16-bit limbs: each product is below 2**32, so each of the limb sums stays inside int64.
     def limbs(a: np.ndarray) -> list[np.ndarray]:
         out = []
@@ -551,5 +605,6 @@ def _dot(x: np.ndarray, y: np.ndarray) -> int:
             a = a >> 16
             if not a.any():
                 return out
+
     xl, yl = limbs(x), limbs(y)
     return sum(int((p * q).sum()) << (16 * (i + j)) for i, p in enumerate(xl) for j, q in enumerate(yl))

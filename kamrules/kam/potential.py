@@ -13,10 +13,12 @@ Components, each on 0..1:
 invented: it lowers the confidence. With no known component there is no score (None) and the
 confidence is 0. The weights come from ``potential:`` in rules/settings.yaml.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["DEFAULT_WEIGHTS", "Potential", "estimate"]
 
@@ -35,9 +37,12 @@ class Potential:
     def to_dict(self) -> dict:
         """JSON-ready form."""
         # rounded for people: 0.23, not 0.22999999999999998 (the rules get the unrounded score)
-        return {"score": self.score, "confidence": self.confidence,
-                "components": {k: round(v, 6) for k, v in self.components.items()},
-                "missing": list(self.missing)}
+        return {
+            "score": self.score,
+            "confidence": self.confidence,
+            "components": {k: round(v, 6) for k, v in self.components.items()},
+            "missing": list(self.missing),
+        }
 
 
 def _clamp(x: float) -> float:

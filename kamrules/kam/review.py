@@ -24,23 +24,25 @@ from aggregated invoice lines) and:
 ``portfolio_regions`` is the largest ``regions`` of any key account: a lower bound of the regions
 the key accounts span, since tables give a count per account, not the regions' names.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from kamrules.kam.abc import AbcRow, Concentration, abc_classes, concentration
-from kamrules.errors import InvalidInput, Problem
 from kamrules.engine.evaluate import Decision, Evaluator, Reason
+from kamrules.errors import InvalidInput, Problem
+from kamrules.inputs.tables import AccountRow
+from kamrules.kam.abc import AbcRow, Concentration, abc_classes, concentration
+from kamrules.kam.potential import DEFAULT_WEIGHTS, Potential, estimate
 from kamrules.lang.loader import Problems, fact_value_problem
 from kamrules.lang.model import Account, RuleSet
-from kamrules.kam.potential import DEFAULT_WEIGHTS, Potential, estimate
-from kamrules.inputs.tables import AccountRow
 from kamrules.lang.source import YNode, is_finite_number, read_yaml
 
-__all__ = ["METRICS", "Settings", "load_settings", "review", "PortfolioReview", "AccountResult"]
+__all__ = ["METRICS", "AccountResult", "PortfolioReview", "Settings", "load_settings", "review"]
 
 METRICS = ("revenue", "volume", "purchases", "margin")
 NOT_FACTS = ("name", "previous_key_account")
@@ -81,21 +83,36 @@ def load_settings(rules_dir: str | Path) -> Settings:
                 if key in cuts and _number_setting(n, f"abc cut-off '{key}'", "a number in (0, 1]", col):
                     cuts[key] = Decimal(str(n.value))
             if not col and not (0 < cuts["a"] <= cuts["b"] <= 1):
-                col.add(abc_node.span, "abc cut-offs out of order", expected="0 < a <= b <= 1",
-                        found=f"a={cuts['a']}, b={cuts['b']}", code="settings")
+                col.add(
+                    abc_node.span,
+                    "abc cut-offs out of order",
+                    expected="0 < a <= b <= 1",
+                    found=f"a={cuts['a']}, b={cuts['b']}",
+                    code="settings",
+                )
         pot = root.get("potential")
         if pot is not None and col.expect_kind(pot, "map", "'potential'"):
             col.unknown_keys(pot, set(DEFAULT_WEIGHTS), "'potential'")
             for key, n in pot.items():
                 if key in weights and _number_setting(n, f"weight of '{key}'", "a number >= 0", col):
                     if n.value < 0:
-                        col.add(n.span, f"weight of '{key}' must be a number >= 0", expected="a number >= 0",
-                                found=n.describe(), code="settings")
+                        col.add(
+                            n.span,
+                            f"weight of '{key}' must be a number >= 0",
+                            expected="a number >= 0",
+                            found=n.describe(),
+                            code="settings",
+                        )
                     else:
                         weights[key] = float(n.value)
             if not col and sum(weights.values()) <= 0:
-                col.add(pot.span, "every potential weight is 0", expected="at least one weight above 0",
-                        found="all 0", code="settings")
+                col.add(
+                    pot.span,
+                    "every potential weight is 0",
+                    expected="at least one weight above 0",
+                    found="all 0",
+                    code="settings",
+                )
     if col:
         raise InvalidInput(list(col))
     return Settings(cuts["a"], cuts["b"], weights)
@@ -150,8 +167,13 @@ class AccountResult:
 
 
 def _abc_dict(r: AbcRow) -> dict:
-    return {"class": r.cls, "value": str(r.value), "rank": r.rank, "share": str(r.share),
-            "cumulative_share": str(r.cumulative_share)}
+    return {
+        "class": r.cls,
+        "value": str(r.value),
+        "rank": r.rank,
+        "share": str(r.share),
+        "cumulative_share": str(r.cumulative_share),
+    }
 
 
 @dataclass
@@ -174,10 +196,16 @@ class PortfolioReview:
     def review_entry(self, a: AccountResult) -> dict:
         """One new/kept/lost key account with the rules that (un)designated it, now and before."""
         d = a.decision
-        entry = {"account": d.account, "name": d.name, "key_account": bool(d.key_account),
-                 "previous_key_account": a.previous_key, "rule": d.derived_by.get("key_account"),
-                 "why": designation_text(d), "reasons": [r.to_dict() for r in designation_reasons(d)],
-                 "facts": {f: d.given.get(f) for f in DESIGNATION_FACTS if f in d.given}}
+        entry = {
+            "account": d.account,
+            "name": d.name,
+            "key_account": bool(d.key_account),
+            "previous_key_account": a.previous_key,
+            "rule": d.derived_by.get("key_account"),
+            "why": designation_text(d),
+            "reasons": [r.to_dict() for r in designation_reasons(d)],
+            "facts": {f: d.given.get(f) for f in DESIGNATION_FACTS if f in d.given},
+        }
         if a.previous_decision is not None:
             p = a.previous_decision
             entry["previous_rule"] = p.derived_by.get("key_account")
@@ -196,8 +224,11 @@ class PortfolioReview:
             "review": review,
             "concentration": {m: _conc_dict(c) for m, c in self.concentration.items()},
             "portfolio_facts": dict(self.portfolio_facts),
-            "structure": {"recommended": s.structure, "rule": s.structure_rule,
-                          "reasons": [r.to_dict() for r in s.reasons if r.rule.structure]},
+            "structure": {
+                "recommended": s.structure,
+                "rule": s.structure_rule,
+                "reasons": [r.to_dict() for r in s.reasons if r.rule.structure],
+            },
         }
 
     def trailer(self) -> dict:
@@ -205,8 +236,14 @@ class PortfolioReview:
         return {"metrics": list(self.metrics), "summary": self.summary()}
 
 
-DESIGNATION_FACTS = ("abc_revenue", "abc_margin", "abc_volume", "abc_purchases", "potential_score",
-                     "priorities_changed")
+DESIGNATION_FACTS = (
+    "abc_revenue",
+    "abc_margin",
+    "abc_volume",
+    "abc_purchases",
+    "potential_score",
+    "priorities_changed",
+)
 
 
 def designation_reasons(d: Decision) -> list[Reason]:
@@ -231,8 +268,15 @@ def designation_text(d: Decision) -> str:
 
 def _conc_dict(c: Concentration) -> dict:
     f = lambda x: None if x is None else str(x)  # noqa: E731
-    return {"accounts": c.accounts, "positive_accounts": c.positive_accounts, "total": str(c.total),
-            "top20_accounts": c.top20_accounts, "top20_share": f(c.top20_share), "gini": f(c.gini), "hhi": f(c.hhi)}
+    return {
+        "accounts": c.accounts,
+        "positive_accounts": c.positive_accounts,
+        "total": str(c.total),
+        "top20_accounts": c.top20_accounts,
+        "top20_share": f(c.top20_share),
+        "gini": f(c.gini),
+        "hhi": f(c.hhi),
+    }
 
 
 def _engine_value(ruleset: RuleSet, fname: str, value: Any) -> Any:
@@ -262,8 +306,15 @@ def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings):
         if name is not None and not isinstance(name, str):
             name = str(name)
         if prev is not None and not isinstance(prev, bool):
-            problems.append(Problem(row.span, f"account '{row.account}': previous_key_account must be true or false",
-                                    expected="true or false", found=repr(prev), code="bad-value"))
+            problems.append(
+                Problem(
+                    row.span,
+                    f"account '{row.account}': previous_key_account must be true or false",
+                    expected="true or false",
+                    found=repr(prev),
+                    code="bad-value",
+                )
+            )
             prev = None
         engine_facts = {}
         for k, v in facts.items():
@@ -276,14 +327,20 @@ def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings):
         prepared.append((row, name, prev, facts, engine_facts))
     if problems:
         raise InvalidInput(problems)
-    metrics = [m for m in METRICS if f"abc_{m}" in ruleset.facts
-               and any(isinstance(p[3].get(m), (Decimal, int)) and not isinstance(p[3].get(m), bool)
-                       for p in prepared)]
+    metrics = [
+        m
+        for m in METRICS
+        if f"abc_{m}" in ruleset.facts
+        and any(isinstance(p[3].get(m), (Decimal, int)) and not isinstance(p[3].get(m), bool) for p in prepared)
+    ]
     abc: dict[str, dict[str, AbcRow]] = {}
     conc: dict[str, Concentration] = {}
     for m in metrics:
-        values = {p[0].account: Decimal(p[3][m]) for p in prepared
-                  if isinstance(p[3].get(m), (Decimal, int)) and not isinstance(p[3].get(m), bool)}
+        values = {
+            p[0].account: Decimal(p[3][m])
+            for p in prepared
+            if isinstance(p[3].get(m), (Decimal, int)) and not isinstance(p[3].get(m), bool)
+        }
         abc[m] = {r.account: r for r in abc_classes(values, settings.a_cut, settings.b_cut)}
         conc[m] = concentration(values)
     out = []
@@ -292,8 +349,14 @@ def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings):
         abc_facts = {}
         for m, r in rows_abc.items():
             # The whole ABC result becomes facts the rules can use, not just the class.
-            abc_facts.update({f"abc_{m}": r.cls, f"abc_{m}_rank": r.rank, f"abc_{m}_share": float(r.share),
-                              f"abc_{m}_cumulative_share": float(r.cumulative_share)})
+            abc_facts.update(
+                {
+                    f"abc_{m}": r.cls,
+                    f"abc_{m}_rank": r.rank,
+                    f"abc_{m}_share": float(r.share),
+                    f"abc_{m}_cumulative_share": float(r.cumulative_share),
+                }
+            )
         for k, v in abc_facts.items():
             if k in ruleset.facts:
                 ef.setdefault(k, v)
@@ -322,12 +385,17 @@ def slim(d: Decision) -> Decision:
     return replace(d, given={k: v for k, v in d.given.items() if k in keep}, reasons=tuple(designation_reasons(d)))
 
 
-def _evaluate(ev: Evaluator, accounts: list[Account], batch: int, progress: Callable[[int], None] | None,
-              emit: Callable[[list[Decision]], None] | None = None) -> list[Decision]:
+def _evaluate(
+    ev: Evaluator,
+    accounts: list[Account],
+    batch: int,
+    progress: Callable[[int], None] | None,
+    emit: Callable[[list[Decision]], None] | None = None,
+) -> list[Decision]:
     """Evaluate in batches; full decisions go to ``emit`` and only slim ones are kept, so memory stays small."""
     decisions: list[Decision] = []
     for i in range(0, len(accounts), batch):
-        chunk = ev.evaluate_many(accounts[i:i + batch])
+        chunk = ev.evaluate_many(accounts[i : i + batch])
         if emit:
             emit(chunk)
         decisions.extend(slim(d) for d in chunk)
@@ -336,10 +404,14 @@ def _evaluate(ev: Evaluator, accounts: list[Account], batch: int, progress: Call
     return decisions
 
 
-def review(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings | None = None,
-           previous: Sequence[AccountRow] | None = None,
-           progress: Callable[[int], None] | None = None,
-           on_batch: Callable[[list[AccountResult]], None] | None = None) -> PortfolioReview:
+def review(
+    rows: Sequence[AccountRow],
+    ruleset: RuleSet,
+    settings: Settings | None = None,
+    previous: Sequence[AccountRow] | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_batch: Callable[[list[AccountResult]], None] | None = None,
+) -> PortfolioReview:
     """Review a portfolio; ``previous`` rows (if given) set the previous designation instead of the column.
 
     ``on_batch`` receives each batch of full account results (decision with provenance, ABC,
@@ -387,9 +459,10 @@ def review(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings | No
 def portfolio_facts(results: Sequence[AccountResult], ruleset: RuleSet) -> dict[str, Any]:
     """The portfolio_* facts the structure rules read, only those the schema declares."""
     keys = [a.decision for a in results if a.decision.key_account]
-    facts: dict[str, Any] = {"portfolio_key_accounts": len(keys),
-                             "portfolio_advanced_stage_accounts":
-                                 sum(1 for d in keys if d.stage_recommended in ADVANCED_STAGES)}
+    facts: dict[str, Any] = {
+        "portfolio_key_accounts": len(keys),
+        "portfolio_advanced_stage_accounts": sum(1 for d in keys if d.stage_recommended in ADVANCED_STAGES),
+    }
     revenues = [(bool(a.decision.key_account), a.decision.given.get("revenue")) for a in results]
     total = sum(r for _, r in revenues if isinstance(r, (int, float)) and r > 0)
     if total > 0:

@@ -1,12 +1,14 @@
 """YAML files → model: the facts schema, rule files and account files, validated with positions."""
+
 from __future__ import annotations
 
 import difflib
 import hashlib
 import math
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.lang.model import (
@@ -72,8 +74,14 @@ class Problems(list):
         for key, kspan in node.key_spans.items():
             if key not in allowed:
                 hint = did_you_mean(key, allowed)
-                self.add(kspan, f"unknown key '{key}' in {what}", expected="one of " + ", ".join(sorted(allowed)),
-                         found=f"'{key}'", help=hint, code="unknown-key", )
+                self.add(
+                    kspan,
+                    f"unknown key '{key}' in {what}",
+                    expected="one of " + ", ".join(sorted(allowed)),
+                    found=f"'{key}'",
+                    help=hint,
+                    code="unknown-key",
+                )
 
     def expect_kind(self, node: YNode, kind: str, what: str) -> bool:
         """True when the node is a mapping / list / scalar as required; records a problem otherwise."""
@@ -86,6 +94,7 @@ class Problems(list):
 
 # ---------------------------------------------------------------------------- values
 
+
 def type_label(fact: Fact) -> str:
     """The expected type of a fact's value, in words."""
     if fact.type == "enum":
@@ -93,8 +102,13 @@ def type_label(fact: Fact) -> str:
     if fact.type in ("number", "integer") and fact.range:
         lo, hi = fact.range
         return f"{'an integer' if fact.type == 'integer' else 'a number'} from {_num(lo)} to {_num(hi)}"
-    return {"number": "a number", "integer": "an integer", "boolean": "true or false",
-            "string": "text", "date": "a date (YYYY-MM-DD)"}[fact.type]
+    return {
+        "number": "a number",
+        "integer": "an integer",
+        "boolean": "true or false",
+        "string": "text",
+        "date": "a date (YYYY-MM-DD)",
+    }[fact.type]
 
 
 def _num(x: float) -> str:
@@ -143,11 +157,18 @@ def value_problem(fact: Fact, value: Any, span: Span, context: str) -> Problem |
         hint = "write true or false"
     if fact.type in ("number", "integer") and isinstance(value, str) and "," in value:
         hint = "write numbers with a '.' decimal point and no thousands separator"
-    return Problem(span, f"{context}: invalid value for fact '{fact.name}' ({why})",
-                   expected=type_label(fact), found=describe_value(value), help=hint, code="bad-value")
+    return Problem(
+        span,
+        f"{context}: invalid value for fact '{fact.name}' ({why})",
+        expected=type_label(fact),
+        found=describe_value(value),
+        help=hint,
+        code="bad-value",
+    )
 
 
 # ---------------------------------------------------------------------------- facts schema
+
 
 def load_facts(path: Path, col: Problems) -> tuple[dict[str, Fact], str]:
     """Read ``facts.yaml``; returns the facts and the file's text."""
@@ -169,9 +190,13 @@ def load_facts(path: Path, col: Problems) -> tuple[dict[str, Fact], str]:
     for fname, node in body.items():
         kspan = body.key_spans[fname]
         if not FACT_NAME.match(fname) or fname in RESERVED_NAMES:
-            col.add(kspan, f"invalid fact name '{fname}'",
-                    expected="lower-case letters, digits and '_', starting with a letter, not 'id' or 'sid'",
-                    found=f"'{fname}'", code="bad-name")
+            col.add(
+                kspan,
+                f"invalid fact name '{fname}'",
+                expected="lower-case letters, digits and '_', starting with a letter, not 'id' or 'sid'",
+                found=f"'{fname}'",
+                code="bad-name",
+            )
             continue
         fact = _parse_fact(fname, node, kspan, col)
         if fact:
@@ -201,21 +226,32 @@ def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | N
 
     ftype = scalar("type", True)
     if ftype is not None and ftype not in FACT_TYPES:
-        col.add(node.get("type").span, f"unknown type '{ftype}' for fact '{fname}'",
-                expected="one of " + ", ".join(FACT_TYPES), found=f"'{ftype}'", help=did_you_mean(str(ftype), FACT_TYPES))
+        col.add(
+            node.get("type").span,
+            f"unknown type '{ftype}' for fact '{fname}'",
+            expected="one of " + ", ".join(FACT_TYPES),
+            found=f"'{ftype}'",
+            help=did_you_mean(str(ftype), FACT_TYPES),
+        )
         ok = False
     description = scalar("description", True)
     source = scalar("source", True)
     if source is not None and source not in ("given", "derived"):
-        col.add(node.get("source").span, f"invalid source for fact '{fname}'", expected="given or derived",
-                found=describe_value(source))
+        col.add(
+            node.get("source").span,
+            f"invalid source for fact '{fname}'",
+            expected="given or derived",
+            found=describe_value(source),
+        )
         ok = False
     unit = scalar("unit")
     values = None
     vnode = node.get("values")
     if ftype == "enum":
         if vnode is None:
-            col.add(kspan, f"enum fact '{fname}' has no 'values'", expected="a list of allowed values", code="missing-key")
+            col.add(
+                kspan, f"enum fact '{fname}' has no 'values'", expected="a list of allowed values", code="missing-key"
+            )
             ok = False
         elif col.expect_kind(vnode, "seq", f"'values' of fact '{fname}'"):
             values = []
@@ -224,7 +260,12 @@ def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | N
                     col.add(v.span, f"enum value of fact '{fname}' must be text", expected="text", found=v.describe())
                     ok = False
                 elif v.value in values:
-                    col.add(v.span, f"duplicate enum value '{v.value}'", expected="each value once", found=f"'{v.value}' again")
+                    col.add(
+                        v.span,
+                        f"duplicate enum value '{v.value}'",
+                        expected="each value once",
+                        found=f"'{v.value}' again",
+                    )
                     ok = False
                 else:
                     values.append(v.value)
@@ -241,16 +282,27 @@ def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | N
             ok = False
         elif col.expect_kind(rnode, "seq", f"'range' of fact '{fname}'"):
             ends = [v.value for v in rnode.value]
-            good = len(ends) == 2 and all(v.kind == "scalar" for v in rnode.value) and all(
-                not isinstance(e, bool) and isinstance(e, (int, float)) and math.isfinite(e) for e in ends)
+            good = (
+                len(ends) == 2
+                and all(v.kind == "scalar" for v in rnode.value)
+                and all(not isinstance(e, bool) and isinstance(e, (int, float)) and math.isfinite(e) for e in ends)
+            )
             if not good or ends[0] > ends[1]:
-                col.add(rnode.span, f"invalid range for fact '{fname}'", expected="[min, max] with two finite numbers, min <= max",
-                        found=str(ends))
+                col.add(
+                    rnode.span,
+                    f"invalid range for fact '{fname}'",
+                    expected="[min, max] with two finite numbers, min <= max",
+                    found=str(ends),
+                )
                 ok = False
             elif max(abs(ends[0]), abs(ends[1])) > 9.0e15:
                 # beyond 2**53 floats lose integers and the engine's 64-bit integers overflow
-                col.add(rnode.span, f"range of fact '{fname}' is too wide", expected="bounds within ±9.0e15",
-                        found=str(ends))
+                col.add(
+                    rnode.span,
+                    f"range of fact '{fname}' is too wide",
+                    expected="bounds within ±9.0e15",
+                    found=str(ends),
+                )
                 ok = False
             else:
                 rng = (ends[0], ends[1])
@@ -267,7 +319,9 @@ def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | N
             default = dnode.value
     if not ok:
         return None
-    fact = Fact(fname, ftype, str(description), source, tuple(values) if values else None, unit, rng, default, kspan.line)
+    fact = Fact(
+        fname, ftype, str(description), source, tuple(values) if values else None, unit, rng, default, kspan.line
+    )
     if dnode is not None:
         p = value_problem(fact, default, dnode.span, f"default of fact '{fname}'")
         if p:
@@ -278,19 +332,38 @@ def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | N
 
 # ---------------------------------------------------------------------------- rules
 
+
 def load_ruleset(directory: str | Path) -> RuleSet:
     """Load and validate a rule folder; every problem in every file is reported in one InvalidInput."""
     d = Path(directory)
     col = Problems()
     if d.is_file():
-        raise InvalidInput([Problem(Span(str(d)), "is a file, not a rules folder",
-                                    expected="a folder with facts.yaml and rule files", help=f"try {d.parent or '.'}")])
+        raise InvalidInput(
+            [
+                Problem(
+                    Span(str(d)),
+                    "is a file, not a rules folder",
+                    expected="a folder with facts.yaml and rule files",
+                    help=f"try {d.parent or '.'}",
+                )
+            ]
+        )
     if not d.is_dir():
-        raise InvalidInput([Problem(Span(str(d)), "rules folder not found", expected="a folder with facts.yaml and rule files")])
+        raise InvalidInput(
+            [Problem(Span(str(d)), "rules folder not found", expected="a folder with facts.yaml and rule files")]
+        )
     facts_path = d / FACTS_FILE
     if not facts_path.exists():
-        raise InvalidInput([Problem(Span(str(facts_path)), "facts schema not found",
-                                    expected=f"{FACTS_FILE} in {d}", help="every rules folder declares its facts in facts.yaml")])
+        raise InvalidInput(
+            [
+                Problem(
+                    Span(str(facts_path)),
+                    "facts schema not found",
+                    expected=f"{FACTS_FILE} in {d}",
+                    help="every rules folder declares its facts in facts.yaml",
+                )
+            ]
+        )
     files: list[tuple[str, str]] = []
     facts: dict[str, Fact] = {}
     try:
@@ -361,7 +434,13 @@ def _parse_rule(node: YNode, file: str, facts: dict[str, Fact], col: Problems) -
     if idn is None:
         col.add(node.span, "rule has no 'id'", expected="id: some-kebab-case-name", code="missing-key")
     elif idn.kind != "scalar" or not isinstance(idn.value, str) or not RULE_ID.match(idn.value):
-        col.add(idn.span, "invalid rule id", expected="kebab-case text (a-z, 0-9, '-')", found=idn.describe(), code="bad-name")
+        col.add(
+            idn.span,
+            "invalid rule id",
+            expected="kebab-case text (a-z, 0-9, '-')",
+            found=idn.describe(),
+            code="bad-name",
+        )
     else:
         rid = idn.value
     what = f"rule '{rid}'" if rid else "rule"
@@ -373,9 +452,18 @@ def _parse_rule(node: YNode, file: str, facts: dict[str, Fact], col: Problems) -
     prio = 0
     pn = node.get("priority")
     if pn is not None:
-        if pn.kind != "scalar" or isinstance(pn.value, bool) or not isinstance(pn.value, int) or abs(pn.value) > 1_000_000:
-            col.add(pn.span, f"priority of {what} must be an integer", expected="an integer from -1000000 to 1000000",
-                    found=pn.describe())
+        if (
+            pn.kind != "scalar"
+            or isinstance(pn.value, bool)
+            or not isinstance(pn.value, int)
+            or abs(pn.value) > 1_000_000
+        ):
+            col.add(
+                pn.span,
+                f"priority of {what} must be an integer",
+                expected="an integer from -1000000 to 1000000",
+                found=pn.describe(),
+            )
         else:
             prio = pn.value
     tags: tuple[str, ...] = ()
@@ -385,7 +473,12 @@ def _parse_rule(node: YNode, file: str, facts: dict[str, Fact], col: Problems) -
     when = None
     wn = node.get("when")
     if wn is None:
-        col.add(node.span, f"{what} has no 'when'", expected="a condition (all / any / not / a comparison)", code="missing-key")
+        col.add(
+            node.span,
+            f"{what} has no 'when'",
+            expected="a condition (all / any / not / a comparison)",
+            code="missing-key",
+        )
     else:
         when = _parse_condition(wn, facts, col, what)
     then = node.get("then")
@@ -406,8 +499,13 @@ def _parse_rule(node: YNode, file: str, facts: dict[str, Fact], col: Problems) -
                 if fact is None:
                     col.unknown_fact(kspan, fname, what, facts)
                 elif not fact.derived:
-                    col.add(kspan, f"{what} derives '{fname}', which is a given fact", expected="a fact declared 'source: derived'",
-                            found="source: given", code="derive-given")
+                    col.add(
+                        kspan,
+                        f"{what} derives '{fname}', which is a given fact",
+                        expected="a fact declared 'source: derived'",
+                        found="source: given",
+                        code="derive-given",
+                    )
                 else:
                     p = value_problem(fact, vnode.value if vnode.kind == "scalar" else vnode.plain(), vnode.span, what)
                     if p:
@@ -420,8 +518,13 @@ def _parse_rule(node: YNode, file: str, facts: dict[str, Fact], col: Problems) -
             sn = rn.get("stage")
             if sn is not None:
                 if sn.kind != "scalar" or sn.value not in ALL_STAGES:
-                    col.add(sn.span, f"unknown stage in {what}", expected="one of " + ", ".join(ALL_STAGES),
-                            found=sn.describe(), help=did_you_mean(str(sn.value), ALL_STAGES))
+                    col.add(
+                        sn.span,
+                        f"unknown stage in {what}",
+                        expected="one of " + ", ".join(ALL_STAGES),
+                        found=sn.describe(),
+                        help=did_you_mean(str(sn.value), ALL_STAGES),
+                    )
                 else:
                     stage = sn.value
             stn = rn.get("structure")
@@ -438,8 +541,19 @@ def _parse_rule(node: YNode, file: str, facts: dict[str, Fact], col: Problems) -
                         actions.append(act)
     if len(col) > n_before or rid is None or when is None:
         return None
-    return Rule(rid, " ".join(str(desc.value).split()), prio, when, file, node.span.line,
-                tuple(derive), stage, structure, tuple(actions), tags)
+    return Rule(
+        rid,
+        " ".join(str(desc.value).split()),
+        prio,
+        when,
+        file,
+        node.span.line,
+        tuple(derive),
+        stage,
+        structure,
+        tuple(actions),
+        tags,
+    )
 
 
 def _parse_action(node: YNode, what: str, col: Problems) -> Action | None:
@@ -448,8 +562,12 @@ def _parse_action(node: YNode, what: str, col: Problems) -> Action | None:
     col.unknown_keys(node, {"id", "text"}, f"an action of {what}")
     i, t = node.get("id"), node.get("text")
     if i is None or t is None:
-        col.add(node.span, f"an action of {what} needs 'id' and 'text'", expected="{id: kebab-case, text: a sentence}",
-                code="missing-key")
+        col.add(
+            node.span,
+            f"an action of {what} needs 'id' and 'text'",
+            expected="{id: kebab-case, text: a sentence}",
+            code="missing-key",
+        )
         return None
     if i.kind != "scalar" or not isinstance(i.value, str) or not RULE_ID.match(i.value):
         col.add(i.span, "invalid action id", expected="kebab-case text", found=i.describe(), code="bad-name")
@@ -467,16 +585,25 @@ def _fact_hint(name: str, facts: dict[str, Fact]) -> str:
 
 def _parse_condition(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -> Condition | None:
     if node.kind != "map":
-        col.add(node.span, f"condition in {what} must be a mapping", expected="all / any / not / {fact, op, value}",
-                found=node.describe(), code="bad-condition")
+        col.add(
+            node.span,
+            f"condition in {what} must be a mapping",
+            expected="all / any / not / {fact, op, value}",
+            found=node.describe(),
+            code="bad-condition",
+        )
         return None
     keys = set(node.value)
     groups = keys & {"all", "any", "not"}
     if groups:
         if len(keys) != 1:
-            col.add(node.span, f"a condition in {what} mixes {', '.join(sorted(keys))}",
-                    expected="exactly one of all / any / not, or a comparison", found=", ".join(sorted(keys)),
-                    code="bad-condition")
+            col.add(
+                node.span,
+                f"a condition in {what} mixes {', '.join(sorted(keys))}",
+                expected="exactly one of all / any / not, or a comparison",
+                found=", ".join(sorted(keys)),
+                code="bad-condition",
+            )
             return None
         key = groups.pop()
         child = node.value[key]
@@ -484,8 +611,13 @@ def _parse_condition(node: YNode, facts: dict[str, Fact], col: Problems, what: s
             inner = _parse_condition(child, facts, col, what)
             return Not(inner) if inner else None
         if child.kind != "seq" or not child.value:
-            col.add(child.span, f"'{key}' in {what} needs a non-empty list of conditions", expected="a list",
-                    found=child.describe(), code="bad-condition")
+            col.add(
+                child.span,
+                f"'{key}' in {what} needs a non-empty list of conditions",
+                expected="a list",
+                found=child.describe(),
+                code="bad-condition",
+            )
             return None
         kids = [_parse_condition(c, facts, col, what) for c in child.value]
         if any(k is None for k in kids):
@@ -498,21 +630,37 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -
     n0 = len(col)
     for key, kspan in node.key_spans.items():
         if key not in LEAF_KEYS:
-            col.add(kspan, f"unknown key '{key}' in a condition of {what}",
-                    expected="all, any, not, or fact / op / value / value_of", found=f"'{key}'",
-                    help=did_you_mean(key, LEAF_KEYS | {"all", "any", "not"}), code="unknown-key")
+            col.add(
+                kspan,
+                f"unknown key '{key}' in a condition of {what}",
+                expected="all, any, not, or fact / op / value / value_of",
+                found=f"'{key}'",
+                help=did_you_mean(key, LEAF_KEYS | {"all", "any", "not"}),
+                code="unknown-key",
+            )
     fn, on = node.get("fact"), node.get("op")
     if fn is None or on is None:
-        col.add(node.span, f"a comparison in {what} needs 'fact' and 'op'", expected="{fact: NAME, op: OP, value: V}",
-                found="keys " + ", ".join(sorted(node.value)) if node.value else "an empty mapping", code="bad-condition")
+        col.add(
+            node.span,
+            f"a comparison in {what} needs 'fact' and 'op'",
+            expected="{fact: NAME, op: OP, value: V}",
+            found="keys " + ", ".join(sorted(node.value)) if node.value else "an empty mapping",
+            code="bad-condition",
+        )
         return None
     fact = facts.get(fn.value) if fn.kind == "scalar" and isinstance(fn.value, str) else None
     if fact is None:
         col.unknown_fact(fn.span, str(fn.raw or fn.value), what, facts)
     op = on.value if on.kind == "scalar" else None
     if op not in OPERATORS:
-        col.add(on.span, f"unknown operator in {what}", expected="one of " + ", ".join(OPERATORS), found=on.describe(),
-                help=did_you_mean(str(op), OPERATORS), code="unknown-op")
+        col.add(
+            on.span,
+            f"unknown operator in {what}",
+            expected="one of " + ", ".join(OPERATORS),
+            found=on.describe(),
+            help=did_you_mean(str(op), OPERATORS),
+            code="unknown-op",
+        )
         op = None
     vn, von = node.get("value"), node.get("value_of")
     if fact is None or op is None:
@@ -525,19 +673,31 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -
                 col.add(extra.span, f"'{op}' takes no value in {what}", found=extra.describe(), code="bad-condition")
         return None if len(col) > n0 else Leaf(fact.name, op, line=span.line, col=span.col)
     if not applies_to(operator, fact.type):
-        col.add(on.span, f"operator '{op}' does not apply to {fact.type} fact '{fact.name}' in {what}",
-                expected=" or ".join(", ".join(operators_for(fact.type)).rsplit(", ", 1)),
-                found=f"'{op}'", code="bad-operator")
+        col.add(
+            on.span,
+            f"operator '{op}' does not apply to {fact.type} fact '{fact.name}' in {what}",
+            expected=" or ".join(", ".join(operators_for(fact.type)).rsplit(", ", 1)),
+            found=f"'{op}'",
+            code="bad-operator",
+        )
         return None
     if (vn is None) == (von is None):
-        col.add(node.span, f"a comparison in {what} needs exactly one of 'value' and 'value_of'",
-                expected="value: CONSTANT or value_of: OTHER_FACT",
-                found="both" if vn is not None else "neither", code="bad-condition")
+        col.add(
+            node.span,
+            f"a comparison in {what} needs exactly one of 'value' and 'value_of'",
+            expected="value: CONSTANT or value_of: OTHER_FACT",
+            found="both" if vn is not None else "neither",
+            code="bad-condition",
+        )
         return None
     if von is not None:
         if not operator.takes_fact:
-            col.add(von.span, f"'{op}' compares with constants, not with another fact", expected="value: [...]",
-                    code="bad-condition")
+            col.add(
+                von.span,
+                f"'{op}' compares with constants, not with another fact",
+                expected="value: [...]",
+                code="bad-condition",
+            )
             return None
         other = facts.get(von.value) if von.kind == "scalar" and isinstance(von.value, str) else None
         if other is None:
@@ -545,21 +705,35 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -
             return None
         compatible = other.type == fact.type or {other.type, fact.type} <= {"number", "integer"}
         if not compatible or (fact.type == "enum" and other.values != fact.values):
-            col.add(von.span, f"cannot compare {fact.type} fact '{fact.name}' with {other.type} fact '{other.name}'",
-                    expected=f"a fact of type {fact.type}", found=f"'{other.name}' of type {other.type}", code="bad-type")
+            col.add(
+                von.span,
+                f"cannot compare {fact.type} fact '{fact.name}' with {other.type} fact '{other.name}'",
+                expected=f"a fact of type {fact.type}",
+                found=f"'{other.name}' of type {other.type}",
+                code="bad-type",
+            )
             return None
         return Leaf(fact.name, op, value_of=other.name, line=span.line, col=span.col)
     # constant operand
     if operator.operand in ("list", "range"):
         if vn.kind != "seq" or not vn.value:
-            col.add(vn.span, f"'{op}' needs a list in {what}",
-                    expected="a list of values" if operator.operand == "list" else "[low, high]",
-                    found=vn.describe(), code="bad-value")
+            col.add(
+                vn.span,
+                f"'{op}' needs a list in {what}",
+                expected="a list of values" if operator.operand == "list" else "[low, high]",
+                found=vn.describe(),
+                code="bad-value",
+            )
             return None
         items = vn.value
         if operator.operand == "range" and len(items) != 2:
-            col.add(vn.span, f"'{op}' needs two values in {what}", expected="[low, high]", found=f"{len(items)} values",
-                    code="bad-value")
+            col.add(
+                vn.span,
+                f"'{op}' needs two values in {what}",
+                expected="[low, high]",
+                found=f"{len(items)} values",
+                code="bad-value",
+            )
             return None
         values = []
         for item in items:
@@ -571,8 +745,13 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -
         if len(col) > n0:
             return None
         if operator.operand == "range" and values[0] > values[1]:
-            col.add(vn.span, f"'{op}' bounds are reversed in {what}", expected="[low, high] with low <= high",
-                    found=str(values), code="bad-value")
+            col.add(
+                vn.span,
+                f"'{op}' bounds are reversed in {what}",
+                expected="[low, high] with low <= high",
+                found=str(values),
+                code="bad-value",
+            )
             return None
         return Leaf(fact.name, op, value=tuple(values), line=span.line, col=span.col)
     p = value_problem(fact, vn.value if vn.kind == "scalar" else vn.plain(), vn.span, what)
@@ -599,8 +778,13 @@ def _check_ids(id_spans: list[tuple[str, Span]], col: Problems) -> None:
     for rid, span in id_spans:
         if rid in seen:
             first = seen[rid]
-            col.add(span, f"duplicate rule id '{rid}'", expected="each id once across the rules folder",
-                    found=f"'{rid}' again (first at {first.file}:{first.line})", code="duplicate-id")
+            col.add(
+                span,
+                f"duplicate rule id '{rid}'",
+                expected="each id once across the rules folder",
+                found=f"'{rid}' again (first at {first.file}:{first.line})",
+                code="duplicate-id",
+            )
         else:
             seen[rid] = span
 
@@ -619,14 +803,18 @@ def _stratify(rules: list[Rule], facts: dict[str, Fact], col: Problems) -> list[
         if fname in fact_layer:
             return fact_layer[fname]
         if fname in visiting:
-            cycle = visiting[visiting.index(fname):] + [fname]
+            cycle = visiting[visiting.index(fname) :] + [fname]
             key = frozenset(cycle)
             if key not in reported:
                 reported.add(key)
                 r = derivers[fname][0]
-                col.add(Span(r.file, r.line, 3), "cycle among derived facts: " + " → ".join(cycle),
-                        expected="derived facts that do not depend on themselves",
-                        found=f"rule '{r.id}' derives '{fname}' from facts that depend on it", code="cycle")
+                col.add(
+                    Span(r.file, r.line, 3),
+                    "cycle among derived facts: " + " → ".join(cycle),
+                    expected="derived facts that do not depend on themselves",
+                    found=f"rule '{r.id}' derives '{fname}' from facts that depend on it",
+                    code="cycle",
+                )
             return 0
         visiting.append(fname)
         layer = max((layer_of_rule(r) for r in derivers.get(fname, [])), default=-1)
@@ -646,6 +834,7 @@ def _stratify(rules: list[Rule], facts: dict[str, Fact], col: Problems) -> list[
 
 # ---------------------------------------------------------------------------- accounts
 
+
 def load_account(path: str | Path, ruleset: RuleSet) -> Account:
     """Read one account file and validate its facts against the rule set's schema."""
     root = read_yaml(path)
@@ -656,8 +845,9 @@ def load_account(path: str | Path, ruleset: RuleSet) -> Account:
     return account
 
 
-def account_from_node(root: YNode, origin: str, ruleset: RuleSet, col: Problems,
-                      what: str = "an account file") -> Account | None:
+def account_from_node(
+    root: YNode, origin: str, ruleset: RuleSet, col: Problems, what: str = "an account file"
+) -> Account | None:
     """An account (``account``, ``name``, ``facts``) from a YAML mapping: a file or a scenario's inline account."""
     n0 = len(col)
     if not col.expect_kind(root, "map", what):
@@ -696,16 +886,23 @@ def account_from_node(root: YNode, origin: str, ruleset: RuleSet, col: Problems,
     return Account(acc_id, facts, acc_name, origin)
 
 
-def fact_value_problem(ruleset: RuleSet, fname: str, value: Any, key_span: Span, value_span: Span,
-                       context: str) -> Problem | None:
+def fact_value_problem(
+    ruleset: RuleSet, fname: str, value: Any, key_span: Span, value_span: Span, context: str
+) -> Problem | None:
     """Why a given fact from an account (file or table) is not acceptable, or None."""
     fact = ruleset.facts.get(fname)
     if fact is not None and not fact.derived and check_value(fact, value) is None:
         return None  # the common case, first: a portfolio review checks millions of values
     if fact is None:
-        return Problem(key_span, f"unknown fact '{fname}' in {context}", code="unknown-fact",
-                       help=_fact_hint(fname, ruleset.facts))
+        return Problem(
+            key_span, f"unknown fact '{fname}' in {context}", code="unknown-fact", help=_fact_hint(fname, ruleset.facts)
+        )
     if fact.derived:
-        return Problem(key_span, f"fact '{fname}' is derived by the rules and cannot be given", expected="a given fact",
-                       found=f"'{fname}' (source: derived)", code="derived-given")
+        return Problem(
+            key_span,
+            f"fact '{fname}' is derived by the rules and cannot be given",
+            expected="a given fact",
+            found=f"'{fname}' (source: derived)",
+            code="derived-given",
+        )
     return value_problem(fact, value, value_span, context)

@@ -1,4 +1,5 @@
 """Frozen data that crosses module boundaries: facts schema, rules, conditions, rule sets."""
+
 from __future__ import annotations
 
 import datetime as dt

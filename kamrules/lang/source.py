@@ -1,12 +1,14 @@
 """Read YAML into nodes that keep their source positions, rejecting what safe_load hides."""
+
 from __future__ import annotations
 
 import datetime as dt
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -110,9 +112,7 @@ def read_yaml(path: str | Path, text: str | None = None) -> YNode:
     name = str(path)
     if text is None:
         text = read_text(path)
-    if not text.strip() or all(
-        not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
-    ):
+    if not text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
         raise InvalidInput(
             [Problem(Span(name, 1, 1), "file is empty", expected="a YAML document", found="no content", code="empty")]
         )
@@ -122,11 +122,27 @@ def read_yaml(path: str | Path, text: str | None = None) -> YNode:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         msg = f"YAML syntax error: {e.problem or e.context}"
-        raise InvalidInput([Problem(Span(name, line, col), msg, code="yaml-syntax",
-                                    help="check the indentation and the quoting on this line and the one before")]) from None
+        raise InvalidInput(
+            [
+                Problem(
+                    Span(name, line, col),
+                    msg,
+                    code="yaml-syntax",
+                    help="check the indentation and the quoting on this line and the one before",
+                )
+            ]
+        ) from None
     except RecursionError:
-        raise InvalidInput([Problem(Span(name, 1, 1), "YAML nested too deeply", expected="at most a few hundred levels",
-                                    code="yaml-syntax")]) from None
+        raise InvalidInput(
+            [
+                Problem(
+                    Span(name, 1, 1),
+                    "YAML nested too deeply",
+                    expected="at most a few hundred levels",
+                    code="yaml-syntax",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as e:  # e.g. a reader error on a control character
         mark = getattr(e, "problem_mark", None) or getattr(e, "mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -134,17 +150,39 @@ def read_yaml(path: str | Path, text: str | None = None) -> YNode:
     docs = [d for d in docs if d is not None]
     if len(docs) != 1:
         if not docs:
-            raise InvalidInput([Problem(Span(name, 1, 1), "file is empty", expected="a YAML document",
-                                        found="no content", code="empty")])
+            raise InvalidInput(
+                [
+                    Problem(
+                        Span(name, 1, 1), "file is empty", expected="a YAML document", found="no content", code="empty"
+                    )
+                ]
+            )
         second = docs[1].start_mark
-        raise InvalidInput([Problem(Span(name, second.line + 1, second.column + 1), "more than one YAML document",
-                                    expected="one document", found=f"{len(docs)} documents", code="yaml-syntax")])
+        raise InvalidInput(
+            [
+                Problem(
+                    Span(name, second.line + 1, second.column + 1),
+                    "more than one YAML document",
+                    expected="one document",
+                    found=f"{len(docs)} documents",
+                    code="yaml-syntax",
+                )
+            ]
+        )
     problems: list[Problem] = []
     try:
         node = _convert(docs[0], name, problems)
     except RecursionError:
-        raise InvalidInput([Problem(Span(name, 1, 1), "YAML nested too deeply", expected="at most a few hundred levels",
-                                    code="yaml-syntax")]) from None
+        raise InvalidInput(
+            [
+                Problem(
+                    Span(name, 1, 1),
+                    "YAML nested too deeply",
+                    expected="at most a few hundred levels",
+                    code="yaml-syntax",
+                )
+            ]
+        ) from None
     if problems:
         raise InvalidInput(problems)
     return node
@@ -164,17 +202,37 @@ def _convert(node: yaml.Node, name: str, problems: list[Problem]) -> YNode:
         for knode, vnode in node.value:
             kspan = _span(name, knode)
             if not isinstance(knode, yaml.ScalarNode):
-                problems.append(Problem(kspan, "a mapping key must be plain text", found="a " + ("list" if isinstance(knode, yaml.SequenceNode) else "mapping"), code="yaml-key"))
+                problems.append(
+                    Problem(
+                        kspan,
+                        "a mapping key must be plain text",
+                        found="a " + ("list" if isinstance(knode, yaml.SequenceNode) else "mapping"),
+                        code="yaml-key",
+                    )
+                )
                 continue
             key = knode.value
             if key == "<<":
-                problems.append(Problem(kspan, "YAML merge keys ('<<') are not supported", code="yaml-key",
-                                        help="write the keys out in full"))
+                problems.append(
+                    Problem(
+                        kspan,
+                        "YAML merge keys ('<<') are not supported",
+                        code="yaml-key",
+                        help="write the keys out in full",
+                    )
+                )
                 continue
             if key in out:
                 first = key_spans[key]
-                problems.append(Problem(kspan, f"duplicate key '{key}'", expected="each key once in a mapping",
-                                        found=f"'{key}' again (first at line {first.line})", code="duplicate-key"))
+                problems.append(
+                    Problem(
+                        kspan,
+                        f"duplicate key '{key}'",
+                        expected="each key once in a mapping",
+                        found=f"'{key}' again (first at line {first.line})",
+                        code="duplicate-key",
+                    )
+                )
                 continue
             key_spans[key] = kspan
             out[key] = _convert(vnode, name, problems)

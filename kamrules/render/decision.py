@@ -1,15 +1,18 @@
 """Renderers: decisions and rule listings as tables, JSON, CSV and Markdown text. No printing here."""
+
 from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tabulate import tabulate
 
 from kamrules.engine.evaluate import Decision
 from kamrules.lang.model import RuleSet
 from kamrules.render.words import TRACE_HEADERS, condition_text, fmt, trace_rows
+
 
 def to_json(data: Any) -> str:
     """Stable, readable JSON."""
@@ -46,8 +49,14 @@ def decision_text(d: Decision, ruleset: RuleSet) -> str:
     out.append("")
     if d.actions:
         out.append("Recommended actions")
-        out.append(tabulate([[i + 1, a["text"], ", ".join(a["rules"])] for i, a in enumerate(d.actions)],
-                            headers=["#", "action", "because of"], tablefmt="simple", maxcolwidths=[None, 70, 40]))
+        out.append(
+            tabulate(
+                [[i + 1, a["text"], ", ".join(a["rules"])] for i, a in enumerate(d.actions)],
+                headers=["#", "action", "because of"],
+                tablefmt="simple",
+                maxcolwidths=[None, 70, 40],
+            )
+        )
     else:
         out.append("Recommended actions: none")
     out.append("")
@@ -87,12 +96,22 @@ def rules_rows(ruleset: RuleSet) -> list[dict]:
         if r.structure:
             concl.append(f"structure→{r.structure}")
         concl += [f"action {a.id}" for a in r.actions]
-        rows.append({"id": r.id, "source": r.source, "priority": r.priority, "stratum": r.stratum,
-                     "when": condition_text(r.when), "then": "; ".join(concl), "description": r.description})
+        rows.append(
+            {
+                "id": r.id,
+                "source": r.source,
+                "priority": r.priority,
+                "stratum": r.stratum,
+                "when": condition_text(r.when),
+                "then": "; ".join(concl),
+                "description": r.description,
+            }
+        )
     return rows
 
 
 def table(rows: Iterable[dict], columns: list[str], fmt_name: str = "simple", maxwidth: int | None = 60) -> str:
     """Rows of dicts as a tabulate table."""
-    return tabulate([[row[c] for c in columns] for row in rows], headers=columns, tablefmt=fmt_name,
-                    maxcolwidths=maxwidth)
+    return tabulate(
+        [[row[c] for c in columns] for row in rows], headers=columns, tablefmt=fmt_name, maxcolwidths=maxwidth
+    )

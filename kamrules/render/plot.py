@@ -1,17 +1,18 @@
 """The ABC (Pareto) curve as a PNG or SVG chart a sales director can read at a glance."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display, no GUI toolkit needed on a server
 
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import matplotlib.pyplot as plt
 
-from kamrules.kam.abc import AbcRow  # noqa: E402
-from kamrules.errors import InvalidInput, Problem, Span  # noqa: E402
+from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.kam.abc import AbcRow
 
 __all__ = ["pareto_plot"]
 
@@ -23,8 +24,17 @@ def pareto_plot(rows: Sequence[AbcRow], metric: str, path: str | Path) -> Path:
     """Draw the cumulative-share curve of ``rows`` (from abc_classes or computed_abc) to a .png or .svg file."""
     out = Path(path)
     if out.suffix.lower() not in _FORMATS:
-        raise InvalidInput([Problem(Span(str(out)), "unknown image format", expected=".png or .svg",
-                                    found=f"'{out.suffix or 'no extension'}'", code="plot-format")])
+        raise InvalidInput(
+            [
+                Problem(
+                    Span(str(out)),
+                    "unknown image format",
+                    expected=".png or .svg",
+                    found=f"'{out.suffix or 'no extension'}'",
+                    code="plot-format",
+                )
+            ]
+        )
     ordered = sorted(rows, key=lambda r: r.rank)
     n = len(ordered)
     fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
@@ -42,17 +52,30 @@ def pareto_plot(rows: Sequence[AbcRow], metric: str, path: str | Path) -> Path:
             y1 = ys[end]
             value_share = y1 - ys[start]
             ax.axvspan(x0, x1, color=_COLOURS[cls], alpha=0.18, lw=0)
-            ax.text((x0 + x1) / 2, 4, f"{cls}\n{len(members)} account{'s' if len(members) != 1 else ''}\n"
-                    f"{x1 - x0:.0f}% of accounts\n{value_share:.0f}% of {metric}",
-                    ha="center", va="bottom", fontsize=9, color="#212121")
+            ax.text(
+                (x0 + x1) / 2,
+                4,
+                f"{cls}\n{len(members)} account{'s' if len(members) != 1 else ''}\n"
+                f"{x1 - x0:.0f}% of accounts\n{value_share:.0f}% of {metric}",
+                ha="center",
+                va="bottom",
+                fontsize=9,
+                color="#212121",
+            )
             if cls != "C" and end < n:
                 ax.axvline(x1, color="#c62828", lw=1, ls="--")
                 ax.axhline(y1, xmax=x1 / 100.0, color="#c62828", lw=1, ls="--")
                 # Past the middle the caption goes left of the line, so it stays inside the chart.
                 right = x1 <= 55
-                ax.annotate(f"{x1:.0f}% of accounts → {y1:.0f}% of {metric}", (x1, y1),
-                            xytext=(6 if right else -6, -14), textcoords="offset points", fontsize=9,
-                            color="#c62828", ha="left" if right else "right")
+                ax.annotate(
+                    f"{x1:.0f}% of accounts → {y1:.0f}% of {metric}",
+                    (x1, y1),
+                    xytext=(6 if right else -6, -14),
+                    textcoords="offset points",
+                    fontsize=9,
+                    color="#c62828",
+                    ha="left" if right else "right",
+                )
             start = end
         ax.plot(xs, ys, color="#1565c0", lw=2, label=f"cumulative share of {metric}")
         if n:
@@ -68,8 +91,16 @@ def pareto_plot(rows: Sequence[AbcRow], metric: str, path: str | Path) -> Path:
         try:
             fig.savefig(out, format=out.suffix.lower().lstrip("."))
         except OSError as e:
-            raise InvalidInput([Problem(Span(str(out)), f"cannot write the chart: {e.strerror or e}",
-                                        expected="a writable file path", code="plot")]) from None
+            raise InvalidInput(
+                [
+                    Problem(
+                        Span(str(out)),
+                        f"cannot write the chart: {e.strerror or e}",
+                        expected="a writable file path",
+                        code="plot",
+                    )
+                ]
+            ) from None
     finally:
         plt.close(fig)
     return out

@@ -4,29 +4,38 @@ JSON conventions: money values, shares and concentration figures from the ABC an
 exact Decimals written as strings ("0.8123..."), so nothing is rounded on the way; facts handed
 to the rules (and echoed in each decision) are JSON numbers, as the engine sees them.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from tabulate import tabulate
 
-from kamrules.render import decision as report
-from kamrules.kam.abc import AbcRow, ComputedAbc, abc_classes, computed_abc
 from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.inputs.tables import (
+    AccountRow,
+    aggregate_invoices,
+    parse_column_mapping,
+    parse_period,
+    read_account_table,
+    read_invoice_lines,
+)
+from kamrules.kam.abc import AbcRow, ComputedAbc, abc_classes, computed_abc
 from kamrules.kam.review import PortfolioReview, Settings
+from kamrules.render import decision as report
 from kamrules.render.words import trace_text
-from kamrules.inputs.tables import (AccountRow, aggregate_invoices, parse_column_mapping, parse_period, read_account_table,
-                     read_invoice_lines)
 
-__all__ = ["read_rows", "render_portfolio", "abc_rows", "render_abc"]
+__all__ = ["abc_rows", "read_rows", "render_abc", "render_portfolio"]
 
 
-def read_rows(path: str, transactions: bool, period: str | None, previous: str | None,
-              columns: str | None) -> tuple[list[AccountRow], list[AccountRow] | None, dict]:
+def read_rows(
+    path: str, transactions: bool, period: str | None, previous: str | None, columns: str | None
+) -> tuple[list[AccountRow], list[AccountRow] | None, dict]:
     """The current rows, the previous period's rows (invoices only) and a description of the input."""
     mapping = parse_column_mapping(columns) if columns else None
     if not transactions:
@@ -34,16 +43,32 @@ def read_rows(path: str, transactions: bool, period: str | None, previous: str |
     p = parse_period(period or "", "--period")
     pp = parse_period(previous, "--previous") if previous else p.previous()
     if pp.end >= p.start:
-        raise InvalidInput([Problem(Span("--previous"), f"the previous period {pp.label} does not come before {p.label}",
-                                    expected=f"a period ending before {p.start.isoformat()}",
-                                    found=f"{pp.start.isoformat()}..{pp.end.isoformat()}", code="period")])
+        raise InvalidInput(
+            [
+                Problem(
+                    Span("--previous"),
+                    f"the previous period {pp.label} does not come before {p.label}",
+                    expected=f"a period ending before {p.start.isoformat()}",
+                    found=f"{pp.start.isoformat()}..{pp.end.isoformat()}",
+                    code="period",
+                )
+            ]
+        )
     lines = read_invoice_lines(path, mapping)
     if not any(li.date in p for li in lines):
         first, last = min(li.date for li in lines), max(li.date for li in lines)
-        raise InvalidInput([Problem(Span(path), f"no invoice lines in {p.label}",
-                                    expected=f"lines dated {p.start.isoformat()}..{p.end.isoformat()}",
-                                    found=f"lines from {first.isoformat()} to {last.isoformat()}", code="period",
-                                    help="choose a --period the file covers")])
+        raise InvalidInput(
+            [
+                Problem(
+                    Span(path),
+                    f"no invoice lines in {p.label}",
+                    expected=f"lines dated {p.start.isoformat()}..{p.end.isoformat()}",
+                    found=f"lines from {first.isoformat()} to {last.isoformat()}",
+                    code="period",
+                    help="choose a --period the file covers",
+                )
+            ]
+        )
     cur = aggregate_invoices(lines, p, pp, source=path)
     before = aggregate_invoices(lines, pp, pp.previous(), source=path)
     return cur, before, {"file": path, "kind": "invoices", "period": p.label, "previous_period": pp.label}
@@ -62,8 +87,11 @@ def account_rows(rv: PortfolioReview) -> list[dict]:
         for m in rv.metrics:
             row[f"abc_{m}"] = d.given.get(f"abc_{m}", "")
         pot = d.given.get("potential_score")
-        row["potential"] = "" if pot is None else f"{pot:.2f}" + ("" if a.potential_given or not a.potential
-                                                                   else f" ({a.potential.confidence:.0%})")
+        row["potential"] = (
+            ""
+            if pot is None
+            else f"{pot:.2f}" + ("" if a.potential_given or not a.potential else f" ({a.potential.confidence:.0%})")
+        )
         row["quadrant"] = d.derived.get("selection_quadrant", "")
         row["key_account"] = "yes" if d.key_account else "no"
         row["review"] = a.status or ""
@@ -75,8 +103,13 @@ def account_rows(rv: PortfolioReview) -> list[dict]:
 
 
 def _names(entries: list[dict]) -> str:
-    return ", ".join(f"{e['account']}" + (f" ({e['name']})" if e.get("name") and e["name"] != e["account"] else "")
-                     for e in entries) or "none"
+    return (
+        ", ".join(
+            f"{e['account']}" + (f" ({e['name']})" if e.get("name") and e["name"] != e["account"] else "")
+            for e in entries
+        )
+        or "none"
+    )
 
 
 def _fig(x: str | None, spec: str) -> str:
@@ -88,8 +121,11 @@ def summary_text(rv: PortfolioReview, meta: dict, md: bool = False) -> str:
     s = rv.summary()
     h = "## " if md else ""
     b = "- " if md else "  "
-    lines = [f"{h}Summary", f"{b}accounts: {s['accounts']}, key accounts: {s['key_accounts']}"
-             + (f" (period {meta['period']}, previous {meta['previous_period']})" if "period" in meta else "")]
+    lines = [
+        f"{h}Summary",
+        f"{b}accounts: {s['accounts']}, key accounts: {s['key_accounts']}"
+        + (f" (period {meta['period']}, previous {meta['previous_period']})" if "period" in meta else ""),
+    ]
     if not s["previous_designation_known"]:
         lines.append(f"{b}previous designation unknown (no previous_key_account column): no new/kept/lost review")
     else:
@@ -102,17 +138,24 @@ def summary_text(rv: PortfolioReview, meta: dict, md: bool = False) -> str:
                     lines.append(f"{b}    previously: {e['previous_why']}")
     lines.append(f"{h}Concentration" if md else "Concentration")
     for m, c in s["concentration"].items():
-        lines.append(f"{b}{m}: top 20% of accounts ({c['top20_accounts']}) hold {_fig(c['top20_share'], '.1%')}, "
-                     f"Gini {_fig(c['gini'], '.3f')}, HHI {_fig(c['hhi'], '.4f')}")
+        lines.append(
+            f"{b}{m}: top 20% of accounts ({c['top20_accounts']}) hold {_fig(c['top20_share'], '.1%')}, "
+            f"Gini {_fig(c['gini'], '.3f')}, HHI {_fig(c['hhi'], '.4f')}"
+        )
     st = s["structure"]
     lines.append(f"{h}Structure" if md else "Structure")
-    lines.append(f"{b}recommended: {st['recommended'] or 'none'} (rule {st['rule'] or '-'}); portfolio facts: "
-                 + ", ".join(f"{k} {v}" for k, v in s["portfolio_facts"].items()))
+    lines.append(
+        f"{b}recommended: {st['recommended'] or 'none'} (rule {st['rule'] or '-'}); portfolio facts: "
+        + ", ".join(f"{k} {v}" for k, v in s["portfolio_facts"].items())
+    )
     for r in st["reasons"]:
         # A comparison under a `not` must not hold for the rule to fire: say so.
-        conds = "; ".join(("must not hold: " if ".not." in f".{c['path']}." else "")
-                          + trace_text(c)[:-1] + f": {'holds' if c['holds'] else 'does not hold'})"
-                          for c in r["conditions"])
+        conds = "; ".join(
+            ("must not hold: " if ".not." in f".{c['path']}." else "")
+            + trace_text(c)[:-1]
+            + f": {'holds' if c['holds'] else 'does not hold'})"
+            for c in r["conditions"]
+        )
         lines.append(f"{b}{r['rule']}: {' '.join((r['description'] or '').split())}")
         lines.append(f"{b}  because {conds}")
     return "\n".join(lines)
@@ -173,23 +216,37 @@ def render_portfolio(rv: PortfolioReview, fmt: str, meta: dict) -> str:
     return report.table(rows, cols, "simple", 40) + "\n\n" + summary_text(rv, meta)
 
 
-def abc_rows(path: str, metric: str, method: str, settings: Settings,
-             columns: str | None = None) -> tuple[list[AbcRow], ComputedAbc | None]:
+def abc_rows(
+    path: str, metric: str, method: str, settings: Settings, columns: str | None = None
+) -> tuple[list[AbcRow], ComputedAbc | None]:
     """The ABC analysis of one numeric column of an account table; a row without a number is an error."""
     rows = read_account_table(path, parse_column_mapping(columns) if columns else None)
     if not any(metric in r.facts for r in rows):
-        raise InvalidInput([Problem(rows[0].span if rows else Span(path), f"no column '{metric}' in the table",
-                                    expected=f"a column named '{metric}' (or --columns {metric}=<column>)",
-                                    found="columns " + ", ".join(sorted({k for r in rows for k in r.facts})),
-                                    code="missing-column")])
+        raise InvalidInput(
+            [
+                Problem(
+                    rows[0].span if rows else Span(path),
+                    f"no column '{metric}' in the table",
+                    expected=f"a column named '{metric}' (or --columns {metric}=<column>)",
+                    found="columns " + ", ".join(sorted({k for r in rows for k in r.facts})),
+                    code="missing-column",
+                )
+            ]
+        )
     problems: list[Problem] = []
     values: dict[str, Decimal] = {}
     for r in rows:
         v = r.facts.get(metric)
         if isinstance(v, bool) or not isinstance(v, (Decimal, int)):
-            problems.append(Problem(r.span, f"account '{r.account}' has no number for '{metric}'",
-                                    expected=f"a number in column '{metric}'",
-                                    found="an empty cell" if v is None else repr(v), code="abc-value"))
+            problems.append(
+                Problem(
+                    r.span,
+                    f"account '{r.account}' has no number for '{metric}'",
+                    expected=f"a number in column '{metric}'",
+                    found="an empty cell" if v is None else repr(v),
+                    code="abc-value",
+                )
+            )
         else:
             values[r.account] = Decimal(v)
     if problems:
@@ -202,12 +259,28 @@ def abc_rows(path: str, metric: str, method: str, settings: Settings,
 
 def abc_dicts(rows: Sequence[AbcRow]) -> list[dict[str, Any]]:
     """JSON rows: Decimals (value, share, cumulative_share) as exact strings."""
-    return [{"account": r.account, "value": str(r.value), "rank": r.rank, "share": str(r.share),
-             "cumulative_share": str(r.cumulative_share), "class": r.cls} for r in rows]
+    return [
+        {
+            "account": r.account,
+            "value": str(r.value),
+            "rank": r.rank,
+            "share": str(r.share),
+            "cumulative_share": str(r.cumulative_share),
+            "class": r.cls,
+        }
+        for r in rows
+    ]
 
 
-def render_abc(rows: Sequence[AbcRow], computed: ComputedAbc | None, metric: str, method: str,
-               settings: Settings, fmt: str, plot: str | None) -> str:
+def render_abc(
+    rows: Sequence[AbcRow],
+    computed: ComputedAbc | None,
+    metric: str,
+    method: str,
+    settings: Settings,
+    fmt: str,
+    plot: str | None,
+) -> str:
     """The ABC rows as a table or JSON."""
     counts = {c: sum(1 for r in rows if r.cls == c) for c in "ABC"}
     if fmt == "json":
@@ -216,15 +289,29 @@ def render_abc(rows: Sequence[AbcRow], computed: ComputedAbc | None, metric: str
             doc["cutoffs"] = {"a": str(settings.a_cut), "b": str(settings.b_cut)}
         else:
             lim = computed.limits
-            doc["limits"] = {k: [str(x) for x in getattr(lim, k)] for k in ("pareto", "break_even", "ab_limit", "bc_limit")}
+            doc["limits"] = {
+                k: [str(x) for x in getattr(lim, k)] for k in ("pareto", "break_even", "ab_limit", "bc_limit")
+            }
         if plot:
             doc["plot"] = plot
         return report.to_json(doc)
-    table = [{"rank": r.rank, "account": r.account, "value": str(r.value), "share": f"{float(r.share):.2%}",
-              "cumulative": f"{float(r.cumulative_share):.2%}", "class": r.cls} for r in rows]
-    head = (f"ABC by {metric} ({method}"
-            + (f", cut-offs {settings.a_cut}/{settings.b_cut}" if computed is None else "") + "): "
-            + ", ".join(f"{c} {n}" for c, n in counts.items()))
+    table = [
+        {
+            "rank": r.rank,
+            "account": r.account,
+            "value": str(r.value),
+            "share": f"{float(r.share):.2%}",
+            "cumulative": f"{float(r.cumulative_share):.2%}",
+            "class": r.cls,
+        }
+        for r in rows
+    ]
+    head = (
+        f"ABC by {metric} ({method}"
+        + (f", cut-offs {settings.a_cut}/{settings.b_cut}" if computed is None else "")
+        + "): "
+        + ", ".join(f"{c} {n}" for c, n in counts.items())
+    )
     tail = f"\nPareto chart: {plot}" if plot else ""
     cols = list(table[0]) if table else ["rank"]
     body = tabulate([[t[c] for c in cols] for t in table], headers=cols, tablefmt="simple", disable_numparse=True)

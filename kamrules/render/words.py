@@ -68,12 +68,22 @@ def _get(c: Any, name: str) -> Any:
 
 def trace_text(c: Any) -> str:
     """One evaluated comparison in a sentence: 'trust_index ≥ 3 (observed 2.5)'."""
-    return (f"{comparison(_get(c, 'fact'), _get(c, 'op'), _get(c, 'value'), _get(c, 'value_of'))}"
-            f" (observed {fmt(_get(c, 'observed'))})")
+    return (
+        f"{comparison(_get(c, 'fact'), _get(c, 'op'), _get(c, 'value'), _get(c, 'value_of'))}"
+        f" (observed {fmt(_get(c, 'observed'))})"
+    )
 
 
 def trace_rows(conditions: Iterable[Any]) -> list[list[str]]:
     """Evaluated comparisons as table rows under TRACE_HEADERS."""
-    return [[_get(c, "path"), _get(c, "fact"), OPS[_get(c, "op")].symbol,
-             threshold(_get(c, "op"), _get(c, "value"), _get(c, "value_of")), fmt(_get(c, "observed")),
-             "✓" if _get(c, "holds") else "✗"] for c in conditions]
+    return [
+        [
+            _get(c, "path"),
+            _get(c, "fact"),
+            OPS[_get(c, "op")].symbol,
+            threshold(_get(c, "op"), _get(c, "value"), _get(c, "value_of")),
+            fmt(_get(c, "observed")),
+            "✓" if _get(c, "holds") else "✗",
+        ]
+        for c in conditions
+    ]

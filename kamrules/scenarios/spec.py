@@ -1,20 +1,30 @@
 """Scenario files: an account (or a portfolio) over periods, simulated through the rules, with expectations that double as tests."""
+
 from __future__ import annotations
 
 import datetime as dt
 import math
 import random
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
-from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.engine.evaluate import Decision, Evaluator
-from kamrules.lang.loader import RULE_ID, Problems, account_from_node, did_you_mean, load_account, load_ruleset, value_problem
-from kamrules.lang.model import ALL_STAGES, STAGES, STRUCTURES, Account, Fact, RuleSet, stage_index
+from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.inputs.tables import AccountRow, read_account_table
+from kamrules.lang.loader import (
+    RULE_ID,
+    Problems,
+    account_from_node,
+    did_you_mean,
+    load_account,
+    load_ruleset,
+    value_problem,
+)
+from kamrules.lang.model import ALL_STAGES, STAGES, STRUCTURES, Account, Fact, RuleSet, stage_index
 from kamrules.lang.source import YNode, describe_value, is_finite_number, read_yaml
 
 DEFAULT_RULES = "rules"
@@ -36,6 +46,7 @@ PROBABILITY_TOLERANCE = 1e-6
 
 
 # ---------------------------------------------------------------------------- model
+
 
 @dataclass(frozen=True)
 class Distribution:
@@ -146,6 +157,7 @@ class Scenario:
 
 # ---------------------------------------------------------------------------- loading
 
+
 def load_scenario(path: str | Path, rulesets: dict[str, RuleSet] | None = None) -> Scenario:
     """Read and validate one scenario file; every problem is reported with file:line:col."""
     name = str(path)
@@ -161,8 +173,13 @@ def load_scenario(path: str | Path, rulesets: dict[str, RuleSet] | None = None) 
     if nn is None:
         probs.add(top, "missing key 'name'", expected="name: a-kebab-case-name", code="missing-key")
     elif nn.kind != "scalar" or not isinstance(nn.value, str) or not RULE_ID.match(nn.value):
-        probs.add(nn.span, "invalid scenario name", expected="kebab-case text (a-z, 0-9, '-')", found=nn.describe(),
-                  code="bad-name")
+        probs.add(
+            nn.span,
+            "invalid scenario name",
+            expected="kebab-case text (a-z, 0-9, '-')",
+            found=nn.describe(),
+            code="bad-name",
+        )
     else:
         sname = nn.value
     desc = ""
@@ -175,7 +192,12 @@ def load_scenario(path: str | Path, rulesets: dict[str, RuleSet] | None = None) 
     months = DEFAULT_MONTHS_PER_PERIOD
     mn = root.get("months_per_period")
     if mn is not None:
-        if mn.kind != "scalar" or isinstance(mn.value, bool) or not isinstance(mn.value, int) or not 0 <= mn.value <= 120:
+        if (
+            mn.kind != "scalar"
+            or isinstance(mn.value, bool)
+            or not isinstance(mn.value, int)
+            or not 0 <= mn.value <= 120
+        ):
             probs.add(mn.span, "invalid months_per_period", expected="an integer from 0 to 120", found=mn.describe())
         else:
             months = mn.value
@@ -187,15 +209,18 @@ def load_scenario(path: str | Path, rulesets: dict[str, RuleSet] | None = None) 
     if pn is not None:
         for other in ("account", "account_file"):
             if root.get(other) is not None:
-                probs.add(root.key_spans[other], "a scenario needs exactly one of 'account', 'account_file' and "
-                          "'portfolio'", expected="portfolio: PATH alone", found=f"'portfolio' and '{other}'",
-                          code="missing-key")
+                probs.add(
+                    root.key_spans[other],
+                    "a scenario needs exactly one of 'account', 'account_file' and 'portfolio'",
+                    expected="portfolio: PATH alone",
+                    found=f"'portfolio' and '{other}'",
+                    code="missing-key",
+                )
         rows = _portfolio(pn, probs)
         periods = _periods(root, top, ruleset, None, probs, rows)
         if probs:
             raise InvalidInput(probs)
-        return Scenario(sname, desc, name, ruleset, None, tuple(periods), months, tuple(rows or ()), pn.value,
-                        pn.span)
+        return Scenario(sname, desc, name, ruleset, None, tuple(periods), months, tuple(rows or ()), pn.value, pn.span)
     account = _account(root, top, ruleset, probs)
     periods = _periods(root, top, ruleset, account, probs)
     if probs:
@@ -221,8 +246,14 @@ def _path(node: YNode, what: str, kind: str, example: str, expected: str, probs:
 
 def _portfolio(pn: YNode, probs: Problems) -> list[AccountRow] | None:
     """The account table of a portfolio scenario; its values are checked by the portfolio review."""
-    path = _path(pn, "portfolio", "file", "text, e.g. scenarios/portfolios/x.csv",
-                 "an account table (csv, xlsx, json, yaml)", probs)
+    path = _path(
+        pn,
+        "portfolio",
+        "file",
+        "text, e.g. scenarios/portfolios/x.csv",
+        "an account table (csv, xlsx, json, yaml)",
+        probs,
+    )
     if path is None:
         return None
     try:
@@ -240,8 +271,12 @@ def _ruleset(root: YNode, top: Span, probs: Problems, cache: dict[str, RuleSet] 
         if rules_dir is None:
             return None
     elif not Path(rules_dir).is_dir():
-        probs.add(top, f"rules folder '{rules_dir}' not found", expected="a folder with facts.yaml and rule files",
-                  help=_CWD_HELP)
+        probs.add(
+            top,
+            f"rules folder '{rules_dir}' not found",
+            expected="a folder with facts.yaml and rule files",
+            help=_CWD_HELP,
+        )
         return None
     key = str(Path(rules_dir).resolve())
     if cache is not None and key in cache:
@@ -255,10 +290,13 @@ def _ruleset(root: YNode, top: Span, probs: Problems, cache: dict[str, RuleSet] 
 def _account(root: YNode, top: Span, ruleset: RuleSet, probs: Problems) -> Account | None:
     an, fn = root.get("account"), root.get("account_file")
     if (an is None) == (fn is None):
-        probs.add(fn.span if an is not None else top, "a scenario needs exactly one of 'account', 'account_file' and "
-                  "'portfolio'", expected="account: {account, facts}, account_file: PATH or portfolio: PATH",
-                  found="both 'account' and 'account_file'" if an is not None else "none of them",
-                  code="missing-key")
+        probs.add(
+            fn.span if an is not None else top,
+            "a scenario needs exactly one of 'account', 'account_file' and 'portfolio'",
+            expected="account: {account, facts}, account_file: PATH or portfolio: PATH",
+            found="both 'account' and 'account_file'" if an is not None else "none of them",
+            code="missing-key",
+        )
         return None
     if fn is not None:
         path = _path(fn, "account_file", "file", "text", "an account file", probs)
@@ -277,14 +315,24 @@ def _account(root: YNode, top: Span, ruleset: RuleSet, probs: Problems) -> Accou
 def _with_stage(acc: Account, span: Span, probs: Problems) -> Account | None:
     # The simulation moves the stage from period to period, so it must start somewhere.
     if "stage" not in acc.facts:
-        probs.add(span, f"account '{acc.id}' has no 'stage' fact", expected="a starting stage, e.g. stage: pre-KAM",
-                  code="missing-key")
+        probs.add(
+            span,
+            f"account '{acc.id}' has no 'stage' fact",
+            expected="a starting stage, e.g. stage: pre-KAM",
+            code="missing-key",
+        )
         return None
     return acc
 
 
-def _periods(root: YNode, top: Span, ruleset: RuleSet, account: Account | None, probs: Problems,
-             rows: list[AccountRow] | None = None) -> list[Period]:
+def _periods(
+    root: YNode,
+    top: Span,
+    ruleset: RuleSet,
+    account: Account | None,
+    probs: Problems,
+    rows: list[AccountRow] | None = None,
+) -> list[Period]:
     pn = root.get("periods")
     if pn is None:
         probs.add(top, "missing key 'periods'", expected="a 'periods:' list", code="missing-key")
@@ -297,8 +345,11 @@ def _periods(root: YNode, top: Span, ruleset: RuleSet, account: Account | None, 
     # Facts that have a value at each point; add/multiply need one. Sets always set, so this is static.
     present = set(account.facts) if account else None
     # In a portfolio: the facts with a value, per account (table order); None when the table is unreadable.
-    table = {r.account: {f for f, v in r.facts.items() if f not in TABLE_NOT_FACTS and v is not None}
-             for r in rows} if rows is not None else None
+    table = (
+        {r.account: {f for f, v in r.facts.items() if f not in TABLE_NOT_FACTS and v is not None} for r in rows}
+        if rows is not None
+        else None
+    )
     portfolio = root.get("portfolio") is not None
     labels: dict[str, Span] = {}
     out = []
@@ -309,8 +360,16 @@ def _periods(root: YNode, top: Span, ruleset: RuleSet, account: Account | None, 
     return out
 
 
-def _period(node: YNode, i: int, ruleset: RuleSet, present: set[str] | None, labels: dict[str, Span],
-            probs: Problems, portfolio: bool = False, table: dict[str, set[str]] | None = None) -> Period | None:
+def _period(
+    node: YNode,
+    i: int,
+    ruleset: RuleSet,
+    present: set[str] | None,
+    labels: dict[str, Span],
+    probs: Problems,
+    portfolio: bool = False,
+    table: dict[str, set[str]] | None = None,
+) -> Period | None:
     if not probs.expect_kind(node, "map", "a period"):
         return None
     probs.unknown_keys(node, PERIOD_KEYS, "a period")
@@ -322,8 +381,13 @@ def _period(node: YNode, i: int, ruleset: RuleSet, present: set[str] | None, lab
         else:
             label = str(ln.raw)
     if label in labels:
-        probs.add(ln.span if ln else node.span, f"duplicate period label '{label}'", expected="each label once",
-                  found=f"'{label}' again (first at line {labels[label].line})", code="duplicate-id")
+        probs.add(
+            ln.span if ln else node.span,
+            f"duplicate period label '{label}'",
+            expected="each label once",
+            found=f"'{label}' again (first at line {labels[label].line})",
+            code="duplicate-id",
+        )
     labels[label] = ln.span if ln else node.span
     what = f"period '{label}'"
     events: list[str] = []
@@ -339,8 +403,9 @@ def _period(node: YNode, i: int, ruleset: RuleSet, present: set[str] | None, lab
     rn = node.get("refuse_move")
     if rn is not None:
         if rn.kind != "scalar" or not isinstance(rn.value, bool):
-            probs.add(rn.span, f"'refuse_move' of {what} must be true or false", expected="true or false",
-                      found=rn.describe())
+            probs.add(
+                rn.span, f"'refuse_move' of {what} must be true or false", expected="true or false", found=rn.describe()
+            )
         else:
             refuse = rn.value
     if portfolio:
@@ -351,10 +416,14 @@ def _period(node: YNode, i: int, ruleset: RuleSet, present: set[str] | None, lab
         account_changes = []
         an = node.get("accounts")
         if an is not None:
-            probs.add(node.key_spans["accounts"], f"'accounts' of {what} applies to portfolio scenarios only",
-                      expected="set/add/multiply for the scenario's one account", found="'accounts'",
-                      help="a scenario with 'portfolio: TABLE' changes named accounts under 'accounts:'",
-                      code="unknown-key")
+            probs.add(
+                node.key_spans["accounts"],
+                f"'accounts' of {what} applies to portfolio scenarios only",
+                expected="set/add/multiply for the scenario's one account",
+                found="'accounts'",
+                help="a scenario with 'portfolio: TABLE' changes named accounts under 'accounts:'",
+                code="unknown-key",
+            )
     expect = _expectations(node.get("expect"), ruleset, what, probs, portfolio)
     return Period(label, tuple(changes), tuple(events), refuse, tuple(expect), node.span, tuple(account_changes))
 
@@ -375,8 +444,9 @@ def _changes(node: YNode, ruleset: RuleSet, present: set[str] | None, what: str,
     return changes
 
 
-def _table_changes(node: YNode, ruleset: RuleSet, table: dict[str, set[str]] | None, only: str | None, what: str,
-                   probs: Problems) -> list[Change]:
+def _table_changes(
+    node: YNode, ruleset: RuleSet, table: dict[str, set[str]] | None, only: str | None, what: str, probs: Problems
+) -> list[Change]:
     """Changes to every account of the table (``only`` None) or to one; add/multiply need a value in each."""
     changes = _changes(node, ruleset, None, what, probs)
     if table is None:
@@ -390,14 +460,19 @@ def _table_changes(node: YNode, ruleset: RuleSet, table: dict[str, set[str]] | N
         missing = [acc for acc in targets if ch.fact not in table[acc]]
         if missing:
             shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-            probs.add(ch.span, f"fact '{ch.fact}' has no value to {ch.op} in account{'s' if len(missing) > 1 else ''} "
-                      f"{shown} in {what}", expected="a value in the table or set in an earlier period",
-                      code="missing-value")
+            probs.add(
+                ch.span,
+                f"fact '{ch.fact}' has no value to {ch.op} in account{'s' if len(missing) > 1 else ''} "
+                f"{shown} in {what}",
+                expected="a value in the table or set in an earlier period",
+                code="missing-value",
+            )
     return changes
 
 
-def _account_changes(node: YNode | None, ruleset: RuleSet, table: dict[str, set[str]] | None, what: str,
-                     probs: Problems) -> list[tuple[str, tuple[Change, ...]]]:
+def _account_changes(
+    node: YNode | None, ruleset: RuleSet, table: dict[str, set[str]] | None, what: str, probs: Problems
+) -> list[tuple[str, tuple[Change, ...]]]:
     """``accounts: {ID: {set, add, multiply}}``: changes to named accounts of the portfolio, in file order."""
     if node is None or not probs.expect_kind(node, "map", f"'accounts' of {what}"):
         return []
@@ -405,9 +480,14 @@ def _account_changes(node: YNode | None, ruleset: RuleSet, table: dict[str, set[
     for acc_id, body in node.items():
         kspan = node.key_spans[acc_id]
         if table is not None and acc_id not in table:
-            probs.add(kspan, f"unknown account '{acc_id}' in 'accounts' of {what}",
-                      expected="an account id of the portfolio table", found=f"'{acc_id}'",
-                      help=did_you_mean(acc_id, table), code="unknown-account")
+            probs.add(
+                kspan,
+                f"unknown account '{acc_id}' in 'accounts' of {what}",
+                expected="an account id of the portfolio table",
+                found=f"'{acc_id}'",
+                help=did_you_mean(acc_id, table),
+                code="unknown-account",
+            )
             continue
         if not probs.expect_kind(body, "map", f"account '{acc_id}' of {what}"):
             continue
@@ -424,26 +504,48 @@ def _fact_help(name: str, ruleset: RuleSet) -> str:
     return f"{hint} ({where})" if hint else where
 
 
-def _change(op: str, fname: str, kspan: Span, vnode: YNode, ruleset: RuleSet, present: set[str] | None, what: str,
-            probs: Problems) -> Change | None:
+def _change(
+    op: str,
+    fname: str,
+    kspan: Span,
+    vnode: YNode,
+    ruleset: RuleSet,
+    present: set[str] | None,
+    what: str,
+    probs: Problems,
+) -> Change | None:
     fact = ruleset.facts.get(fname)
     if fact is None:
-        probs.add(kspan, f"unknown fact '{fname}' in '{op}' of {what}", help=_fact_help(fname, ruleset),
-                  code="unknown-fact")
+        probs.add(
+            kspan, f"unknown fact '{fname}' in '{op}' of {what}", help=_fact_help(fname, ruleset), code="unknown-fact"
+        )
         return None
     if fact.derived:
-        probs.add(kspan, f"fact '{fname}' is derived by the rules and cannot be changed by a scenario",
-                  expected="a given fact", found=f"'{fname}' (source: derived)", code="derived-given")
+        probs.add(
+            kspan,
+            f"fact '{fname}' is derived by the rules and cannot be changed by a scenario",
+            expected="a given fact",
+            found=f"'{fname}' (source: derived)",
+            code="derived-given",
+        )
         return None
     numeric = fact.type in ("number", "integer")
     if op != "set":
         if not numeric:
-            probs.add(kspan, f"'{op}' applies to number and integer facts only ('{fname}' is {fact.type}) in {what}",
-                      expected="set: for this fact", code="bad-operator")
+            probs.add(
+                kspan,
+                f"'{op}' applies to number and integer facts only ('{fname}' is {fact.type}) in {what}",
+                expected="set: for this fact",
+                code="bad-operator",
+            )
             return None
         if present is not None and fname not in present:
-            probs.add(kspan, f"fact '{fname}' has no value to {op} in {what}",
-                      expected="a value in the account or set in an earlier period", code="missing-value")
+            probs.add(
+                kspan,
+                f"fact '{fname}' has no value to {op} in {what}",
+                expected="a value in the account or set in an earlier period",
+                code="missing-value",
+            )
             return None
     if vnode.kind == "map":
         dist = _distribution(vnode, fact, op, what, probs)
@@ -456,12 +558,22 @@ def _change(op: str, fname: str, kspan: Span, vnode: YNode, ruleset: RuleSet, pr
             return None
         return Change(op, fname, value, vnode.span)
     if not is_finite_number(value):
-        probs.add(vnode.span, f"'{op}' of fact '{fname}' in {what} needs a number", expected="a number",
-                  found=describe_value(value), code="bad-value")
+        probs.add(
+            vnode.span,
+            f"'{op}' of fact '{fname}' in {what} needs a number",
+            expected="a number",
+            found=describe_value(value),
+            code="bad-value",
+        )
         return None
     if op == "add" and fact.type == "integer" and not isinstance(value, int):
-        probs.add(vnode.span, f"'add' to integer fact '{fname}' in {what} needs an integer", expected="an integer",
-                  found=describe_value(value), code="bad-value")
+        probs.add(
+            vnode.span,
+            f"'add' to integer fact '{fname}' in {what} needs an integer",
+            expected="an integer",
+            found=describe_value(value),
+            code="bad-value",
+        )
         return None
     return Change(op, fname, value, vnode.span)
 
@@ -470,9 +582,14 @@ def _distribution(node: YNode, fact: Fact, op: str, what: str, probs: Problems) 
     keys = list(node.value)
     if len(keys) != 1 or keys[0] not in DISTRIBUTIONS:
         bad = next((k for k in keys if k not in DISTRIBUTIONS), keys[0] if keys else "")
-        probs.add(node.key_spans.get(bad, node.span), f"a random change of '{fact.name}' in {what} needs exactly one "
-                  "distribution", expected="one of choice, normal, uniform", found=", ".join(keys) or "an empty mapping",
-                  help=did_you_mean(bad, DISTRIBUTIONS), code="bad-distribution")
+        probs.add(
+            node.key_spans.get(bad, node.span),
+            f"a random change of '{fact.name}' in {what} needs exactly one distribution",
+            expected="one of choice, normal, uniform",
+            found=", ".join(keys) or "an empty mapping",
+            help=did_you_mean(bad, DISTRIBUTIONS),
+            code="bad-distribution",
+        )
         return None
     kind = keys[0]
     body = node.value[kind]
@@ -481,8 +598,12 @@ def _distribution(node: YNode, fact: Fact, op: str, what: str, probs: Problems) 
     if kind == "choice":
         return _choice(body, fact, op, what, probs)
     if op == "set" and fact.type not in ("number", "integer"):
-        probs.add(node.key_spans[kind], f"'{kind}' gives numbers; '{fact.name}' is {fact.type} in {what}",
-                  expected="choice: {value: probability, ...}", code="bad-distribution")
+        probs.add(
+            node.key_spans[kind],
+            f"'{kind}' gives numbers; '{fact.name}' is {fact.type} in {what}",
+            expected="choice: {value: probability, ...}",
+            code="bad-distribution",
+        )
         return None
     names = DISTRIBUTIONS[kind]
     probs.unknown_keys(body, set(names), f"'{kind}' of '{fact.name}' in {what}")
@@ -490,21 +611,40 @@ def _distribution(node: YNode, fact: Fact, op: str, what: str, probs: Problems) 
     for pname in names:
         pn = body.get(pname)
         if pn is None:
-            probs.add(body.span, f"'{kind}' of '{fact.name}' in {what} has no '{pname}'",
-                      expected=", ".join(names), code="missing-key")
+            probs.add(
+                body.span,
+                f"'{kind}' of '{fact.name}' in {what} has no '{pname}'",
+                expected=", ".join(names),
+                code="missing-key",
+            )
             return None
         if pn.kind != "scalar" or not is_finite_number(pn.value):
-            probs.add(pn.span, f"'{pname}' of '{fact.name}' in {what} must be a number", expected="a finite number",
-                      found=pn.describe(), code="bad-value")
+            probs.add(
+                pn.span,
+                f"'{pname}' of '{fact.name}' in {what} must be a number",
+                expected="a finite number",
+                found=pn.describe(),
+                code="bad-value",
+            )
             return None
         params.append(pn.value)
     if kind == "normal" and params[1] < 0:
-        probs.add(body.get("sd").span, f"'sd' of '{fact.name}' in {what} is negative", expected="sd >= 0",
-                  found=describe_value(params[1]), code="bad-value")
+        probs.add(
+            body.get("sd").span,
+            f"'sd' of '{fact.name}' in {what} is negative",
+            expected="sd >= 0",
+            found=describe_value(params[1]),
+            code="bad-value",
+        )
         return None
     if kind == "uniform" and params[0] > params[1]:
-        probs.add(body.span, f"'uniform' bounds of '{fact.name}' in {what} are reversed", expected="low <= high",
-                  found=f"low {params[0]}, high {params[1]}", code="bad-value")
+        probs.add(
+            body.span,
+            f"'uniform' bounds of '{fact.name}' in {what} are reversed",
+            expected="low <= high",
+            found=f"low {params[0]}, high {params[1]}",
+            code="bad-value",
+        )
         return None
     return Distribution(kind, tuple(params))
 
@@ -524,20 +664,35 @@ def _choice(body: YNode, fact: Fact, op: str, what: str, probs: Problems) -> Dis
                 probs.append(p)
                 continue
         elif not is_finite_number(value):
-            probs.add(kspan, f"'choice' for '{op}' of '{fact.name}' in {what} needs numbers", expected="a number",
-                      found=describe_value(value), code="bad-value")
+            probs.add(
+                kspan,
+                f"'choice' for '{op}' of '{fact.name}' in {what} needs numbers",
+                expected="a number",
+                found=describe_value(value),
+                code="bad-value",
+            )
             continue
         if pnode.kind != "scalar" or not is_finite_number(pnode.value) or not 0 <= pnode.value <= 1:
-            probs.add(pnode.span, f"probability of '{key}' for '{fact.name}' in {what} is invalid",
-                      expected="a number from 0 to 1", found=pnode.describe(), code="bad-value")
+            probs.add(
+                pnode.span,
+                f"probability of '{key}' for '{fact.name}' in {what} is invalid",
+                expected="a number from 0 to 1",
+                found=pnode.describe(),
+                code="bad-value",
+            )
             continue
         options.append((value, float(pnode.value)))
     if len(probs) > n0:
         return None
     total = sum(p for _, p in options)
     if abs(total - 1) > PROBABILITY_TOLERANCE:
-        probs.add(body.span, f"probabilities of '{fact.name}' in {what} do not sum to 1", expected="a sum of 1",
-                  found=f"{total:g}", code="bad-value")
+        probs.add(
+            body.span,
+            f"probabilities of '{fact.name}' in {what} do not sum to 1",
+            expected="a sum of 1",
+            found=f"{total:g}",
+            code="bad-value",
+        )
         return None
     return Distribution("choice", tuple(options))
 
@@ -559,8 +714,9 @@ def _key_value(key: str, fact: Fact | None) -> Any:
     return key
 
 
-def _expectations(node: YNode | None, ruleset: RuleSet, what: str, probs: Problems,
-                  portfolio: bool = False) -> list[Expectation]:
+def _expectations(
+    node: YNode | None, ruleset: RuleSet, what: str, probs: Problems, portfolio: bool = False
+) -> list[Expectation]:
     if node is None or not probs.expect_kind(node, "map", f"'expect' of {what}"):
         return []
     allowed = PORTFOLIO_EXPECT_KEYS if portfolio else EXPECT_KEYS - PORTFOLIO_ONLY_EXPECT_KEYS
@@ -574,21 +730,37 @@ def _expectations(node: YNode | None, ruleset: RuleSet, what: str, probs: Proble
             continue
         if key in choices:
             if vnode.kind != "scalar" or vnode.value not in choices[key]:
-                probs.add(vnode.span, f"unknown {key} expected in {what}", expected="one of " + ", ".join(choices[key]),
-                          found=vnode.describe(), help=did_you_mean(str(vnode.value), choices[key]), code="bad-value")
+                probs.add(
+                    vnode.span,
+                    f"unknown {key} expected in {what}",
+                    expected="one of " + ", ".join(choices[key]),
+                    found=vnode.describe(),
+                    help=did_you_mean(str(vnode.value), choices[key]),
+                    code="bad-value",
+                )
             else:
                 out.append(Expectation(key, vnode.value, vnode.span))
         elif key == "key_accounts":
             v = vnode.value
             if vnode.kind != "scalar" or isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                probs.add(vnode.span, f"'key_accounts' expected in {what} must be a count", expected="an integer >= 0",
-                          found=vnode.describe(), code="bad-value")
+                probs.add(
+                    vnode.span,
+                    f"'key_accounts' expected in {what} must be a count",
+                    expected="an integer >= 0",
+                    found=vnode.describe(),
+                    code="bad-value",
+                )
             else:
                 out.append(Expectation(key, v, vnode.span))
         elif key == "key_account":
             if vnode.kind != "scalar" or not isinstance(vnode.value, bool):
-                probs.add(vnode.span, f"'key_account' expected in {what} must be true or false",
-                          expected="true or false", found=vnode.describe(), code="bad-value")
+                probs.add(
+                    vnode.span,
+                    f"'key_account' expected in {what} must be true or false",
+                    expected="true or false",
+                    found=vnode.describe(),
+                    code="bad-value",
+                )
             else:
                 out.append(Expectation(key, vnode.value, vnode.span))
         elif key in ("actions", "actions_absent", "fired"):
@@ -597,9 +769,16 @@ def _expectations(node: YNode | None, ruleset: RuleSet, what: str, probs: Proble
             items = vnode.value if vnode.kind == "seq" else [vnode]
             for item in items:
                 if item.kind != "scalar" or item.value not in known:
-                    probs.add(item.span, f"unknown {noun} id in '{key}' of {what}",
-                              expected=f"an {noun} id from {ruleset.directory}" if noun == "action" else f"a {noun} id from {ruleset.directory}", found=item.describe(),
-                              help=did_you_mean(str(item.value), known), code=f"unknown-{noun}")
+                    probs.add(
+                        item.span,
+                        f"unknown {noun} id in '{key}' of {what}",
+                        expected=f"an {noun} id from {ruleset.directory}"
+                        if noun == "action"
+                        else f"a {noun} id from {ruleset.directory}",
+                        found=item.describe(),
+                        help=did_you_mean(str(item.value), known),
+                        code=f"unknown-{noun}",
+                    )
                 else:
                     out.append(Expectation(kind, item.value, item.span))
     return out
@@ -629,8 +808,13 @@ def load_scenarios(paths: Sequence[str | Path]) -> list[Scenario]:
             probs.extend(p for p in e.problems if p not in probs)  # a shared bad rules folder reports once
             continue
         if sc.name in seen:
-            probs.add(Span(str(f), 1, 1), f"duplicate scenario name '{sc.name}'", expected="each name once",
-                      found=f"also in {seen[sc.name]}", code="duplicate-id")
+            probs.add(
+                Span(str(f), 1, 1),
+                f"duplicate scenario name '{sc.name}'",
+                expected="each name once",
+                found=f"also in {seen[sc.name]}",
+                code="duplicate-id",
+            )
         seen[sc.name] = str(f)
         scenarios.append(sc)
     if probs:
@@ -639,6 +823,7 @@ def load_scenarios(paths: Sequence[str | Path]) -> list[Scenario]:
 
 
 # ---------------------------------------------------------------------------- simulation
+
 
 @dataclass(frozen=True)
 class PeriodResult:
@@ -659,11 +844,22 @@ class PeriodResult:
     def to_dict(self) -> dict:
         """JSON-ready form."""
         d = self.decision
-        return {"period": self.label, "events": list(self.events), "stage_before": d.stage_current,
-                "stage_recommended": d.stage_recommended, "move": d.move, "stage_rule": d.stage_rule,
-                "refused": self.refused, "stage": self.stage, "key_account": d.key_account,
-                "structure": d.structure, "actions": self.action_ids, "fired": d.fired, "notes": list(self.notes),
-                "facts": {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in d.given.items()}}
+        return {
+            "period": self.label,
+            "events": list(self.events),
+            "stage_before": d.stage_current,
+            "stage_recommended": d.stage_recommended,
+            "move": d.move,
+            "stage_rule": d.stage_rule,
+            "refused": self.refused,
+            "stage": self.stage,
+            "key_account": d.key_account,
+            "structure": d.structure,
+            "actions": self.action_ids,
+            "fired": d.fired,
+            "notes": list(self.notes),
+            "facts": {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in d.given.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -688,12 +884,19 @@ class PortfolioPeriodResult:
     def to_dict(self) -> dict:
         """JSON-ready form."""
         s = self.structure
-        return {"period": self.label, "events": list(self.events), "key_accounts": len(self.key_accounts),
-                "key_account_ids": list(self.key_accounts), "structure": s.structure,
-                "structure_rule": s.structure_rule, "portfolio_facts": dict(self.portfolio_facts),
-                "moves": self.move_counts(), "refused": self.refused,
-                "accounts": {a: {"move": self.moves.get(a), "stage": st} for a, st in self.stages.items()},
-                "notes": list(self.notes)}
+        return {
+            "period": self.label,
+            "events": list(self.events),
+            "key_accounts": len(self.key_accounts),
+            "key_account_ids": list(self.key_accounts),
+            "structure": s.structure,
+            "structure_rule": s.structure_rule,
+            "portfolio_facts": dict(self.portfolio_facts),
+            "moves": self.move_counts(),
+            "refused": self.refused,
+            "accounts": {a: {"move": self.moves.get(a), "stage": st} for a, st in self.stages.items()},
+            "notes": list(self.notes),
+        }
 
 
 @dataclass(frozen=True)
@@ -707,12 +910,26 @@ class Timeline:
         """JSON-ready form."""
         s = self.scenario
         if s.is_portfolio:
-            return {"scenario": s.name, "file": s.file, "description": s.description, "portfolio": s.portfolio_file,
-                    "accounts": len(s.portfolio), "rules": s.ruleset.directory, "rules_version": s.ruleset.version,
-                    "periods": [p.to_dict() for p in self.periods]}
-        return {"scenario": s.name, "file": s.file, "description": s.description, "account": s.account.id,
-                "rules": s.ruleset.directory, "rules_version": s.ruleset.version,
-                "start_stage": s.account.facts.get("stage"), "periods": [p.to_dict() for p in self.periods]}
+            return {
+                "scenario": s.name,
+                "file": s.file,
+                "description": s.description,
+                "portfolio": s.portfolio_file,
+                "accounts": len(s.portfolio),
+                "rules": s.ruleset.directory,
+                "rules_version": s.ruleset.version,
+                "periods": [p.to_dict() for p in self.periods],
+            }
+        return {
+            "scenario": s.name,
+            "file": s.file,
+            "description": s.description,
+            "account": s.account.id,
+            "rules": s.ruleset.directory,
+            "rules_version": s.ruleset.version,
+            "start_stage": s.account.facts.get("stage"),
+            "periods": [p.to_dict() for p in self.periods],
+        }
 
 
 def _clamp(fact: Fact, value: Any) -> tuple[Any, str | None]:
@@ -729,8 +946,15 @@ def _clamp(fact: Fact, value: Any) -> tuple[Any, str | None]:
     return value, None
 
 
-def _apply(changes: Sequence[Change], facts: dict, ruleset: RuleSet, draw: Callable[[Distribution], Any],
-           notes: list[str], table: bool = False, who: str = "") -> None:
+def _apply(
+    changes: Sequence[Change],
+    facts: dict,
+    ruleset: RuleSet,
+    draw: Callable[[Distribution], Any],
+    notes: list[str],
+    table: bool = False,
+    who: str = "",
+) -> None:
     # table: the facts come from an account table, where numbers are Decimals (the ABC classes need them exact).
     for ch in changes:
         amount = draw(ch.value) if isinstance(ch.value, Distribution) else ch.value
@@ -755,8 +979,9 @@ def _apply(changes: Sequence[Change], facts: dict, ruleset: RuleSet, draw: Calla
         facts[ch.fact] = value
 
 
-def _run(scenario: Scenario, ev: Evaluator, runs: int,
-         draw: Callable[[Distribution], Any]) -> Iterator[tuple[Period, list[PeriodResult]]]:
+def _run(
+    scenario: Scenario, ev: Evaluator, runs: int, draw: Callable[[Distribution], Any]
+) -> Iterator[tuple[Period, list[PeriodResult]]]:
     """Every run advanced together, one period at a time: one engine batch per period."""
     rs = scenario.ruleset
     facts = [dict(scenario.account.facts) for _ in range(runs)]
@@ -818,10 +1043,20 @@ def _run_portfolio(scenario: Scenario, draw: Callable[[Distribution], Any]) -> I
             if mis is not None and f.get("months_in_stage") is not None:
                 months = 0 if end != before else f["months_in_stage"] + scenario.months_per_period
                 f["months_in_stage"] = _clamp(mis, months)[0]
-        keys = tuple(r.account for r in rows if decisions.get(r.account) is not None
-                     and decisions[r.account].key_account)
-        yield PortfolioPeriodResult(period.label, period.events, rv.structure, dict(rv.portfolio_facts), keys, moves,
-                                    stages, period.refuse_move, tuple(notes))
+        keys = tuple(
+            r.account for r in rows if decisions.get(r.account) is not None and decisions[r.account].key_account
+        )
+        yield PortfolioPeriodResult(
+            period.label,
+            period.events,
+            rv.structure,
+            dict(rv.portfolio_facts),
+            keys,
+            moves,
+            stages,
+            period.refuse_move,
+            tuple(notes),
+        )
 
 
 def simulate(scenario: Scenario, evaluator: Evaluator | None = None) -> Timeline:
@@ -838,6 +1073,7 @@ def simulate(scenario: Scenario, evaluator: Evaluator | None = None) -> Timeline
 
 
 # ---------------------------------------------------------------------------- Monte Carlo
+
 
 @dataclass(frozen=True)
 class MonteCarlo:
@@ -874,12 +1110,24 @@ class MonteCarlo:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"scenario": self.scenario, "runs": self.runs, "seed": self.seed,
-                "periods": [{"period": label, "counts": dict(c), "probabilities": p}
-                            for label, c, p in zip(self.periods, self.counts, self.probabilities())],
-                "time_to_target": {"target": self.target, "reached": len(self.times), "never_share": self.never_share,
-                                   "mean_periods": self.mean_time, "p10": self.percentile(10),
-                                   "p50": self.percentile(50), "p90": self.percentile(90)}}
+        return {
+            "scenario": self.scenario,
+            "runs": self.runs,
+            "seed": self.seed,
+            "periods": [
+                {"period": label, "counts": dict(c), "probabilities": p}
+                for label, c, p in zip(self.periods, self.counts, self.probabilities())
+            ],
+            "time_to_target": {
+                "target": self.target,
+                "reached": len(self.times),
+                "never_share": self.never_share,
+                "mean_periods": self.mean_time,
+                "p10": self.percentile(10),
+                "p50": self.percentile(50),
+                "p90": self.percentile(90),
+            },
+        }
 
 
 def reached(stage: str, target: str) -> bool:
@@ -889,17 +1137,24 @@ def reached(stage: str, target: str) -> bool:
     return stage_index(stage) >= stage_index(target)
 
 
-def monte_carlo(scenario: Scenario, runs: int, seed: int, target: str = DEFAULT_TARGET,
-                evaluator: Evaluator | None = None) -> MonteCarlo:
+def monte_carlo(
+    scenario: Scenario, runs: int, seed: int, target: str = DEFAULT_TARGET, evaluator: Evaluator | None = None
+) -> MonteCarlo:
     """Run the scenario ``runs`` times with random.Random(seed); reproducible for a given seed."""
     if runs < 1:
         raise ValueError("runs must be at least 1")
     if scenario.is_portfolio:
-        raise InvalidInput([Problem(scenario.portfolio_span or Span(scenario.file, 1, 1),
-                                    "Monte Carlo (--runs) is not supported for portfolio scenarios",
-                                    expected="kamrules simulate without --runs (the expected path)",
-                                    found=f"a portfolio scenario ({len(scenario.portfolio)} accounts)",
-                                    code="unsupported")])
+        raise InvalidInput(
+            [
+                Problem(
+                    scenario.portfolio_span or Span(scenario.file, 1, 1),
+                    "Monte Carlo (--runs) is not supported for portfolio scenarios",
+                    expected="kamrules simulate without --runs (the expected path)",
+                    found=f"a portfolio scenario ({len(scenario.portfolio)} accounts)",
+                    code="unsupported",
+                )
+            ]
+        )
     rng = random.Random(seed)
     ev = evaluator or Evaluator(scenario.ruleset)
     start = scenario.account.facts["stage"]
@@ -907,7 +1162,7 @@ def monte_carlo(scenario: Scenario, runs: int, seed: int, target: str = DEFAULT_
     counts = []
     try:
         for n, (period, results) in enumerate(_run(scenario, ev, runs, lambda d: d.draw(rng)), start=1):
-            row = {s: 0 for s in ALL_STAGES}
+            row = dict.fromkeys(ALL_STAGES, 0)
             for r, res in enumerate(results):
                 row[res.stage] += 1
                 if first[r] is None and reached(res.stage, target):
@@ -916,11 +1171,19 @@ def monte_carlo(scenario: Scenario, runs: int, seed: int, target: str = DEFAULT_
     finally:
         if evaluator is None:
             ev.close()
-    return MonteCarlo(scenario.name, runs, seed, target, tuple(p.label for p in scenario.periods), tuple(counts),
-                      tuple(t for t in first if t is not None))
+    return MonteCarlo(
+        scenario.name,
+        runs,
+        seed,
+        target,
+        tuple(p.label for p in scenario.periods),
+        tuple(counts),
+        tuple(t for t in first if t is not None),
+    )
 
 
 # ---------------------------------------------------------------------------- expectations
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -938,14 +1201,24 @@ class Outcome:
         if self.passed:
             return f"PASS {head}"
         e = self.expectation
-        expected = {"action": "present", "no_action": "absent", "fired": "fired"}.get(e.kind, e.describe().split(" = ")[-1])
+        expected = {"action": "present", "no_action": "absent", "fired": "fired"}.get(
+            e.kind, e.describe().split(" = ")[-1]
+        )
         return f"FAIL {head}: expected {expected}, observed {self.observed} ({e.span})"
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
         e = self.expectation
-        return {"scenario": self.scenario, "period": self.period, "expectation": e.describe(), "passed": self.passed,
-                "observed": self.observed, "file": e.span.file, "line": e.span.line, "column": e.span.col}
+        return {
+            "scenario": self.scenario,
+            "period": self.period,
+            "expectation": e.describe(),
+            "passed": self.passed,
+            "observed": self.observed,
+            "file": e.span.file,
+            "line": e.span.line,
+            "column": e.span.col,
+        }
 
 
 def _observe(e: Expectation, res: PeriodResult | PortfolioPeriodResult) -> tuple[bool, str]:
@@ -970,7 +1243,12 @@ def _observe(e: Expectation, res: PeriodResult | PortfolioPeriodResult) -> tuple
         return e.value not in ids, f"present (actions: {listed})" if e.value in ids else "absent"
     word = "fired" if e.kind == "fired" else "present"
     ok = e.value in ids
-    return ok, word if ok else f"{'not fired' if e.kind == 'fired' else 'absent'} ({'fired' if e.kind == 'fired' else 'actions'}: {listed})"
+    return (
+        ok,
+        word
+        if ok
+        else f"{'not fired' if e.kind == 'fired' else 'absent'} ({'fired' if e.kind == 'fired' else 'actions'}: {listed})",
+    )
 
 
 def check(timeline: Timeline) -> list[Outcome]:
@@ -1024,12 +1302,15 @@ def run_tests(paths: Sequence[str | Path]) -> TestReport:
 
 # ---------------------------------------------------------------------------- rendering rows
 
+
 def timeline_header(scenario: Scenario) -> str:
     """The line printed above a timeline: what is simulated, from where, under which rules."""
     rules = f"rules {scenario.ruleset.directory} version {scenario.ruleset.version[:12]}"
     if scenario.is_portfolio:
-        return (f"Scenario {scenario.name}: portfolio {scenario.portfolio_file} ({len(scenario.portfolio)} accounts), "
-                f"{rules}")
+        return (
+            f"Scenario {scenario.name}: portfolio {scenario.portfolio_file} ({len(scenario.portfolio)} accounts), "
+            f"{rules}"
+        )
     return f"Scenario {scenario.name}: account {scenario.account.id}, starting in {scenario.account.facts['stage']}, {rules}"
 
 
@@ -1039,11 +1320,18 @@ def timeline_rows(timeline: Timeline) -> list[dict]:
     For a portfolio: period, events, key accounts, structure, structure rule, and how many accounts got each move.
     """
     if timeline.scenario.is_portfolio:
-        return [{"period": p.label, "events": "; ".join(p.events + p.notes), "key accounts": len(p.key_accounts),
-                 "structure": p.structure.structure or "—", "structure rule": p.structure.structure_rule or "—",
-                 "moves": ", ".join(f"{m} {n}" for m, n in p.move_counts().items())
-                 + (" (refused)" if p.refused and any(m != "hold" for m in p.moves.values()) else "")}
-                for p in timeline.periods]
+        return [
+            {
+                "period": p.label,
+                "events": "; ".join(p.events + p.notes),
+                "key accounts": len(p.key_accounts),
+                "structure": p.structure.structure or "—",
+                "structure rule": p.structure.structure_rule or "—",
+                "moves": ", ".join(f"{m} {n}" for m, n in p.move_counts().items())
+                + (" (refused)" if p.refused and any(m != "hold" for m in p.moves.values()) else ""),
+            }
+            for p in timeline.periods
+        ]
     rows = []
     for p in timeline.periods:
         d = p.decision
@@ -1051,8 +1339,17 @@ def timeline_rows(timeline: Timeline) -> list[dict]:
         events = "; ".join(p.events + p.notes)
         stage = d.stage_current if d.stage_current == p.stage else f"{d.stage_current} → {p.stage}"
         ka = "—" if d.key_account is None else ("yes" if d.key_account else "no")
-        rows.append({"period": p.label, "events": events, "stage": stage, "move": move, "key account": ka,
-                     "actions": ", ".join(p.action_ids), "rules fired": ", ".join(d.fired)})
+        rows.append(
+            {
+                "period": p.label,
+                "events": events,
+                "stage": stage,
+                "move": move,
+                "key account": ka,
+                "actions": ", ".join(p.action_ids),
+                "rules fired": ", ".join(d.fired),
+            }
+        )
     return rows
 
 
