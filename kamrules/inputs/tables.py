@@ -66,6 +66,10 @@ _MAX_DIGITS = 28
 _NOT_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 
 
+# Columns of an account table that describe the account but are not facts the rules read.
+NOT_FACTS = ("name", "previous_key_account")
+
+
 @dataclass(frozen=True)
 class AccountRow:
     """One account and its facts, with where it came from."""

@@ -35,7 +35,7 @@ from typing import Any
 
 from kamrules.engine.evaluate import Decision, Evaluator, Reason
 from kamrules.errors import InvalidInput, Problem
-from kamrules.inputs.tables import AccountRow
+from kamrules.inputs.tables import NOT_FACTS, AccountRow
 from kamrules.kam.abc import AbcRow, Concentration, abc_classes, concentration
 from kamrules.kam.potential import DEFAULT_WEIGHTS, Potential, estimate
 from kamrules.lang.loader import Problems, fact_value_problem
@@ -45,7 +45,6 @@ from kamrules.lang.source import YNode, is_finite_number, read_yaml
 __all__ = ["METRICS", "AccountResult", "PortfolioReview", "Settings", "load_settings", "review"]
 
 METRICS = ("revenue", "volume", "purchases", "margin")
-NOT_FACTS = ("name", "previous_key_account")
 ADVANCED_STAGES = ("partnership-KAM", "synergistic-KAM")
 PORTFOLIO_ID = "PORTFOLIO"
 SETTINGS_FILE = "settings.yaml"

@@ -14,7 +14,7 @@ from typing import Any
 
 from kamrules.engine.evaluate import Decision, Evaluator
 from kamrules.errors import InvalidInput, Problem, Span
-from kamrules.inputs.tables import AccountRow, read_account_table
+from kamrules.inputs.tables import NOT_FACTS, AccountRow, read_account_table
 from kamrules.lang.loader import (
     RULE_ID,
     Problems,
@@ -39,7 +39,6 @@ EXPECT_KEYS = {"stage", "move", "key_account", "structure", "actions", "actions_
 PORTFOLIO_EXPECT_KEYS = {"structure", "key_accounts"}
 PORTFOLIO_ONLY_EXPECT_KEYS = {"key_accounts"}
 # Columns of an account table that are not facts (the portfolio review reads them itself).
-TABLE_NOT_FACTS = ("name", "previous_key_account")
 DISTRIBUTIONS = {"normal": ("mean", "sd"), "uniform": ("low", "high"), "choice": ()}
 # Choice probabilities are written by hand: allow for decimal rounding, not for a typo.
 PROBABILITY_TOLERANCE = 1e-6
@@ -346,7 +345,7 @@ def _periods(
     present = set(account.facts) if account else None
     # In a portfolio: the facts with a value, per account (table order); None when the table is unreadable.
     table = (
-        {r.account: {f for f, v in r.facts.items() if f not in TABLE_NOT_FACTS and v is not None} for r in rows}
+        {r.account: {f for f, v in r.facts.items() if f not in NOT_FACTS and v is not None} for r in rows}
         if rows is not None
         else None
     )
