@@ -14,12 +14,14 @@ import click
 
 from kamrules import __version__
 from kamrules.audit import log as audit
+from kamrules.audit import replay as replays
 from kamrules.engine import explain
 from kamrules.engine.evaluate import Evaluator
 from kamrules.errors import EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
 from kamrules.kam import review as pf
 from kamrules.lang.loader import load_account, load_ruleset
 from kamrules.lang.model import ALL_STAGES
+from kamrules.render import audit as audit_text
 from kamrules.render import decision as report
 from kamrules.render import review as pr
 from kamrules.scenarios import spec as sc
@@ -236,9 +238,9 @@ def audit_list(account: str | None, since, rule: str | None, audit_db: str | Non
     def body() -> None:
         entries = audit.list_decisions(audit.db_path(audit_db), account, _since(since), rule)
         if fmt == "json":
-            click.echo(report.to_json([e.summary() | {"seq": e.seq} for e in entries]))
+            click.echo(report.to_json([audit_text.entry_row(e) | {"seq": e.seq} for e in entries]))
         else:
-            click.echo(audit.entries_text(entries))
+            click.echo(audit_text.entries_text(entries))
 
     run_guarded(fmt, body)
 
@@ -252,7 +254,7 @@ def audit_show(decision_id: str, audit_db: str | None, fmt: str) -> None:
 
     def body() -> None:
         entry = audit.show(audit.db_path(audit_db), decision_id)
-        click.echo(report.to_json(entry.record) if fmt == "json" else audit.record_text(entry))
+        click.echo(report.to_json(entry.record.to_dict()) if fmt == "json" else audit_text.record_text(entry))
 
     run_guarded(fmt, body)
 
@@ -270,7 +272,7 @@ def audit_verify(audit_db: str | None, fmt: str) -> None:
             click.echo(report.to_json(v.to_dict()))
             return 0 if v.ok else 1
         v = audit.check(path)
-        click.echo(f"{path}: intact: {v.records} decision(s), {v.rulesets} rule set(s)")
+        click.echo(audit_text.verification_text(path, v))
 
     run_guarded(fmt, body)
 
@@ -290,8 +292,8 @@ def audit_replay(decision_id: str, rules_dir: str | None, audit_db: str | None, 
     """Re-evaluate a recorded decision's inputs with the recorded rules (or --rules) and compare."""
 
     def body() -> int:
-        r = audit.replay(audit.db_path(audit_db), decision_id, rules_dir)
-        click.echo(report.to_json(r.to_dict()) if fmt == "json" else audit.replay_text(r))
+        r = replays.replay(audit.db_path(audit_db), decision_id, rules_dir)
+        click.echo(report.to_json(r.to_dict()) if fmt == "json" else audit_text.replay_text(r))
         # With the recorded rules a difference means the log or kamrules changed: a failed check.
         return 1 if rules_dir is None and not r.identical else 0
 
@@ -313,8 +315,8 @@ def audit_backtest(rules_dir: str, since, audit_db: str | None, fmt: str) -> Non
     """Which recorded decisions a rule change would alter, counted by type of change."""
 
     def body() -> None:
-        b = audit.backtest(audit.db_path(audit_db), rules_dir, _since(since))
-        click.echo(report.to_json(b.to_dict()) if fmt == "json" else audit.backtest_text(b))
+        b = replays.backtest(audit.db_path(audit_db), rules_dir, _since(since))
+        click.echo(report.to_json(b.to_dict()) if fmt == "json" else audit_text.backtest_text(b))
 
     run_guarded(fmt, body)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import sqlite3
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from kamrules.audit import log as audit
+from kamrules.audit import replay as replays
 from kamrules.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +89,7 @@ def test_show_reproduces_the_full_reasoning(db):
     r = run("audit", "show", entry.decision_id, db=db)
     assert r.exit_code == 0, r.output
     text = r.output
-    for firing in entry.record["firings"]:
+    for firing in entry.record.firings:
         assert firing["rule"] in text and firing["source"] in text
     assert "trust_score: 5.5" in text and "early-KAM → early-KAM (hold)" in text
     r = run("audit", "show", "--format", "json", entry.decision_id, db=db)
@@ -108,7 +110,7 @@ def test_list_filters_by_account_rule_and_since(db):
 
 
 def test_replay_with_recorded_rules_is_identical_after_rules_change(db, tmp_path):
-    """Replay uses the recorded rule text: identical even after the rules folder was edited; --rules shows the change."""
+    """Replay uses the recorded rule text: identical even after the rules folder changed; --rules shows the change."""
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
     path = tmp_path / "log.sqlite"
@@ -117,8 +119,8 @@ def test_replay_with_recorded_rules_is_identical_after_rules_change(db, tmp_path
     did = ids(path)[0]
     r = run("audit", "replay", did, db=path)
     assert r.exit_code == 0 and "identical" in r.output, r.output
-    assert audit.replay(path, did).identical
-    changed = audit.replay(path, did, str(rules))
+    assert replays.replay(path, did).identical
+    changed = replays.replay(path, did, str(rules))
     assert not changed.identical
     assert ("recommended stage changed", "early-KAM → mid-KAM") in changed.differences
     r = run("audit", "replay", did, "--rules", str(rules), db=path)
@@ -248,7 +250,7 @@ def test_two_processes_writing_at_once_keep_one_linear_chain(tmp_path):
     assert v.ok and v.records == 2000
     accounts = [e.account for e in audit.list_decisions(path)]
     assert accounts.count(accounts[0]) == 1000 and len(set(accounts)) == 2
-    switches = sum(a != b for a, b in zip(accounts, accounts[1:]))
+    switches = sum(a != b for a, b in itertools.pairwise(accounts))
     print(f"writers took turns {switches} times")  # shown with -s; interleaving is not asserted (timing)
 
 
@@ -257,7 +259,7 @@ def test_backtest_counts_changes_by_type(db, tmp_path):
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
     loosen(rules)
-    b = audit.backtest(db, str(rules))
+    b = replays.backtest(db, str(rules))
     d = b.to_dict()
     assert d["decisions"] == len(EXAMPLES) and d["changed"] == 1
     assert d["changes"]["recommended stage changed"]["accounts"] == ["IT-VE-0088"]
@@ -265,7 +267,7 @@ def test_backtest_counts_changes_by_type(db, tmp_path):
     assert d["changes"]["key account lost"]["count"] == 0
     r = run("audit", "backtest", "--rules", str(rules), db=db)
     assert r.exit_code == 0 and "recommended stage changed: 1  (IT-VE-0088)" in r.output
-    same = audit.backtest(db, str(RULES))
+    same = replays.backtest(db, str(RULES))
     assert same.changed == 0 and not same.skipped
 
 

@@ -1,0 +1,211 @@
+"""Replay and backtest: re-evaluate recorded decisions with the recorded rule text or another rule set."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from kamrules.audit.log import Entry, canonical, list_decisions, recorded_files, show
+from kamrules.engine import Evaluator
+from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.lang import Account, RuleSet, fact_value_problem, load_ruleset
+
+# The rules folder named in replayed sources when the recorded decision names none (no rule fired).
+RECORDED = "recorded"
+
+
+def account_of(entry: Entry, ruleset: RuleSet) -> tuple[Account, list[Problem]]:
+    """The recorded given facts as an account, typed by the rule set's schema, and any facts it rejects."""
+    facts: dict[str, Any] = {}
+    problems = []
+    span = Span(f"audit:{entry.decision_id}")
+    for fname, value in entry.record.given.items():
+        fact = ruleset.facts.get(fname)
+        if fact is not None and fact.type == "date" and isinstance(value, str):
+            # A date that does not parse stays text, and the schema check below says what is wrong with it.
+            with suppress(ValueError):
+                value = dt.date.fromisoformat(value)
+        problem = fact_value_problem(ruleset, fname, value, span, span, "recorded account")
+        if problem:
+            problems.append(problem)
+        else:
+            facts[fname] = value
+    return Account(entry.account, facts, entry.record.name, entry.record.origin), problems
+
+
+def comparable(decision: dict[str, Any]) -> dict[str, Any]:
+    """A decision dict with what legitimately differs between runs removed: rule folder paths, kamrules version."""
+    d: dict[str, Any] = json.loads(canonical(decision))
+    d.pop("kamrules_version", None)
+    for reason in d.get("reasons", []):
+        file, _, line = reason["source"].rpartition(":")
+        reason["source"] = f"{Path(file).name}:{line}"
+    return d
+
+
+CHANGE_TYPES = (
+    "stage move changed",
+    "recommended stage changed",
+    "key account gained",
+    "key account lost",
+    "actions added",
+    "actions removed",
+)
+
+
+def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
+    """What differs between two decision dicts, as (change type, detail), in CHANGE_TYPES order."""
+    out = []
+    so, sn = old["stage"], new["stage"]
+    if so["move"] != sn["move"]:
+        out.append(("stage move changed", f"{so['move']} → {sn['move']}"))
+    if so["recommended"] != sn["recommended"]:
+        out.append(("recommended stage changed", f"{so['recommended']} → {sn['recommended']}"))
+    if not old.get("key_account") and new.get("key_account"):
+        out.append(("key account gained", "no → yes"))
+    if old.get("key_account") and not new.get("key_account"):
+        out.append(("key account lost", "yes → no"))
+    ao, an = [a["id"] for a in old["actions"]], [a["id"] for a in new["actions"]]
+    if added := [a for a in an if a not in ao]:
+        out.append(("actions added", ", ".join(added)))
+    if removed := [a for a in ao if a not in an]:
+        out.append(("actions removed", ", ".join(removed)))
+    return out
+
+
+def _other(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    out = []
+    if old["fired"] != new["fired"]:
+        out.append(f"fired rules: {', '.join(old['fired']) or '—'} → {', '.join(new['fired']) or '—'}")
+    for k in sorted(set(old["derived"]) | set(new["derived"])):
+        vo, vn = old["derived"].get(k, {}).get("value"), new["derived"].get(k, {}).get("value")
+        if vo != vn:
+            out.append(f"derived {k}: {vo} → {vn}")
+    return out
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A recorded decision re-evaluated: the recorded and the new result, and whether they match."""
+
+    entry: Entry
+    rules: str  # "recorded" or the rules folder used
+    new: dict[str, Any]
+    identical: bool
+    differences: tuple[tuple[str, str], ...]
+    other: tuple[str, ...] = ()  # differences outside the change types (fired rules, derived facts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "decision_id": self.entry.decision_id,
+            "account": self.entry.account,
+            "rules": self.rules,
+            "identical": self.identical,
+            "changes": [{"type": t, "detail": d} for t, d in self.differences],
+            "other_differences": list(self.other),
+            "recorded": self.entry.record.decision_dict(),
+            "replayed": self.new,
+        }
+
+
+def ruleset_from_texts(files: Sequence[tuple[str, str]], directory: str) -> RuleSet:
+    """The rule set of rule files given as (name, text), as if loaded from the folder `directory`.
+
+    A shim: the lang loader reads folders only, so the texts go through a private temporary folder and the rules
+    are then named after `directory`. Its body becomes one call once lang loads texts in memory.
+    """
+    with tempfile.TemporaryDirectory(prefix="kamrules-replay-") as tmp:
+        for name, text in files:
+            (Path(tmp) / name).write_bytes(text.encode("utf-8"))
+        loaded = load_ruleset(tmp)
+    rules = tuple(replace(r, file=str(Path(directory) / Path(r.file).name)) for r in loaded.rules)
+    return replace(loaded, directory=directory, rules=rules)
+
+
+def recorded_directory(entry: Entry) -> str:
+    """The rules folder a recorded decision was evaluated from, as its firings name it."""
+    if not entry.record.firings:
+        return RECORDED
+    file, _, _ = entry.record.firings[0]["source"].rpartition(":")
+    return str(Path(file).parent)
+
+
+def replay(path: Path, decision_id: str, rules_dir: str | None = None) -> Replay:
+    """Re-evaluate a recorded decision's given facts with the recorded rule text, or with another rules folder."""
+    entry = show(path, decision_id)
+    if rules_dir is None:
+        files = recorded_files(path, entry.rules_version)
+        return _replay_with(entry, ruleset_from_texts(files, recorded_directory(entry)), "recorded")
+    return _replay_with(entry, load_ruleset(rules_dir), rules_dir)
+
+
+def _replay_with(entry: Entry, ruleset: RuleSet, label: str) -> Replay:
+    account, problems = account_of(entry, ruleset)
+    if problems:
+        raise InvalidInput(problems)
+    with Evaluator(ruleset) as ev:
+        new = ev.evaluate(account).to_dict()
+    old = entry.record.decision_dict()
+    return Replay(
+        entry, label, new, comparable(old) == comparable(new), tuple(changes(old, new)), tuple(_other(old, new))
+    )
+
+
+@dataclass
+class Backtest:
+    """What a new rule set would change over recorded decisions, by change type."""
+
+    rules_dir: str
+    rules_version: str
+    decisions: int = 0
+    changed: int = 0
+    by_type: dict[str, list[dict[str, str]]] = field(default_factory=lambda: {t: [] for t in CHANGE_TYPES})
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "rules": self.rules_dir,
+            "rules_version": self.rules_version,
+            "decisions": self.decisions,
+            "changed": self.changed,
+            "unchanged": self.decisions - self.changed - len(self.skipped),
+            "changes": {
+                t: {"count": len(v), "accounts": sorted({x["account"] for x in v}), "decisions": v}
+                for t, v in self.by_type.items()
+            },
+            "skipped": self.skipped,
+        }
+
+
+def backtest(path: Path, rules_dir: str, since: str | None = None) -> Backtest:
+    """Re-run recorded account decisions' given facts under another rule set and count what would change."""
+    ruleset = load_ruleset(rules_dir)
+    # A rules folder decides accounts; portfolio decisions are made from a whole portfolio's facts.
+    entries = [e for e in list_decisions(path, since=since) if e.record.kind == "account"]
+    result = Backtest(rules_dir, ruleset.version, len(entries))
+    runnable = []
+    for e in entries:
+        account, problems = account_of(e, ruleset)
+        if problems:
+            result.skipped.append(
+                {"decision_id": e.decision_id, "account": e.account, "problems": [p.headline() for p in problems]}
+            )
+        else:
+            runnable.append((e, account))
+    with Evaluator(ruleset) as ev:
+        new = ev.evaluate_many([a for _, a in runnable]) if runnable else []
+    for (e, _), d in zip(runnable, new, strict=True):
+        diff = changes(e.record.decision_dict(), d.to_dict())
+        if diff:
+            result.changed += 1
+        for kind, detail in diff:
+            result.by_type[kind].append({"decision_id": e.decision_id, "account": e.account, "detail": detail})
+    return result

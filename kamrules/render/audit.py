@@ -1,0 +1,127 @@
+"""The decision log as people read it: `audit list`, `show`, `verify`, `replay` and `backtest` text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from kamrules.audit.log import Entry, Verification
+from kamrules.audit.records import Record
+from kamrules.audit.replay import Backtest, Replay
+from kamrules.render.words import TRACE_HEADERS, fmt, trace_rows
+
+
+def entry_row(entry: Entry) -> dict[str, Any]:
+    """A row for `audit list` (the table and the JSON)."""
+    d = entry.record.decision
+    s = d.get("stage")
+    return {
+        "decision_id": entry.decision_id,
+        "recorded_at": entry.recorded_at,
+        "kind": entry.record.kind,
+        "account": entry.account,
+        "stage": f"{s['current']} → {s['recommended']} ({s['move']})" if s else None,
+        "key_account": d.get("key_account"),
+        "rules_version": entry.rules_version[:12],
+    }
+
+
+def entries_text(entries: Sequence[Entry]) -> str:
+    """`audit list` as a table."""
+    if not entries:
+        return "no recorded decisions match"
+    rows = [entry_row(e) for e in entries]
+    return tabulate([[fmt(v) for v in r.values()] for r in rows], headers=list(rows[0]), tablefmt="simple")
+
+
+def verification_text(path: Path, v: Verification) -> str:
+    """`audit verify` of an intact log."""
+    return f"{path}: intact: {v.records} decision(s), {v.rulesets} rule set(s)"
+
+
+def record_text(entry: Entry) -> str:
+    """A recorded decision in full: inputs, firings in order with conditions, the recommendation."""
+    rec = entry.record
+    out = [
+        f"Decision {entry.decision_id}  (#{entry.seq}, recorded {entry.recorded_at} by '{rec.command}')",
+        f"Account {rec.account}"
+        + (f" — {rec.name}" if rec.name else "")
+        + (f"  from {rec.origin}" if rec.origin else ""),
+        f"rules version {rec.rules_version}  kamrules {rec.kamrules_version}",
+        "",
+        *_result_lines(rec.decision),
+        "",
+        "Given facts",
+        *(f"  {k}: {fmt(v)}" for k, v in rec.given.items()),
+        "Derived facts",
+        *(f"  {k}: {fmt(v['value'])}  (by {v['rule']})" for k, v in rec.derived.items()),
+        "",
+        "Firings, in order",
+        *_firings_lines(rec),
+    ]
+    return "\n".join(out)
+
+
+def _result_lines(d: dict[str, Any]) -> list[str]:
+    out = [f"key account: {fmt(d.get('key_account'))}"]
+    # A portfolio decision recommends a structure and has no stage.
+    if s := d.get("stage"):
+        out.append(
+            f"stage: {s['current'] or '—'} → {s['recommended'] or '—'} ({s['move']}) "
+            + (f"by {s['rule']}" if s["rule"] else "— no transition rule fired")
+        )
+    if d.get("structure"):
+        out.append(f"structure: {d['structure']['recommended']} by {d['structure']['rule']}")
+    out.append("actions: " + ("none" if not d["actions"] else ""))
+    out.extend(f"  - {a['text']}  [{a['id']}; {', '.join(a['rules'])}]" for a in d["actions"])
+    return out
+
+
+def _firings_lines(rec: Record) -> list[str]:
+    if not rec.firings:
+        return ["  no rule fired"]
+    out = []
+    for i, r in enumerate(rec.firings, 1):
+        out.append(f"  {i}. {r['rule']}  ({r['source']}, priority {r['priority']}, stratum {r['stratum']})")
+        out.append(f"     {r['description'].strip()}")
+        table = tabulate(trace_rows(r["conditions"]), headers=TRACE_HEADERS, tablefmt="simple")
+        out.extend("     " + line for line in table.splitlines())
+        concl = "; ".join(
+            ", ".join(f"{f} = {fmt(x)}" for f, x in v.items()) if k == "derive" else f"{k} {fmt(v)}"
+            for k, v in r["concludes"].items()
+        )
+        out.append(f"     concludes: {concl}")
+        out.extend(f"     overridden on {what} by {winner}" for what, winner in r["overridden"].items())
+    return out
+
+
+def replay_text(r: Replay) -> str:
+    """`audit replay` as text."""
+    head = f"Replay of {r.entry.decision_id} ({r.entry.account}) with {r.rules} rules"
+    if r.identical:
+        return head + ": identical to the recorded decision"
+    lines = [head + ": differs from the recorded decision"]
+    lines.extend(f"  {t}: {d}" for t, d in r.differences)
+    lines.extend(f"  {o}" for o in r.other)
+    if not r.differences and not r.other:
+        lines.append("  details differ (conditions or sources); see --format json")
+    return "\n".join(lines)
+
+
+def backtest_text(b: Backtest) -> str:
+    """`audit backtest` as text."""
+    out = [
+        f"Backtest of rules {b.rules_dir} (version {b.rules_version[:12]}) over {b.decisions} recorded "
+        f"decision(s): {b.changed} would change"
+    ]
+    for kind, items in b.by_type.items():
+        if items:
+            accounts = sorted({x["account"] for x in items})
+            out.append(f"  {kind}: {len(items)}  ({', '.join(accounts)})")
+    if b.skipped:
+        out.append(f"  not evaluable under the new facts schema: {len(b.skipped)}")
+        out.extend(f"    {s['decision_id']} {s['account']}: {'; '.join(s['problems'])}" for s in b.skipped)
+    return "\n".join(out)
