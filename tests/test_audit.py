@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kamrules import Evaluator, load_account, load_ruleset
 from kamrules.audit import log as audit
 from kamrules.audit import replay as replays
 from kamrules.cli import main
@@ -280,3 +281,94 @@ def test_evaluate_names_the_recorded_decision(tmp_path):
     decision_id = json.loads(r.stdout)["decision_id"]
     shown = CliRunner().invoke(main, ["audit", "show", decision_id, "--audit-db", str(db)])
     assert shown.exit_code == 0 and decision_id in shown.stdout
+
+
+V1_KEYS = {
+    "decision_id",
+    "recorded_at",
+    "command",
+    "account",
+    "origin",
+    "given",
+    "derived",
+    "rules_version",
+    "kamrules_version",
+    "firings",
+    "decision",
+}
+
+
+def rewrite_record(db: Path, seq: int, edit) -> None:
+    """Replace record `seq` with `edit(record dict)` and rehash it, as a kamrules that wrote that record would have."""
+    with sqlite3.connect(db) as conn:
+        text, did, at, prev = conn.execute(
+            "SELECT record, decision_id, recorded_at, prev_hash FROM decisions WHERE seq = ?", (seq,)
+        ).fetchone()
+    new = audit.canonical(edit(json.loads(text)))
+    tamper(
+        db,
+        "UPDATE decisions SET record = ?, hash = ? WHERE seq = ?",
+        args=(new, audit.chain_hash(prev, new, did, at, seq), seq),
+    )
+
+
+def test_new_records_carry_schema_version_and_kind(tmp_path):
+    """A new record stores schema 2 and kind 'account' beside the version-1 fields."""
+    db = tmp_path / "log.sqlite"
+    assert run("evaluate", "--rules", str(RULES), str(VENETA), db=db).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        rec = json.loads(conn.execute("SELECT record FROM decisions").fetchone()[0])
+    assert set(rec) == V1_KEYS | {"schema", "kind"} and (rec["schema"], rec["kind"]) == (2, "account")
+
+
+def test_version_1_record_is_still_readable(tmp_path):
+    """A record written before schema versions (no schema, no kind) verifies, lists as an account, shows and replays."""
+    db = tmp_path / "log.sqlite"
+    assert run("evaluate", "--rules", str(RULES), str(VENETA), db=db).exit_code == 0
+    rewrite_record(db, 1, lambda rec: {k: v for k, v in rec.items() if k in V1_KEYS})
+    with sqlite3.connect(db) as conn:
+        assert set(json.loads(conn.execute("SELECT record FROM decisions").fetchone()[0])) == V1_KEYS
+    assert run("audit", "verify", db=db).exit_code == 0
+    (entry,) = audit.list_decisions(db)
+    assert (entry.record.schema, entry.record.kind) == (1, "account")
+    listed = json.loads(run("audit", "list", "--format", "json", db=db).output)
+    assert listed[0]["kind"] == "account"
+    shown = run("audit", "show", entry.decision_id, db=db)
+    assert shown.exit_code == 0 and "trust_score: 5.5" in shown.output
+    assert replays.replay(db, entry.decision_id).identical
+
+
+def test_record_of_a_newer_schema_is_refused_with_a_message(tmp_path):
+    """A record of a schema version this kamrules does not know is exit 3 naming the record, and verify fails."""
+    db = tmp_path / "log.sqlite"
+    assert run("evaluate", "--rules", str(RULES), str(VENETA), db=db).exit_code == 0
+    rewrite_record(db, 1, lambda rec: rec | {"schema": 99})
+    r = run("audit", "list", db=db)
+    assert r.exit_code == 3 and "record 1" in r.output and "schema version 99 is newer" in r.output
+    r = run("audit", "verify", db=db)
+    assert r.exit_code == 1 and "record 1" in r.output and "schema version 99" in r.output
+
+
+def test_audit_list_shows_the_kind(tmp_path):
+    """audit list has a kind column: 'account' for account decisions, 'portfolio' for a portfolio's decision."""
+    db = tmp_path / "log.sqlite"
+    rs = load_ruleset(RULES)
+    with Evaluator(rs) as ev:
+        d = ev.evaluate(load_account(VENETA, rs))
+    audit.record(db, [d], rs)
+    audit.record(db, [d], rs, "portfolio", kind="portfolio")
+    assert [e.record.kind for e in audit.list_decisions(db)] == ["account", "portfolio"]
+    r = run("audit", "list", db=db)
+    header, _, account_row, portfolio_row = r.output.splitlines()
+    assert header.split()[:4] == ["decision_id", "recorded_at", "kind", "account"]
+    assert account_row.split()[2] == "account" and portfolio_row.split()[2] == "portfolio"
+    assert replays.backtest(db, str(RULES)).decisions == 1  # a rules folder re-decides accounts only
+
+
+def test_replay_names_the_original_rule_files(db):
+    """A replay with the recorded rules names each firing's source as recorded (the original folder), not a copy."""
+    for entry in audit.list_decisions(db):
+        r = replays.replay(db, entry.decision_id)
+        assert r.identical
+        assert [x["source"] for x in r.new["reasons"]] == [f["source"] for f in entry.record.firings]
+        assert all(f["source"].startswith(str(RULES)) for f in entry.record.firings)
