@@ -16,7 +16,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kamrules import __version__
 from kamrules.audit.records import Record, decision_record, read_record
 from kamrules.engine import Decision
 from kamrules.errors import CheckFailed, InvalidInput, Problem, Span
@@ -169,11 +168,10 @@ class Recorder:
             self._seq += 1
             did = uuid.uuid4().hex
             at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
-            text = canonical(decision_record(decision, did, at, self.command, kind).to_dict())
+            rec = decision_record(decision, did, at, self.command, kind)
+            text = canonical(rec.to_dict())
             h = chain_hash(self._prev, text, did, at, self._seq)
-            rows.append(
-                (self._seq, did, at, decision.account, decision.rules_version, __version__, text, self._prev, h)
-            )
+            rows.append((self._seq, did, at, rec.account, rec.rules_version, rec.kamrules_version, text, self._prev, h))
             self._prev = h
             self.ids.append(did)
         self._conn.executemany(
