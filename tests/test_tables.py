@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 from kamrules.errors import InvalidInput
-from kamrules.inputs.tables import (
+from kamrules.inputs import (
     aggregate_invoices,
     parse_column_mapping,
     parse_period,
