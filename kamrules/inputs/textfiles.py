@@ -72,6 +72,12 @@ def _line_col(text: str, pos: int) -> tuple[int, int]:
     return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
+def _json_error(name: str, text: str, pos: int, message: str, expected: str, found: str) -> InvalidInput:
+    """The error for what stands at ``pos`` where the table's structure wants something else."""
+    line, col = _line_col(text, pos)
+    return InvalidInput([Problem(Span(name, line, col), message, expected=expected, found=found, code="json")])
+
+
 def _skip_space(text: str, pos: int) -> int:
     m = _SPACE.match(text, pos)
     assert m is not None  # \s* matches the empty string anywhere
@@ -152,17 +158,8 @@ def _after_row(name: str, text: str, end: int) -> int:
     if text.startswith(",", pos):
         return _skip_space(text, pos + 1)
     if not text.startswith("]", pos):
-        line, col = _line_col(text, pos)
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(name, line, col),
-                    "JSON syntax error",
-                    expected="',' or ']'",
-                    found=f"'{text[pos : pos + 1] or 'end of file'}'",
-                    code="json",
-                )
-            ]
+        raise _json_error(
+            name, text, pos, "JSON syntax error", "',' or ']'", f"'{text[pos : pos + 1] or 'end of file'}'"
         )
     return pos
 
@@ -174,18 +171,7 @@ def read_json(name: str) -> Table:
         raise empty_file(name, "a JSON list of objects")
     pos = _skip_space(text, 0)
     if not text.startswith("[", pos):
-        line, col = _line_col(text, pos)
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(name, line, col),
-                    "not a table",
-                    expected="a JSON list of objects",
-                    found=f"'{text[pos]}'",
-                    code="json",
-                )
-            ]
-        )
+        raise _json_error(name, text, pos, "not a table", "a JSON list of objects", f"'{text[pos]}'")
     pos = _skip_space(text, pos + 1)
     decoder = _json_decoder()
     records: list[Record] = []
