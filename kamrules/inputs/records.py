@@ -19,15 +19,15 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Record:
-    """One row of a file: its span and {column: (raw value, cell span)}."""
+    """One row of a file: its span and {column: (raw value, cell span)}, filled in by the reader."""
 
     span: Span
     cells: dict[str, Cell] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Table:
     """The records of one file, with its column names and where each header stands."""
 
