@@ -18,6 +18,7 @@ from kamrules.audit import replay as replays
 from kamrules.engine import explain
 from kamrules.engine.evaluate import Evaluator
 from kamrules.errors import EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
+from kamrules.inputs import read_review_input
 from kamrules.kam import review as pf
 from kamrules.lang.loader import load_account, load_ruleset
 from kamrules.lang.model import ALL_STAGES
@@ -448,7 +449,7 @@ def portfolio_cmd(
     def body() -> None:
         ruleset = load_ruleset(rules_dir)
         settings = pf.load_settings(rules_dir)
-        rows, before, meta = pr.read_rows(file, transactions, period, previous, columns)
+        rows, before, meta = read_review_input(file, transactions, period, previous, columns)
         stream = None
         if fmt == "json":
             head = {"input": meta, "rules_version": ruleset.version, "settings": settings.to_dict()}

@@ -10,12 +10,13 @@ import openpyxl
 import pytest
 
 from kamrules.errors import InvalidInput
-from kamrules.inputs.tables import (
+from kamrules.inputs import (
     aggregate_invoices,
     parse_column_mapping,
     parse_period,
     read_account_table,
     read_invoice_lines,
+    read_review_input,
 )
 
 DATA = Path(__file__).parent / "data" / "tables"
@@ -31,7 +32,7 @@ def headlines(exc: pytest.ExceptionInfo) -> list[str]:
 
 
 def test_account_table_csv():
-    """A CSV account table gives Decimal numbers, booleans, ISO and dotted dates and text facts; empty cells are left out."""
+    """A CSV account table gives Decimal numbers, booleans, ISO and dotted dates, and text; empty cells are left out."""
     rows = read_account_table(f("accounts.csv"))
     assert [r.account for r in rows] == ["ACME", "BETA", "GAMMA"]
     assert rows[0].facts == {"revenue": D("1234.50"), "stage": "mid-KAM", "key": True, "reviewed": dt.date(2026, 3, 31)}
@@ -191,7 +192,7 @@ def test_bad_account_tables(name):
 
 
 def test_bad_invoice_cells_are_all_reported():
-    """Every bad cell of an invoice file is reported in one error: bad amount, impossible date, missing id and amount."""
+    """Every bad cell of an invoice file is reported in one error: bad amount, bad date, missing id and amount."""
     with pytest.raises(InvalidInput) as exc:
         read_invoice_lines(f("bad_cells.csv"))
     assert headlines(exc) == [
@@ -199,7 +200,8 @@ def test_bad_invoice_cells_are_all_reported():
         "bad_cells.csv:3:2: error: not a valid date (expected a date like 2026-07-31, 31/07/2026 or 31.07.2026, "
         "found '2026-13-01')",
         "bad_cells.csv:4:1: error: missing account id (expected an account id, found an empty cell)",
-        "bad_cells.csv:4:3: error: not a valid amount (expected a number like 1234.56 or 1,234.56, found an empty cell)",
+        "bad_cells.csv:4:3: error: not a valid amount (expected a number like 1234.56 or 1,234.56, "
+        "found an empty cell)",
     ]
 
 
@@ -232,4 +234,40 @@ def test_unknown_role_in_mapping():
     assert headlines(exc) == [
         "--columns: error: unknown column role 'cliente' "
         "(expected account, date, amount, quantity, margin, invoice, found 'cliente')"
+    ]
+
+
+def test_review_input_of_an_account_table():
+    """The input of a review from an account table is its rows, no previous rows, and the file and kind."""
+    rows, before, meta = read_review_input(f("accounts.csv"), False, None, None, None)
+    assert rows == read_account_table(f("accounts.csv"))
+    assert before is None
+    assert meta == {"file": f("accounts.csv"), "kind": "accounts"}
+
+
+def test_review_input_of_invoices():
+    """The input of a review from invoices is the totals of the period and of the previous one, with their labels."""
+    rows, before, meta = read_review_input(f("invoices.csv"), True, "2026Q3", None, None)
+    assert [(r.account, r.facts["revenue"]) for r in rows] == [("ACME", D("150.50")), ("BETA", D("10"))]
+    assert [(r.account, r.facts["revenue"]) for r in before or []] == [("BETA", D("20"))]
+    assert meta == {"file": f("invoices.csv"), "kind": "invoices", "period": "2026Q3", "previous_period": "2026Q2"}
+
+
+def test_review_input_previous_period_must_come_before():
+    """A --previous period that does not end before --period starts is refused."""
+    with pytest.raises(InvalidInput) as exc:
+        read_review_input(f("invoices.csv"), True, "2026Q3", "2026Q3", None)
+    assert headlines(exc) == [
+        "--previous: error: the previous period 2026Q3 does not come before 2026Q3 "
+        "(expected a period ending before 2026-07-01, found 2026-07-01..2026-09-30)"
+    ]
+
+
+def test_review_input_period_without_lines():
+    """A period the invoice file has no lines in is refused, naming the dates the file covers."""
+    with pytest.raises(InvalidInput) as exc:
+        read_review_input(f("invoices.csv"), True, "2030Q3", None, None)
+    assert headlines(exc) == [
+        "invoices.csv: error: no invoice lines in 2030Q3 "
+        "(expected lines dated 2030-07-01..2030-09-30, found lines from 2026-06-30 to 2026-09-30)"
     ]

@@ -1,1 +1,63 @@
-"""inputs."""
+"""Account tables and invoice lines from CSV, JSON, YAML and XLSX files, with every bad cell reported.
+
+Reading rules (what a spreadsheet export looks like, and what is refused):
+
+* Text files must be UTF-8; a byte-order mark is dropped. CSV delimiter: whichever of ``;``,
+  ``,`` and tab occurs most in the header line. Blank rows are skipped; every other row must
+  have as many cells as the header.
+* Spans: for CSV and XLSX the line is the row number (the header is row 1) and the column is
+  the 1-based column number; for JSON and YAML they are the real line and column in the file.
+* Numbers are Decimal. The decimal separator is decided once per file from the cells that
+  settle it (``12,5`` or ``1.234,56`` mean decimal comma; ``12.5`` or ``1,234.56`` decimal
+  point); plain integers are fine either way. If cells contradict each other, or the only
+  separators are ambiguous (``1.234``: a thousand, or one and a bit?), that is an error unless
+  ``decimal=`` is given. Thousands separators must group by three. NaN, infinities,
+  spreadsheet error values (``#DIV/0!``), more than 28 significant digits or magnitudes of
+  10^15 and above are errors.
+* Dates: ISO ``2026-07-31`` (a time part is ignored), ``31.07.2026`` (day first) and
+  ``31/07/2026``. Slash dates are day first (the European default) unless a row in the file
+  can only be month first (``07/31/2026``); a file with both kinds is an error, and
+  ``date_format="dmy"`` or ``"mdy"`` settles it explicitly.
+* Account tables (``tables``): one row per account, an ``account`` column (or the column
+  mapped to it) and any other columns as facts. Cells that read as numbers become Decimal,
+  ``true``/``false`` become booleans, ISO dates become dates, other text stays text; an empty
+  cell means the fact is not given. Duplicate account ids are errors.
+* Invoice lines (``invoices``): ``account``, ``date``, ``amount`` and optionally ``quantity``,
+  ``margin`` and ``invoice`` (an invoice id: purchases then count distinct invoices instead of
+  lines). Lines outside the period and its previous period are not counted. An account with
+  lines only in the previous period still appears, with revenue 0. ``revenue_growth`` is left
+  out when the previous revenue is not positive, because growth from nothing is undefined.
+
+Modules, lowest first: ``cells`` (one cell → a value), ``records`` (what readers give),
+``textfiles`` and ``xlsx`` (files → records), ``tables`` (account tables), ``invoices``
+(invoice lines, periods, totals per period, the input of a portfolio review).
+"""
+
+from kamrules.inputs.cells import Value
+from kamrules.inputs.invoices import (
+    INVOICE_ROLES,
+    InvoiceLine,
+    Period,
+    aggregate_invoices,
+    parse_period,
+    read_invoice_lines,
+    read_review_input,
+)
+from kamrules.inputs.records import parse_column_mapping
+from kamrules.inputs.tables import NOT_FACTS, AccountRow, read_account_table, read_table
+
+__all__ = [
+    "INVOICE_ROLES",
+    "NOT_FACTS",
+    "AccountRow",
+    "InvoiceLine",
+    "Period",
+    "Value",
+    "aggregate_invoices",
+    "parse_column_mapping",
+    "parse_period",
+    "read_account_table",
+    "read_invoice_lines",
+    "read_review_input",
+    "read_table",
+]

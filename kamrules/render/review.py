@@ -17,61 +17,13 @@ from typing import Any
 from tabulate import tabulate
 
 from kamrules.errors import InvalidInput, Problem, Span
-from kamrules.inputs.tables import (
-    AccountRow,
-    aggregate_invoices,
-    parse_column_mapping,
-    parse_period,
-    read_account_table,
-    read_invoice_lines,
-)
+from kamrules.inputs import parse_column_mapping, read_account_table
 from kamrules.kam.abc import AbcRow, ComputedAbc, abc_classes, computed_abc
 from kamrules.kam.review import PortfolioReview, Settings
 from kamrules.render import decision as report
 from kamrules.render.words import trace_text
 
-__all__ = ["abc_rows", "read_rows", "render_abc", "render_portfolio"]
-
-
-def read_rows(
-    path: str, transactions: bool, period: str | None, previous: str | None, columns: str | None
-) -> tuple[list[AccountRow], list[AccountRow] | None, dict]:
-    """The current rows, the previous period's rows (invoices only) and a description of the input."""
-    mapping = parse_column_mapping(columns) if columns else None
-    if not transactions:
-        return read_account_table(path, mapping), None, {"file": path, "kind": "accounts"}
-    p = parse_period(period or "", "--period")
-    pp = parse_period(previous, "--previous") if previous else p.previous()
-    if pp.end >= p.start:
-        raise InvalidInput(
-            [
-                Problem(
-                    Span("--previous"),
-                    f"the previous period {pp.label} does not come before {p.label}",
-                    expected=f"a period ending before {p.start.isoformat()}",
-                    found=f"{pp.start.isoformat()}..{pp.end.isoformat()}",
-                    code="period",
-                )
-            ]
-        )
-    lines = read_invoice_lines(path, mapping)
-    if not any(li.date in p for li in lines):
-        first, last = min(li.date for li in lines), max(li.date for li in lines)
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(path),
-                    f"no invoice lines in {p.label}",
-                    expected=f"lines dated {p.start.isoformat()}..{p.end.isoformat()}",
-                    found=f"lines from {first.isoformat()} to {last.isoformat()}",
-                    code="period",
-                    help="choose a --period the file covers",
-                )
-            ]
-        )
-    cur = aggregate_invoices(lines, p, pp, source=path)
-    before = aggregate_invoices(lines, pp, pp.previous(), source=path)
-    return cur, before, {"file": path, "kind": "invoices", "period": p.label, "previous_period": pp.label}
+__all__ = ["abc_rows", "render_abc", "render_portfolio"]
 
 
 def _top_action(d) -> str:

@@ -1,0 +1,74 @@
+"""XLSX workbooks → records: the first sheet, the header in row 1, spans are (row, column number)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.inputs.records import Record, Table, empty_file, header_problems
+
+__all__ = ["read_xlsx"]
+
+
+def _blank(row: list[Any]) -> bool:
+    return all(c is None or (isinstance(c, str) and not c.strip()) for c in row)
+
+
+def _sheet_rows(name: str) -> list[list[Any]]:
+    """The cell values of the workbook's first sheet, row by row."""
+    import openpyxl  # only needed for workbooks
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    p = Path(name)
+    if not p.is_file():
+        raise InvalidInput([Problem(Span(name), "file not found")])
+    try:
+        wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError):
+        raise InvalidInput(
+            [
+                Problem(
+                    Span(name),
+                    "cannot read workbook",
+                    expected="an .xlsx file saved by a spreadsheet program",
+                    found="a file that is not an .xlsx workbook",
+                    code="xlsx",
+                )
+            ]
+        ) from None
+    try:
+        ws = wb.worksheets[0]
+        return [list(r) for r in ws.iter_rows(values_only=True)]
+    finally:
+        wb.close()
+
+
+def read_xlsx(name: str) -> Table:
+    """The first sheet's records; blank rows are skipped, empty cells read as ''."""
+    rows = _sheet_rows(name)
+    while rows and _blank(rows[-1]):
+        rows.pop()
+    if not rows:
+        raise empty_file(name, "a header row and data rows")
+    header = ["" if h is None else str(h).strip() for h in rows[0]]
+    records: list[Record] = []
+    for rownum, row in enumerate(rows[1:], start=2):
+        if _blank(row):
+            continue
+        rec = Record(Span(name, rownum, 1, cell=True))
+        for colnum, h in enumerate(header, start=1):
+            c = row[colnum - 1] if colnum <= len(row) else None
+            rec.cells[h] = ("" if c is None else c, Span(name, rownum, colnum, cell=True))
+        records.append(rec)
+    problems = header_problems(name, header, records)
+    if problems:
+        raise InvalidInput(problems)
+    return Table(
+        name,
+        [h for h in header if h],
+        records,
+        {h: Span(name, 1, i, cell=True) for i, h in enumerate(header, 1)},
+        grid=True,
+    )
