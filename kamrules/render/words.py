@@ -29,6 +29,16 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def percent(share: Any, places: int = 1) -> str:
+    """A share (0..1, float or Decimal) as a percentage: '12.5%'."""
+    return f"{float(share):.{places}%}"
+
+
+def fixed(value: Any, places: int) -> str:
+    """A number with a fixed count of decimals: '0.25'."""
+    return f"{float(value):.{places}f}"
+
+
 def threshold(op: str, value: Any, value_of: str | None = None) -> str:
     """What a comparison compares with: a constant, or another fact with its value on this account."""
     if not OPS[op].takes_value:
