@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from click.decorators import FC
 
 from kamrules import __version__
 from kamrules.audit import log as audit
@@ -62,7 +64,7 @@ def _remember_format(ctx: click.Context, _param: click.Parameter, value: str) ->
     return value
 
 
-def _format_option(*choices: str) -> Any:
+def _format_option(*choices: str) -> Callable[[FC], FC]:
     return click.option(
         "--format",
         "fmt",
@@ -336,7 +338,7 @@ def portfolio_cmd(
     with contextlib.ExitStack() as stack:
         log = None if no_audit else stack.enter_context(audit.Recorder(audit.db_path(audit_db), ruleset, "portfolio"))
 
-        def on_batch(results: list) -> None:
+        def on_batch(results: list[pf.AccountResult]) -> None:
             if log:
                 log.add([r.decision for r in results])
             if stream:

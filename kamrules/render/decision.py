@@ -31,7 +31,7 @@ def json_default(o: Any) -> Any:
     raise TypeError(f"cannot serialise {type(o).__name__}")
 
 
-def csv_text(rows: Sequence[dict], columns: list[str], lineterminator: str = "\r\n") -> str:
+def csv_text(rows: Sequence[dict[str, Any]], columns: list[str], lineterminator: str = "\r\n") -> str:
     """Rows of dicts as CSV with a header line."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, lineterminator=lineterminator)
@@ -185,7 +185,7 @@ def _by(rule_id: str | None, ruleset: RuleSet) -> str:
     return f"{rule_id} ({ruleset.rule(rule_id).source})"
 
 
-def rules_rows(ruleset: RuleSet) -> list[dict]:
+def rules_rows(ruleset: RuleSet) -> list[dict[str, Any]]:
     """The rules as data for listing."""
     rows = []
     for r in sorted(ruleset.rules, key=lambda r: (r.file, r.line)):
@@ -210,7 +210,9 @@ def rules_rows(ruleset: RuleSet) -> list[dict]:
     return rows
 
 
-def table(rows: Iterable[dict], columns: list[str], fmt_name: str = "simple", maxwidth: int | None = 60) -> str:
+def table(
+    rows: Iterable[dict[str, Any]], columns: list[str], fmt_name: str = "simple", maxwidth: int | None = 60
+) -> str:
     """Rows of dicts as a tabulate table."""
     return tabulate(
         [[row[c] for c in columns] for row in rows], headers=columns, tablefmt=fmt_name, maxcolwidths=maxwidth

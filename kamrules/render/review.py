@@ -15,6 +15,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from kamrules.engine.evaluate import Decision
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.inputs.tables import (
     AccountRow,
@@ -73,11 +74,11 @@ def read_rows(
     return cur, before, {"file": path, "kind": "invoices", "period": p.label, "previous_period": pp.label}
 
 
-def _top_action(d) -> str:
+def _top_action(d: Decision) -> str:
     return d.actions[0]["id"] if d.actions else ""
 
 
-def account_rows(rv: PortfolioReview) -> list[dict]:
+def account_rows(rv: PortfolioReview) -> list[dict[str, Any]]:
     """One flat row per account for table, CSV and Markdown."""
     out = []
     for a in rv.accounts:
@@ -102,7 +103,7 @@ def account_rows(rv: PortfolioReview) -> list[dict]:
     return out
 
 
-def _names(entries: list[dict]) -> str:
+def _names(entries: list[dict[str, Any]]) -> str:
     return (
         ", ".join(
             f"{e['account']}" + (f" ({e['name']})" if e.get("name") and e["name"] != e["account"] else "")
@@ -119,7 +120,7 @@ def _figure(x: str | None, places: int, as_percent: bool = False) -> str:
     return percent(x, places) if as_percent else fixed(x, places)
 
 
-def summary_text(rv: PortfolioReview, meta: dict, md: bool = False) -> str:
+def summary_text(rv: PortfolioReview, meta: dict[str, Any], md: bool = False) -> str:
     """The review, concentration and structure as text (Markdown when md)."""
     s = rv.summary()
     h = "## " if md else ""
@@ -169,7 +170,7 @@ class JsonStream:
 
     CHUNK = 1 << 20
 
-    def __init__(self, write: Callable[[str], None], head: dict) -> None:
+    def __init__(self, write: Callable[[str], None], head: dict[str, Any]) -> None:
         self._write = write
         self._parts: list[str] = []
         self._size = 0
@@ -188,7 +189,7 @@ class JsonStream:
             self._write("".join(self._parts))
             self._parts, self._size = [], 0
 
-    def account(self, data: dict) -> None:
+    def account(self, data: dict[str, Any]) -> None:
         """One account, one line."""
         self._add(("" if self._first else ",\n") + _compact(data))
         self._first = False
@@ -209,10 +210,10 @@ class ReviewReport:
     """What `kamrules portfolio` shows in table, CSV or Markdown form: the review and where its input came from."""
 
     review: PortfolioReview
-    meta: dict
+    meta: dict[str, Any]
 
 
-def _columns(rows: list[dict]) -> list[str]:
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
     return list(rows[0]) if rows else ["account"]
 
 
