@@ -76,14 +76,11 @@ def _format_option(*choices: str) -> Callable[[FC], FC]:
     )
 
 
-rules_option = click.option(
-    "--rules",
-    "rules_dir",
-    default=DEFAULT_RULES,
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Rules folder (facts.yaml and rule files).",
-)
+def _rules_dir_option(help: str, **kwargs: Any) -> Callable[[FC], FC]:
+    return click.option("--rules", "rules_dir", type=click.Path(file_okay=False), help=help, **kwargs)
+
+
+rules_option = _rules_dir_option("Rules folder (facts.yaml and rule files).", default=DEFAULT_RULES, show_default=True)
 format_option = _format_option("table", "json")
 all_formats_option = _format_option("table", "json", "csv", "markdown")
 no_audit_option = click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision log.")
@@ -227,13 +224,7 @@ def audit_verify(audit_db: str | None, fmt: str) -> int:
 
 @audit_group.command("replay")
 @click.argument("decision_id")
-@click.option(
-    "--rules",
-    "rules_dir",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Replay with this rules folder instead of the recorded rule text.",
-)
+@_rules_dir_option("Replay with this rules folder instead of the recorded rule text.", default=None)
 @audit_db_option
 @format_option
 def audit_replay(decision_id: str, rules_dir: str | None, audit_db: str | None, fmt: str) -> int:
@@ -245,13 +236,7 @@ def audit_replay(decision_id: str, rules_dir: str | None, audit_db: str | None, 
 
 
 @audit_group.command("backtest")
-@click.option(
-    "--rules",
-    "rules_dir",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="The new rules folder to run the recorded decisions through.",
-)
+@_rules_dir_option("The new rules folder to run the recorded decisions through.", required=True)
 @since_option
 @audit_db_option
 @format_option

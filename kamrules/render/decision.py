@@ -138,7 +138,7 @@ def decision_text(d: Decision, ruleset: RuleSet) -> str:
     rows = []
     if "key_account" in d.derived:
         rows.append(["key account", fmt(d.key_account), _by(d.derived_by.get("key_account"), ruleset)])
-    move = f"{d.stage_current or '—'} → {d.stage_recommended or '—'}  ({d.move})"
+    move = f"{fmt(d.stage_current)} → {fmt(d.stage_recommended)}  ({d.move})"
     rows.append(["stage", move, _by(d.stage_rule, ruleset) if d.stage_rule else "no transition rule fired"])
     for fname, value in d.derived.items():
         if fname != "key_account":

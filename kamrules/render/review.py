@@ -155,9 +155,7 @@ def summary_text(rv: PortfolioReview, meta: dict[str, Any], md: bool = False) ->
     for r in st["reasons"]:
         # A comparison under a `not` must not hold for the rule to fire: say so.
         conds = "; ".join(
-            ("must not hold: " if ".not." in f".{c['path']}." else "")
-            + trace_text(c)[:-1]
-            + f": {'holds' if c['holds'] else 'does not hold'})"
+            ("must not hold: " if ".not." in f".{c['path']}." else "") + trace_text(c, verdict=True)
             for c in r["conditions"]
         )
         lines.append(f"{b}{r['rule']}: {' '.join((r['description'] or '').split())}")

@@ -76,11 +76,12 @@ def _get(c: Any, name: str) -> Any:
     return c.get(name) if isinstance(c, Mapping) else getattr(c, name)
 
 
-def trace_text(c: Any) -> str:
-    """One evaluated comparison in a sentence: 'trust_index ≥ 3 (observed 2.5)'."""
+def trace_text(c: Any, verdict: bool = False) -> str:
+    """One evaluated comparison in a sentence: 'trust_index ≥ 3 (observed 2.5)', with ': does not hold' if verdict."""
+    holds = (": holds" if _get(c, "holds") else ": does not hold") if verdict else ""
     return (
         f"{comparison(_get(c, 'fact'), _get(c, 'op'), _get(c, 'value'), _get(c, 'value_of'))}"
-        f" (observed {fmt(_get(c, 'observed'))})"
+        f" (observed {fmt(_get(c, 'observed'))}{holds})"
     )
 
 
