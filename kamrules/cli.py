@@ -3,67 +3,88 @@
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+from click.decorators import FC
 
 from kamrules import __version__
 from kamrules.audit import log as audit
 from kamrules.audit import replay as replays
 from kamrules.engine import explain
 from kamrules.engine.evaluate import Evaluator
-from kamrules.errors import EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
+from kamrules.errors import EXIT_FAILED, EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
 from kamrules.inputs import read_review_input
 from kamrules.kam import review as pf
 from kamrules.lang.loader import load_account, load_ruleset
-from kamrules.lang.model import ALL_STAGES
-from kamrules.render import audit as audit_text
-from kamrules.render import decision as report
+from kamrules.lang.model import ALL_STAGES, Account, RuleSet
 from kamrules.render import review as pr
+from kamrules.render.decision import Evaluated, RulesChecked, RulesListing
+from kamrules.render.registry import AuditEntries, Verified, render
 from kamrules.scenarios import spec as sc
 
 DEFAULT_RULES = "rules"
-FORMATS = click.Choice(["table", "json"])
+# The error handler shows an error in the format the command was asked for; the option leaves it here.
+FORMAT_KEY = "kamrules.format"
 
 
-def _fail(err: KamrulesError, fmt: str) -> None:
-    if fmt == "json":
-        click.echo(report.to_json(err.to_dict()))
-    else:
-        click.echo(err.render(), err=True)
-    sys.exit(err.exit_code)
+class KamrulesGroup(click.Group):
+    """The root group: every error is shown here, once, with its exit code (as click's main does for its own)."""
 
-
-def run_guarded(fmt: str, body: Callable[[], int | None]) -> None:
-    """Run a command body; any KamrulesError becomes its message and its exit code."""
-    try:
-        code = body()
-    except KamrulesError as err:
-        _fail(err, fmt)
-    except (click.exceptions.Exit, click.ClickException, click.Abort):
-        raise
-    except Exception as err:  # a bug: say so, keep exit 1 for failed checks, and keep the trace for the report
-        if os.environ.get("KAMRULES_DEBUG"):
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; its return value is the exit code, a KamrulesError its message and exit code."""
+        try:
+            code = super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        _fail(EngineError(f"{type(err).__name__}: {err} (set KAMRULES_DEBUG=1 to see the traceback)"), fmt)
-    else:
-        sys.exit(code or EXIT_OK)
+        except KamrulesError as err:
+            code = _show(err, ctx)
+        except Exception as err:  # a bug: say so with exit 4, not 1, and keep the traceback for the report
+            if os.environ.get("KAMRULES_DEBUG"):
+                raise
+            code = _show(EngineError(f"{type(err).__name__}: {err} (set KAMRULES_DEBUG=1 to see the traceback)"), ctx)
+        ctx.exit(code or EXIT_OK)
 
 
-rules_option = click.option(
-    "--rules",
-    "rules_dir",
-    default=DEFAULT_RULES,
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Rules folder (facts.yaml and rule files).",
-)
-format_option = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
+def _show(err: KamrulesError, ctx: click.Context) -> int:
+    fmt = ctx.meta.get(FORMAT_KEY, "table")
+    # A JSON error is the command's one document on stdout; text goes to stderr.
+    click.echo(render(err, fmt), nl=False, err=fmt != "json")
+    return err.exit_code
+
+
+def _write(obj: Any, fmt: str) -> None:
+    click.echo(render(obj, fmt), nl=False)
+
+
+def _remember_format(ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    ctx.meta[FORMAT_KEY] = value
+    return value
+
+
+def _format_option(*choices: str) -> Callable[[FC], FC]:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default="table",
+        show_default=True,
+        help="Output format.",
+        callback=_remember_format,
+    )
+
+
+def _rules_dir_option(help: str, **kwargs: Any) -> Callable[[FC], FC]:
+    return click.option("--rules", "rules_dir", type=click.Path(file_okay=False), help=help, **kwargs)
+
+
+rules_option = _rules_dir_option("Rules folder (facts.yaml and rule files).", default=DEFAULT_RULES, show_default=True)
+format_option = _format_option("table", "json")
+all_formats_option = _format_option("table", "json", "csv", "markdown")
 no_audit_option = click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision log.")
 audit_db_option = click.option(
     "--audit-db",
@@ -74,7 +95,7 @@ audit_db_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=KamrulesGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kamrules")
 def main() -> None:
     """Rule-based decision support for Key Account Management.
@@ -93,31 +114,26 @@ def main() -> None:
 @no_audit_option
 def evaluate(account_files: tuple[str, ...], rules_dir: str, fmt: str, audit_db: str | None, no_audit: bool) -> None:
     """Evaluate account files: key account?, stage move, actions, and why (recorded in the decision log)."""
+    ruleset = load_ruleset(rules_dir)
+    accounts = _load_accounts(account_files, ruleset)
+    with Evaluator(ruleset) as ev:
+        decisions = ev.evaluate_many(accounts)
+    ids = [] if no_audit else audit.record(audit.db_path(audit_db), decisions, ruleset, "evaluate")
+    _write(Evaluated(tuple(decisions), ruleset, tuple(ids)), fmt)
 
-    def body() -> None:
-        ruleset = load_ruleset(rules_dir)
-        problems = []
-        accounts = []
-        for f in account_files:
-            try:
-                accounts.append(load_account(f, ruleset))
-            except InvalidInput as e:
-                problems.extend(e.problems)
-        if problems:
-            raise InvalidInput(problems)
-        with Evaluator(ruleset) as ev:
-            decisions = ev.evaluate_many(accounts)
-        ids = [] if no_audit else audit.record(audit.db_path(audit_db), decisions, ruleset, "evaluate")
-        if fmt == "json":
-            data = [d.to_dict() | ({"decision_id": i} if ids else {}) for d, i in zip(decisions, ids or decisions)]
-            click.echo(report.to_json(data[0] if len(data) == 1 else data))
-        else:
-            texts = [report.decision_text(d, ruleset) for d in decisions]
-            if ids:
-                texts = [f"{t}\n\nrecorded as decision {i} (kamrules audit show {i})" for t, i in zip(texts, ids)]
-            click.echo("\n\n".join(texts))
 
-    run_guarded(fmt, body)
+def _load_accounts(files: tuple[str, ...], ruleset: RuleSet) -> list[Account]:
+    """Every account file, with the problems of all of them reported together."""
+    problems = []
+    accounts = []
+    for f in files:
+        try:
+            accounts.append(load_account(f, ruleset))
+        except InvalidInput as e:
+            problems.extend(e.problems)
+    if problems:
+        raise InvalidInput(problems)
+    return accounts
 
 
 @main.group()
@@ -130,62 +146,17 @@ def rules() -> None:
 @format_option
 def rules_check(rules_dir: str, fmt: str) -> None:
     """Validate a rules folder and report every problem (exit 3 if any)."""
-
-    def body() -> None:
-        rs = load_ruleset(rules_dir)
-        pf.load_settings(rules_dir)  # settings.yaml belongs to the folder: check it too
-        if fmt == "json":
-            click.echo(
-                report.to_json(
-                    {
-                        "ok": True,
-                        "rules": len(rs.rules),
-                        "facts": len(rs.facts),
-                        "strata": rs.strata,
-                        "rules_version": rs.version,
-                    }
-                )
-            )
-        else:
-            click.echo(
-                f"{rules_dir}: ok: {len(rs.rules)} rules, {len(rs.facts)} facts, {rs.strata} strata, "
-                f"version {rs.version[:12]}"
-            )
-
-    run_guarded(fmt, body)
+    ruleset = load_ruleset(rules_dir)
+    pf.load_settings(rules_dir)  # settings.yaml belongs to the folder: check it too
+    _write(RulesChecked(rules_dir, ruleset), fmt)
 
 
 @rules.command("list")
 @click.argument("rules_dir", default=DEFAULT_RULES, type=click.Path())
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv", "markdown"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@all_formats_option
 def rules_list(rules_dir: str, fmt: str) -> None:
     """The rules as a table: id, source, priority, when, then (CSV and JSON add stratum and description)."""
-
-    def body() -> None:
-        rs = load_ruleset(rules_dir)
-        rows = report.rules_rows(rs)
-        cols = ["id", "source", "priority", "when", "then"]
-        if fmt == "json":
-            click.echo(report.to_json({"rules_version": rs.version, "rules": rows}))
-        elif fmt == "csv":
-            buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else cols)
-            w.writeheader()
-            w.writerows(rows)
-            click.echo(buf.getvalue(), nl=False)
-        else:
-            click.echo(
-                report.table(rows, cols, "github" if fmt == "markdown" else "simple", None if fmt == "markdown" else 50)
-            )
-
-    run_guarded("json" if fmt == "json" else "table", body)
+    _write(RulesListing(load_ruleset(rules_dir)), fmt)
 
 
 @main.command("explain")
@@ -194,15 +165,11 @@ def rules_list(rules_dir: str, fmt: str) -> None:
 @format_option
 def explain_cmd(account_file: str, rules_dir: str, fmt: str) -> None:
     """Why this decision, why not the next move, and what changes of given facts would reach it."""
-
-    def body() -> None:
-        ruleset = load_ruleset(rules_dir)
-        account = load_account(account_file, ruleset)
-        with Evaluator(ruleset) as ev:
-            e = explain.explain(ev, account)
-        click.echo(report.to_json(e.to_dict()) if fmt == "json" else explain.explanation_text(e))
-
-    run_guarded(fmt, body)
+    ruleset = load_ruleset(rules_dir)
+    account = load_account(account_file, ruleset)
+    with Evaluator(ruleset) as ev:
+        explanation = explain.explain(ev, account)
+    _write(explanation, fmt)
 
 
 @main.group("audit")
@@ -220,11 +187,8 @@ since_option = click.option(
     default=None,
     type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
     help="Only decisions recorded on or after this UTC date (YYYY-MM-DD).",
+    callback=lambda _ctx, _param, value: value.isoformat() if value else None,  # the log stores ISO text
 )
-
-
-def _since(value) -> str | None:
-    return value.isoformat() if value else None
 
 
 @audit_group.command("list")
@@ -233,17 +197,10 @@ def _since(value) -> str | None:
 @click.option("--rule", default=None, help="Only decisions where this rule fired.")
 @audit_db_option
 @format_option
-def audit_list(account: str | None, since, rule: str | None, audit_db: str | None, fmt: str) -> None:
+def audit_list(account: str | None, since: str | None, rule: str | None, audit_db: str | None, fmt: str) -> None:
     """Recorded decisions, oldest first."""
-
-    def body() -> None:
-        entries = audit.list_decisions(audit.db_path(audit_db), account, _since(since), rule)
-        if fmt == "json":
-            click.echo(report.to_json([audit_text.entry_row(e) | {"seq": e.seq} for e in entries]))
-        else:
-            click.echo(audit_text.entries_text(entries))
-
-    run_guarded(fmt, body)
+    entries = audit.list_decisions(audit.db_path(audit_db), account, since, rule)
+    _write(AuditEntries(tuple(entries)), fmt)
 
 
 @audit_group.command("show")
@@ -252,74 +209,42 @@ def audit_list(account: str | None, since, rule: str | None, audit_db: str | Non
 @format_option
 def audit_show(decision_id: str, audit_db: str | None, fmt: str) -> None:
     """One recorded decision in full: inputs, every firing, the recommendation."""
-
-    def body() -> None:
-        entry = audit.show(audit.db_path(audit_db), decision_id)
-        click.echo(report.to_json(entry.record.to_dict()) if fmt == "json" else audit_text.record_text(entry))
-
-    run_guarded(fmt, body)
+    _write(audit.show(audit.db_path(audit_db), decision_id), fmt)
 
 
 @audit_group.command("verify")
 @audit_db_option
 @format_option
-def audit_verify(audit_db: str | None, fmt: str) -> None:
+def audit_verify(audit_db: str | None, fmt: str) -> int:
     """Check the hash chain: exit 0 if intact, 1 naming the first broken record."""
-
-    def body() -> None:
-        path = audit.db_path(audit_db)
-        if fmt == "json":
-            v = audit.verify(path)
-            click.echo(report.to_json(v.to_dict()))
-            return 0 if v.ok else 1
-        v = audit.check(path)
-        click.echo(audit_text.verification_text(path, v))
-
-    run_guarded(fmt, body)
+    path = audit.db_path(audit_db)
+    # In JSON the broken record is part of the one document; as text it is an error (CheckFailed) on stderr.
+    v = audit.verify(path) if fmt == "json" else audit.check(path)
+    _write(Verified(path, v), fmt)
+    return EXIT_OK if v.ok else EXIT_FAILED
 
 
 @audit_group.command("replay")
 @click.argument("decision_id")
-@click.option(
-    "--rules",
-    "rules_dir",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Replay with this rules folder instead of the recorded rule text.",
-)
+@_rules_dir_option("Replay with this rules folder instead of the recorded rule text.", default=None)
 @audit_db_option
 @format_option
-def audit_replay(decision_id: str, rules_dir: str | None, audit_db: str | None, fmt: str) -> None:
+def audit_replay(decision_id: str, rules_dir: str | None, audit_db: str | None, fmt: str) -> int:
     """Re-evaluate a recorded decision's inputs with the recorded rules (or --rules) and compare."""
-
-    def body() -> int:
-        r = replays.replay(audit.db_path(audit_db), decision_id, rules_dir)
-        click.echo(report.to_json(r.to_dict()) if fmt == "json" else audit_text.replay_text(r))
-        # With the recorded rules a difference means the log or kamrules changed: a failed check.
-        return 1 if rules_dir is None and not r.identical else 0
-
-    run_guarded(fmt, body)
+    r = replays.replay(audit.db_path(audit_db), decision_id, rules_dir)
+    _write(r, fmt)
+    # With the recorded rules a difference means the log or kamrules changed: a failed check.
+    return EXIT_FAILED if rules_dir is None and not r.identical else EXIT_OK
 
 
 @audit_group.command("backtest")
-@click.option(
-    "--rules",
-    "rules_dir",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="The new rules folder to run the recorded decisions through.",
-)
+@_rules_dir_option("The new rules folder to run the recorded decisions through.", required=True)
 @since_option
 @audit_db_option
 @format_option
-def audit_backtest(rules_dir: str, since, audit_db: str | None, fmt: str) -> None:
+def audit_backtest(rules_dir: str, since: str | None, audit_db: str | None, fmt: str) -> None:
     """Which recorded decisions a rule change would alter, counted by type of change."""
-
-    def body() -> None:
-        b = replays.backtest(audit.db_path(audit_db), rules_dir, _since(since))
-        click.echo(report.to_json(b.to_dict()) if fmt == "json" else audit_text.backtest_text(b))
-
-    run_guarded(fmt, body)
+    _write(replays.backtest(audit.db_path(audit_db), rules_dir, since), fmt)
 
 
 @main.command()
@@ -341,68 +266,20 @@ def audit_backtest(rules_dir: str, since, audit_db: str | None, fmt: str) -> Non
 @format_option
 def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: str) -> None:
     """Simulate a scenario period by period (timeline), or --runs N times (stage probabilities)."""
-
-    def body() -> None:
-        scenario = sc.load_scenario(scenario_file)
-        if runs is None:
-            timeline = sc.simulate(scenario)
-            if fmt == "json":
-                click.echo(report.to_json(timeline.to_dict()))
-                return
-            click.echo(sc.timeline_header(scenario))
-            rows = sc.timeline_rows(timeline)
-            click.echo(report.table(rows, list(rows[0]), "simple", 40))
-            return
-        mc = sc.monte_carlo(scenario, runs, seed, target)
-        if fmt == "json":
-            click.echo(report.to_json(mc.to_dict()))
-            return
-        rows = sc.monte_carlo_rows(mc)
-        click.echo(
-            f"Scenario {scenario.name}: {runs} runs, seed {seed}; probability of each stage at the end of each period"
-        )
-        click.echo(report.table(rows, list(rows[0]), "simple", None))
-        t = mc.to_dict()["time_to_target"]
-        if mc.times:
-            click.echo(
-                f"time to reach {target}: mean {mc.mean_time:.2f} periods, p10 {t['p10']}, p50 {t['p50']}, "
-                f"p90 {t['p90']} (among the {len(mc.times)} runs that reach it); never reached in "
-                f"{mc.never_share:.1%} of runs"
-            )
-        else:
-            click.echo(f"time to reach {target}: never reached in any of the {runs} runs")
-
-    run_guarded(fmt, body)
+    scenario = sc.load_scenario(scenario_file)
+    _write(sc.simulate(scenario) if runs is None else sc.monte_carlo(scenario, runs, seed, target), fmt)
 
 
 @main.command("test")
 @click.argument("paths", nargs=-1, type=click.Path())
 @format_option
-def test_scenarios(paths: tuple[str, ...], fmt: str) -> None:
+def test_scenarios(paths: tuple[str, ...], fmt: str) -> int:
     """Run every scenario's expectations (default folder: scenarios/); exit 1 if any fails."""
-
-    def body() -> int:
-        result = sc.run_tests(paths or ("scenarios",))
-        if fmt == "json":
-            # One JSON document on stdout: the failures are in it, so only the exit code says more.
-            click.echo(
-                report.to_json(
-                    {
-                        "passed": result.passed,
-                        "failed": result.failed,
-                        "outcomes": [o.to_dict() for o in result.outcomes],
-                    }
-                )
-            )
-            return CheckFailed.exit_code if result.failed else 0
-        for o in result.outcomes:
-            click.echo(o.line())
-        click.echo(result.summary())
-        if result.failed:
-            raise CheckFailed(f"{result.failed} of {len(result.outcomes)} expectations failed")
-        return 0
-
-    run_guarded(fmt, body)
+    result = sc.run_tests(paths or ("scenarios",))
+    _write(result, fmt)
+    if result.failed and fmt != "json":  # in JSON the failures are in the document, only the exit code says more
+        raise CheckFailed(f"{result.failed} of {len(result.outcomes)} expectations failed")
+    return EXIT_FAILED if result.failed else EXIT_OK
 
 
 @main.command("portfolio")
@@ -416,14 +293,7 @@ def test_scenarios(paths: tuple[str, ...], fmt: str) -> None:
 )
 @click.option("--columns", default=None, help="Column mapping, e.g. account=Cliente,date=Data,amount=Importo.")
 @rules_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv", "markdown"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@all_formats_option
 @click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
 @audit_db_option
 @no_audit_option
@@ -440,47 +310,37 @@ def portfolio_cmd(
     no_audit: bool,
 ) -> None:
     """Portfolio review: ABC classes, potential, key accounts new/kept/lost with reasons, stages, structure."""
-
     if transactions and not period:
         raise click.UsageError("--transactions needs --period")
     if not transactions and (period or previous):
         raise click.UsageError("--period and --previous apply to --transactions only")
 
-    def body() -> None:
-        ruleset = load_ruleset(rules_dir)
-        settings = pf.load_settings(rules_dir)
-        rows, before, meta = read_review_input(file, transactions, period, previous, columns)
-        stream = None
-        if fmt == "json":
-            head = {"input": meta, "rules_version": ruleset.version, "settings": settings.to_dict()}
-            stream = pr.JsonStream(lambda text: click.echo(text, nl=False), head)
-        with contextlib.ExitStack() as stack:
-            recorder = (
-                None if no_audit else stack.enter_context(audit.Recorder(audit.db_path(audit_db), ruleset, "portfolio"))
-            )
+    ruleset = load_ruleset(rules_dir)
+    settings = pf.load_settings(rules_dir)
+    rows, before, meta = read_review_input(file, transactions, period, previous, columns)
+    stream = None
+    if fmt == "json":  # written while accounts are evaluated, so no run holds the whole document in memory
+        head = {"input": meta, "rules_version": ruleset.version, "settings": settings.to_dict()}
+        stream = pr.JsonStream(lambda text: click.echo(text, nl=False), head)
+    with contextlib.ExitStack() as stack:
+        log = None if no_audit else stack.enter_context(audit.Recorder(audit.db_path(audit_db), ruleset, "portfolio"))
 
-            def on_batch(results: list) -> None:
-                if recorder:
-                    recorder.add([r.decision for r in results])
-                if stream:
-                    for r in results:
-                        stream.account(r.to_dict())
+        def on_batch(results: list[pf.AccountResult]) -> None:
+            if log:
+                log.add([r.decision for r in results])
+            if stream:
+                for r in results:
+                    stream.account(r.to_dict())
 
-            if sys.stderr.isatty() and not quiet:
-                bar = stack.enter_context(
-                    click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr)
-                )
-                rv = pf.review(rows, ruleset, settings, before, bar.update, on_batch)
-            else:
-                rv = pf.review(rows, ruleset, settings, before, on_batch=on_batch)
-            if recorder:
-                recorder.add([rv.structure])
-        if stream:
-            stream.finish(rv)
-        else:
-            click.echo(pr.render_portfolio(rv, fmt, meta))
-
-    run_guarded("json" if fmt == "json" else "table", body)
+        show_bar = sys.stderr.isatty() and not quiet
+        bar = click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr) if show_bar else None
+        rv = pf.review(rows, ruleset, settings, before, stack.enter_context(bar).update if bar else None, on_batch)
+        if log:
+            log.add([rv.structure])
+    if stream:
+        stream.finish(rv)
+    else:
+        _write(pr.ReviewReport(rv, meta), fmt)
 
 
 @main.command("abc")
@@ -501,28 +361,24 @@ def abc_cmd(
     file: str, metric: str, method: str, plot: str | None, columns: str | None, rules_dir: str, fmt: str
 ) -> None:
     """ABC analysis of one metric of an account table (JSON: Decimals as exact strings)."""
+    if not Path(rules_dir).is_dir():
+        raise InvalidInput(
+            [
+                Problem(
+                    Span(rules_dir),
+                    "rules folder not found",
+                    expected="a folder with settings.yaml (the ABC cut-offs)",
+                    help="pass --rules DIR",
+                )
+            ]
+        )
+    settings = pf.load_settings(rules_dir)
+    rows, computed = pr.abc_rows(file, metric, method, settings, columns)
+    if plot:
+        from kamrules.render.plot import pareto_plot  # matplotlib only when a chart is asked for
 
-    def body() -> None:
-        if not Path(rules_dir).is_dir():
-            raise InvalidInput(
-                [
-                    Problem(
-                        Span(rules_dir),
-                        "rules folder not found",
-                        expected="a folder with settings.yaml (the ABC cut-offs)",
-                        help="pass --rules DIR",
-                    )
-                ]
-            )
-        settings = pf.load_settings(rules_dir)
-        rows, computed = pr.abc_rows(file, metric, method, settings, columns)
-        if plot:
-            from kamrules.render.plot import pareto_plot
-
-            pareto_plot(rows, metric, plot)
-        click.echo(pr.render_abc(rows, computed, metric, method, settings, fmt, plot))
-
-    run_guarded(fmt, body)
+        pareto_plot(rows, metric, plot)
+    _write(pr.AbcReport(tuple(rows), computed, metric, method, settings, plot), fmt)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -140,3 +140,32 @@ def test_rejected_fact_declaration_is_one_error(tmp_path):
     result = run("rules", "check", str(rules))
     assert result.exit_code == 3
     assert result.stderr.count(": error: ") == 1 and "is too wide" in result.stderr
+
+
+def test_errors_follow_the_commands_format(monkeypatch):
+    """With --format json an error (a user's or a bug) is one JSON document on stdout; with csv it is text on stderr."""
+    result = run("rules", "list", "no/such/folder", "--format", "json")
+    assert result.exit_code == 3 and not result.stderr
+    assert json.loads(result.stdout)["problems"][0]["message"] == "rules folder not found"
+    result = run("rules", "list", "no/such/folder", "--format", "csv")
+    assert result.exit_code == 3 and not result.stdout
+    assert "no/such/folder: error: rules folder not found" in result.stderr
+    import kamrules.cli as cli
+
+    monkeypatch.setattr(cli, "load_ruleset", lambda *a, **k: 1 / 0)
+    result = run("rules", "check", "rules", "--format", "json")
+    assert result.exit_code == 4 and not result.stderr
+    assert json.loads(result.stdout) == {
+        "error": "EngineError",
+        "message": "ZeroDivisionError: division by zero (set KAMRULES_DEBUG=1 to see the traceback)",
+        "exit_code": 4,
+    }
+
+
+def test_debug_keeps_the_traceback(monkeypatch):
+    """With KAMRULES_DEBUG=1 a bug is not turned into a message: the exception propagates."""
+    import kamrules.cli as cli
+
+    monkeypatch.setattr(cli, "load_ruleset", lambda *a, **k: 1 / 0)
+    monkeypatch.setenv("KAMRULES_DEBUG", "1")
+    assert isinstance(run("rules", "check", "rules").exception, ZeroDivisionError)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal as D
 
 import pytest
@@ -46,3 +48,21 @@ def test_unknown_extension_is_refused(tmp_path):
     assert (
         exc.value.problems[0].headline().endswith("error: unknown image format (expected .png or .svg, found '.pdf')")
     )
+
+
+def test_import_and_drawing_leave_the_matplotlib_backend_alone(tmp_path):
+    """Importing kamrules.render.plot and drawing a chart keep the caller's backend and open no pyplot figure."""
+    code = (
+        "import sys, matplotlib\n"
+        "matplotlib.use('svg')\n"
+        "import kamrules.render.plot as plot\n"
+        "from kamrules.kam.abc import abc_classes\n"
+        "from decimal import Decimal\n"
+        "plot.pareto_plot(abc_classes({'A1': Decimal(3), 'B1': Decimal(1)}), 'revenue', sys.argv[1])\n"
+        "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)\n"
+    )
+    # A fresh interpreter: in this one matplotlib may already have been imported and configured.
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "x.png")], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["svg", "False"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tabulate import tabulate
@@ -28,6 +31,103 @@ def json_default(o: Any) -> Any:
     raise TypeError(f"cannot serialise {type(o).__name__}")
 
 
+def csv_text(rows: Sequence[dict[str, Any]], columns: list[str], lineterminator: str = "\r\n") -> str:
+    """Rows of dicts as CSV with a header line."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator=lineterminator)
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """What `kamrules evaluate` shows: the decisions, and their ids in the decision log if recorded."""
+
+    decisions: tuple[Decision, ...]
+    ruleset: RuleSet
+    ids: tuple[str, ...] = ()
+
+
+def evaluated_json(e: Evaluated) -> str:
+    """One decision as a JSON object, several as a list; each with its decision id when recorded."""
+    data = [d.to_dict() for d in e.decisions]
+    if e.ids:
+        data = [x | {"decision_id": i} for x, i in zip(data, e.ids, strict=True)]
+    return to_json(data[0] if len(data) == 1 else data) + "\n"
+
+
+def evaluated_text(e: Evaluated) -> str:
+    """Each decision as the terminal table, with the command that shows it again from the log."""
+    texts = [decision_text(d, e.ruleset) for d in e.decisions]
+    if e.ids:
+        texts = [
+            f"{t}\n\nrecorded as decision {i} (kamrules audit show {i})" for t, i in zip(texts, e.ids, strict=True)
+        ]
+    return "\n\n".join(texts) + "\n"
+
+
+@dataclass(frozen=True)
+class RulesChecked:
+    """What `kamrules rules check` shows for a valid folder."""
+
+    directory: str
+    ruleset: RuleSet
+
+
+def rules_checked_json(c: RulesChecked) -> str:
+    """The counts and the version as JSON."""
+    rs = c.ruleset
+    data = {
+        "ok": True,
+        "rules": len(rs.rules),
+        "facts": len(rs.facts),
+        "strata": rs.strata,
+        "rules_version": rs.version,
+    }
+    return to_json(data) + "\n"
+
+
+def rules_checked_text(c: RulesChecked) -> str:
+    """One line: the folder is ok, with its counts and short version."""
+    rs = c.ruleset
+    return (
+        f"{c.directory}: ok: {len(rs.rules)} rules, {len(rs.facts)} facts, {rs.strata} strata, "
+        f"version {rs.version[:12]}\n"
+    )
+
+
+@dataclass(frozen=True)
+class RulesListing:
+    """What `kamrules rules list` shows: every rule of a rule set."""
+
+    ruleset: RuleSet
+
+
+_LISTING_COLUMNS = ["id", "source", "priority", "when", "then"]
+
+
+def listing_json(listing: RulesListing) -> str:
+    """The rules with the rule-set version as JSON."""
+    return to_json({"rules_version": listing.ruleset.version, "rules": rules_rows(listing.ruleset)}) + "\n"
+
+
+def listing_csv(listing: RulesListing) -> str:
+    """Every field of every rule as CSV (csv's own CRLF line ends)."""
+    rows = rules_rows(listing.ruleset)
+    return csv_text(rows, list(rows[0]) if rows else _LISTING_COLUMNS)
+
+
+def listing_markdown(listing: RulesListing) -> str:
+    """The listing columns as a Markdown table, nothing wrapped."""
+    return table(rules_rows(listing.ruleset), _LISTING_COLUMNS, "github", None) + "\n"
+
+
+def listing_text(listing: RulesListing) -> str:
+    """The listing columns as a terminal table, wrapped at 50 characters."""
+    return table(rules_rows(listing.ruleset), _LISTING_COLUMNS, "simple", 50) + "\n"
+
+
 def decision_text(d: Decision, ruleset: RuleSet) -> str:
     """One decision as the terminal table: the recommendation, then why."""
     out = []
@@ -38,7 +138,7 @@ def decision_text(d: Decision, ruleset: RuleSet) -> str:
     rows = []
     if "key_account" in d.derived:
         rows.append(["key account", fmt(d.key_account), _by(d.derived_by.get("key_account"), ruleset)])
-    move = f"{d.stage_current or '—'} → {d.stage_recommended or '—'}  ({d.move})"
+    move = f"{fmt(d.stage_current)} → {fmt(d.stage_recommended)}  ({d.move})"
     rows.append(["stage", move, _by(d.stage_rule, ruleset) if d.stage_rule else "no transition rule fired"])
     for fname, value in d.derived.items():
         if fname != "key_account":
@@ -85,7 +185,7 @@ def _by(rule_id: str | None, ruleset: RuleSet) -> str:
     return f"{rule_id} ({ruleset.rule(rule_id).source})"
 
 
-def rules_rows(ruleset: RuleSet) -> list[dict]:
+def rules_rows(ruleset: RuleSet) -> list[dict[str, Any]]:
     """The rules as data for listing."""
     rows = []
     for r in sorted(ruleset.rules, key=lambda r: (r.file, r.line)):
@@ -110,7 +210,9 @@ def rules_rows(ruleset: RuleSet) -> list[dict]:
     return rows
 
 
-def table(rows: Iterable[dict], columns: list[str], fmt_name: str = "simple", maxwidth: int | None = 60) -> str:
+def table(
+    rows: Iterable[dict[str, Any]], columns: list[str], fmt_name: str = "simple", maxwidth: int | None = 60
+) -> str:
     """Rows of dicts as a tabulate table."""
     return tabulate(
         [[row[c] for c in columns] for row in rows], headers=columns, tablefmt=fmt_name, maxcolwidths=maxwidth

@@ -7,30 +7,30 @@ to the rules (and echoed in each decision) are JSON numbers, as the engine sees 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from tabulate import tabulate
 
+from kamrules.engine.evaluate import Decision
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.inputs import parse_column_mapping, read_account_table
 from kamrules.kam.abc import AbcRow, ComputedAbc, abc_classes, computed_abc
 from kamrules.kam.review import PortfolioReview, Settings
 from kamrules.render import decision as report
-from kamrules.render.words import trace_text
+from kamrules.render.words import fixed, fmt, percent, trace_text
 
-__all__ = ["abc_rows", "render_abc", "render_portfolio"]
+__all__ = ["AbcReport", "JsonStream", "ReviewReport", "abc_rows"]
 
 
-def _top_action(d) -> str:
+def _top_action(d: Decision) -> str:
     return d.actions[0]["id"] if d.actions else ""
 
 
-def account_rows(rv: PortfolioReview) -> list[dict]:
+def account_rows(rv: PortfolioReview) -> list[dict[str, Any]]:
     """One flat row per account for table, CSV and Markdown."""
     out = []
     for a in rv.accounts:
@@ -42,10 +42,11 @@ def account_rows(rv: PortfolioReview) -> list[dict]:
         row["potential"] = (
             ""
             if pot is None
-            else f"{pot:.2f}" + ("" if a.potential_given or not a.potential else f" ({a.potential.confidence:.0%})")
+            else fixed(pot, 2)
+            + ("" if a.potential_given or not a.potential else f" ({percent(a.potential.confidence, 0)})")
         )
         row["quadrant"] = d.derived.get("selection_quadrant", "")
-        row["key_account"] = "yes" if d.key_account else "no"
+        row["key_account"] = fmt(bool(d.key_account))
         row["review"] = a.status or ""
         row["stage"] = f"{d.stage_current or '-'} → {d.stage_recommended or '-'}"
         row["move"] = d.move
@@ -54,7 +55,7 @@ def account_rows(rv: PortfolioReview) -> list[dict]:
     return out
 
 
-def _names(entries: list[dict]) -> str:
+def _names(entries: list[dict[str, Any]]) -> str:
     return (
         ", ".join(
             f"{e['account']}" + (f" ({e['name']})" if e.get("name") and e["name"] != e["account"] else "")
@@ -64,11 +65,14 @@ def _names(entries: list[dict]) -> str:
     )
 
 
-def _fig(x: str | None, spec: str) -> str:
-    return "n/a" if x is None else format(float(x), spec)
+def _figure(x: str | None, places: int, as_percent: bool = False) -> str:
+    """A concentration figure (an exact decimal string), or n/a when there is none."""
+    if x is None:
+        return "n/a"
+    return percent(x, places) if as_percent else fixed(x, places)
 
 
-def summary_text(rv: PortfolioReview, meta: dict, md: bool = False) -> str:
+def summary_text(rv: PortfolioReview, meta: dict[str, Any], md: bool = False) -> str:
     """The review, concentration and structure as text (Markdown when md)."""
     s = rv.summary()
     h = "## " if md else ""
@@ -91,8 +95,8 @@ def summary_text(rv: PortfolioReview, meta: dict, md: bool = False) -> str:
     lines.append(f"{h}Concentration" if md else "Concentration")
     for m, c in s["concentration"].items():
         lines.append(
-            f"{b}{m}: top 20% of accounts ({c['top20_accounts']}) hold {_fig(c['top20_share'], '.1%')}, "
-            f"Gini {_fig(c['gini'], '.3f')}, HHI {_fig(c['hhi'], '.4f')}"
+            f"{b}{m}: top 20% of accounts ({c['top20_accounts']}) hold {_figure(c['top20_share'], 1, True)}, "
+            f"Gini {_figure(c['gini'], 3)}, HHI {_figure(c['hhi'], 4)}"
         )
     st = s["structure"]
     lines.append(f"{h}Structure" if md else "Structure")
@@ -103,9 +107,7 @@ def summary_text(rv: PortfolioReview, meta: dict, md: bool = False) -> str:
     for r in st["reasons"]:
         # A comparison under a `not` must not hold for the rule to fire: say so.
         conds = "; ".join(
-            ("must not hold: " if ".not." in f".{c['path']}." else "")
-            + trace_text(c)[:-1]
-            + f": {'holds' if c['holds'] else 'does not hold'})"
+            ("must not hold: " if ".not." in f".{c['path']}." else "") + trace_text(c, verdict=True)
             for c in r["conditions"]
         )
         lines.append(f"{b}{r['rule']}: {' '.join((r['description'] or '').split())}")
@@ -118,7 +120,7 @@ class JsonStream:
 
     CHUNK = 1 << 20
 
-    def __init__(self, write: Callable[[str], None], head: dict) -> None:
+    def __init__(self, write: Callable[[str], None], head: dict[str, Any]) -> None:
         self._write = write
         self._parts: list[str] = []
         self._size = 0
@@ -137,7 +139,7 @@ class JsonStream:
             self._write("".join(self._parts))
             self._parts, self._size = [], 0
 
-    def account(self, data: dict) -> None:
+    def account(self, data: dict[str, Any]) -> None:
         """One account, one line."""
         self._add(("" if self._first else ",\n") + _compact(data))
         self._first = False
@@ -153,19 +155,35 @@ def _compact(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=report.json_default)
 
 
-def render_portfolio(rv: PortfolioReview, fmt: str, meta: dict) -> str:
-    """The review in table, csv or markdown form (JSON is streamed by JsonStream)."""
-    rows = account_rows(rv)
-    cols = list(rows[0]) if rows else ["account"]
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        return buf.getvalue().rstrip("\n")
-    if fmt == "markdown":
-        return "## Accounts\n\n" + report.table(rows, cols, "github", None) + "\n\n" + summary_text(rv, meta, md=True)
-    return report.table(rows, cols, "simple", 40) + "\n\n" + summary_text(rv, meta)
+@dataclass(frozen=True)
+class ReviewReport:
+    """What `kamrules portfolio` shows in table, CSV or Markdown form: the review and where its input came from."""
+
+    review: PortfolioReview
+    meta: dict[str, Any]
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    return list(rows[0]) if rows else ["account"]
+
+
+def review_csv(r: ReviewReport) -> str:
+    """One row per account as CSV."""
+    rows = account_rows(r.review)
+    return report.csv_text(rows, _columns(rows), lineterminator="\n")
+
+
+def review_markdown(r: ReviewReport) -> str:
+    """The accounts table and the summary as Markdown."""
+    rows = account_rows(r.review)
+    accounts = report.table(rows, _columns(rows), "github", None)
+    return "## Accounts\n\n" + accounts + "\n\n" + summary_text(r.review, r.meta, md=True) + "\n"
+
+
+def review_text(r: ReviewReport) -> str:
+    """The accounts table and the summary for the terminal."""
+    rows = account_rows(r.review)
+    return report.table(rows, _columns(rows), "simple", 40) + "\n\n" + summary_text(r.review, r.meta) + "\n"
 
 
 def abc_rows(
@@ -224,47 +242,51 @@ def abc_dicts(rows: Sequence[AbcRow]) -> list[dict[str, Any]]:
     ]
 
 
-def render_abc(
-    rows: Sequence[AbcRow],
-    computed: ComputedAbc | None,
-    metric: str,
-    method: str,
-    settings: Settings,
-    fmt: str,
-    plot: str | None,
-) -> str:
-    """The ABC rows as a table or JSON."""
-    counts = {c: sum(1 for r in rows if r.cls == c) for c in "ABC"}
-    if fmt == "json":
-        doc: dict[str, Any] = {"metric": metric, "method": method, "counts": counts, "accounts": abc_dicts(rows)}
-        if computed is None:
-            doc["cutoffs"] = {"a": str(settings.a_cut), "b": str(settings.b_cut)}
-        else:
-            lim = computed.limits
-            doc["limits"] = {
-                k: [str(x) for x in getattr(lim, k)] for k in ("pareto", "break_even", "ab_limit", "bc_limit")
-            }
-        if plot:
-            doc["plot"] = plot
-        return report.to_json(doc)
+@dataclass(frozen=True)
+class AbcReport:
+    """What `kamrules abc` shows: the classified rows and how they were classified."""
+
+    rows: tuple[AbcRow, ...]
+    computed: ComputedAbc | None
+    metric: str
+    method: str
+    settings: Settings
+    plot: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        """Accounts per class, A to C."""
+        return {c: sum(1 for r in self.rows if r.cls == c) for c in "ABC"}
+
+
+def abc_json(a: AbcReport) -> str:
+    """The ABC rows as JSON, with the cut-offs (fixed) or the computed limits; Decimals as exact strings."""
+    doc: dict[str, Any] = {"metric": a.metric, "method": a.method, "counts": a.counts(), "accounts": abc_dicts(a.rows)}
+    if a.computed is None:
+        doc["cutoffs"] = {"a": str(a.settings.a_cut), "b": str(a.settings.b_cut)}
+    else:
+        lim = a.computed.limits
+        doc["limits"] = {k: [str(x) for x in getattr(lim, k)] for k in ("pareto", "break_even", "ab_limit", "bc_limit")}
+    if a.plot:
+        doc["plot"] = a.plot
+    return report.to_json(doc) + "\n"
+
+
+def abc_text(a: AbcReport) -> str:
+    """A headline with the class counts, then the ABC rows as a table."""
     table = [
         {
             "rank": r.rank,
             "account": r.account,
             "value": str(r.value),
-            "share": f"{float(r.share):.2%}",
-            "cumulative": f"{float(r.cumulative_share):.2%}",
+            "share": percent(r.share, 2),
+            "cumulative": percent(r.cumulative_share, 2),
             "class": r.cls,
         }
-        for r in rows
+        for r in a.rows
     ]
-    head = (
-        f"ABC by {metric} ({method}"
-        + (f", cut-offs {settings.a_cut}/{settings.b_cut}" if computed is None else "")
-        + "): "
-        + ", ".join(f"{c} {n}" for c, n in counts.items())
-    )
-    tail = f"\nPareto chart: {plot}" if plot else ""
+    cutoffs = f", cut-offs {a.settings.a_cut}/{a.settings.b_cut}" if a.computed is None else ""
+    head = f"ABC by {a.metric} ({a.method}{cutoffs}): " + ", ".join(f"{c} {n}" for c, n in a.counts().items())
+    tail = f"\nPareto chart: {a.plot}" if a.plot else ""
     cols = list(table[0]) if table else ["rank"]
     body = tabulate([[t[c] for c in cols] for t in table], headers=cols, tablefmt="simple", disable_numparse=True)
-    return head + "\n" + body + tail
+    return head + "\n" + body + tail + "\n"

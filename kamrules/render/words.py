@@ -29,6 +29,16 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def percent(share: Any, places: int = 1) -> str:
+    """A share (0..1, float or Decimal) as a percentage: '12.5%'."""
+    return f"{float(share):.{places}%}"
+
+
+def fixed(value: Any, places: int) -> str:
+    """A number with a fixed count of decimals: '0.25'."""
+    return f"{float(value):.{places}f}"
+
+
 def threshold(op: str, value: Any, value_of: str | None = None) -> str:
     """What a comparison compares with: a constant, or another fact with its value on this account."""
     if not OPS[op].takes_value:
@@ -66,11 +76,12 @@ def _get(c: Any, name: str) -> Any:
     return c.get(name) if isinstance(c, Mapping) else getattr(c, name)
 
 
-def trace_text(c: Any) -> str:
-    """One evaluated comparison in a sentence: 'trust_index ≥ 3 (observed 2.5)'."""
+def trace_text(c: Any, verdict: bool = False) -> str:
+    """One evaluated comparison in a sentence: 'trust_index ≥ 3 (observed 2.5)', with ': does not hold' if verdict."""
+    holds = (": holds" if _get(c, "holds") else ": does not hold") if verdict else ""
     return (
         f"{comparison(_get(c, 'fact'), _get(c, 'op'), _get(c, 'value'), _get(c, 'value_of'))}"
-        f" (observed {fmt(_get(c, 'observed'))})"
+        f" (observed {fmt(_get(c, 'observed'))}{holds})"
     )
 
 
