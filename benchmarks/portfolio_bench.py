@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kamrules.kam import load_settings  # noqa: E402
 from kamrules.kam import review as pf  # noqa: E402
 from kamrules.lang.loader import load_ruleset  # noqa: E402
 from kamrules.render import review as pr  # noqa: E402
@@ -98,7 +99,7 @@ def bench(n: int, audit: bool) -> None:
 
         t0 = time.perf_counter()
         ruleset = load_ruleset(rules)
-        settings = pf.load_settings(rules)
+        settings = load_settings(rules)
         rows, before, _meta = pr.read_rows(str(src), False, None, None, None)
         t_read = time.perf_counter() - t0
 

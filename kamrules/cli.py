@@ -17,6 +17,7 @@ from kamrules.audit import log as audit
 from kamrules.engine import explain
 from kamrules.engine.evaluate import Evaluator
 from kamrules.errors import EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
+from kamrules.kam import load_settings
 from kamrules.kam import review as pf
 from kamrules.lang.loader import load_account, load_ruleset
 from kamrules.lang.model import ALL_STAGES
@@ -130,7 +131,7 @@ def rules_check(rules_dir: str, fmt: str) -> None:
 
     def body() -> None:
         rs = load_ruleset(rules_dir)
-        pf.load_settings(rules_dir)  # settings.yaml belongs to the folder: check it too
+        load_settings(rules_dir)  # settings.yaml belongs to the folder: check it too
         if fmt == "json":
             click.echo(
                 report.to_json(
@@ -445,7 +446,7 @@ def portfolio_cmd(
 
     def body() -> None:
         ruleset = load_ruleset(rules_dir)
-        settings = pf.load_settings(rules_dir)
+        settings = load_settings(rules_dir)
         rows, before, meta = pr.read_rows(file, transactions, period, previous, columns)
         stream = None
         if fmt == "json":
@@ -511,7 +512,7 @@ def abc_cmd(
                     )
                 ]
             )
-        settings = pf.load_settings(rules_dir)
+        settings = load_settings(rules_dir)
         rows, computed = pr.abc_rows(file, metric, method, settings, columns)
         if plot:
             from kamrules.render.plot import pareto_plot

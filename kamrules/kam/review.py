@@ -28,7 +28,7 @@ the key accounts span, since tables give a count per account, not the regions' n
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,91 +37,16 @@ from kamrules.engine.evaluate import Decision, Evaluator, Reason
 from kamrules.errors import InvalidInput, Problem
 from kamrules.inputs.tables import NOT_FACTS, AccountRow
 from kamrules.kam.abc import AbcRow, Concentration, abc_classes, concentration
-from kamrules.kam.potential import DEFAULT_WEIGHTS, Potential, estimate
-from kamrules.lang.loader import Problems, fact_value_problem
+from kamrules.kam.potential import Potential, estimate
+from kamrules.kam.settings import Settings
+from kamrules.lang.loader import fact_value_problem
 from kamrules.lang.model import Account, RuleSet
-from kamrules.lang.source import YNode, is_finite_number, read_yaml
 
-__all__ = ["METRICS", "AccountResult", "PortfolioReview", "Settings", "load_settings", "review"]
+__all__ = ["METRICS", "AccountResult", "PortfolioReview", "review"]
 
 METRICS = ("revenue", "volume", "purchases", "margin")
 ADVANCED_STAGES = ("partnership-KAM", "synergistic-KAM")
 PORTFOLIO_ID = "PORTFOLIO"
-SETTINGS_FILE = "settings.yaml"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """ABC cut-offs, potential weights and the evaluation batch size."""
-
-    a_cut: Decimal = Decimal("0.80")
-    b_cut: Decimal = Decimal("0.95")
-    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    batch: int = 2000
-
-    def to_dict(self) -> dict:
-        """JSON-ready form."""
-        return {"abc": {"a": str(self.a_cut), "b": str(self.b_cut)}, "potential": dict(self.weights)}
-
-
-def load_settings(rules_dir: str | Path) -> Settings:
-    """rules/settings.yaml if it exists, else the defaults; anything unknown or out of range is an InvalidInput."""
-    path = Path(rules_dir) / SETTINGS_FILE
-    if not path.exists():
-        return Settings()
-    root = read_yaml(path)
-    col = Problems()
-    cuts = {"a": Decimal("0.80"), "b": Decimal("0.95")}
-    weights = dict(DEFAULT_WEIGHTS)
-    if col.expect_kind(root, "map", "settings.yaml"):
-        col.unknown_keys(root, {"abc", "potential"}, "settings.yaml")
-        abc_node = root.get("abc")
-        if abc_node is not None and col.expect_kind(abc_node, "map", "'abc'"):
-            col.unknown_keys(abc_node, set(cuts), "'abc'")
-            for key, n in abc_node.items():
-                if key in cuts and _number_setting(n, f"abc cut-off '{key}'", "a number in (0, 1]", col):
-                    cuts[key] = Decimal(str(n.value))
-            if not col and not (0 < cuts["a"] <= cuts["b"] <= 1):
-                col.add(
-                    abc_node.span,
-                    "abc cut-offs out of order",
-                    expected="0 < a <= b <= 1",
-                    found=f"a={cuts['a']}, b={cuts['b']}",
-                    code="settings",
-                )
-        pot = root.get("potential")
-        if pot is not None and col.expect_kind(pot, "map", "'potential'"):
-            col.unknown_keys(pot, set(DEFAULT_WEIGHTS), "'potential'")
-            for key, n in pot.items():
-                if key in weights and _number_setting(n, f"weight of '{key}'", "a number >= 0", col):
-                    if n.value < 0:
-                        col.add(
-                            n.span,
-                            f"weight of '{key}' must be a number >= 0",
-                            expected="a number >= 0",
-                            found=n.describe(),
-                            code="settings",
-                        )
-                    else:
-                        weights[key] = float(n.value)
-            if not col and sum(weights.values()) <= 0:
-                col.add(
-                    pot.span,
-                    "every potential weight is 0",
-                    expected="at least one weight above 0",
-                    found="all 0",
-                    code="settings",
-                )
-    if col:
-        raise InvalidInput(list(col))
-    return Settings(cuts["a"], cuts["b"], weights)
-
-
-def _number_setting(node: YNode, what: str, expected: str, col: Problems) -> bool:
-    if node.kind == "scalar" and is_finite_number(node.value):
-        return True
-    col.add(node.span, f"{what} must be a finite number", expected=expected, found=node.describe(), code="settings")
-    return False
 
 
 @dataclass

@@ -26,7 +26,8 @@ from kamrules.inputs.tables import (
     read_invoice_lines,
 )
 from kamrules.kam.abc import AbcRow, ComputedAbc, abc_classes, computed_abc
-from kamrules.kam.review import PortfolioReview, Settings
+from kamrules.kam import Settings
+from kamrules.kam.review import PortfolioReview
 from kamrules.render import decision as report
 from kamrules.render.words import trace_text
 

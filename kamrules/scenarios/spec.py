@@ -1011,10 +1011,11 @@ def _review_decisions(rv: Any) -> list[Decision]:
 
 def _run_portfolio(scenario: Scenario, draw: Callable[[Distribution], Any]) -> Iterator[PortfolioPeriodResult]:
     """Period by period: apply the changes to the rows, review the portfolio, take every account's stage move."""
-    from kamrules.kam import review as pf  # imported here: single-account scenarios do not need the review
+    from kamrules.kam import load_settings  # imported here: single-account scenarios do not need the review
+    from kamrules.kam import review as pf
 
     rs = scenario.ruleset
-    settings = pf.load_settings(rs.directory)
+    settings = load_settings(rs.directory)
     rows = list(scenario.portfolio)
     facts = {r.account: dict(r.facts) for r in rows}
     mis = rs.facts.get("months_in_stage")
