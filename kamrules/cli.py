@@ -17,7 +17,7 @@ from kamrules.audit import log as audit
 from kamrules.engine import explain
 from kamrules.engine.evaluate import Evaluator
 from kamrules.errors import EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
-from kamrules.kam import load_settings
+from kamrules.kam import abc_rows, load_settings
 from kamrules.kam import review as pf
 from kamrules.lang.loader import load_account, load_ruleset
 from kamrules.lang.model import ALL_STAGES
@@ -513,7 +513,7 @@ def abc_cmd(
                 ]
             )
         settings = load_settings(rules_dir)
-        rows, computed = pr.abc_rows(file, metric, method, settings, columns)
+        rows, computed = abc_rows(file, metric, method, settings, columns)
         if plot:
             from kamrules.render.plot import pareto_plot
 

@@ -30,13 +30,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from kamrules.engine.evaluate import Decision, Evaluator, Reason
 from kamrules.errors import InvalidInput, Problem
 from kamrules.inputs.tables import NOT_FACTS, AccountRow
-from kamrules.kam.abc import AbcRow, Concentration, abc_classes, concentration
+from kamrules.kam.abc import AbcRow, abc_classes
+from kamrules.kam.concentration import Concentration, concentration
 from kamrules.kam.potential import Potential, estimate
 from kamrules.kam.settings import Settings
 from kamrules.lang.loader import fact_value_problem
@@ -365,7 +365,7 @@ def review(
             on_batch([result(d, by_id[d.account]) for d in chunk])
 
         decisions = _evaluate(ev, [p[0] for p in prepared], settings.batch, progress, emit if on_batch else None)
-        results = [result(d, item) for d, item in zip(decisions, prepared)]
+        results = [result(d, item) for d, item in zip(decisions, prepared, strict=True)]
         # Accounts key in the previous period but absent now are lost too.
         present = {a.decision.account for a in results}
         for acc_id, pd in prev_decisions.items():

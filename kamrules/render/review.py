@@ -11,7 +11,6 @@ import csv
 import io
 import json
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from tabulate import tabulate
@@ -25,13 +24,12 @@ from kamrules.inputs.tables import (
     read_account_table,
     read_invoice_lines,
 )
-from kamrules.kam.abc import AbcRow, ComputedAbc, abc_classes, computed_abc
-from kamrules.kam import Settings
+from kamrules.kam import AbcRow, ComputedAbc, Settings
 from kamrules.kam.review import PortfolioReview
 from kamrules.render import decision as report
 from kamrules.render.words import trace_text
 
-__all__ = ["abc_rows", "read_rows", "render_abc", "render_portfolio"]
+__all__ = ["read_rows", "render_abc", "render_portfolio"]
 
 
 def read_rows(
@@ -215,47 +213,6 @@ def render_portfolio(rv: PortfolioReview, fmt: str, meta: dict) -> str:
     if fmt == "markdown":
         return "## Accounts\n\n" + report.table(rows, cols, "github", None) + "\n\n" + summary_text(rv, meta, md=True)
     return report.table(rows, cols, "simple", 40) + "\n\n" + summary_text(rv, meta)
-
-
-def abc_rows(
-    path: str, metric: str, method: str, settings: Settings, columns: str | None = None
-) -> tuple[list[AbcRow], ComputedAbc | None]:
-    """The ABC analysis of one numeric column of an account table; a row without a number is an error."""
-    rows = read_account_table(path, parse_column_mapping(columns) if columns else None)
-    if not any(metric in r.facts for r in rows):
-        raise InvalidInput(
-            [
-                Problem(
-                    rows[0].span if rows else Span(path),
-                    f"no column '{metric}' in the table",
-                    expected=f"a column named '{metric}' (or --columns {metric}=<column>)",
-                    found="columns " + ", ".join(sorted({k for r in rows for k in r.facts})),
-                    code="missing-column",
-                )
-            ]
-        )
-    problems: list[Problem] = []
-    values: dict[str, Decimal] = {}
-    for r in rows:
-        v = r.facts.get(metric)
-        if isinstance(v, bool) or not isinstance(v, (Decimal, int)):
-            problems.append(
-                Problem(
-                    r.span,
-                    f"account '{r.account}' has no number for '{metric}'",
-                    expected=f"a number in column '{metric}'",
-                    found="an empty cell" if v is None else repr(v),
-                    code="abc-value",
-                )
-            )
-        else:
-            values[r.account] = Decimal(v)
-    if problems:
-        raise InvalidInput(problems)
-    if method == "computed":
-        c = computed_abc(values, path)
-        return c.rows, c
-    return abc_classes(values, settings.a_cut, settings.b_cut), None
 
 
 def abc_dicts(rows: Sequence[AbcRow]) -> list[dict[str, Any]]:
