@@ -17,7 +17,7 @@ from kamrules.audit import log as audit
 from kamrules.engine import explain
 from kamrules.engine.evaluate import Evaluator
 from kamrules.errors import EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
-from kamrules.kam import abc_rows, load_settings
+from kamrules.kam import abc_rows, load_settings, load_structure_rules
 from kamrules.kam import review as pf
 from kamrules.lang.loader import load_account, load_ruleset
 from kamrules.lang.model import ALL_STAGES
@@ -132,6 +132,7 @@ def rules_check(rules_dir: str, fmt: str) -> None:
     def body() -> None:
         rs = load_ruleset(rules_dir)
         load_settings(rules_dir)  # settings.yaml belongs to the folder: check it too
+        load_structure_rules(rules_dir)  # and so do the portfolio rules
         if fmt == "json":
             click.echo(
                 report.to_json(
@@ -447,6 +448,7 @@ def portfolio_cmd(
     def body() -> None:
         ruleset = load_ruleset(rules_dir)
         settings = load_settings(rules_dir)
+        structure_rules = load_structure_rules(rules_dir)
         rows, before, meta = pr.read_rows(file, transactions, period, previous, columns)
         stream = None
         if fmt == "json":
@@ -468,11 +470,11 @@ def portfolio_cmd(
                 bar = stack.enter_context(
                     click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr)
                 )
-                rv = pf.review(rows, ruleset, settings, before, bar.update, on_batch)
+                rv = pf.review(rows, ruleset, settings, before, bar.update, on_batch, structure_rules)
             else:
-                rv = pf.review(rows, ruleset, settings, before, on_batch=on_batch)
-            if recorder:
-                recorder.add([rv.structure])
+                rv = pf.review(rows, ruleset, settings, before, on_batch=on_batch, structure_rules=structure_rules)
+            if recorder and rv.structure.decision:
+                recorder.add([rv.structure.decision], structure_rules, kind="portfolio")
         if stream:
             stream.finish(rv)
         else:

@@ -143,14 +143,20 @@ def _use_wal(conn: sqlite3.Connection) -> None:
 # ---------------------------------------------------------------------------- recording
 
 
-def decision_record(decision: Decision, decision_id: str, recorded_at: str, command: str) -> dict:
-    """Everything needed to understand and replay a decision later, as plain data (nothing stored twice)."""
+def decision_record(
+    decision: Decision, decision_id: str, recorded_at: str, command: str, kind: str = "account"
+) -> dict:
+    """Everything needed to understand and replay a decision later, as plain data (nothing stored twice).
+
+    ``kind`` is "account", or "portfolio" for the portfolio rules' decision of a review (no account).
+    """
     d = decision.to_dict()
     given, derived, firings = d.pop("given"), d.pop("derived"), d.pop("reasons")
     return {
         "decision_id": decision_id,
         "recorded_at": recorded_at,
         "command": command,
+        "kind": kind,
         "account": decision.account,
         "origin": decision.origin,
         "given": given,
@@ -180,22 +186,31 @@ class Recorder:
         # IMMEDIATE takes the write lock before we read the chain head, so concurrent writers queue
         # up behind each other and the chain stays linear.
         self._conn.execute("BEGIN IMMEDIATE")
-        self._conn.execute(
-            "INSERT OR IGNORE INTO rulesets(version, files) VALUES (?, ?)",
-            (self.ruleset.version, canonical([list(f) for f in self.ruleset.files])),
-        )
+        self._store(self.ruleset)
         row = self._conn.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
         self._seq, self._prev = row if row else (0, GENESIS)
         return self
 
-    def add(self, decisions: Sequence[Decision]) -> None:
-        """Append decisions to the chain (committed when the run ends without error)."""
+    def _store(self, ruleset: RuleSet) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO rulesets(version, files) VALUES (?, ?)",
+            (ruleset.version, canonical([list(f) for f in ruleset.files])),
+        )
+
+    def add(self, decisions: Sequence[Decision], ruleset: RuleSet | None = None, kind: str = "account") -> None:
+        """Append decisions to the chain (committed when the run ends without error).
+
+        ``ruleset``: the rule set the decisions were made with, when it is not the run's own (the
+        portfolio rules); ``kind``: "account" or "portfolio" (see decision_record).
+        """
+        if ruleset is not None:
+            self._store(ruleset)
         rows = []
         for decision in decisions:
             self._seq += 1
             did = uuid.uuid4().hex
             at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
-            text = canonical(decision_record(decision, did, at, self.command))
+            text = canonical(decision_record(decision, did, at, self.command, kind))
             h = chain_hash(self._prev, text, did, at, self._seq)
             rows.append(
                 (self._seq, did, at, decision.account, decision.rules_version, __version__, text, self._prev, h)

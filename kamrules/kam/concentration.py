@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,22 @@ class Concentration:
     top20_share: Decimal | None
     gini: Decimal | None
     hhi: Decimal | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: Decimals as exact strings."""
+        return {
+            "accounts": self.accounts,
+            "positive_accounts": self.positive_accounts,
+            "total": str(self.total),
+            "top20_accounts": self.top20_accounts,
+            "top20_share": _text(self.top20_share),
+            "gini": _text(self.gini),
+            "hhi": _text(self.hhi),
+        }
+
+
+def _text(x: Decimal | None) -> str | None:
+    return None if x is None else str(x)
 
 
 def _concentration_exact(values: Mapping[str, Decimal]) -> Concentration:

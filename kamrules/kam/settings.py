@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from kamrules.errors import InvalidInput, Span
 from kamrules.kam.potential import DEFAULT_WEIGHTS
@@ -24,7 +25,7 @@ class Settings:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     batch: int = 2000
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"abc": {"a": str(self.a_cut), "b": str(self.b_cut)}, "potential": dict(self.weights)}
 

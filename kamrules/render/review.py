@@ -27,6 +27,7 @@ from kamrules.inputs.tables import (
 from kamrules.kam import AbcRow, ComputedAbc, Settings
 from kamrules.kam.review import PortfolioReview
 from kamrules.render import decision as report
+from kamrules.render import designation
 from kamrules.render.words import trace_text
 
 __all__ = ["read_rows", "render_abc", "render_portfolio"]
@@ -117,7 +118,7 @@ def _fig(x: str | None, spec: str) -> str:
 
 def summary_text(rv: PortfolioReview, meta: dict, md: bool = False) -> str:
     """The review, concentration and structure as text (Markdown when md)."""
-    s = rv.summary()
+    s = designation.summary(rv)
     h = "## " if md else ""
     b = "- " if md else "  "
     lines = [
@@ -191,7 +192,7 @@ class JsonStream:
 
     def finish(self, rv: PortfolioReview) -> None:
         """Close the accounts list with the metrics and the summary."""
-        tail = ", ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in rv.trailer().items())
+        tail = ", ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in designation.trailer(rv).items())
         self._add("\n],\n" + tail + "}\n")
         self.flush()
 
