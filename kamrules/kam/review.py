@@ -52,7 +52,7 @@ DESIGNATION_FACTS = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class AccountResult:
     """One account's ABC rows, potential estimate, previous designation and decision."""
 
@@ -103,7 +103,7 @@ def _abc_dict(r: AbcRow) -> dict[str, Any]:
     }
 
 
-@dataclass
+@dataclass(frozen=True)
 class PortfolioReview:
     """Everything the portfolio command shows: the accounts, the concentration and the structure."""
 
