@@ -163,6 +163,8 @@ def test_portfolio_run_is_recorded_in_one_intact_chain(tmp_path):
     assert _run("audit", "verify", "--audit-db", db).exit_code == 0
     replay = _run("audit", "replay", portfolio["decision_id"], "--audit-db", db)
     assert replay.exit_code == 0 and "identical" in replay.stdout
+    backtest = json.loads(_run("audit", "backtest", "--rules", RULES, "--audit-db", db, "--format", "json").stdout)
+    assert (backtest["decisions"], backtest["skipped"]) == (len(accounts), [])  # account decisions only
 
 
 def test_portfolio_no_audit_records_nothing(tmp_path):

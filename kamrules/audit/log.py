@@ -573,9 +573,10 @@ class Backtest:
 
 
 def backtest(path: Path, rules_dir: str, since: str | None = None) -> Backtest:
-    """Re-run recorded decisions' given facts under another rule set and count what would change."""
+    """Re-run recorded account decisions' given facts under another rule set and count what would change."""
     ruleset = load_ruleset(rules_dir)
-    entries = list_decisions(path, since=since)
+    # A portfolio decision was made by the portfolio rules, not by an account rule set.
+    entries = [e for e in list_decisions(path, since=since) if e.record.get("kind", "account") == "account"]
     result = Backtest(rules_dir, ruleset.version, len(entries))
     runnable = []
     for e in entries:
