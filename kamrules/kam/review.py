@@ -191,12 +191,11 @@ def review(
     """
     settings = settings or Settings()
     prepared, metrics, conc = prepare(rows, ruleset, settings)
+    before_accounts = [p.account for p in prepare(previous, ruleset, settings)[0]] if previous is not None else []
+    before = _Previous(previous is not None, {})
     with Evaluator(ruleset) as ev:
         # The previous period goes first, so that each current account's status is known when it is emitted.
-        before = _Previous(previous is not None, {})
-        if previous is not None:
-            accounts = [p.account for p in prepare(previous, ruleset, settings)[0]]
-            before.decisions.update((d.account, d) for d in _evaluate(ev, accounts, settings.batch, None))
+        before.decisions.update((d.account, d) for d in _evaluate(ev, before_accounts, settings.batch, None))
         by_id = {p.account.id: p for p in prepared}
 
         def emit(chunk: list[Decision]) -> None:
