@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kamrules.inputs import read_review_input  # noqa: E402
+from kamrules.kam import load_settings, load_structure_rules  # noqa: E402
 from kamrules.kam import review as pf  # noqa: E402
+from kamrules.kam.prepare import prepare  # noqa: E402
 from kamrules.lang.loader import load_ruleset  # noqa: E402
 
 SEED = 20260701
@@ -98,12 +100,13 @@ def bench(n: int, audit: bool) -> None:
 
         t0 = time.perf_counter()
         ruleset = load_ruleset(rules)
-        settings = pf.load_settings(rules)
+        settings = load_settings(rules)
+        structure_rules = load_structure_rules(rules)
         rows, before, _meta = read_review_input(str(src), False, None, None, None)
         t_read = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        pf._prepare(rows, ruleset, settings)
+        prepare(rows, ruleset, settings)
         t_prep = time.perf_counter() - t0  # validation, ABC on four metrics, potential
 
         written = [0]
@@ -113,7 +116,7 @@ def bench(n: int, audit: bool) -> None:
                 written[0] += len(json.dumps(r.to_dict(), default=str))
 
         t0 = time.perf_counter()
-        pf.review(rows, ruleset, settings, before, on_batch=on_batch)
+        pf.review(rows, ruleset, settings, before, on_batch=on_batch, structure_rules=structure_rules)
         t_review = time.perf_counter() - t0
         t_rules = max(t_review - t_prep, 1e-9)  # review repeats the preparation; the rest is rules + serialising
         del rows

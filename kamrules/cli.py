@@ -19,6 +19,7 @@ from kamrules.engine import explain
 from kamrules.engine.evaluate import Evaluator
 from kamrules.errors import EXIT_FAILED, EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
 from kamrules.inputs import read_review_input
+from kamrules.kam import abc_rows, load_settings, load_structure_rules
 from kamrules.kam import review as pf
 from kamrules.lang.loader import load_account, load_ruleset
 from kamrules.lang.model import ALL_STAGES, Account, RuleSet
@@ -147,7 +148,8 @@ def rules() -> None:
 def rules_check(rules_dir: str, fmt: str) -> None:
     """Validate a rules folder and report every problem (exit 3 if any)."""
     ruleset = load_ruleset(rules_dir)
-    pf.load_settings(rules_dir)  # settings.yaml belongs to the folder: check it too
+    load_settings(rules_dir)  # settings.yaml belongs to the folder: check it too
+    load_structure_rules(rules_dir)  # and so do the portfolio rules
     _write(RulesChecked(rules_dir, ruleset), fmt)
 
 
@@ -316,7 +318,8 @@ def portfolio_cmd(
         raise click.UsageError("--period and --previous apply to --transactions only")
 
     ruleset = load_ruleset(rules_dir)
-    settings = pf.load_settings(rules_dir)
+    settings = load_settings(rules_dir)
+    structure_rules = load_structure_rules(rules_dir)
     rows, before, meta = read_review_input(file, transactions, period, previous, columns)
     stream = None
     if fmt == "json":  # written while accounts are evaluated, so no run holds the whole document in memory
@@ -334,9 +337,10 @@ def portfolio_cmd(
 
         show_bar = sys.stderr.isatty() and not quiet
         bar = click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr) if show_bar else None
-        rv = pf.review(rows, ruleset, settings, before, stack.enter_context(bar).update if bar else None, on_batch)
-        if log:
-            log.add([rv.structure])
+        progress = stack.enter_context(bar).update if bar else None
+        rv = pf.review(rows, ruleset, settings, before, progress, on_batch, structure_rules)
+        if log and rv.structure.decision:
+            log.add([rv.structure.decision], structure_rules, kind="portfolio")
     if stream:
         stream.finish(rv)
     else:
@@ -372,8 +376,8 @@ def abc_cmd(
                 )
             ]
         )
-    settings = pf.load_settings(rules_dir)
-    rows, computed = pr.abc_rows(file, metric, method, settings, columns)
+    settings = load_settings(rules_dir)
+    rows, computed = abc_rows(file, metric, method, settings, columns)
     if plot:
         from kamrules.render.plot import pareto_plot  # matplotlib only when a chart is asked for
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kamrules.errors import InvalidInput
-from kamrules.kam.abc import abc_classes, computed_abc, concentration
+from kamrules.kam import abc_classes, computed_abc, concentration
 
 
 def classes(rows):
@@ -205,6 +207,15 @@ def test_concentration_without_positive_total():
     assert concentration({}).accounts == 0
 
 
+def _bench():
+    """benchmarks/abc_bench.py as a module: abc_classes_arrays lives there, beside the benchmark that uses it."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "abc_bench.py"
+    spec = importlib.util.spec_from_file_location("abc_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _rows_text(rows):
     return [
         (r.account, str(r.value), r.rank, str(r.share), str(r.cumulative_share), r.cls, r.nonpositive) for r in rows
@@ -228,8 +239,10 @@ mixed_st = st.dictionaries(
 )
 @settings(max_examples=300)
 def test_fast_path_matches_exact_decimal_path(values, cuts, rnd):
-    """The int64 fast path gives exactly the rows, shares and classes of the pure-Decimal path, ties, zeros and negatives included."""
-    from kamrules.kam.abc import _abc_classes_exact, _computed_abc_exact, _concentration_exact, abc_classes_arrays
+    """The int64 fast path gives the rows, shares and classes of the pure-Decimal path, ties, zeros, negatives too."""
+    from kamrules.kam.abc import _abc_classes_exact
+    from kamrules.kam.computed_abc import _computed_abc_exact
+    from kamrules.kam.concentration import _concentration_exact
 
     items = list(values.items())
     rnd.shuffle(items)  # unsorted ids take the other branch of the id ordering
@@ -239,7 +252,7 @@ def test_fast_path_matches_exact_decimal_path(values, cuts, rnd):
     assert abc_classes(shuffled, *cuts) == expected
     assert abc_classes(shuffled, *cuts).counts() == {c: sum(r.cls == c for r in expected) for c in "ABC"}
     cents = [int(v.scaleb(3)) for v in shuffled.values()]
-    arrays = abc_classes_arrays(list(shuffled), cents, 3, *cuts)
+    arrays = _bench().abc_classes_arrays(list(shuffled), cents, 3, *cuts)
     assert [(r.account, r.value, r.rank, r.share, r.cumulative_share, r.cls) for r in arrays] == [
         (r.account, r.value, r.rank, r.share, r.cumulative_share, r.cls) for r in expected
     ]
@@ -252,7 +265,9 @@ def test_fast_path_matches_exact_decimal_path(values, cuts, rnd):
 
 def test_fast_path_matches_exact_path_on_many_tied_values():
     """Two thousand seeded values with many ties, zeros and negatives class and measure the same on both paths."""
-    from kamrules.kam.abc import _abc_classes_exact, _computed_abc_exact, _concentration_exact
+    from kamrules.kam.abc import _abc_classes_exact
+    from kamrules.kam.computed_abc import _computed_abc_exact
+    from kamrules.kam.concentration import _concentration_exact
 
     rnd = random.Random(11)
     values = {

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
+import pytest
+import yaml
 from click.testing import CliRunner
 
 from kamrules.cli import main
-from kamrules.kam.potential import estimate
+from kamrules.engine.reference import reference_fired
+from kamrules.errors import Span
+from kamrules.kam import estimate, load_structure_rules
+from kamrules.kam.structure import recommend_structure
+from kamrules.lang import fact_value_problem, load_ruleset
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")
 PORTFOLIO = str(ROOT / "examples" / "portfolio.csv")
 INVOICES = str(ROOT / "examples" / "invoices-it.csv")
 IT_COLUMNS = "account=Cliente,date=Data,amount=Importo,quantity=Quantità,margin=Margine"
+# The Italian invoice lines reviewed for 2026Q3 against 2026Q2, as JSON.
+Q3_INVOICE_ARGS = (
+    *("--rules", RULES, "--transactions", "--period", "2026Q3", "--previous", "2026Q2"),
+    *("--columns", IT_COLUMNS, "--format", "json"),
+)
 
 
 def _run(*args: str):
@@ -52,21 +64,7 @@ def test_portfolio_account_table_json():
 
 def test_portfolio_italian_invoices():
     """Semicolon, decimal-comma, BOM invoice lines with Italian columns are reviewed against the previous quarter."""
-    r = _run(
-        "portfolio",
-        INVOICES,
-        "--rules",
-        RULES,
-        "--transactions",
-        "--period",
-        "2026Q3",
-        "--previous",
-        "2026Q2",
-        "--columns",
-        IT_COLUMNS,
-        "--format",
-        "json",
-    )
+    r = _run("portfolio", INVOICES, *Q3_INVOICE_ARGS)
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
     assert doc["input"]["period"] == "2026Q3" and doc["input"]["previous_period"] == "2026Q2"
@@ -146,13 +144,27 @@ def test_potential_confidence_drops_with_missing_inputs():
 
 
 def test_portfolio_run_is_recorded_in_one_intact_chain(tmp_path):
-    """Every account of a portfolio run, and the structure decision, is recorded and the log verifies."""
+    """Every account of a portfolio run is recorded, then the structure as one portfolio decision; the log verifies."""
     db = str(tmp_path / "log.sqlite")
     r = _run("portfolio", PORTFOLIO, "--rules", RULES, "--format", "json", "--audit-db", db)
-    accounts = [a["account"] for a in json.loads(r.stdout)["accounts"]]
+    doc = json.loads(r.stdout)
+    accounts = [a["account"] for a in doc["accounts"]]
     listed = json.loads(_run("audit", "list", "--audit-db", db, "--format", "json").stdout)
-    assert [e["account"] for e in listed] == accounts + ["PORTFOLIO"]
+    assert [e["account"] for e in listed] == [*accounts, "portfolio"]
+    shown = [
+        json.loads(_run("audit", "show", e["decision_id"], "--audit-db", db, "--format", "json").stdout) for e in listed
+    ]
+    assert [s["kind"] for s in shown] == ["account"] * len(accounts) + ["portfolio"]
+    portfolio = shown[-1]
+    assert portfolio["given"] == doc["summary"]["portfolio_facts"]
+    assert portfolio["decision"]["structure"]["rule"] == doc["summary"]["structure"]["rule"]
+    assert portfolio["firings"] == doc["summary"]["structure"]["reasons"]
+    assert portfolio["rules_version"] == load_ruleset(ROOT / "rules" / "portfolio").version != doc["rules_version"]
     assert _run("audit", "verify", "--audit-db", db).exit_code == 0
+    replay = _run("audit", "replay", portfolio["decision_id"], "--audit-db", db)
+    assert replay.exit_code == 0 and "identical" in replay.stdout
+    backtest = json.loads(_run("audit", "backtest", "--rules", RULES, "--audit-db", db, "--format", "json").stdout)
+    assert (backtest["decisions"], backtest["skipped"]) == (len(accounts), [])  # account decisions only
 
 
 def test_portfolio_no_audit_records_nothing(tmp_path):
@@ -206,7 +218,6 @@ def test_period_without_invoice_lines_is_an_error():
 
 def test_portfolio_from_xlsx_invoice_lines(tmp_path):
     """Invoice lines in a workbook, with real dates and numbers in the cells, are reviewed like the CSV export."""
-    import csv
     import datetime as dt
 
     import openpyxl
@@ -223,23 +234,64 @@ def test_portfolio_from_xlsx_invoice_lines(tmp_path):
         )
     book = tmp_path / "invoices.xlsx"
     wb.save(book)
-    args = [
-        "--rules",
-        RULES,
-        "--transactions",
-        "--period",
-        "2026Q3",
-        "--previous",
-        "2026Q2",
-        "--columns",
-        IT_COLUMNS,
-        "--format",
-        "json",
-        "--no-audit",
-    ]
+    args = [*Q3_INVOICE_ARGS, "--no-audit"]
     from_csv = json.loads(_run("portfolio", INVOICES, *args).stdout)
     from_xlsx = json.loads(_run("portfolio", str(book), *args).stdout)
     assert from_xlsx["summary"]["review"] == from_csv["summary"]["review"]
     assert [a["decision"]["fired"] for a in from_xlsx["accounts"]] == [
         a["decision"]["fired"] for a in from_csv["accounts"]
     ]
+
+
+def _structure_cases():
+    for path in sorted((ROOT / "tests" / "cases" / "portfolio").glob("*.yaml")):
+        for case in yaml.safe_load(path.read_text(encoding="utf-8"))["cases"]:
+            yield pytest.param(case, id=f"{path.stem}:{case['name']}")
+
+
+STRUCTURE_CASES = list(_structure_cases())
+
+
+@pytest.fixture(scope="module")
+def structure_rules():
+    return load_structure_rules(RULES)
+
+
+@pytest.mark.parametrize("case", STRUCTURE_CASES)
+def test_structure_case(case, structure_rules):
+    """The portfolio rules fire on a case's portfolio facts exactly the rules the case states, as the reference does."""
+    for name, value in case["facts"].items():
+        problem = fact_value_problem(structure_rules, name, value, Span("case"), Span("case"), "case")
+        assert problem is None, problem.headline()
+    fired = recommend_structure(case["facts"], structure_rules).decision.fired
+    assert sorted(fired) == sorted(case["expect"]["fired"])
+    assert set(fired) == reference_fired(structure_rules, case["facts"])[0]
+
+
+def test_every_structure_rule_fires_in_some_case(structure_rules):
+    """Each portfolio rule is exercised by a case in tests/cases/portfolio/."""
+    fired = {f for p in STRUCTURE_CASES for f in p.values[0]["expect"]["fired"]}
+    assert sorted(r.id for r in structure_rules.rules if r.id not in fired) == []
+
+
+def test_account_rules_have_no_structure_rules(ruleset):
+    """The structure rules are their own rule set: the account rules neither hold them nor declare portfolio facts."""
+    assert not [r.id for r in ruleset.rules if r.structure]
+    assert not [f for f in ruleset.facts if f.startswith("portfolio_")]
+
+
+def test_portfolio_regions_counts_distinct_regions_of_key_accounts(tmp_path):
+    """portfolio_regions is the number of distinct 'region' values among the key accounts, absent without them."""
+    with open(PORTFOLIO, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    table = tmp_path / "regions.csv"
+    with table.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=[*rows[0], "region"])
+        w.writeheader()
+        w.writerows({**row, "region": f"R{i % 7}"} for i, row in enumerate(rows))
+    doc = json.loads(_run("portfolio", str(table), "--rules", RULES, "--format", "json", "--no-audit").stdout)
+    region = {row["account"]: f"R{i % 7}" for i, row in enumerate(rows)}
+    keys = {region[a["account"]] for a in doc["accounts"] if a["decision"]["key_account"]}
+    assert 1 < len(keys) == doc["summary"]["portfolio_facts"]["portfolio_regions"]
+    plain = json.loads(_run("portfolio", PORTFOLIO, "--rules", RULES, "--format", "json", "--no-audit").stdout)
+    assert "portfolio_regions" not in plain["summary"]["portfolio_facts"]

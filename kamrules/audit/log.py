@@ -152,17 +152,25 @@ class Recorder:
         # IMMEDIATE takes the write lock before we read the chain head, so concurrent writers queue
         # up behind each other and the chain stays linear.
         self._conn.execute("BEGIN IMMEDIATE")
-        self._conn.execute(
-            "INSERT OR IGNORE INTO rulesets(version, files) VALUES (?, ?)",
-            (self.ruleset.version, canonical([list(f) for f in self.ruleset.files])),
-        )
+        self._store(self.ruleset)
         row = self._conn.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
         self._seq: int = row[0] if row else 0
         self._prev: str = row[1] if row else GENESIS
         return self
 
-    def add(self, decisions: Sequence[Decision], kind: str = "account") -> None:
-        """Append decisions of one kind ("account" or "portfolio") to the chain, committed when the run ends well."""
+    def _store(self, ruleset: RuleSet) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO rulesets(version, files) VALUES (?, ?)",
+            (ruleset.version, canonical([list(f) for f in ruleset.files])),
+        )
+
+    def add(self, decisions: Sequence[Decision], ruleset: RuleSet | None = None, kind: str = "account") -> None:
+        """Append decisions of one kind ("account" or "portfolio") to the chain, committed when the run ends well.
+
+        ``ruleset``: the rule set the decisions were made with, when it is not the run's own (the portfolio rules).
+        """
+        if ruleset is not None:
+            self._store(ruleset)
         rows = []
         for decision in decisions:
             self._seq += 1
@@ -194,7 +202,7 @@ def record(
 ) -> list[str]:
     """Append a run's decisions in one transaction; returns their decision ids."""
     with Recorder(path, ruleset, command) as rec:
-        rec.add(decisions, kind)
+        rec.add(decisions, kind=kind)
     return rec.ids
 
 

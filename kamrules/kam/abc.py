@@ -1,4 +1,6 @@
-"""ABC (Pareto) classes, computed ABC limits and concentration measures, in exact decimal arithmetic.
+"""ABC (Pareto) classes by fixed cut-offs, in exact decimal arithmetic.
+
+Conventions, the same here, in kamrules/kam/computed_abc.py and in kamrules/kam/concentration.py:
 
 Conventions, the same in every function here:
 
@@ -16,21 +18,14 @@ Conventions, the same in every function here:
   A cut-off (the account that crosses the line is in A); B likewise up to the B cut-off; the
   rest C. A single positive account is therefore A; n equal values give A to the first
   ceil(a_cut * n) of them.
-* Computed ABC (Ultsch & Lötsch 2015, PLoS One 10(6): e0129767, doi
-  10.1371/journal.pone.0129767; R package ABCanalysis): on the ABC curve of points
-  (i/n, cumulative share of the top i), the Pareto point is the point nearest (0, 1), the
-  break-even point is the one where the curve's slope is nearest 1 (the rightmost if several),
-  the A/B limit is the leftmost of the two and the B/C limit (submarginal point) is the point
-  nearest (x of the rightmost of the two, 1). The slope at point i is that of the segment
-  reaching it, n * v_i / total, which is exact (the R package smooths the curve and reads it on a
-  grid, so its limits can differ by a few accounts). It needs positive values; anything else is
-  an InvalidInput.
+
+Computed ABC limits are in kamrules/kam/computed_abc.py, concentration measures in
+kamrules/kam/concentration.py; both share the ranking and the exact int64 path defined here.
 """
 
 from __future__ import annotations
 
 import gc
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, Inexact, InvalidOperation, getcontext, localcontext
@@ -41,19 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from kamrules.errors import InvalidInput, Problem, Span
-
-__all__ = [
-    "AbcLimits",
-    "AbcResult",
-    "AbcRow",
-    "ComputedAbc",
-    "Concentration",
-    "abc_classes",
-    "abc_classes_arrays",
-    "computed_abc",
-    "concentration",
-]
+__all__ = ["AbcResult", "AbcRow", "abc_classes"]
 
 # Sums of money never need more digits than this; the classification checks that nothing rounds.
 _PREC = 80
@@ -70,40 +53,6 @@ class AbcRow:
     cumulative_share: Decimal
     cls: str
     nonpositive: bool = False
-
-
-@dataclass(frozen=True)
-class AbcLimits:
-    """The points of a computed ABC analysis, as (share of accounts, cumulative share of value)."""
-
-    pareto: tuple[Decimal, Decimal]
-    break_even: tuple[Decimal, Decimal]
-    ab_limit: tuple[Decimal, Decimal]
-    bc_limit: tuple[Decimal, Decimal]
-    a_count: int
-    b_count: int
-    c_count: int
-
-
-@dataclass(frozen=True)
-class ComputedAbc:
-    """Rows classed by limits derived from the data, and those limits."""
-
-    rows: Sequence[AbcRow]
-    limits: AbcLimits
-
-
-@dataclass(frozen=True)
-class Concentration:
-    """How concentrated a total is across accounts; the share fields are None when nothing is positive."""
-
-    accounts: int
-    positive_accounts: int
-    total: Decimal
-    top20_accounts: int
-    top20_share: Decimal | None
-    gini: Decimal | None
-    hhi: Decimal | None
 
 
 _ZERO = Decimal(0)
@@ -141,7 +90,7 @@ def _abc_classes_exact(values: Mapping[str, Decimal], a_cut: Decimal, b_cut: Dec
             cums.append(cum)
     rows: list[AbcRow] = []
     append = rows.append
-    for rank, ((account, value), prev, cum) in enumerate(zip(ranked, before, cums), start=1):
+    for rank, ((account, value), prev, cum) in enumerate(zip(ranked, before, cums, strict=True), start=1):
         if value <= _ZERO or total <= _ZERO:
             append(AbcRow(account, value, rank, _ZERO, _ONE if total > _ZERO else _ZERO, "C", value <= _ZERO))
             continue
@@ -149,85 +98,6 @@ def _abc_classes_exact(values: Mapping[str, Decimal], a_cut: Decimal, b_cut: Dec
         cls = "C" if prev >= b_line else "B" if prev >= a_line else "A"
         append(AbcRow(account, value, rank, value / total, cum / total, cls))
     return rows
-
-
-def _computed_abc_exact(values: Mapping[str, Decimal], source: str) -> ComputedAbc:
-    """The pure-Python reference for computed_abc, in Fractions; used when the values do not fit int64."""
-    _check_values(values)
-    bad = [
-        Problem(
-            Span(source),
-            f"account '{a}' has no positive value",
-            expected="a value > 0",
-            found=str(v),
-            help="computed ABC analysis works on positive values only; use fixed cut-offs or leave the account out",
-            code="abc-nonpositive",
-        )
-        for a, v in sorted(values.items())
-        if v <= 0
-    ]
-    if not values:
-        bad.append(
-            Problem(
-                Span(source), "no values to analyse", expected="at least one account", found="none", code="abc-empty"
-            )
-        )
-    if bad:
-        raise InvalidInput(bad)
-    ranked = _ranked(values)
-    n = len(ranked)
-    fr = [Fraction(v) for _, v in ranked]
-    total = sum(fr, Fraction(0))
-    ys = [Fraction(0)]
-    for v in fr:
-        ys.append(ys[-1] + v / total)
-    xs = [Fraction(i, n) for i in range(n + 1)]
-
-    def nearest(px: Fraction, py: Fraction, start: int) -> int:
-        return min(range(start, n + 1), key=lambda i: ((xs[i] - px) ** 2 + (ys[i] - py) ** 2, i))
-
-    # Point 0 is the curve's artificial origin (no accounts); it only wins a tie when n == 1,
-    # where it would leave the single account out of A.
-    pareto = nearest(Fraction(0), Fraction(1), 1)
-    slopes = [abs(n * v / total - 1) for v in fr]
-    best = min(slopes)
-    break_even = max(i for i, s in enumerate(slopes, start=1) if s == best)
-    ab = min(pareto, break_even)
-    bc = max(nearest(xs[max(pareto, break_even)], Fraction(1), 0), ab)
-    rows = _abc_classes_exact(values, Decimal(1), Decimal(1))  # shares and ranks; classes replaced below
-    rows = [
-        AbcRow(
-            r.account,
-            r.value,
-            r.rank,
-            r.share,
-            r.cumulative_share,
-            "A" if r.rank <= ab else "B" if r.rank <= bc else "C",
-        )
-        for r in rows
-    ]
-
-    def point(i: int) -> tuple[Decimal, Decimal]:
-        return (_dec(xs[i]), _dec(ys[i]))
-
-    limits = AbcLimits(point(pareto), point(break_even), point(ab), point(bc), ab, bc - ab, n - bc)
-    return ComputedAbc(rows, limits)
-
-
-def _concentration_exact(values: Mapping[str, Decimal]) -> Concentration:
-    """The pure-Python reference for concentration, in Fractions; used when the values do not fit int64."""
-    _check_values(values)
-    n = len(values)
-    xs = sorted(Fraction(max(v, Decimal(0))) for v in values.values())
-    total = sum(xs, Fraction(0))
-    positive = sum(1 for x in xs if x > 0)
-    top_k = math.ceil(n / 5) if n else 0
-    if total <= 0:
-        return Concentration(n, positive, _dec(total), top_k, None, None, None)
-    top = sum(xs[n - top_k :], Fraction(0)) / total
-    gini = sum(((2 * i - n - 1) * x for i, x in enumerate(xs, start=1)), Fraction(0)) / (n * total)
-    hhi = sum(((x / total) ** 2 for x in xs), Fraction(0))
-    return Concentration(n, positive, _dec(total), top_k, _dec(top), _dec(gini), _dec(hhi))
 
 
 def _dec(q: Fraction) -> Decimal:
@@ -252,107 +122,6 @@ def abc_classes(
         return AbcResult._of_rows(_abc_classes_exact(values, a_cut, b_cut))
     accounts, originals, ints, scale = scaled
     return _classify(accounts, originals, ints, scale, a_cut, b_cut)
-
-
-def abc_classes_arrays(
-    ids: Sequence[str] | np.ndarray,
-    units: Sequence[int] | np.ndarray,
-    scale: int = 2,
-    a_cut: Decimal = Decimal("0.80"),
-    b_cut: Decimal = Decimal("0.95"),
-) -> AbcResult:
-    """abc_classes for values given as integers of 10**-scale (cents for scale 2) beside unique account ids."""
-    _check_cuts(a_cut, b_cut)
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 0:
-        raise ValueError(f"scale must be an integer >= 0, got {scale!r}")
-    arr = np.asarray(units)
-    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-        raise TypeError(f"units must be a one-dimensional integer array, got {arr.dtype} of shape {arr.shape}")
-    if len(ids) != len(arr):
-        raise ValueError(f"{len(ids)} account ids but {len(arr)} values")
-    fits = arr.size == 0 or (int(arr.max()) <= _INT64_MAX and _fits(int(arr.min()), int(arr.max()), len(arr)))
-    if not fits:
-        values = {str(a): Decimal(int(u)).scaleb(-scale) for a, u in zip(ids, arr.tolist())}
-        if len(values) != len(arr):
-            raise ValueError("account ids must be unique")
-        return AbcResult._of_rows(_abc_classes_exact(values, a_cut, b_cut))
-    return _classify(ids, None, arr.astype(np.int64, copy=False), scale, a_cut, b_cut)
-
-
-def computed_abc(values: Mapping[str, Decimal], source: str = "<values>") -> ComputedAbc:
-    """Class accounts by the limits Ultsch & Lötsch's computed ABC analysis reads from the data."""
-    scaled = _scaled(values)
-    if scaled is None or not bool((scaled[2] > 0).all()):
-        return _computed_abc_exact(values, source)  # also raises the problems for values <= 0
-    accounts, originals, ints, scale = scaled
-    res = _classify(accounts, originals, ints, scale, Decimal(1), Decimal(1))
-    n, total, cum = len(ints), res._total, res._cum
-
-    def dist(i: int, m: int) -> int:
-        # n^2 T^2 times the squared distance from curve point i to (m / n, 1), exact in Python ints.
-        c = int(cum[i - 1]) if i else 0
-        return ((i - m) * total) ** 2 + (n * (total - c)) ** 2
-
-    def nearest(m: int, start: int) -> int:
-        # The distance is convex in i (the curve is concave), so the first point whose successor is
-        # no nearer is the smallest index of the minimum: the same point as the reference's min().
-        lo, hi = start, n
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if dist(mid + 1, m) >= dist(mid, m):
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo
-
-    pareto = nearest(0, 1)
-    # Slope n v_i / T is nearest 1 where n v_i - T changes sign (values descend); of equal slopes the
-    # reference takes the rightmost, which is the end of the group of equal values.
-    desc = res._ranked
-    neg = -desc
-    threshold = -(-total // n)  # ceil(T / n): n v >= T exactly when v >= this
-    j = int(np.searchsorted(neg, -threshold, side="right"))
-    cands = []
-    if j > 0:
-        cands.append((abs(n * int(desc[j - 1]) - total), j))
-    if j < n:
-        v = int(desc[j])
-        cands.append((abs(n * v - total), int(np.searchsorted(neg, -v, side="right"))))
-    best = min(d for d, _ in cands)
-    break_even = max(i for d, i in cands if d == best)
-    ab = min(pareto, break_even)
-    bc = max(nearest(max(pareto, break_even), 0), ab)
-
-    def point(i: int) -> tuple[Decimal, Decimal]:
-        return (_dec(Fraction(i, n)), _dec(Fraction(int(cum[i - 1]) if i else 0, total)))
-
-    limits = AbcLimits(point(pareto), point(break_even), point(ab), point(bc), ab, bc - ab, n - bc)
-    return ComputedAbc(res._reclassed(ab, bc), limits)
-
-
-def concentration(values: Mapping[str, Decimal]) -> Concentration:
-    """Top-20% share, Gini coefficient and Herfindahl-Hirschman index; values <= 0 count as 0.
-
-    Top 20% means the first ceil(n / 5) accounts in rank order (at least one). Gini is
-    sum((2i - n - 1) x_i) / (n sum x) over the n values in ascending order, 0 when all are
-    equal and (n - 1) / n when one account has everything. HHI is the sum of squared shares,
-    from 1/n to 1 (multiply by 10,000 for the antitrust points scale).
-    """
-    scaled = _scaled(values)
-    if scaled is None:
-        return _concentration_exact(values)
-    ints, scale = scaled[2], scaled[3]
-    n = len(ints)
-    xs = np.sort(np.maximum(ints, 0))
-    total = int(xs.sum())  # _scaled checked that n * max fits int64
-    positive = int(np.count_nonzero(xs))
-    top_k = -(-n // 5)
-    if total <= 0:
-        return Concentration(n, positive, _dec(Fraction(0)), top_k, None, None, None)
-    top = Fraction(int(xs[n - top_k :].sum()), total)
-    gini = Fraction(2 * _dot(np.arange(1, n + 1, dtype=np.int64), xs) - (n + 1) * total, n * total)
-    hhi = Fraction(_dot(xs, xs), total * total)
-    return Concentration(n, positive, _dec(Fraction(total, 10**scale)), top_k, _dec(top), _dec(gini), _dec(hhi))
 
 
 class AbcResult(Sequence[AbcRow]):
@@ -410,7 +179,7 @@ class AbcResult(Sequence[AbcRow]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, (list, AbcResult)):
             return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
 
     def __repr__(self) -> str:
         return f"AbcResult({len(self)} rows, {self.counts()})"
@@ -428,7 +197,7 @@ class AbcResult(Sequence[AbcRow]):
         accounts = self._account_list()
         n = len(self)
         cls = ["A"] * self._n_a + ["B"] * (self._n_ab - self._n_a) + ["C"] * (n - self._n_ab)
-        return dict(zip([accounts[k] for k in self._order.tolist()], cls))
+        return dict(zip([accounts[k] for k in self._order.tolist()], cls, strict=True))
 
     def rows(self) -> list[AbcRow]:
         """Every row as an AbcRow, built once and kept."""
@@ -477,16 +246,17 @@ class AbcResult(Sequence[AbcRow]):
             order_v = order
         div, t = self._ctx.divide, Decimal(total)
         cls = ["A"] * self._n_a + ["B"] * (self._n_ab - self._n_a) + ["C"] * (npos - self._n_ab)
+        # zip stops at the positives (cum and cls have npos entries); the rest follow below.
         rows = [
             AbcRow(str(accounts[i]), originals[j], k, div(Decimal(u), t), div(Decimal(c), t), c_)
             for k, i, j, u, c, c_ in zip(
-                range(1, npos + 1), order, order_v, self._ranked.tolist(), self._cum.tolist(), cls
+                range(1, npos + 1), order, order_v, self._ranked.tolist(), self._cum.tolist(), cls, strict=False
             )
         ]
         last = _ONE if total > 0 else _ZERO
         rows += [
             AbcRow(str(accounts[i]), originals[j], k, _ZERO, last, "C", True)
-            for k, i, j in zip(range(npos + 1, n + 1), order[npos:], order_v[npos:])
+            for k, i, j in zip(range(npos + 1, n + 1), order[npos:], order_v[npos:], strict=True)
         ]
         return rows
 
@@ -592,19 +362,3 @@ def _classify(
         n_a = int(np.searchsorted(before, -((-fa.numerator * total) // fa.denominator), side="left"))
         n_ab = int(np.searchsorted(before, -((-fb.numerator * total) // fb.denominator), side="left"))
     return AbcResult(accounts, originals, order, ranked, cum, scale, n_a, n_ab, getcontext().copy())
-
-
-def _dot(x: np.ndarray, y: np.ndarray) -> int:
-    """Exact sum of x * y over nonnegative int64 arrays shorter than 2**31."""
-
-    # 16-bit limbs: each product is below 2**32, so each of the limb sums stays inside int64.
-    def limbs(a: np.ndarray) -> list[np.ndarray]:
-        out = []
-        while True:
-            out.append(a & 0xFFFF)
-            a = a >> 16
-            if not a.any():
-                return out
-
-    xl, yl = limbs(x), limbs(y)
-    return sum(int((p * q).sum()) << (16 * (i + j)) for i, p in enumerate(xl) for j, q in enumerate(yl))

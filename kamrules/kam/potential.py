@@ -34,7 +34,7 @@ class Potential:
     components: dict[str, float] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         # rounded for people: 0.23, not 0.22999999999999998 (the rules get the unrounded score)
         return {

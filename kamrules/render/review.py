@@ -1,4 +1,4 @@
-"""Reading the input of `kamrules portfolio` / `kamrules abc` and rendering their output.
+"""The output of `kamrules portfolio` and `kamrules abc`: text, Markdown, CSV and JSON.
 
 JSON conventions: money values, shares and concentration figures from the ABC analysis are
 exact Decimals written as strings ("0.8123..."), so nothing is rounded on the way; facts handed
@@ -10,20 +10,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from tabulate import tabulate
 
 from kamrules.engine.evaluate import Decision
-from kamrules.errors import InvalidInput, Problem, Span
-from kamrules.inputs import parse_column_mapping, read_account_table
-from kamrules.kam.abc import AbcRow, ComputedAbc, abc_classes, computed_abc
-from kamrules.kam.review import PortfolioReview, Settings
+from kamrules.kam import AbcRow, ComputedAbc, Settings
+from kamrules.kam.review import PortfolioReview
 from kamrules.render import decision as report
+from kamrules.render import designation
 from kamrules.render.words import fixed, fmt, percent, trace_text
 
-__all__ = ["AbcReport", "JsonStream", "ReviewReport", "abc_rows"]
+__all__ = ["AbcReport", "JsonStream", "ReviewReport"]
 
 
 def _top_action(d: Decision) -> str:
@@ -74,7 +72,7 @@ def _figure(x: str | None, places: int, as_percent: bool = False) -> str:
 
 def summary_text(rv: PortfolioReview, meta: dict[str, Any], md: bool = False) -> str:
     """The review, concentration and structure as text (Markdown when md)."""
-    s = rv.summary()
+    s = designation.summary(rv)
     h = "## " if md else ""
     b = "- " if md else "  "
     lines = [
@@ -146,7 +144,7 @@ class JsonStream:
 
     def finish(self, rv: PortfolioReview) -> None:
         """Close the accounts list with the metrics and the summary."""
-        tail = ", ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in rv.trailer().items())
+        tail = ", ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in designation.trailer(rv).items())
         self._add("\n],\n" + tail + "}\n")
         self.flush()
 
@@ -184,47 +182,6 @@ def review_text(r: ReviewReport) -> str:
     """The accounts table and the summary for the terminal."""
     rows = account_rows(r.review)
     return report.table(rows, _columns(rows), "simple", 40) + "\n\n" + summary_text(r.review, r.meta) + "\n"
-
-
-def abc_rows(
-    path: str, metric: str, method: str, settings: Settings, columns: str | None = None
-) -> tuple[list[AbcRow], ComputedAbc | None]:
-    """The ABC analysis of one numeric column of an account table; a row without a number is an error."""
-    rows = read_account_table(path, parse_column_mapping(columns) if columns else None)
-    if not any(metric in r.facts for r in rows):
-        raise InvalidInput(
-            [
-                Problem(
-                    rows[0].span if rows else Span(path),
-                    f"no column '{metric}' in the table",
-                    expected=f"a column named '{metric}' (or --columns {metric}=<column>)",
-                    found="columns " + ", ".join(sorted({k for r in rows for k in r.facts})),
-                    code="missing-column",
-                )
-            ]
-        )
-    problems: list[Problem] = []
-    values: dict[str, Decimal] = {}
-    for r in rows:
-        v = r.facts.get(metric)
-        if isinstance(v, bool) or not isinstance(v, (Decimal, int)):
-            problems.append(
-                Problem(
-                    r.span,
-                    f"account '{r.account}' has no number for '{metric}'",
-                    expected=f"a number in column '{metric}'",
-                    found="an empty cell" if v is None else repr(v),
-                    code="abc-value",
-                )
-            )
-        else:
-            values[r.account] = Decimal(v)
-    if problems:
-        raise InvalidInput(problems)
-    if method == "computed":
-        c = computed_abc(values, path)
-        return c.rows, c
-    return abc_classes(values, settings.a_cut, settings.b_cut), None
 
 
 def abc_dicts(rows: Sequence[AbcRow]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kamrules.engine.evaluate import Decision, Evaluator
 from kamrules.errors import InvalidInput, Problem, Span
@@ -26,6 +26,9 @@ from kamrules.lang.loader import (
 )
 from kamrules.lang.model import ALL_STAGES, STAGES, STRUCTURES, Account, Fact, RuleSet, stage_index
 from kamrules.lang.source import YNode, describe_value, is_finite_number, read_yaml
+
+if TYPE_CHECKING:  # the review is imported where a portfolio scenario runs
+    from kamrules.kam.structure import StructureDecision
 
 DEFAULT_RULES = "rules"
 DEFAULT_MONTHS_PER_PERIOD = 3
@@ -867,7 +870,7 @@ class PortfolioPeriodResult:
 
     label: str
     events: tuple[str, ...]
-    structure: Decision  # the PORTFOLIO pseudo-account's decision
+    structure: StructureDecision  # the portfolio rules' decision
     portfolio_facts: dict[str, Any]
     key_accounts: tuple[str, ...]  # ids of the key accounts, table order
     moves: dict[str, str]  # account → recommended move, for accounts with a stage
@@ -1011,10 +1014,13 @@ def _review_decisions(rv: Any) -> list[Decision]:
 
 def _run_portfolio(scenario: Scenario, draw: Callable[[Distribution], Any]) -> Iterator[PortfolioPeriodResult]:
     """Period by period: apply the changes to the rows, review the portfolio, take every account's stage move."""
-    from kamrules.kam import review as pf  # imported here: single-account scenarios do not need the review
+    # imported here: single-account scenarios do not need the review
+    from kamrules.kam import load_settings, load_structure_rules
+    from kamrules.kam import review as pf
 
     rs = scenario.ruleset
-    settings = pf.load_settings(rs.directory)
+    settings = load_settings(rs.directory)
+    structure_rules = load_structure_rules(rs.directory)
     rows = list(scenario.portfolio)
     facts = {r.account: dict(r.facts) for r in rows}
     mis = rs.facts.get("months_in_stage")
@@ -1024,7 +1030,12 @@ def _run_portfolio(scenario: Scenario, draw: Callable[[Distribution], Any]) -> I
             _apply(period.changes, facts[r.account], rs, draw, notes, True, f"{r.account}: ")
         for acc, changes in period.account_changes:
             _apply(changes, facts[acc], rs, draw, notes, True, f"{acc}: ")
-        rv = pf.review([AccountRow(r.account, dict(facts[r.account]), r.span) for r in rows], rs, settings)
+        rv = pf.review(
+            [AccountRow(r.account, dict(facts[r.account]), r.span) for r in rows],
+            rs,
+            settings,
+            structure_rules=structure_rules,
+        )
         decisions = {d.account: d for d in _review_decisions(rv)}
         moves: dict[str, str] = {}
         stages: dict[str, str] = {}
