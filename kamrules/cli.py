@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from kamrules import __version__
+from kamrules import scenarios as sc
 from kamrules.audit import log as audit
 from kamrules.engine import explain
 from kamrules.engine.evaluate import Evaluator
@@ -22,9 +23,9 @@ from kamrules.lang.loader import load_account, load_ruleset
 from kamrules.lang.model import ALL_STAGES
 from kamrules.render import decision as report
 from kamrules.render import review as pr
-from kamrules.scenarios import spec as sc
+from kamrules.render import scenarios as rsc
+from kamrules.scenarios import DEFAULT_RULES, DEFAULT_TARGET
 
-DEFAULT_RULES = "rules"
 FORMATS = click.Choice(["table", "json"])
 
 
@@ -331,7 +332,7 @@ def audit_backtest(rules_dir: str, since, audit_db: str | None, fmt: str) -> Non
 @click.option(
     "--target",
     type=click.Choice(ALL_STAGES),
-    default="partnership-KAM",
+    default=DEFAULT_TARGET,
     show_default=True,
     help="Monte Carlo: stage whose time to reach is reported.",
 )
@@ -343,31 +344,10 @@ def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: 
         scenario = sc.load_scenario(scenario_file)
         if runs is None:
             timeline = sc.simulate(scenario)
-            if fmt == "json":
-                click.echo(report.to_json(timeline.to_dict()))
-                return
-            click.echo(sc.timeline_header(scenario))
-            rows = sc.timeline_rows(timeline)
-            click.echo(report.table(rows, list(rows[0]), "simple", 40))
+            click.echo(report.to_json(rsc.timeline_dict(timeline)) if fmt == "json" else rsc.timeline_text(timeline))
             return
         mc = sc.monte_carlo(scenario, runs, seed, target)
-        if fmt == "json":
-            click.echo(report.to_json(mc.to_dict()))
-            return
-        rows = sc.monte_carlo_rows(mc)
-        click.echo(
-            f"Scenario {scenario.name}: {runs} runs, seed {seed}; probability of each stage at the end of each period"
-        )
-        click.echo(report.table(rows, list(rows[0]), "simple", None))
-        t = mc.to_dict()["time_to_target"]
-        if mc.times:
-            click.echo(
-                f"time to reach {target}: mean {mc.mean_time:.2f} periods, p10 {t['p10']}, p50 {t['p50']}, "
-                f"p90 {t['p90']} (among the {len(mc.times)} runs that reach it); never reached in "
-                f"{mc.never_share:.1%} of runs"
-            )
-        else:
-            click.echo(f"time to reach {target}: never reached in any of the {runs} runs")
+        click.echo(report.to_json(mc.to_dict()) if fmt == "json" else rsc.monte_carlo_text(mc))
 
     run_guarded(fmt, body)
 
@@ -382,21 +362,11 @@ def test_scenarios(paths: tuple[str, ...], fmt: str) -> None:
         result = sc.run_tests(paths or ("scenarios",))
         if fmt == "json":
             # One JSON document on stdout: the failures are in it, so only the exit code says more.
-            click.echo(
-                report.to_json(
-                    {
-                        "passed": result.passed,
-                        "failed": result.failed,
-                        "outcomes": [o.to_dict() for o in result.outcomes],
-                    }
-                )
-            )
+            click.echo(report.to_json(rsc.test_report_dict(result)))
             return CheckFailed.exit_code if result.failed else 0
-        for o in result.outcomes:
-            click.echo(o.line())
-        click.echo(result.summary())
+        click.echo(rsc.test_report_text(result))
         if result.failed:
-            raise CheckFailed(f"{result.failed} of {len(result.outcomes)} expectations failed")
+            raise CheckFailed(rsc.failure_message(result))
         return 0
 
     run_guarded(fmt, body)
