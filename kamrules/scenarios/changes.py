@@ -144,24 +144,13 @@ def _change(
             return None
         return Change(op, fname, value, vnode.span)
     if not is_finite_number(value):
-        probs.add(
-            vnode.span,
-            f"'{op}' of fact '{fname}' in {what} needs a number",
-            expected="a number",
-            found=describe_value(value),
-            code="bad-value",
-        )
-        return None
-    if op == "add" and fact.type == "integer" and not isinstance(value, int):
-        probs.add(
-            vnode.span,
-            f"'add' to integer fact '{fname}' in {what} needs an integer",
-            expected="an integer",
-            found=describe_value(value),
-            code="bad-value",
-        )
-        return None
-    return Change(op, fname, value, vnode.span)
+        need, message = "a number", f"'{op}' of fact '{fname}' in {what} needs a number"
+    elif op == "add" and fact.type == "integer" and not isinstance(value, int):
+        need, message = "an integer", f"'add' to integer fact '{fname}' in {what} needs an integer"
+    else:
+        return Change(op, fname, value, vnode.span)
+    probs.add(vnode.span, message, expected=need, found=describe_value(value), code="bad-value")
+    return None
 
 
 def _distribution(node: YNode, fact: Fact, op: str, what: str, probs: Problems) -> Distribution | None:
@@ -215,24 +204,15 @@ def _distribution(node: YNode, fact: Fact, op: str, what: str, probs: Problems) 
             return None
         params.append(pn.value)
     if kind == "normal" and params[1] < 0:
-        probs.add(
-            body.get("sd").span,
-            f"'sd' of '{fact.name}' in {what} is negative",
-            expected="sd >= 0",
-            found=describe_value(params[1]),
-            code="bad-value",
-        )
-        return None
-    if kind == "uniform" and params[0] > params[1]:
-        probs.add(
-            body.span,
-            f"'uniform' bounds of '{fact.name}' in {what} are reversed",
-            expected="low <= high",
-            found=f"low {params[0]}, high {params[1]}",
-            code="bad-value",
-        )
-        return None
-    return Distribution(kind, tuple(params))
+        span, message = body.get("sd").span, f"'sd' of '{fact.name}' in {what} is negative"
+        expected, found = "sd >= 0", describe_value(params[1])
+    elif kind == "uniform" and params[0] > params[1]:
+        span, message = body.span, f"'uniform' bounds of '{fact.name}' in {what} are reversed"
+        expected, found = "low <= high", f"low {params[0]}, high {params[1]}"
+    else:
+        return Distribution(kind, tuple(params))
+    probs.add(span, message, expected=expected, found=found, code="bad-value")
+    return None
 
 
 def _choice(body: YNode, fact: Fact, op: str, what: str, probs: Problems) -> Distribution | None:

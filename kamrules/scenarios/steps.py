@@ -13,6 +13,7 @@ EXPECT_KEYS = {"stage", "move", "key_account", "structure", "actions", "actions_
 # A portfolio scenario checks the portfolio review, not one account's decision.
 PORTFOLIO_EXPECT_KEYS = {"structure", "key_accounts"}
 PORTFOLIO_ONLY_EXPECT_KEYS = {"key_accounts"}
+CHOICES = {"stage": ALL_STAGES, "move": MOVES, "structure": STRUCTURES}  # expectations naming one of a set
 
 
 def read_steps(
@@ -154,39 +155,20 @@ def _expectations(
 
 def _value_expectation(key: str, vnode: YNode, what: str, probs: Problems) -> Expectation | None:
     """An expected stage, move, structure, key-account designation or count of key accounts."""
-    choices = {"stage": ALL_STAGES, "move": MOVES, "structure": STRUCTURES}
     v = vnode.value
-    if key in choices:
-        if vnode.kind == "scalar" and v in choices[key]:
-            return Expectation(key, v, vnode.span)
-        probs.add(
-            vnode.span,
-            f"unknown {key} expected in {what}",
-            expected="one of " + ", ".join(choices[key]),
-            found=vnode.describe(),
-            help=did_you_mean(str(v), choices[key]),
-            code="bad-value",
-        )
+    if key in CHOICES:
+        ok = v in CHOICES[key]
+        message, expected = f"unknown {key} expected in {what}", "one of " + ", ".join(CHOICES[key])
     elif key == "key_accounts":
-        if vnode.kind == "scalar" and not isinstance(v, bool) and isinstance(v, int) and v >= 0:
-            return Expectation(key, v, vnode.span)
-        probs.add(
-            vnode.span,
-            f"'key_accounts' expected in {what} must be a count",
-            expected="an integer >= 0",
-            found=vnode.describe(),
-            code="bad-value",
-        )
+        ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        message, expected = f"'{key}' expected in {what} must be a count", "an integer >= 0"
     else:  # key_account
-        if vnode.kind == "scalar" and isinstance(v, bool):
-            return Expectation(key, v, vnode.span)
-        probs.add(
-            vnode.span,
-            f"'key_account' expected in {what} must be true or false",
-            expected="true or false",
-            found=vnode.describe(),
-            code="bad-value",
-        )
+        ok = isinstance(v, bool)
+        message, expected = f"'{key}' expected in {what} must be true or false", "true or false"
+    if vnode.kind == "scalar" and ok:
+        return Expectation(key, v, vnode.span)
+    hint = did_you_mean(str(v), CHOICES[key]) if key in CHOICES else None
+    probs.add(vnode.span, message, expected=expected, found=vnode.describe(), help=hint, code="bad-value")
     return None
 
 
