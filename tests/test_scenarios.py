@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from kamrules.cli import main
 from kamrules.errors import InvalidInput
-from kamrules.lang.model import ALL_STAGES
+from kamrules.lang import ALL_STAGES
 from kamrules.render.scenarios import clamp_text, outcome_line
 from kamrules.scenarios import load_scenario, monte_carlo, run_tests, simulate
 

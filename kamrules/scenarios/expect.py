@@ -40,12 +40,13 @@ def _observed(e: Expectation, res: StepResult | PortfolioStepResult) -> Any:
     d = res.decision
     if e.kind in ("action", "no_action"):
         return tuple(res.action_ids)
-    return {"stage": res.stage, "move": d.move, "key_account": d.key_account, "structure": d.structure}.get(
-        e.kind, tuple(d.fired)
-    )
+    if e.kind == "fired":
+        return tuple(d.fired)
+    return {"stage": res.stage, "move": d.move, "key_account": d.key_account, "structure": d.structure}[e.kind]
 
 
 def _holds(e: Expectation, observed: Any) -> bool:
+    """True when the observed value meets the expectation."""
     if e.kind == "no_action":
         return e.value not in observed
     if e.kind in LIST_KINDS:

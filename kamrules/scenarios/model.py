@@ -79,12 +79,6 @@ class Step:
     span: Span
     account_changes: tuple[tuple[str, tuple[Change, ...]], ...] = ()
 
-    @property
-    def random(self) -> bool:
-        """True when a change draws a random value."""
-        every = list(self.changes) + [c for _, chs in self.account_changes for c in chs]
-        return any(isinstance(c.value, Distribution) for c in every)
-
 
 @dataclass(frozen=True)
 class Scenario:
@@ -105,11 +99,6 @@ class Scenario:
     def is_portfolio(self) -> bool:
         """True when the scenario reviews a portfolio (an account table) rather than one account."""
         return self.portfolio_file is not None
-
-    @property
-    def random(self) -> bool:
-        """True when some change is random (Monte Carlo makes sense)."""
-        return any(s.random for s in self.steps)
 
     @property
     def single_account(self) -> Account:
