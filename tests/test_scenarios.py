@@ -13,7 +13,7 @@ from kamrules.cli import main
 from kamrules.errors import InvalidInput
 from kamrules.lang import ALL_STAGES
 from kamrules.render.scenarios import clamp_text, outcome_line
-from kamrules.scenarios import load_scenario, monte_carlo, run_tests, simulate
+from kamrules.scenarios import check, load_scenario, monte_carlo, run_tests, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -191,6 +191,28 @@ def test_expected_path_uses_central_values(tmp_path):
     )
     given = simulate(load_scenario(path)).steps[0].decision.given
     assert (given["revenue"], given["contact_pairs"], given["competitor_pressure"]) == (150.0, 8, "medium")
+
+
+def test_failed_expectations_name_what_was_observed(tmp_path):
+    """Each kind of expectation that fails says what was expected and what the period showed instead."""
+    path = _scenario(
+        tmp_path,
+        BASE + "  - period: A\n    expect:\n      stage: pre-KAM\n      move: hold\n      key_account: false\n"
+        "      structure: advanced\n      actions: [assess-potential]\n"
+        "      actions_absent: [widen-contact-network]\n      fired: [pre-kam-assess-potential]\n",
+    )
+    lines = [outcome_line(o).split(": ", 1)[1].rsplit(" (", 1)[0] for o in check(simulate(load_scenario(path)))]
+    actions = "widen-contact-network, schedule-first-account-review"
+    assert lines == [
+        "expected pre-KAM, observed mid-KAM",
+        "expected hold, observed advance",
+        "expected false, observed true",
+        "expected advanced, observed none",
+        f"expected present, observed absent (actions: {actions})",
+        f"expected absent, observed present (actions: {actions})",
+        "expected fired, observed not fired (fired: key-account-by-revenue-class-a, contact-model-bow-tie, "
+        "early-to-mid, early-kam-widen-contact-network, review-missing-for-key-account)",
+    ]
 
 
 # ---------------------------------------------------------------------------- Monte Carlo
