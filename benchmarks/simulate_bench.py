@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from kamrules.engine.evaluate import Evaluator
-from kamrules.scenarios.spec import load_scenario, monte_carlo
+from kamrules.scenarios import load_scenario, monte_carlo
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,6 +13,7 @@ import click
 from click.decorators import FC
 
 from kamrules import __version__
+from kamrules import scenarios as sc
 from kamrules.audit import log as audit
 from kamrules.audit import replay as replays
 from kamrules.engine import explain
@@ -26,9 +27,9 @@ from kamrules.lang.model import ALL_STAGES, Account, RuleSet
 from kamrules.render import review as pr
 from kamrules.render.decision import Evaluated, RulesChecked, RulesListing
 from kamrules.render.registry import AuditEntries, Verified, render
-from kamrules.scenarios import spec as sc
+from kamrules.render.scenarios import failure_message
+from kamrules.scenarios import DEFAULT_RULES, DEFAULT_TARGET
 
-DEFAULT_RULES = "rules"
 # The error handler shows an error in the format the command was asked for; the option leaves it here.
 FORMAT_KEY = "kamrules.format"
 
@@ -261,7 +262,7 @@ def audit_backtest(rules_dir: str, since: str | None, audit_db: str | None, fmt:
 @click.option(
     "--target",
     type=click.Choice(ALL_STAGES),
-    default="partnership-KAM",
+    default=DEFAULT_TARGET,
     show_default=True,
     help="Monte Carlo: stage whose time to reach is reported.",
 )
@@ -280,7 +281,7 @@ def test_scenarios(paths: tuple[str, ...], fmt: str) -> int:
     result = sc.run_tests(paths or ("scenarios",))
     _write(result, fmt)
     if result.failed and fmt != "json":  # in JSON the failures are in the document, only the exit code says more
-        raise CheckFailed(f"{result.failed} of {len(result.outcomes)} expectations failed")
+        raise CheckFailed(failure_message(result))
     return EXIT_FAILED if result.failed else EXIT_OK
 
 

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 from kamrules.cli import main
 from kamrules.errors import InvalidInput
-from kamrules.lang.model import ALL_STAGES
-from kamrules.scenarios.spec import load_scenario, monte_carlo, run_tests, simulate
+from kamrules.lang import ALL_STAGES
+from kamrules.render.scenarios import clamp_text, outcome_line
+from kamrules.scenarios import check, load_scenario, monte_carlo, run_tests, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -38,7 +39,7 @@ def _scenario(tmp_path: Path, body: str, name: str = "tmp.yaml") -> Path:
 def test_shipped_scenarios_pass(in_root):
     """Every expectation of every shipped scenario holds under the default rules."""
     report = run_tests(["scenarios"])
-    failures = [o.line() for o in report.outcomes if not o.passed]
+    failures = [outcome_line(o) for o in report.outcomes if not o.passed]
     assert failures == []
     assert report.passed > 50
 
@@ -61,7 +62,7 @@ def test_shipped_scenarios_visit_every_stage_and_move(in_root):
         if sc.is_portfolio:
             continue
         stages.add(sc.account.facts["stage"])
-        for p in simulate(sc).periods:
+        for p in simulate(sc).steps:
             stages.add(p.stage)
             moves.add(p.decision.move)
     assert stages == set(ALL_STAGES)
@@ -98,7 +99,7 @@ PORTFOLIO_SCENARIO = "scenarios/structure-growth.yaml"
 def test_portfolio_scenario_passes_through_the_test_runner(in_root):
     """The shipped portfolio scenario runs through the same runner as `kamrules test`, and every expectation holds."""
     report = run_tests([PORTFOLIO_SCENARIO])
-    assert [o.line() for o in report.outcomes if not o.passed] == []
+    assert [outcome_line(o) for o in report.outcomes if not o.passed] == []
     assert report.passed == 12
     result = CliRunner().invoke(main, ["test", PORTFOLIO_SCENARIO])
     assert result.exit_code == 0, result.output
@@ -109,17 +110,17 @@ def test_portfolio_scenario_passes_through_the_test_runner(in_root):
 def test_portfolio_structure_changes_from_base_to_advanced(in_root):
     """The structure goes from base to advanced once a third key account reaches partnership-KAM, moves carry over."""
     tl = simulate(load_scenario(PORTFOLIO_SCENARIO))
-    assert [(p.structure.structure, p.structure.structure_rule) for p in tl.periods] == [
+    assert [(p.structure.structure, p.structure.structure_rule) for p in tl.steps] == [
         ("base", "structure-base")
     ] * 3 + [("advanced", "structure-advanced")] * 3
-    assert [p.portfolio_facts["portfolio_advanced_stage_accounts"] for p in tl.periods] == [1, 2, 2, 3, 3, 3]
-    assert [len(p.key_accounts) for p in tl.periods] == [5, 5, 6, 6, 6, 6]
+    assert [p.portfolio_facts["portfolio_advanced_stage_accounts"] for p in tl.steps] == [1, 2, 2, 3, 3, 3]
+    assert [len(p.key_accounts) for p in tl.steps] == [5, 5, 6, 6, 6, 6]
     # GP-04's advance is refused in 2028Q1 (it stays early-KAM) and taken in 2028Q2.
-    assert [(p.moves["GP-04"], p.stages["GP-04"]) for p in tl.periods[4:]] == [
+    assert [(p.moves["GP-04"], p.stages["GP-04"]) for p in tl.steps[4:]] == [
         ("advance", "early-KAM"),
         ("advance", "mid-KAM"),
     ]
-    assert tl.periods[3].stages["GP-03"] == "partnership-KAM"
+    assert tl.steps[3].stages["GP-03"] == "partnership-KAM"
 
 
 def test_portfolio_structure_failure_names_period_and_values(tmp_path, in_root):
@@ -168,16 +169,16 @@ def test_refused_move_keeps_the_stage(tmp_path):
     """A refused move is reported as recommended but the next period starts from the unchanged stage."""
     path = _scenario(tmp_path, BASE + "  - {period: A, refuse_move: true}\n  - {period: B}\n")
     tl = simulate(load_scenario(path))
-    assert [(p.decision.move, p.stage) for p in tl.periods] == [("advance", "early-KAM"), ("advance", "mid-KAM")]
+    assert [(p.decision.move, p.stage) for p in tl.steps] == [("advance", "early-KAM"), ("advance", "mid-KAM")]
 
 
 def test_integer_facts_stay_integers_and_changes_clamp_to_range(tmp_path):
     """Multiplying an integer fact rounds it, and a change past a fact's range stops at the bound."""
     path = _scenario(tmp_path, BASE + "  - period: A\n    multiply: {purchases: 1.26}\n    add: {trust_score: 5}\n")
-    p = simulate(load_scenario(path)).periods[0]
+    p = simulate(load_scenario(path)).steps[0]
     assert p.decision.given["purchases"] == 13 and isinstance(p.decision.given["purchases"], int)
     assert p.decision.given["trust_score"] == 10.0
-    assert "trust_score clamped to 10.0" in p.notes
+    assert [clamp_text(c) for c in p.clamps] == ["trust_score clamped to 10.0"]
 
 
 def test_expected_path_uses_central_values(tmp_path):
@@ -188,8 +189,30 @@ def test_expected_path_uses_central_values(tmp_path):
         "    add: {contact_pairs: {uniform: {low: 1, high: 4}}}\n"
         "    set: {competitor_pressure: {choice: {high: 0.2, medium: 0.8}}}\n",
     )
-    given = simulate(load_scenario(path)).periods[0].decision.given
+    given = simulate(load_scenario(path)).steps[0].decision.given
     assert (given["revenue"], given["contact_pairs"], given["competitor_pressure"]) == (150.0, 8, "medium")
+
+
+def test_failed_expectations_name_what_was_observed(tmp_path):
+    """Each kind of expectation that fails says what was expected and what the period showed instead."""
+    path = _scenario(
+        tmp_path,
+        BASE + "  - period: A\n    expect:\n      stage: pre-KAM\n      move: hold\n      key_account: false\n"
+        "      structure: advanced\n      actions: [assess-potential]\n"
+        "      actions_absent: [widen-contact-network]\n      fired: [pre-kam-assess-potential]\n",
+    )
+    lines = [outcome_line(o).split(": ", 1)[1].rsplit(" (", 1)[0] for o in check(simulate(load_scenario(path)))]
+    actions = "widen-contact-network, schedule-first-account-review"
+    assert lines == [
+        "expected pre-KAM, observed mid-KAM",
+        "expected hold, observed advance",
+        "expected false, observed true",
+        "expected advanced, observed none",
+        f"expected present, observed absent (actions: {actions})",
+        f"expected absent, observed present (actions: {actions})",
+        "expected fired, observed not fired (fired: key-account-by-revenue-class-a, contact-model-bow-tie, "
+        "early-to-mid, early-kam-widen-contact-network, review-missing-for-key-account)",
+    ]
 
 
 # ---------------------------------------------------------------------------- Monte Carlo
@@ -200,7 +223,7 @@ def test_monte_carlo_is_reproducible_and_sums_to_one(in_root):
     sc = load_scenario("scenarios/growth.yaml")
     a, b = monte_carlo(sc, 200, 7), monte_carlo(sc, 200, 7)
     assert a.to_dict() == b.to_dict()
-    for row, counts in zip(a.probabilities(), a.counts):
+    for row, counts in zip(a.probabilities(), a.counts, strict=True):
         assert sum(counts.values()) == 200
         assert sum(row.values()) == pytest.approx(1.0)
     assert monte_carlo(sc, 200, 8).counts != a.counts

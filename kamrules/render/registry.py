@@ -14,7 +14,7 @@ from kamrules.audit.log import Entry, Verification
 from kamrules.audit.replay import Backtest, Replay
 from kamrules.engine.explain import Explanation, explanation_text
 from kamrules.errors import KamrulesError
-from kamrules.render import decision, review
+from kamrules.render import decision, review, scenarios
 from kamrules.render.audit import (
     backtest_text,
     entries_text,
@@ -23,9 +23,8 @@ from kamrules.render.audit import (
     replay_text,
     verification_text,
 )
-from kamrules.render.decision import table, to_json
-from kamrules.render.words import fixed, percent
-from kamrules.scenarios.spec import MonteCarlo, TestReport, Timeline, monte_carlo_rows, timeline_header, timeline_rows
+from kamrules.render.decision import to_json
+from kamrules.scenarios import MonteCarlo, TestReport, Timeline
 
 __all__ = ["RENDERERS", "AuditEntries", "Verified", "render"]
 
@@ -43,9 +42,13 @@ def render(obj: Any, fmt: str) -> str:
     raise LookupError(f"no renderer for {type(obj).__name__}")
 
 
+def _json(data: Any) -> str:
+    return to_json(data) + "\n"
+
+
 def _dict_json(obj: Any) -> str:
     """Any output object with a to_dict() as JSON."""
-    return to_json(obj.to_dict()) + "\n"
+    return _json(obj.to_dict())
 
 
 def _lines(text_of: Callable[[Any], str]) -> Renderer:
@@ -86,40 +89,6 @@ def _verified_text(v: Verified) -> str:
     return verification_text(v.path, v.verification) + "\n"
 
 
-# ---------------------------------------------------------------------------- scenarios
-
-
-def _timeline_text(t: Timeline) -> str:
-    rows = timeline_rows(t)
-    return timeline_header(t.scenario) + "\n" + table(rows, list(rows[0]), "simple", 40) + "\n"
-
-
-def _monte_carlo_text(mc: MonteCarlo) -> str:
-    rows = monte_carlo_rows(mc)
-    head = (
-        f"Scenario {mc.scenario}: {mc.runs} runs, seed {mc.seed}; probability of each stage at the end of each period"
-    )
-    if mc.times:
-        t = mc.to_dict()["time_to_target"]
-        tail = (
-            f"time to reach {mc.target}: mean {fixed(mc.mean_time, 2)} periods, p10 {t['p10']}, p50 {t['p50']}, "
-            f"p90 {t['p90']} (among the {len(mc.times)} runs that reach it); never reached in "
-            f"{percent(mc.never_share)} of runs"
-        )
-    else:
-        tail = f"time to reach {mc.target}: never reached in any of the {mc.runs} runs"
-    return head + "\n" + table(rows, list(rows[0]), "simple", None) + "\n" + tail + "\n"
-
-
-def _test_json(r: TestReport) -> str:
-    # One JSON document on stdout: the failures are in it, so only the exit code says more.
-    return to_json({"passed": r.passed, "failed": r.failed, "outcomes": [o.to_dict() for o in r.outcomes]}) + "\n"
-
-
-def _test_text(r: TestReport) -> str:
-    return "".join(o.line() + "\n" for o in r.outcomes) + r.summary() + "\n"
-
-
 # ---------------------------------------------------------------------------- the registry
 
 RENDERERS: Mapping[type, Mapping[str, Renderer]] = {
@@ -147,7 +116,8 @@ RENDERERS: Mapping[type, Mapping[str, Renderer]] = {
     Verified: {"table": _verified_text, "json": lambda v: _dict_json(v.verification)},
     Replay: {"table": _lines(replay_text), "json": _dict_json},
     Backtest: {"table": _lines(backtest_text), "json": _dict_json},
-    Timeline: {"table": _timeline_text, "json": _dict_json},
-    MonteCarlo: {"table": _monte_carlo_text, "json": _dict_json},
-    TestReport: {"table": _test_text, "json": _test_json},
+    Timeline: {"table": _lines(scenarios.timeline_text), "json": lambda t: _json(scenarios.timeline_dict(t))},
+    MonteCarlo: {"table": _lines(scenarios.monte_carlo_text), "json": _dict_json},
+    # One JSON document on stdout: the failures are in it, so only the exit code says more.
+    TestReport: {"table": _lines(scenarios.test_report_text), "json": lambda r: _json(scenarios.test_report_dict(r))},
 }
