@@ -22,6 +22,7 @@ from kamrules.lang.loader import load_account, load_ruleset
 from kamrules.lang.model import ALL_STAGES
 from kamrules.render import decision as report
 from kamrules.render import review as pr
+from kamrules.render.explain import explanation_text
 from kamrules.scenarios import spec as sc
 
 DEFAULT_RULES = "rules"
@@ -197,7 +198,7 @@ def explain_cmd(account_file: str, rules_dir: str, fmt: str) -> None:
         account = load_account(account_file, ruleset)
         with Evaluator(ruleset) as ev:
             e = explain.explain(ev, account)
-        click.echo(report.to_json(e.to_dict()) if fmt == "json" else explain.explanation_text(e))
+        click.echo(report.to_json(e.to_dict()) if fmt == "json" else explanation_text(e))
 
     run_guarded(fmt, body)
 

@@ -220,7 +220,7 @@ class Evaluator:
     def _decision(
         self, account: Account, facts: dict, derived_by: dict, fired: list[Rule], overridden: dict[str, dict[str, str]]
     ) -> Decision:
-        ordered = sorted(fired, key=lambda r: (r.stratum,) + _order(r))
+        ordered = sorted(fired, key=lambda r: (r.stratum, *_order(r)))
         by_priority = sorted(fired, key=_order)
         stage_rule = next((r for r in by_priority if r.stage), None)
         structure_rule = next((r for r in by_priority if r.structure), None)

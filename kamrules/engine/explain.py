@@ -11,8 +11,7 @@ from typing import Any
 from kamrules.engine.evaluate import ConditionTrace, Decision, Evaluator
 from kamrules.engine.reference import holds, leaf_holds
 from kamrules.lang.model import STAGES, UNCOUPLING, Account, AllOf, AnyOf, Condition, Fact, Leaf, Not, Rule, stage_index
-from kamrules.lang.ops import OPS
-from kamrules.render.words import comparison, fmt, trace_text
+from kamrules.lang.ops import OPS, ORDERED_TYPES, REMOVE
 
 # Strict comparisons (gt, lt) on number facts move the value 0.01 past the threshold, rounded to
 # two decimals: round(t + 0.01, 2) > t for any t. Integers move by 1, dates by one day.
@@ -21,7 +20,6 @@ MAX_WAYS = 256  # alternative branch combinations explored per rule; `any` trees
 MAX_CANDIDATES = 400  # change sets sent to the engine per goal
 MAX_PROPOSALS = 5  # proposals kept per goal
 DERIVED_DEPTH = 2  # how deep a needed derived fact is traced back to the rules that derive it
-REMOVE = "<remove>"  # a change that takes a fact away (for `missing` conditions)
 
 Need = tuple[Leaf, bool]  # a comparison and whether it must hold (False below a `not`)
 
@@ -150,11 +148,14 @@ def _step(reason) -> dict:
 def _requires_stage(cond: Condition, stage: str) -> bool:
     """True when the condition requires stage == `stage` (or `stage` in a list) at its top level."""
     leaves = cond.children if isinstance(cond, AllOf) else (cond,)
-    for c in leaves:
-        if isinstance(c, Leaf) and c.fact == "stage" and c.value_of is None:
-            if (c.op == "eq" and c.value == stage) or (c.op == "in" and stage in c.value):
-                return True
-    return False
+    return any(
+        isinstance(c, Leaf)
+        and c.fact == "stage"
+        and c.value_of is None
+        and OPS[c.op].selects
+        and OPS[c.op].predicate(stage, c.value)
+        for c in leaves
+    )
 
 
 def failures(cond: Condition, facts: dict, path: str = "", want: bool = True) -> Iterable[Failure]:
@@ -180,14 +181,13 @@ def failures(cond: Condition, facts: dict, path: str = "", want: bool = True) ->
 
 
 def _gap(op: str, threshold: Any, observed: Any) -> float | int | None:
-    if observed is None or threshold is None or not OPS[op].ordered:
+    bound = OPS[op].gap_to
+    if observed is None or threshold is None or bound is None:
         return None
-    if op == "between":
-        threshold = threshold[0] if observed < threshold[0] else threshold[1]
-    diff = threshold - observed
+    diff = bound(threshold, observed) - observed
     if isinstance(diff, dt.timedelta):
         return diff.days
-    return round(diff, 10) if isinstance(diff, float) else diff
+    return round(diff, 10) if isinstance(diff, float) else diff  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------- what it would take
@@ -210,64 +210,50 @@ def ways(cond: Condition, want: bool = True) -> list[list[Need]]:
     return [w for ch in children for w in ch][:MAX_WAYS]
 
 
-def _step_for(fact: Fact) -> Any:
-    if fact.type == "integer":
-        return 1
-    if fact.type == "date":
-        return dt.timedelta(days=1)
-    return EPSILON
+@dataclass(frozen=True)
+class _Nudge:
+    """How proposals move one fact's value: its smallest step and its neighbouring values."""
+
+    fact: Fact
+
+    def step(self, value: Any, sign: int) -> Any:
+        """The value one step up or down: integers by 1, dates by a day, numbers by EPSILON to two decimals."""
+        if self.fact.type == "integer":
+            step: Any = 1
+        elif self.fact.type == "date":
+            step = dt.timedelta(days=1)
+        else:
+            step = EPSILON
+        moved = value + step if sign > 0 else value - step
+        return round(moved, 2) if self.fact.type == "number" else moved
+
+    def nearest(self, options: Iterable[Any], current: Any) -> list[Any]:
+        """The option closest to the current value: for enums by position in the declared list."""
+        rest = [o for o in options if o != current]
+        values = self.fact.values
+        if self.fact.type == "enum" and values and current in values:
+            rest.sort(key=lambda o: abs(values.index(o) - values.index(current)))
+        return rest[:1]
+
+    def pool(self) -> tuple[Any, ...]:
+        """Every value of an enum or boolean fact; nothing for the others."""
+        if self.fact.type == "enum":
+            return self.fact.values or ()
+        return (True, False) if self.fact.type == "boolean" else ()
+
+    def other(self, value: Any) -> list[Any]:
+        """The closest value that differs: another enum value, the other boolean, one step up."""
+        if self.pool():
+            return self.nearest(self.pool(), value)
+        return [self.step(value, +1)] if self.fact.type in ORDERED_TYPES else []
 
 
-def _move(fact: Fact, value: Any, sign: int) -> Any:
-    step = _step_for(fact)
-    moved = value + step if sign > 0 else value - step
-    return round(moved, 2) if fact.type == "number" else moved
-
-
-def _nearest(fact: Fact, options: Iterable[Any], current: Any) -> list[Any]:
-    options = [o for o in options if o != current]
-    if fact.type == "enum" and fact.values and current in fact.values:
-        options.sort(key=lambda o: abs(fact.values.index(o) - fact.values.index(current)))
-    return options[:1]
-
-
-def _values(leaf: Leaf, want: bool, fact: Fact, working: dict) -> list[Any]:
+def _values(leaf: Leaf, want: bool, fact: Fact, working: dict[str, Any]) -> list[Any]:
     """Values of the fact that make the comparison hold (or not hold), closest to the current one."""
     if leaf.value_of is not None and leaf.value_of not in working:
         return []
-    t = working[leaf.value_of] if leaf.value_of else leaf.value
-    cur = working.get(leaf.fact)
-    op = leaf.op
-    if op == "between":
-        if want:
-            return [t[0] if cur is None or cur < t[0] else t[1]]
-        return [_move(fact, t[0], -1), _move(fact, t[1], +1)]
-    if not want:
-        op = str(OPS[op].negation)  # between is handled above
-    if op in ("eq", "gte", "lte"):
-        out = [t]
-    elif op == "gt":
-        out = [_move(fact, t, +1)]
-    elif op == "lt":
-        out = [_move(fact, t, -1)]
-    elif op == "ne":
-        if fact.type == "boolean":
-            out = [not t]
-        elif fact.type == "enum":
-            out = _nearest(fact, fact.values or (), t)
-        elif fact.type in ("number", "integer", "date"):
-            out = [_move(fact, t, +1)]
-        else:
-            out = []
-    elif op == "in":
-        out = _nearest(fact, t, cur)
-    elif op == "not_in":
-        pool = fact.values if fact.type == "enum" else (True, False) if fact.type == "boolean" else ()
-        out = _nearest(fact, [v for v in pool or () if v not in t], cur)
-    elif op == "missing":
-        out = [REMOVE]
-    else:  # exists: no value to propose without knowing the account
-        out = []
+    operand = working[leaf.value_of] if leaf.value_of else leaf.value
+    out = OPS[leaf.op].proposals(want, operand, working.get(leaf.fact), _Nudge(fact))
     if fact.range is not None:
         lo, hi = fact.range
         out = [v for v in out if v == REMOVE or not isinstance(v, (int, float)) or lo <= v <= hi]
@@ -340,7 +326,7 @@ class _Search:
         accounts = [Account(self.decision.account, self.given_after(c), self.decision.name) for c in candidates]
         decisions = self.ev.evaluate_many(accounts) if accounts else []
         kept, failed = [], []
-        for ch, d in zip(candidates, decisions):
+        for ch, d in zip(candidates, decisions, strict=True):
             rule = reached(d)
             if rule is None:
                 failed.append((ch, d))
@@ -441,64 +427,3 @@ def explain(ev: Evaluator, account: Account) -> Explanation:
         proposals.extend(found)
         tried += n
     return Explanation(d, tuple(g for g, _, _ in goals), tuple(misses), tuple(proposals), tried)
-
-
-# ---------------------------------------------------------------------------- text
-
-
-def explanation_text(e: Explanation) -> str:
-    """The explanation for the terminal: why, why not, what it would take."""
-    d = e.decision
-    w = why(d)
-    out = [f"Account {d.account}" + (f" — {d.name}" if d.name else ""), "", "Why"]
-    out.append("  given: " + (", ".join(f"{k} = {fmt(v)}" for k, v in w["given"].items()) or "—"))
-    for x in w["derived"]:
-        b = x["because"]
-        head = f"  → {x['fact'].replace('_', ' ')} = {fmt(x['value'])}"
-        if b is None:
-            out.append(f"{head}  (default: no rule concluded otherwise)")
-            continue
-        out.append(f"{head}  by {b['rule']} ({b['source']})")
-        out.append(f"      {b['description']}")
-        out.extend(f"      ✓ {trace_text(c)}" for c in b["conditions"])
-    s = w["stage"]
-    out.append(
-        f"  → stage {s['current'] or '—'} → {s['recommended'] or '—'} ({s['move']})"
-        + (f"  by {s['because']['rule']} ({s['because']['source']})" if s["because"] else "  no transition rule fired")
-    )
-    if s["because"]:
-        out.append(f"      {s['because']['description']}")
-        out.extend(f"      ✓ {trace_text(c)}" for c in s["because"]["conditions"])
-    if w["structure"]:
-        out.append(f"  → structure {w['structure']['recommended']}  by {w['structure']['because']['rule']}")
-    for a in w["actions"]:
-        out.append(f"  → action: {a['text']}  (because of {', '.join(b['rule'] for b in a['because'])})")
-    out.append("")
-    out.append("Why not")
-    for m in e.misses:
-        out.append(f"  {m.rule.id} → {m.goal} ({m.rule.source}) did not fire")
-        out.append(f"      {' '.join(m.rule.description.split())}")
-        for f in m.failures:
-            c = f.trace
-            cond = comparison(c.fact, c.op, c.value, c.value_of)
-            if not f.must_hold:
-                cond = f"not ({cond})"
-            gap = "" if f.gap is None else f", {'short by' if f.gap > 0 else 'over by'} {fmt(abs(f.gap))}"
-            where = "  (one of the alternatives)" if "any[" in c.path else ""
-            out.append(f"      ✗ {cond}: observed {fmt(c.observed)}{gap}{where}")
-    if not e.misses:
-        out.append("  nothing missed: no transition out of this stage or designation failed to fire")
-    out.append("")
-    out.append("What it would take")
-    if not e.goals:
-        out.append("  no next stage or designation to reach")
-    for goal in e.goals:
-        props = [p for p in e.proposals if p.goal == goal]
-        out.append(f"  to reach {goal}:" + ("" if props else " no verified change of given facts found"))
-        for i, p in enumerate(props, 1):
-            ch = ", ".join(f"{f} {fmt(a)} → {'(remove)' if b == REMOVE else fmt(b)}" for f, a, b in p.changes)
-            out.append(
-                f"    {i}. {ch}   [checked: {p.rule} fires, stage {p.stage} ({p.move}), "
-                f"key account {fmt(p.key_account)}]"
-            )
-    return "\n".join(out)
