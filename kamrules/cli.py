@@ -18,7 +18,7 @@ from kamrules.engine import explain
 from kamrules.engine.evaluate import Evaluator
 from kamrules.errors import EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
 from kamrules.kam import review as pf
-from kamrules.lang.loader import load_account, load_ruleset
+from kamrules.lang import load_account, load_ruleset
 from kamrules.lang.model import ALL_STAGES
 from kamrules.render import decision as report
 from kamrules.render import review as pr

@@ -21,7 +21,7 @@ from tabulate import tabulate
 from kamrules import __version__
 from kamrules.engine.evaluate import Decision, Evaluator
 from kamrules.errors import CheckFailed, InvalidInput, Problem, Span
-from kamrules.lang.loader import fact_value_problem, load_ruleset, ruleset_version
+from kamrules.lang import fact_value_problem, load_ruleset, ruleset_version
 from kamrules.lang.model import Account, RuleSet
 from kamrules.render.words import TRACE_HEADERS, fmt, trace_rows
 

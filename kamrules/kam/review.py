@@ -38,7 +38,7 @@ from kamrules.errors import InvalidInput, Problem
 from kamrules.inputs.tables import NOT_FACTS, AccountRow
 from kamrules.kam.abc import AbcRow, Concentration, abc_classes, concentration
 from kamrules.kam.potential import DEFAULT_WEIGHTS, Potential, estimate
-from kamrules.lang.loader import Problems, fact_value_problem
+from kamrules.lang import Problems, fact_value_problem
 from kamrules.lang.model import Account, RuleSet
 from kamrules.lang.source import YNode, is_finite_number, read_yaml
 

@@ -15,7 +15,7 @@ from typing import Any
 from kamrules.engine.evaluate import Decision, Evaluator
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.inputs.tables import NOT_FACTS, AccountRow, read_account_table
-from kamrules.lang.loader import (
+from kamrules.lang import (
     RULE_ID,
     Problems,
     account_from_node,
