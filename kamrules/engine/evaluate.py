@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from kamrules import __version__
 from kamrules.engine.compiler import encode_value
@@ -13,6 +13,10 @@ from kamrules.engine.durable import Engine
 from kamrules.engine.reference import holds, leaf_holds
 from kamrules.errors import EngineError
 from kamrules.lang.model import Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet, stage_move
+
+Trace = Literal["full", "fired", "none"]
+"""How much provenance a decision keeps: every comparison of each fired rule (full), the fired rules
+and the derived facts they relied on (fired), or only which rules fired (none)."""
 
 
 class ConditionTrace(NamedTuple):
@@ -146,8 +150,9 @@ def _order(rule: Rule) -> tuple:
 class Evaluator:
     """Evaluates accounts against one rule set through one engine; reuse it for many accounts."""
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    def __init__(self, ruleset: RuleSet, trace: Trace = "full") -> None:
         self.ruleset = ruleset
+        self.trace = _checked(trace)
         self.engine = Engine(ruleset)
         self._by_id = {r.id: r for r in ruleset.rules}
         self._by_stratum: list[list[Rule]] = [[] for _ in range(ruleset.strata)]
@@ -173,12 +178,13 @@ class Evaluator:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def evaluate(self, account: Account) -> Decision:
-        """The decision for one account."""
-        return self.evaluate_many([account])[0]
+    def evaluate(self, account: Account, trace: Trace | None = None) -> Decision:
+        """The decision for one account (trace: this call's level instead of the evaluator's)."""
+        return self.evaluate_many([account], trace)[0]
 
-    def evaluate_many(self, accounts: Sequence[Account]) -> list[Decision]:
+    def evaluate_many(self, accounts: Sequence[Account], trace: Trace | None = None) -> list[Decision]:
         """Decisions for a batch of accounts, fired through the engine together."""
+        level = self.trace if trace is None else _checked(trace)
         n = len(accounts)
         facts = [dict(a.facts) for a in accounts]
         derived_by: list[dict[str, str]] = [{} for _ in range(n)]
@@ -201,7 +207,7 @@ class Evaluator:
                 self._settle(stratum, rules, facts[i], derived_by[i], overridden[i])
                 if len(derived_by[i]) != before:
                     encoded[i].update((k, encode_value(facts[i][k])) for k in derived_by[i])
-        return [self._decision(accounts[i], facts[i], derived_by[i], fired[i], overridden[i]) for i in range(n)]
+        return [self._decision(accounts[i], facts[i], derived_by[i], fired[i], overridden[i], level) for i in range(n)]
 
     def _settle(self, stratum: int, rules: list[Rule], facts: dict, derived_by: dict, overridden: dict) -> None:
         for r in rules:  # already in conflict order: the first to conclude wins
@@ -218,7 +224,13 @@ class Evaluator:
                 derived_by[fname] = "default"
 
     def _decision(
-        self, account: Account, facts: dict, derived_by: dict, fired: list[Rule], overridden: dict[str, dict[str, str]]
+        self,
+        account: Account,
+        facts: dict[str, Any],
+        derived_by: dict[str, str],
+        fired: list[Rule],
+        overridden: dict[str, dict[str, str]],
+        trace: Trace,
     ) -> Decision:
         ordered = sorted(fired, key=lambda r: (r.stratum, *_order(r)))
         by_priority = sorted(fired, key=_order)
@@ -238,26 +250,7 @@ class Evaluator:
                     actions[a.id] = {"id": a.id, "text": a.text, "rules": [r.id]}
         current = facts.get("stage")
         target = stage_rule.stage if stage_rule else current
-        reasons = tuple(
-            Reason(
-                r,
-                tuple(
-                    ConditionTrace(
-                        leaf.fact,
-                        leaf.op,
-                        facts.get(leaf.value_of) if leaf.value_of else leaf.value,
-                        facts.get(leaf.fact),
-                        leaf_holds(leaf, facts),
-                        path,
-                        leaf.value_of,
-                    )
-                    for path, leaf in self._leaves[r.id]
-                ),
-                tuple((f, facts[f], derived_by[f]) for f in self._reads[r.id] if f in derived_by),
-                overridden.get(r.id, {}),
-            )
-            for r in ordered
-        )
+        reasons = tuple(self._reason(r, facts, derived_by, overridden, trace) for r in ordered)
         given = {k: v for k, v in facts.items() if k not in derived_by}
         derived = {k: facts[k] for k in derived_by}
         return Decision(
@@ -277,6 +270,40 @@ class Evaluator:
             self.ruleset.version,
             account.origin,
         )
+
+    def _reason(
+        self,
+        r: Rule,
+        facts: dict[str, Any],
+        derived_by: dict[str, str],
+        overridden: dict[str, dict[str, str]],
+        trace: Trace,
+    ) -> Reason:
+        """A fired rule with as much of its provenance as the trace level keeps."""
+        conditions: tuple[ConditionTrace, ...] = ()
+        relied_on: tuple[tuple[str, Any, str], ...] = ()
+        if trace == "full":
+            conditions = tuple(
+                ConditionTrace(
+                    leaf.fact,
+                    leaf.op,
+                    facts.get(leaf.value_of) if leaf.value_of else leaf.value,
+                    facts.get(leaf.fact),
+                    leaf_holds(leaf, facts),
+                    path,
+                    leaf.value_of,
+                )
+                for path, leaf in self._leaves[r.id]
+            )
+        if trace != "none":
+            relied_on = tuple((f, facts[f], derived_by[f]) for f in self._reads[r.id] if f in derived_by)
+        return Reason(r, conditions, relied_on, overridden.get(r.id, {}))
+
+
+def _checked(trace: str) -> Trace:
+    if trace not in get_args(Trace):
+        raise ValueError(f"trace must be one of {', '.join(get_args(Trace))}, not {trace!r}")
+    return trace  # type: ignore[return-value]
 
 
 def leaf_paths(cond: Condition, path: str = "") -> Iterable[tuple[str, Leaf]]:

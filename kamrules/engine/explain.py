@@ -324,7 +324,8 @@ class _Search:
     def _check(self, goal: str, candidates: list[dict], reached) -> tuple[list[Proposal], list]:
         candidates = [c for c in candidates if c][:MAX_CANDIDATES]
         accounts = [Account(self.decision.account, self.given_after(c), self.decision.name) for c in candidates]
-        decisions = self.ev.evaluate_many(accounts) if accounts else []
+        # Only the outcome of a candidate counts: no provenance is built for it.
+        decisions = self.ev.evaluate_many(accounts, trace="none") if accounts else []
         kept, failed = [], []
         for ch, d in zip(candidates, decisions, strict=True):
             rule = reached(d)
