@@ -47,7 +47,7 @@ def _negate_leaf(leaf: Leaf) -> Condition:
     return AnyOf((*parts, *missing))
 
 
-def compile_condition(cond: Condition) -> dict:
+def compile_condition(cond: Condition) -> dict[str, Any]:
     """One condition (in negation normal form) as a durable_rules alpha expression."""
     if isinstance(cond, AllOf):
         parts = [compile_condition(c) for c in cond.children]
@@ -60,7 +60,7 @@ def compile_condition(cond: Condition) -> dict:
     return _compile_leaf(cond)
 
 
-def _compile_leaf(leaf: Leaf) -> dict:
+def _compile_leaf(leaf: Leaf) -> dict[str, Any]:
     op = OPS[leaf.op]
     if leaf.value_of is not None:
         # durable_rules can match a comparison whose right-hand fact is missing; require it explicitly.
@@ -70,9 +70,9 @@ def _compile_leaf(leaf: Leaf) -> dict:
     return op.durable(leaf.fact, encode_value(leaf.value))
 
 
-def compile_ruleset(ruleset: RuleSet) -> dict[str, dict]:
+def compile_ruleset(ruleset: RuleSet) -> dict[str, dict[str, Any]]:
     """Every rule as a durable_rules rule: its stratum tag and its condition on one fact ``m``."""
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for rule in ruleset.rules:
         cond = compile_condition(negation_normal_form(rule.when))
         parts = [{STRATUM_KEY: rule.stratum}, *cond.get("$and", [cond])]

@@ -32,7 +32,7 @@ class ConditionTrace(NamedTuple):
     path: str
     value_of: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         d = {
             "fact": self.fact,
@@ -56,7 +56,7 @@ class Reason:
     relied_on: tuple[tuple[str, Any, str], ...]  # (derived fact, value, rule id or "default")
     overridden_by: dict[str, str] = field(default_factory=dict)  # conclusion → winning rule id
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         r = self.rule
         concludes: dict[str, Any] = {}
@@ -96,7 +96,7 @@ class Decision:
     stage_rule: str | None
     structure: str | None
     structure_rule: str | None
-    actions: tuple[dict, ...]
+    actions: tuple[dict[str, Any], ...]
     reasons: tuple[Reason, ...]
     rules_version: str
     origin: str = ""
@@ -111,7 +111,7 @@ class Decision:
         """Ids of the rules that fired, in evaluation order."""
         return [r.rule.id for r in self.reasons]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; the shape documented in the README."""
         return {
             "account": self.account,
@@ -142,7 +142,7 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _order(rule: Rule) -> tuple:
+def _order(rule: Rule) -> tuple[int, str]:
     # Conflict resolution, documented in docs/rule-language.md: highest priority, then rule id.
     return (-rule.priority, rule.id)
 
@@ -209,7 +209,14 @@ class Evaluator:
                     encoded[i].update((k, encode_value(facts[i][k])) for k in derived_by[i])
         return [self._decision(accounts[i], facts[i], derived_by[i], fired[i], overridden[i], level) for i in range(n)]
 
-    def _settle(self, stratum: int, rules: list[Rule], facts: dict, derived_by: dict, overridden: dict) -> None:
+    def _settle(
+        self,
+        stratum: int,
+        rules: list[Rule],
+        facts: dict[str, Any],
+        derived_by: dict[str, str],
+        overridden: dict[str, dict[str, str]],
+    ) -> None:
         for r in rules:  # already in conflict order: the first to conclude wins
             for fname, value in r.derive:
                 if fname in derived_by:
@@ -237,11 +244,11 @@ class Evaluator:
         stage_rule = next((r for r in by_priority if r.stage), None)
         structure_rule = next((r for r in by_priority if r.structure), None)
         for r in fired:
-            if r.stage and r is not stage_rule:
+            if r.stage and stage_rule is not None and r is not stage_rule:
                 overridden.setdefault(r.id, {})["stage"] = stage_rule.id
-            if r.structure and r is not structure_rule:
+            if r.structure and structure_rule is not None and r is not structure_rule:
                 overridden.setdefault(r.id, {})["structure"] = structure_rule.id
-        actions: dict[str, dict] = {}
+        actions: dict[str, dict[str, Any]] = {}
         for r in by_priority:
             for a in r.actions:
                 if a.id in actions:

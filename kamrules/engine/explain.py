@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
-from kamrules.engine.evaluate import ConditionTrace, Decision, Evaluator
+from kamrules.engine.evaluate import ConditionTrace, Decision, Evaluator, Reason
 from kamrules.engine.reference import holds, leaf_holds
 from kamrules.lang.model import STAGES, UNCOUPLING, Account, AllOf, AnyOf, Condition, Fact, Leaf, Not, Rule, stage_index
 from kamrules.lang.ops import OPS, ORDERED_TYPES, REMOVE
@@ -22,6 +22,8 @@ MAX_PROPOSALS = 5  # proposals kept per goal
 DERIVED_DEPTH = 2  # how deep a needed derived fact is traced back to the rules that derive it
 
 Need = tuple[Leaf, bool]  # a comparison and whether it must hold (False below a `not`)
+Changes = dict[str, Any]  # fact -> new value or REMOVE
+Reached = Callable[[Decision], "str | None"]  # the rule that reaches a goal in a decision, or None
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Failure:
     must_hold: bool  # False when the comparison sits under a `not` and should not hold
     gap: float | int | None  # how far the observed value is from the threshold (numbers, days for dates)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return self.trace.to_dict() | {"must_hold": self.must_hold, "gap": self.gap}
 
@@ -45,7 +47,7 @@ class Miss:
     goal: str
     failures: tuple[Failure, ...]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "rule": self.rule.id,
@@ -67,7 +69,7 @@ class Proposal:
     move: str
     key_account: bool | None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "goal": self.goal,
@@ -87,7 +89,7 @@ class Explanation:
     proposals: tuple[Proposal, ...]
     candidates_tried: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         d = self.decision
         return {
@@ -109,7 +111,7 @@ def _plain(v: Any) -> Any:
 # ---------------------------------------------------------------------------- why
 
 
-def why(d: Decision) -> dict:
+def why(d: Decision) -> dict[str, Any]:
     """The fired rules as a chain: given facts used → derived facts → recommendation."""
     given = set(d.given)
     used = sorted({f for r in d.reasons for f in r.rule.reads() if f in given})
@@ -127,12 +129,14 @@ def why(d: Decision) -> dict:
             "move": d.move,
             "because": steps.get(d.stage_rule) if d.stage_rule else None,
         },
-        "structure": {"recommended": d.structure, "because": steps.get(d.structure_rule)} if d.structure else None,
+        "structure": {"recommended": d.structure, "because": steps.get(d.structure_rule or "")}
+        if d.structure
+        else None,
         "actions": [{"id": a["id"], "text": a["text"], "because": [steps[r] for r in a["rules"]]} for a in d.actions],
     }
 
 
-def _step(reason) -> dict:
+def _step(reason: Reason) -> dict[str, Any]:
     r = reason.rule
     return {
         "rule": r.id,
@@ -158,7 +162,7 @@ def _requires_stage(cond: Condition, stage: str) -> bool:
     )
 
 
-def failures(cond: Condition, facts: dict, path: str = "", want: bool = True) -> Iterable[Failure]:
+def failures(cond: Condition, facts: dict[str, Any], path: str = "", want: bool = True) -> Iterable[Failure]:
     """The comparisons that keep a condition from being `want`, with observed values and gaps."""
     if isinstance(cond, Not):
         yield from failures(cond.child, facts, f"{path}not.", not want)
@@ -187,7 +191,7 @@ def _gap(op: str, threshold: Any, observed: Any) -> float | int | None:
     diff = bound(threshold, observed) - observed
     if isinstance(diff, dt.timedelta):
         return diff.days
-    return round(diff, 10) if isinstance(diff, float) else diff  # type: ignore[no-any-return]
+    return round(diff, 10) if isinstance(diff, float) else diff
 
 
 # ---------------------------------------------------------------------------- what it would take
@@ -269,7 +273,7 @@ class _Search:
         self.decision = decision
         self.facts = dict(decision.given) | dict(decision.derived)
 
-    def expand(self, needs: list[Need], changes: dict, depth: int = DERIVED_DEPTH) -> list[dict]:
+    def expand(self, needs: list[Need], changes: Changes, depth: int = DERIVED_DEPTH) -> list[Changes]:
         """Change sets (on top of `changes`) meeting every need; derived facts through their rules."""
         partial = [dict(changes)]
         for leaf, want in needs:
@@ -294,7 +298,7 @@ class _Search:
             partial = nxt[:MAX_CANDIDATES]
         return partial
 
-    def _apply(self, changes: dict) -> dict:
+    def _apply(self, changes: Changes) -> dict[str, Any]:
         working = dict(self.facts)
         for f, v in changes.items():
             if v == REMOVE:
@@ -303,17 +307,17 @@ class _Search:
                 working[f] = v
         return working
 
-    def given_after(self, changes: dict) -> dict:
+    def given_after(self, changes: Changes) -> dict[str, Any]:
         """The given facts with the changes applied (derived facts are left to the engine)."""
         return {k: v for k, v in self._apply(changes).items() if k in self.decision.given or k in changes}
 
-    def run(self, goal: str, rules: list[Rule], reached) -> tuple[list[Proposal], int]:
+    def run(self, goal: str, rules: list[Rule], reached: Reached) -> tuple[list[Proposal], int]:
         """Candidates from the goal's rules, then one repair round against the rules that blocked them."""
         candidates = _unique(ch for r in rules for w in ways(r.when) for ch in self.expand(w, {}))
         kept, failed = self._check(goal, candidates, reached)
         if {} in candidates:  # the rule's own conditions already hold: something else blocks it
             failed.append(({}, self.decision))
-        repairs = []
+        repairs: list[Changes] = []
         for ch, d in failed:
             for blocker in self._blockers(goal, d):
                 repairs.extend(x for w in ways(blocker.when, False) for x in self.expand(w, ch))
@@ -321,7 +325,9 @@ class _Search:
         more, _ = self._check(goal, repairs, reached)
         return _minimal(kept + more), len(candidates) + len(repairs)
 
-    def _check(self, goal: str, candidates: list[dict], reached) -> tuple[list[Proposal], list]:
+    def _check(
+        self, goal: str, candidates: list[Changes], reached: Reached
+    ) -> tuple[list[Proposal], list[tuple[Changes, Decision]]]:
         candidates = [c for c in candidates if c][:MAX_CANDIDATES]
         accounts = [Account(self.decision.account, self.given_after(c), self.decision.name) for c in candidates]
         # Only the outcome of a candidate counts: no provenance is built for it.
@@ -347,7 +353,7 @@ class _Search:
         return out
 
 
-def _unique(change_sets: Iterable[dict]) -> list[dict]:
+def _unique(change_sets: Iterable[Changes]) -> list[Changes]:
     seen, out = set(), []
     for ch in change_sets:
         key = tuple(sorted((k, repr(v)) for k, v in ch.items()))
@@ -369,7 +375,7 @@ def _distance(p: Proposal) -> float:
 
 def _minimal(proposals: list[Proposal]) -> list[Proposal]:
     """Keep the smallest: per set of facts the smallest move; no proposal changing a strict superset of another's."""
-    best: dict[frozenset, Proposal] = {}
+    best: dict[frozenset[str], Proposal] = {}
     for p in proposals:
         key = frozenset(f for f, _, _ in p.changes)
         if key not in best or _distance(p) < _distance(best[key]):

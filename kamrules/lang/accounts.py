@@ -39,9 +39,10 @@ def account_from_node(
         acc_name = nn.value
     fn = child(root, "facts", ACCOUNT, "'facts'", col)
     facts: dict[str, Any] = {}
+    spans = fn.key_spans if fn is not None else {}
     for fname, vnode in fn.items() if fn is not None else ():
         value = node_value(vnode)
-        problem = fact_value_problem(ruleset, fname, value, fn.key_spans[fname], vnode.span, "account")
+        problem = fact_value_problem(ruleset, fname, value, spans[fname], vnode.span, "account")
         if problem:
             col.append(problem)
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from kamrules.errors import Problem, Span
@@ -111,7 +111,7 @@ def _check_enum(fact: Fact, value: Any) -> str | None:
     return None if value in (fact.values or ()) else "not an allowed value"
 
 
-_CHECKS = {
+_CHECKS: dict[str, Callable[[Fact, Any], str | None]] = {
     "number": _check_number,
     "integer": _check_number,
     "boolean": lambda _f, v: None if isinstance(v, bool) else "wrong type",

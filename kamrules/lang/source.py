@@ -239,6 +239,7 @@ def _convert(node: yaml.Node, name: str, problems: list[Problem]) -> YNode:
         return YNode("map", out, span, key_spans)
     if isinstance(node, yaml.SequenceNode):
         return YNode("seq", [_convert(v, name, problems) for v in node.value], span)
+    assert isinstance(node, yaml.ScalarNode)  # compose() makes only mappings, sequences and scalars
     return YNode("scalar", _scalar(node), span, raw=node.value)
 
 
