@@ -37,8 +37,8 @@ class ConditionTrace(NamedTuple):
         d = {
             "fact": self.fact,
             "op": self.op,
-            "value": _jsonable(self.value),
-            "observed": _jsonable(self.observed),
+            "value": jsonable(self.value),
+            "observed": jsonable(self.observed),
             "holds": self.holds,
             "path": self.path,
         }
@@ -61,7 +61,7 @@ class Reason:
         r = self.rule
         concludes: dict[str, Any] = {}
         if r.derive:
-            concludes["derive"] = {k: _jsonable(v) for k, v in r.derive}
+            concludes["derive"] = {k: jsonable(v) for k, v in r.derive}
         if r.stage:
             concludes["stage"] = r.stage
         if r.structure:
@@ -76,7 +76,7 @@ class Reason:
             "stratum": r.stratum,
             "concludes": concludes,
             "conditions": [c.to_dict() for c in self.conditions],
-            "derived_from": [{"fact": f, "value": _jsonable(v), "rule": by} for f, v, by in self.relied_on],
+            "derived_from": [{"fact": f, "value": jsonable(v), "rule": by} for f, v, by in self.relied_on],
             "overridden": dict(self.overridden_by),
         }
 
@@ -125,8 +125,8 @@ class Decision:
             },
             "structure": {"recommended": self.structure, "rule": self.structure_rule} if self.structure else None,
             "actions": list(self.actions),
-            "derived": {k: {"value": _jsonable(v), "rule": self.derived_by[k]} for k, v in self.derived.items()},
-            "given": {k: _jsonable(v) for k, v in self.given.items()},
+            "derived": {k: {"value": jsonable(v), "rule": self.derived_by[k]} for k, v in self.derived.items()},
+            "given": {k: jsonable(v) for k, v in self.given.items()},
             "reasons": [r.to_dict() for r in self.reasons],
             "fired": self.fired,
             "rules_version": self.rules_version,
@@ -134,11 +134,12 @@ class Decision:
         }
 
 
-def _jsonable(v: Any) -> Any:
+def jsonable(v: Any) -> Any:
+    """A value as JSON holds it: dates as ISO text, tuples as lists."""
     if isinstance(v, dt.date):
         return v.isoformat()
     if isinstance(v, tuple):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     return v
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kamrules.engine.explain import Explanation, Failure, Proposal, why
+from kamrules.engine.explain import Explanation, Failure, why
+from kamrules.engine.proposals import Proposal
 from kamrules.lang.ops import REMOVE
 from kamrules.render.words import comparison, fmt, trace_text
 
