@@ -24,7 +24,11 @@ facts:
   revenue: {type: number, range: [-1.0e12, 1.0e12], description: revenue, source: given}
   trust_score: {type: number, range: [0, 10], description: trust, source: given}
   last_review: {type: date, description: last review, source: given}
-  stage: {type: enum, values: [pre-KAM, early-KAM, mid-KAM, partnership-KAM, synergistic-KAM, uncoupling-KAM], description: stage, source: given}
+  stage:
+    type: enum
+    values: [pre-KAM, early-KAM, mid-KAM, partnership-KAM, synergistic-KAM, uncoupling-KAM]
+    description: stage
+    source: given
   big: {type: boolean, description: big customer, source: derived, default: false}
 """
 

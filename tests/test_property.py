@@ -135,5 +135,5 @@ def test_engine_equals_reference_on_random_conditions(conds, batch):
     rs = replace(RULESET, rules=rules)
     with Evaluator(rs) as ev:
         decisions = ev.evaluate_many([Account(str(i), f) for i, f in enumerate(batch)])
-    for facts, d in zip(batch, decisions):
+    for facts, d in zip(batch, decisions, strict=True):
         assert set(d.fired) == reference_fired(rs, facts)[0]
