@@ -70,15 +70,21 @@ def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | N
             expected="given or derived",
             found=describe_value(source),
         )
-    values = _enum_values(node, fname, ftype, kspan, col)
-    rng = _range(node, fname, ftype, kspan, col)
+    # 'values' or 'range' that is not a list is reported but, like an unknown key, keeps the fact (without it).
+    tolerated = Problems()
+    values = _enum_values(node, fname, ftype, kspan, col, tolerated)
+    rng = _range(node, fname, ftype, kspan, col, tolerated)
     dnode = node.get("default")
     if dnode is not None and source != "derived":
         col.add(dnode.span, f"'default' is only for derived facts ('{fname}' is {source})", code="unknown-key")
-    if len(col) > col_start or (ftype == "enum" and not values):
+    rejected = len(col) > col_start or values == ()
+    col.extend(tolerated)
+    if rejected:
         return None
     default = dnode.value if dnode is not None else None
-    fact = Fact(fname, ftype, str(fields["description"]), source, values, fields["unit"], rng, default, kspan.line)
+    fact = Fact(
+        fname, ftype, str(fields["description"]), source, values or None, fields["unit"], rng, default, kspan.line
+    )
     if dnode is not None:
         p = value_problem(fact, default, dnode.span, f"default of fact '{fname}'")
         if p:
@@ -109,8 +115,10 @@ def _check_choice(node: YNode, key: str, value: Any, choices: tuple[str, ...], m
         )
 
 
-def _enum_values(node: YNode, fname: str, ftype: Any, kspan: Span, col: Problems) -> tuple[str, ...] | None:
-    """The allowed values of an enum fact; 'values' on any other fact is a problem."""
+def _enum_values(
+    node: YNode, fname: str, ftype: Any, kspan: Span, col: Problems, tolerated: Problems
+) -> tuple[str, ...] | None:
+    """The allowed values of an enum fact (empty: none valid); 'values' on any other fact is a problem."""
     vnode = node.get("values")
     if ftype != "enum":
         if vnode is not None:
@@ -119,7 +127,7 @@ def _enum_values(node: YNode, fname: str, ftype: Any, kspan: Span, col: Problems
     if vnode is None:
         col.add(kspan, f"enum fact '{fname}' has no 'values'", expected="a list of allowed values", code="missing-key")
         return None
-    if not col.expect_kind(vnode, "seq", f"'values' of fact '{fname}'"):
+    if not tolerated.expect_kind(vnode, "seq", f"'values' of fact '{fname}'"):
         return None
     values: list[str] = []
     for v in vnode.value:
@@ -129,10 +137,12 @@ def _enum_values(node: YNode, fname: str, ftype: Any, kspan: Span, col: Problems
             col.add(v.span, f"duplicate enum value '{v.value}'", expected="each value once", found=f"'{v.value}' again")
         else:
             values.append(v.value)
-    return tuple(values) or None
+    return tuple(values)
 
 
-def _range(node: YNode, fname: str, ftype: Any, kspan: Span, col: Problems) -> tuple[float, float] | None:
+def _range(
+    node: YNode, fname: str, ftype: Any, kspan: Span, col: Problems, tolerated: Problems
+) -> tuple[float, float] | None:
     """The [min, max] of a number or integer fact; 'range' on any other fact is a problem."""
     rnode = node.get("range")
     if ftype not in ("number", "integer"):
@@ -143,7 +153,7 @@ def _range(node: YNode, fname: str, ftype: Any, kspan: Span, col: Problems) -> t
     if rnode is None:
         col.add(kspan, f"{ftype} fact '{fname}' has no 'range'", expected="range: [min, max]", code="missing-key")
         return None
-    if not col.expect_kind(rnode, "seq", f"'range' of fact '{fname}'"):
+    if not tolerated.expect_kind(rnode, "seq", f"'range' of fact '{fname}'"):
         return None
     ends = [v.value for v in rnode.value]
     good = (
