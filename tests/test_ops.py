@@ -8,9 +8,10 @@ import pytest
 
 from kamrules.engine.compiler import encode_value
 from kamrules.engine.durable import Engine
+from kamrules.engine.proposals import _values
 from kamrules.engine.reference import leaf_holds
 from kamrules.lang.model import Fact, Leaf, Not, Rule, RuleSet
-from kamrules.lang.ops import OPS, applies_to
+from kamrules.lang.ops import OPS, REMOVE, applies_to
 
 # For each operand kind: a fact type it applies to, an operand, and values around it (None: fact absent).
 CASES: dict[str, tuple[str, Any, list[Any]]] = {
@@ -49,3 +50,18 @@ def test_predicate_agrees_with_durable_rules(name):
 def test_every_operator_has_a_case():
     """Adding an operator with a new kind of operand needs a case here."""
     assert {op.operand for op in OPS.values()} <= set(CASES)
+
+
+@pytest.mark.parametrize("name", list(OPS))
+@pytest.mark.parametrize("want", [True, False])
+def test_proposed_values_do_what_they_promise(name, want):
+    """The values explain proposes for a comparison make it hold (want) or fail (not want), from any start."""
+    op = OPS[name]
+    fact_type, operand, values = CASES[op.operand]
+    fact = Fact("x", fact_type, "x", "given", range=(-1e21, 1e21) if fact_type in ("number", "integer") else None)
+    leaf = Leaf("x", name, operand)
+    for current in values:
+        working = {} if current is None else {"x": current}
+        for proposed in _values(leaf, want, fact, working):
+            after = {} if proposed == REMOVE else {"x": proposed}
+            assert leaf_holds(leaf, after) == want, (name, want, current, proposed)

@@ -7,9 +7,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from kamrules.lang import json_schema
+from kamrules.lang import Key, Problems, Spec, check_keys, json_schema, read_yaml
 from kamrules.lang.loader import NOT_RULE_FILES
-from kamrules.lang.source import read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 RULE_FILES = sorted(p for p in (ROOT / "rules").glob("*.yaml") if p.name not in NOT_RULE_FILES)
@@ -54,3 +53,17 @@ def test_schema_rejects_an_unknown_key_in_a_condition():
     }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(rules, json_schema("rules"))
+
+
+def test_check_keys_serves_any_file_kind(tmp_path):
+    """A new file kind declares a Spec and gets unknown-key (with did-you-mean) and missing-key problems."""
+    spec = Spec("a widget", {"name": Key("scalar", True, "{what} has no '{key}'", "name: TEXT"), "size": Key("scalar")})
+    path = tmp_path / "w.yaml"
+    path.write_text("sise: 3\n")
+    problems = Problems()
+    assert not check_keys(read_yaml(path), spec, "widget 'w'", problems)
+    assert [(p.message, p.help, p.code) for p in sorted(problems, key=lambda p: p.message)] == [
+        ("unknown key 'sise' in widget 'w'", "did you mean 'size'?", "unknown-key"),
+        ("widget 'w' has no 'name'", None, "missing-key"),
+    ]
+    assert json_schema("account")["required"] == ["account", "facts"]
