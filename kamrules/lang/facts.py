@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +73,9 @@ def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | N
         )
     # 'values' or 'range' that is not a list is reported but, like an unknown key, keeps the fact (without it).
     tolerated = Problems()
-    values = _enum_values(node, fname, ftype, kspan, col, tolerated)
-    rng = _range(node, fname, ftype, kspan, col, tolerated)
+    at = _Where(fname, ftype, kspan, col, tolerated)
+    values = _enum_values(node, at)
+    rng = _range(node, at)
     dnode = node.get("default")
     if dnode is not None and source != "derived":
         col.add(dnode.span, f"'default' is only for derived facts ('{fname}' is {source})", code="unknown-key")
@@ -115,20 +117,38 @@ def _check_choice(node: YNode, key: str, value: Any, choices: tuple[str, ...], m
         )
 
 
-def _enum_values(
-    node: YNode, fname: str, ftype: Any, kspan: Span, col: Problems, tolerated: Problems
-) -> tuple[str, ...] | None:
+@dataclass(frozen=True)
+class _Where:
+    """One fact's declaration being read: where its name stands and where problems go."""
+
+    name: str
+    type: Any
+    span: Span  # of the fact's name
+    col: Problems
+    tolerated: Problems  # problems that keep the fact
+
+
+def _typed_list(node: YNode, key: str, applies: bool, only_for: str, expected: str, at: _Where) -> YNode | None:
+    """The list under a key that facts of some types need and the others must not have."""
+    value = node.get(key)
+    if not applies:
+        if value is not None:
+            message = f"'{key}' is only for {only_for} facts ('{at.name}' is {at.type})"
+            at.col.add(value.span, message, code="unknown-key")
+        return None
+    if value is None:
+        message = f"{at.type} fact '{at.name}' has no '{key}'"
+        at.col.add(at.span, message, expected=expected, code="missing-key")
+        return None
+    return value if at.tolerated.expect_kind(value, "seq", f"'{key}' of fact '{at.name}'") else None
+
+
+def _enum_values(node: YNode, at: _Where) -> tuple[str, ...] | None:
     """The allowed values of an enum fact (empty: none valid); 'values' on any other fact is a problem."""
-    vnode = node.get("values")
-    if ftype != "enum":
-        if vnode is not None:
-            col.add(vnode.span, f"'values' is only for enum facts ('{fname}' is {ftype})", code="unknown-key")
-        return None
+    vnode = _typed_list(node, "values", at.type == "enum", "enum", "a list of allowed values", at)
     if vnode is None:
-        col.add(kspan, f"enum fact '{fname}' has no 'values'", expected="a list of allowed values", code="missing-key")
         return None
-    if not tolerated.expect_kind(vnode, "seq", f"'values' of fact '{fname}'"):
-        return None
+    fname, col = at.name, at.col
     values: list[str] = []
     for v in vnode.value:
         if v.kind != "scalar" or not isinstance(v.value, str) or not v.value:
@@ -140,21 +160,13 @@ def _enum_values(
     return tuple(values)
 
 
-def _range(
-    node: YNode, fname: str, ftype: Any, kspan: Span, col: Problems, tolerated: Problems
-) -> tuple[float, float] | None:
+def _range(node: YNode, at: _Where) -> tuple[float, float] | None:
     """The [min, max] of a number or integer fact; 'range' on any other fact is a problem."""
-    rnode = node.get("range")
-    if ftype not in ("number", "integer"):
-        if rnode is not None:
-            message = f"'range' is only for number and integer facts ('{fname}' is {ftype})"
-            col.add(rnode.span, message, code="unknown-key")
-        return None
+    numeric = at.type in ("number", "integer")
+    rnode = _typed_list(node, "range", numeric, "number and integer", "range: [min, max]", at)
     if rnode is None:
-        col.add(kspan, f"{ftype} fact '{fname}' has no 'range'", expected="range: [min, max]", code="missing-key")
         return None
-    if not tolerated.expect_kind(rnode, "seq", f"'range' of fact '{fname}'"):
-        return None
+    fname, col = at.name, at.col
     ends = [v.value for v in rnode.value]
     good = (
         len(ends) == 2
