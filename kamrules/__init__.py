@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 
 from kamrules.engine.evaluate import Decision, Evaluator, evaluate
 from kamrules.errors import CheckFailed, EngineError, InvalidInput, KamrulesError, Problem
-from kamrules.lang.loader import load_account, load_ruleset
+from kamrules.lang import load_account, load_ruleset
 from kamrules.lang.model import Account, RuleSet
 
 __all__ = [

@@ -22,7 +22,7 @@ from kamrules.errors import EXIT_FAILED, EXIT_OK, CheckFailed, EngineError, Inva
 from kamrules.inputs import read_review_input
 from kamrules.kam import abc_rows, load_settings, load_structure_rules
 from kamrules.kam import review as pf
-from kamrules.lang.loader import load_account, load_ruleset
+from kamrules.lang import load_account, load_ruleset
 from kamrules.lang.model import ALL_STAGES, Account, RuleSet
 from kamrules.render import review as pr
 from kamrules.render.decision import Evaluated, RulesChecked, RulesListing

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a check ran and failed: scenario expectations, audit verify
@@ -72,7 +72,7 @@ class Problem:
             lines.append(f"  help: {self.help}")
         return "\n".join(lines)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (``--format json``)."""
         return {
             "file": self.span.file,
@@ -96,7 +96,7 @@ class KamrulesError(Exception):
         """Text for the terminal."""
         return f"error: {self}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The machine-readable form."""
         return {"error": type(self).__name__, "message": str(self), "exit_code": self.exit_code}
 
@@ -129,7 +129,7 @@ class InvalidInput(KamrulesError):
         out.append(f"found {self.summary()}")
         return "\n".join(out)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The problems as data."""
         return {
             "error": "InvalidInput",

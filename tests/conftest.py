@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,22 @@ def _private_audit_db(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def update_golden(request) -> bool:
-    return request.config.getoption("--update-golden")
+    """Whether golden files are rewritten: only with --update-golden or KAMRULES_REGEN=1, never by default."""
+    return bool(request.config.getoption("--update-golden") or os.environ.get("KAMRULES_REGEN") == "1")
+
+
+@pytest.fixture(scope="session")
+def check_golden(update_golden):
+    """Compare output with a golden file; a missing golden file fails unless regeneration was asked for."""
+
+    def check(output: str, golden: Path) -> None:
+        if update_golden:
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_text(output, encoding="utf-8")
+        assert golden.exists(), f"{golden} is missing: regenerate with KAMRULES_REGEN=1 and review the diff"
+        assert output == golden.read_text(encoding="utf-8")
+
+    return check
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,17 @@ import pytest
 
 from kamrules.engine.reference import reference_fired
 from kamrules.errors import Span
-from kamrules.lang.loader import fact_value_problem
+from kamrules.lang import fact_value_problem
 from kamrules.lang.model import Account
 from kamrules.lang.source import read_yaml
 
 CASES_DIR = Path(__file__).parent / "cases"
+EXPECT_KEYS = {"fired", "key_account", "stage", "move", "actions", "actions_absent"}
+
+
+def unknown_expect_keys(case: dict) -> list[str]:
+    """The keys of a case's `expect` that this test does not check (a typo would otherwise pass silently)."""
+    return sorted(set(case["expect"]) - EXPECT_KEYS)
 
 
 def _load_cases():
@@ -31,6 +37,7 @@ def test_case(case, evaluator, ruleset):
     for name, value in case["facts"].items():
         problem = fact_value_problem(ruleset, name, value, Span("case"), Span("case"), "case")
         assert problem is None, problem.headline()
+    assert unknown_expect_keys(case) == [], f"unknown expect keys; allowed: {sorted(EXPECT_KEYS)}"
     d = evaluator.evaluate(Account("case", case["facts"]))
     expect = case["expect"]
     if "fired" in expect:
@@ -56,3 +63,9 @@ def test_every_default_rule_fires_in_some_case(evaluator, ruleset):
     for param in CASES:
         fired |= set(evaluator.evaluate(Account("case", param.values[0]["facts"])).fired)
     assert sorted(r.id for r in ruleset.rules if r.id not in fired) == []
+
+
+def test_a_typo_in_expect_is_rejected():
+    """A misspelt `expect` key (here `stgae`) is reported instead of being ignored."""
+    case = {"name": "typo", "facts": {}, "expect": {"stgae": "mid-KAM", "fired": []}}
+    assert unknown_expect_keys(case) == ["stgae"]

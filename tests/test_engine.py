@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kamrules import Evaluator, InvalidInput, load_ruleset
+from kamrules import Evaluator, InvalidInput, load_account, load_ruleset
 from kamrules.engine.durable import Engine
 from kamrules.errors import EngineError
 from kamrules.lang.model import Account
@@ -24,7 +24,11 @@ facts:
   revenue: {type: number, range: [-1.0e12, 1.0e12], description: revenue, source: given}
   trust_score: {type: number, range: [0, 10], description: trust, source: given}
   last_review: {type: date, description: last review, source: given}
-  stage: {type: enum, values: [pre-KAM, early-KAM, mid-KAM, partnership-KAM, synergistic-KAM, uncoupling-KAM], description: stage, source: given}
+  stage:
+    type: enum
+    values: [pre-KAM, early-KAM, mid-KAM, partnership-KAM, synergistic-KAM, uncoupling-KAM]
+    description: stage
+    source: given
   big: {type: boolean, description: big customer, source: derived, default: false}
 """
 
@@ -209,3 +213,25 @@ def test_many_tiny_floats_in_one_batch(small):
     with Evaluator(small) as ev:
         decisions = ev.evaluate_many(accounts)
     assert [("either-branch" in d.fired) for d in decisions] == [bool(i % 2) for i in range(300)]
+
+
+def test_trace_levels_keep_the_decision_and_drop_provenance(ruleset, evaluator):
+    """trace="fired" drops the comparisons, trace="none" also what rules relied on; the decision is the same."""
+    account = load_account(ROOT / "examples" / "accounts" / "distribuzione-alimentare-veneta.yaml", ruleset)
+    full = evaluator.evaluate(account)
+    assert any(r.conditions for r in full.reasons) and any(r.relied_on for r in full.reasons)
+    for level in ("fired", "none"):
+        d = evaluator.evaluate(account, trace=level)
+        assert (d.fired, d.derived, d.stage_recommended, d.actions) == (
+            full.fired,
+            full.derived,
+            full.stage_recommended,
+            full.actions,
+        )
+        assert all(r.conditions == () for r in d.reasons)
+        relied_on = [r.relied_on for r in d.reasons]
+        assert relied_on == ([()] * len(d.reasons) if level == "none" else [r.relied_on for r in full.reasons])
+    with Evaluator(ruleset, trace="none") as ev:
+        assert ev.evaluate(account).reasons[0].conditions == ()
+    with pytest.raises(ValueError, match="trace must be one of"):
+        Evaluator(ruleset, trace="some")

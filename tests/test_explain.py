@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from kamrules import load_account
 from kamrules.cli import main
-from kamrules.engine.explain import EPSILON, REMOVE, _values, explain
+from kamrules.engine.explain import explain
+from kamrules.engine.proposals import EPSILON, REMOVE, _values
 from kamrules.lang.model import Fact, Leaf
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from kamrules.lang.model import AllOf, AnyOf, Condition, Leaf, Not, RuleSet
-from kamrules.lang.ops import OPS
+from kamrules.lang.ops import MISSING, OPS
 
 STRATUM_KEY = "_s"  # which evaluation layer an asserted fact belongs to
 _EPOCH = dt.date(1970, 1, 1)
@@ -38,25 +38,16 @@ def negation_normal_form(cond: Condition) -> Condition:
 
 
 def _negate_leaf(leaf: Leaf) -> Condition:
-    negation = OPS[leaf.op].negation
-    if not OPS[leaf.op].takes_value:
-        return Leaf(leaf.fact, str(negation), line=leaf.line, col=leaf.col)
+    op = OPS[leaf.op]
+    if not op.takes_value:
+        return Leaf(leaf.fact, str(op.negation), line=leaf.line, col=leaf.col)
     # The comparison is false when a fact it reads is missing, so its negation is true then.
-    missing = [Leaf(f, "missing", line=leaf.line, col=leaf.col) for f in sorted(leaf.facts())]
-    if negation is None:  # between: outside the range on either side
-        lo, hi = leaf.value
-        return AnyOf(
-            (
-                Leaf(leaf.fact, "lt", lo, line=leaf.line, col=leaf.col),
-                Leaf(leaf.fact, "gt", hi, line=leaf.line, col=leaf.col),
-                *missing,
-            )
-        )
-    flipped = Leaf(leaf.fact, negation, leaf.value, leaf.value_of, leaf.line, leaf.col)
-    return AnyOf((flipped, *missing))
+    missing = [Leaf(f, MISSING, line=leaf.line, col=leaf.col) for f in sorted(leaf.facts())]
+    parts = [Leaf(leaf.fact, name, value, leaf.value_of, leaf.line, leaf.col) for name, value in op.negated(leaf.value)]
+    return AnyOf((*parts, *missing))
 
 
-def compile_condition(cond: Condition) -> dict:
+def compile_condition(cond: Condition) -> dict[str, Any]:
     """One condition (in negation normal form) as a durable_rules alpha expression."""
     if isinstance(cond, AllOf):
         parts = [compile_condition(c) for c in cond.children]
@@ -69,7 +60,7 @@ def compile_condition(cond: Condition) -> dict:
     return _compile_leaf(cond)
 
 
-def _compile_leaf(leaf: Leaf) -> dict:
+def _compile_leaf(leaf: Leaf) -> dict[str, Any]:
     op = OPS[leaf.op]
     if leaf.value_of is not None:
         # durable_rules can match a comparison whose right-hand fact is missing; require it explicitly.
@@ -79,11 +70,11 @@ def _compile_leaf(leaf: Leaf) -> dict:
     return op.durable(leaf.fact, encode_value(leaf.value))
 
 
-def compile_ruleset(ruleset: RuleSet) -> dict[str, dict]:
+def compile_ruleset(ruleset: RuleSet) -> dict[str, dict[str, Any]]:
     """Every rule as a durable_rules rule: its stratum tag and its condition on one fact ``m``."""
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for rule in ruleset.rules:
         cond = compile_condition(negation_normal_form(rule.when))
-        parts = [{STRATUM_KEY: rule.stratum}] + (cond["$and"] if "$and" in cond else [cond])
+        parts = [{STRATUM_KEY: rule.stratum}, *cond.get("$and", [cond])]
         out[rule.id] = {"all": [{"m": {"$and": parts}}]}
     return out

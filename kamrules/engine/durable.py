@@ -85,7 +85,7 @@ def dumps_facts(batch: list[dict[str, Any]]) -> str:
 class Engine:
     """A rule set compiled into a durable_rules ruleset; fires rules on batches of facts."""
 
-    def __init__(self, ruleset: RuleSet, definition: dict[str, dict] | None = None) -> None:
+    def __init__(self, ruleset: RuleSet, definition: dict[str, dict[str, Any]] | None = None) -> None:
         self.ruleset = ruleset
         self.definition = definition if definition is not None else compile_ruleset(ruleset)
         self.name = f"kamrules-{ruleset.version[:12]}-{next(_names)}"
@@ -140,10 +140,11 @@ class Engine:
         except _dre.error as e:
             raise EngineError(f"durable_rules could not retract facts: {e}") from None
 
-    def live_facts(self) -> list[dict]:
+    def live_facts(self) -> list[dict[str, Any]]:
         """Facts the engine still holds (empty between calls: nothing leaks between accounts)."""
         try:
-            return json.loads(_dre.get_facts(self._handle, _SID))
+            facts: list[dict[str, Any]] = json.loads(_dre.get_facts(self._handle, _SID))
+            return facts
         except _dre.error:
             # get_facts raises when the session was never created (nothing ever fired)
             return []

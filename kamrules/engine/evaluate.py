@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from kamrules import __version__
 from kamrules.engine.compiler import encode_value
@@ -13,6 +13,10 @@ from kamrules.engine.durable import Engine
 from kamrules.engine.reference import holds, leaf_holds
 from kamrules.errors import EngineError
 from kamrules.lang.model import Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet, stage_move
+
+Trace = Literal["full", "fired", "none"]
+"""How much provenance a decision keeps: every comparison of each fired rule (full), the fired rules
+and the derived facts they relied on (fired), or only which rules fired (none)."""
 
 
 class ConditionTrace(NamedTuple):
@@ -28,13 +32,13 @@ class ConditionTrace(NamedTuple):
     path: str
     value_of: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         d = {
             "fact": self.fact,
             "op": self.op,
-            "value": _jsonable(self.value),
-            "observed": _jsonable(self.observed),
+            "value": jsonable(self.value),
+            "observed": jsonable(self.observed),
             "holds": self.holds,
             "path": self.path,
         }
@@ -52,12 +56,12 @@ class Reason:
     relied_on: tuple[tuple[str, Any, str], ...]  # (derived fact, value, rule id or "default")
     overridden_by: dict[str, str] = field(default_factory=dict)  # conclusion → winning rule id
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         r = self.rule
         concludes: dict[str, Any] = {}
         if r.derive:
-            concludes["derive"] = {k: _jsonable(v) for k, v in r.derive}
+            concludes["derive"] = {k: jsonable(v) for k, v in r.derive}
         if r.stage:
             concludes["stage"] = r.stage
         if r.structure:
@@ -72,7 +76,7 @@ class Reason:
             "stratum": r.stratum,
             "concludes": concludes,
             "conditions": [c.to_dict() for c in self.conditions],
-            "derived_from": [{"fact": f, "value": _jsonable(v), "rule": by} for f, v, by in self.relied_on],
+            "derived_from": [{"fact": f, "value": jsonable(v), "rule": by} for f, v, by in self.relied_on],
             "overridden": dict(self.overridden_by),
         }
 
@@ -92,7 +96,7 @@ class Decision:
     stage_rule: str | None
     structure: str | None
     structure_rule: str | None
-    actions: tuple[dict, ...]
+    actions: tuple[dict[str, Any], ...]
     reasons: tuple[Reason, ...]
     rules_version: str
     origin: str = ""
@@ -107,7 +111,7 @@ class Decision:
         """Ids of the rules that fired, in evaluation order."""
         return [r.rule.id for r in self.reasons]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; the shape documented in the README."""
         return {
             "account": self.account,
@@ -121,8 +125,8 @@ class Decision:
             },
             "structure": {"recommended": self.structure, "rule": self.structure_rule} if self.structure else None,
             "actions": list(self.actions),
-            "derived": {k: {"value": _jsonable(v), "rule": self.derived_by[k]} for k, v in self.derived.items()},
-            "given": {k: _jsonable(v) for k, v in self.given.items()},
+            "derived": {k: {"value": jsonable(v), "rule": self.derived_by[k]} for k, v in self.derived.items()},
+            "given": {k: jsonable(v) for k, v in self.given.items()},
             "reasons": [r.to_dict() for r in self.reasons],
             "fired": self.fired,
             "rules_version": self.rules_version,
@@ -130,15 +134,16 @@ class Decision:
         }
 
 
-def _jsonable(v: Any) -> Any:
+def jsonable(v: Any) -> Any:
+    """A value as JSON holds it: dates as ISO text, tuples as lists."""
     if isinstance(v, dt.date):
         return v.isoformat()
     if isinstance(v, tuple):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     return v
 
 
-def _order(rule: Rule) -> tuple:
+def _order(rule: Rule) -> tuple[int, str]:
     # Conflict resolution, documented in docs/rule-language.md: highest priority, then rule id.
     return (-rule.priority, rule.id)
 
@@ -146,8 +151,9 @@ def _order(rule: Rule) -> tuple:
 class Evaluator:
     """Evaluates accounts against one rule set through one engine; reuse it for many accounts."""
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    def __init__(self, ruleset: RuleSet, trace: Trace = "full") -> None:
         self.ruleset = ruleset
+        self.trace = _checked(trace)
         self.engine = Engine(ruleset)
         self._by_id = {r.id: r for r in ruleset.rules}
         self._by_stratum: list[list[Rule]] = [[] for _ in range(ruleset.strata)]
@@ -173,12 +179,13 @@ class Evaluator:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def evaluate(self, account: Account) -> Decision:
-        """The decision for one account."""
-        return self.evaluate_many([account])[0]
+    def evaluate(self, account: Account, trace: Trace | None = None) -> Decision:
+        """The decision for one account (trace: this call's level instead of the evaluator's)."""
+        return self.evaluate_many([account], trace)[0]
 
-    def evaluate_many(self, accounts: Sequence[Account]) -> list[Decision]:
+    def evaluate_many(self, accounts: Sequence[Account], trace: Trace | None = None) -> list[Decision]:
         """Decisions for a batch of accounts, fired through the engine together."""
+        level = self.trace if trace is None else _checked(trace)
         n = len(accounts)
         facts = [dict(a.facts) for a in accounts]
         derived_by: list[dict[str, str]] = [{} for _ in range(n)]
@@ -201,9 +208,16 @@ class Evaluator:
                 self._settle(stratum, rules, facts[i], derived_by[i], overridden[i])
                 if len(derived_by[i]) != before:
                     encoded[i].update((k, encode_value(facts[i][k])) for k in derived_by[i])
-        return [self._decision(accounts[i], facts[i], derived_by[i], fired[i], overridden[i]) for i in range(n)]
+        return [self._decision(accounts[i], facts[i], derived_by[i], fired[i], overridden[i], level) for i in range(n)]
 
-    def _settle(self, stratum: int, rules: list[Rule], facts: dict, derived_by: dict, overridden: dict) -> None:
+    def _settle(
+        self,
+        stratum: int,
+        rules: list[Rule],
+        facts: dict[str, Any],
+        derived_by: dict[str, str],
+        overridden: dict[str, dict[str, str]],
+    ) -> None:
         for r in rules:  # already in conflict order: the first to conclude wins
             for fname, value in r.derive:
                 if fname in derived_by:
@@ -218,18 +232,24 @@ class Evaluator:
                 derived_by[fname] = "default"
 
     def _decision(
-        self, account: Account, facts: dict, derived_by: dict, fired: list[Rule], overridden: dict[str, dict[str, str]]
+        self,
+        account: Account,
+        facts: dict[str, Any],
+        derived_by: dict[str, str],
+        fired: list[Rule],
+        overridden: dict[str, dict[str, str]],
+        trace: Trace,
     ) -> Decision:
-        ordered = sorted(fired, key=lambda r: (r.stratum,) + _order(r))
+        ordered = sorted(fired, key=lambda r: (r.stratum, *_order(r)))
         by_priority = sorted(fired, key=_order)
         stage_rule = next((r for r in by_priority if r.stage), None)
         structure_rule = next((r for r in by_priority if r.structure), None)
         for r in fired:
-            if r.stage and r is not stage_rule:
+            if r.stage and stage_rule is not None and r is not stage_rule:
                 overridden.setdefault(r.id, {})["stage"] = stage_rule.id
-            if r.structure and r is not structure_rule:
+            if r.structure and structure_rule is not None and r is not structure_rule:
                 overridden.setdefault(r.id, {})["structure"] = structure_rule.id
-        actions: dict[str, dict] = {}
+        actions: dict[str, dict[str, Any]] = {}
         for r in by_priority:
             for a in r.actions:
                 if a.id in actions:
@@ -238,26 +258,7 @@ class Evaluator:
                     actions[a.id] = {"id": a.id, "text": a.text, "rules": [r.id]}
         current = facts.get("stage")
         target = stage_rule.stage if stage_rule else current
-        reasons = tuple(
-            Reason(
-                r,
-                tuple(
-                    ConditionTrace(
-                        leaf.fact,
-                        leaf.op,
-                        facts.get(leaf.value_of) if leaf.value_of else leaf.value,
-                        facts.get(leaf.fact),
-                        leaf_holds(leaf, facts),
-                        path,
-                        leaf.value_of,
-                    )
-                    for path, leaf in self._leaves[r.id]
-                ),
-                tuple((f, facts[f], derived_by[f]) for f in self._reads[r.id] if f in derived_by),
-                overridden.get(r.id, {}),
-            )
-            for r in ordered
-        )
+        reasons = tuple(self._reason(r, facts, derived_by, overridden, trace) for r in ordered)
         given = {k: v for k, v in facts.items() if k not in derived_by}
         derived = {k: facts[k] for k in derived_by}
         return Decision(
@@ -277,6 +278,40 @@ class Evaluator:
             self.ruleset.version,
             account.origin,
         )
+
+    def _reason(
+        self,
+        r: Rule,
+        facts: dict[str, Any],
+        derived_by: dict[str, str],
+        overridden: dict[str, dict[str, str]],
+        trace: Trace,
+    ) -> Reason:
+        """A fired rule with as much of its provenance as the trace level keeps."""
+        conditions: tuple[ConditionTrace, ...] = ()
+        relied_on: tuple[tuple[str, Any, str], ...] = ()
+        if trace == "full":
+            conditions = tuple(
+                ConditionTrace(
+                    leaf.fact,
+                    leaf.op,
+                    facts.get(leaf.value_of) if leaf.value_of else leaf.value,
+                    facts.get(leaf.fact),
+                    leaf_holds(leaf, facts),
+                    path,
+                    leaf.value_of,
+                )
+                for path, leaf in self._leaves[r.id]
+            )
+        if trace != "none":
+            relied_on = tuple((f, facts[f], derived_by[f]) for f in self._reads[r.id] if f in derived_by)
+        return Reason(r, conditions, relied_on, overridden.get(r.id, {}))
+
+
+def _checked(trace: str) -> Trace:
+    if trace not in get_args(Trace):
+        raise ValueError(f"trace must be one of {', '.join(get_args(Trace))}, not {trace!r}")
+    return trace  # type: ignore[return-value]
 
 
 def leaf_paths(cond: Condition, path: str = "") -> Iterable[tuple[str, Leaf]]:

@@ -5,25 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import product
 from typing import Any
 
-from kamrules.engine.evaluate import ConditionTrace, Decision, Evaluator
+from kamrules.engine.evaluate import ConditionTrace, Decision, Evaluator, Reason, jsonable
+from kamrules.engine.proposals import Proposal, Search
 from kamrules.engine.reference import holds, leaf_holds
-from kamrules.lang.model import STAGES, UNCOUPLING, Account, AllOf, AnyOf, Condition, Fact, Leaf, Not, Rule, stage_index
+from kamrules.lang.model import STAGES, UNCOUPLING, Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, stage_index
 from kamrules.lang.ops import OPS
-from kamrules.render.words import comparison, fmt, trace_text
-
-# Strict comparisons (gt, lt) on number facts move the value 0.01 past the threshold, rounded to
-# two decimals: round(t + 0.01, 2) > t for any t. Integers move by 1, dates by one day.
-EPSILON = 0.01
-MAX_WAYS = 256  # alternative branch combinations explored per rule; `any` trees multiply fast
-MAX_CANDIDATES = 400  # change sets sent to the engine per goal
-MAX_PROPOSALS = 5  # proposals kept per goal
-DERIVED_DEPTH = 2  # how deep a needed derived fact is traced back to the rules that derive it
-REMOVE = "<remove>"  # a change that takes a fact away (for `missing` conditions)
-
-Need = tuple[Leaf, bool]  # a comparison and whether it must hold (False below a `not`)
 
 
 @dataclass(frozen=True)
@@ -34,7 +22,7 @@ class Failure:
     must_hold: bool  # False when the comparison sits under a `not` and should not hold
     gap: float | int | None  # how far the observed value is from the threshold (numbers, days for dates)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return self.trace.to_dict() | {"must_hold": self.must_hold, "gap": self.gap}
 
@@ -47,7 +35,7 @@ class Miss:
     goal: str
     failures: tuple[Failure, ...]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "rule": self.rule.id,
@@ -55,27 +43,6 @@ class Miss:
             "description": self.rule.description.strip(),
             "goal": self.goal,
             "failed": [f.to_dict() for f in self.failures],
-        }
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """Changes to given facts that, re-evaluated by the engine, reach a goal."""
-
-    goal: str
-    changes: tuple[tuple[str, Any, Any], ...]  # (fact, current value or None, new value or REMOVE)
-    rule: str  # the rule that concludes the goal once the changes are made
-    stage: str | None
-    move: str
-    key_account: bool | None
-
-    def to_dict(self) -> dict:
-        """JSON-ready form."""
-        return {
-            "goal": self.goal,
-            "rule": self.rule,
-            "changes": [{"fact": f, "from": _plain(a), "to": _plain(b)} for f, a, b in self.changes],
-            "result": {"stage": self.stage, "move": self.move, "key_account": self.key_account},
         }
 
 
@@ -89,7 +56,7 @@ class Explanation:
     proposals: tuple[Proposal, ...]
     candidates_tried: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         d = self.decision
         return {
@@ -104,24 +71,20 @@ class Explanation:
         }
 
 
-def _plain(v: Any) -> Any:
-    return v.isoformat() if isinstance(v, dt.date) else v
-
-
 # ---------------------------------------------------------------------------- why
 
 
-def why(d: Decision) -> dict:
+def why(d: Decision) -> dict[str, Any]:
     """The fired rules as a chain: given facts used → derived facts → recommendation."""
     given = set(d.given)
     used = sorted({f for r in d.reasons for f in r.rule.reads() if f in given})
     steps = {r.rule.id: _step(r) for r in d.reasons}
     derived = [
-        {"fact": k, "value": _plain(v), "rule": d.derived_by[k], "because": steps.get(d.derived_by[k])}
+        {"fact": k, "value": jsonable(v), "rule": d.derived_by[k], "because": steps.get(d.derived_by[k])}
         for k, v in d.derived.items()
     ]
     return {
-        "given": {f: _plain(d.given[f]) for f in used},
+        "given": {f: jsonable(d.given[f]) for f in used},
         "derived": derived,
         "stage": {
             "current": d.stage_current,
@@ -129,12 +92,14 @@ def why(d: Decision) -> dict:
             "move": d.move,
             "because": steps.get(d.stage_rule) if d.stage_rule else None,
         },
-        "structure": {"recommended": d.structure, "because": steps.get(d.structure_rule)} if d.structure else None,
+        "structure": {"recommended": d.structure, "because": steps.get(d.structure_rule or "")}
+        if d.structure
+        else None,
         "actions": [{"id": a["id"], "text": a["text"], "because": [steps[r] for r in a["rules"]]} for a in d.actions],
     }
 
 
-def _step(reason) -> dict:
+def _step(reason: Reason) -> dict[str, Any]:
     r = reason.rule
     return {
         "rule": r.id,
@@ -150,14 +115,17 @@ def _step(reason) -> dict:
 def _requires_stage(cond: Condition, stage: str) -> bool:
     """True when the condition requires stage == `stage` (or `stage` in a list) at its top level."""
     leaves = cond.children if isinstance(cond, AllOf) else (cond,)
-    for c in leaves:
-        if isinstance(c, Leaf) and c.fact == "stage" and c.value_of is None:
-            if (c.op == "eq" and c.value == stage) or (c.op == "in" and stage in c.value):
-                return True
-    return False
+    return any(
+        isinstance(c, Leaf)
+        and c.fact == "stage"
+        and c.value_of is None
+        and OPS[c.op].selects
+        and OPS[c.op].predicate(stage, c.value)
+        for c in leaves
+    )
 
 
-def failures(cond: Condition, facts: dict, path: str = "", want: bool = True) -> Iterable[Failure]:
+def failures(cond: Condition, facts: dict[str, Any], path: str = "", want: bool = True) -> Iterable[Failure]:
     """The comparisons that keep a condition from being `want`, with observed values and gaps."""
     if isinstance(cond, Not):
         yield from failures(cond.child, facts, f"{path}not.", not want)
@@ -180,216 +148,13 @@ def failures(cond: Condition, facts: dict, path: str = "", want: bool = True) ->
 
 
 def _gap(op: str, threshold: Any, observed: Any) -> float | int | None:
-    if observed is None or threshold is None or not OPS[op].ordered:
+    bound = OPS[op].gap_to
+    if observed is None or threshold is None or bound is None:
         return None
-    if op == "between":
-        threshold = threshold[0] if observed < threshold[0] else threshold[1]
-    diff = threshold - observed
+    diff = bound(threshold, observed) - observed
     if isinstance(diff, dt.timedelta):
         return diff.days
     return round(diff, 10) if isinstance(diff, float) else diff
-
-
-# ---------------------------------------------------------------------------- what it would take
-
-
-def ways(cond: Condition, want: bool = True) -> list[list[Need]]:
-    """The condition as alternative conjunctions of comparisons (each `any` branch is one way), capped."""
-    if isinstance(cond, Leaf):
-        return [[(cond, want)]]
-    if isinstance(cond, Not):
-        return ways(cond.child, not want)
-    children = [ways(c, want) for c in cond.children]
-    if isinstance(cond, AllOf) == want:  # all must be true, or any must be false: combine
-        out: list[list[Need]] = []
-        for combo in product(*children):
-            out.append([n for part in combo for n in part])
-            if len(out) >= MAX_WAYS:
-                break
-        return out
-    return [w for ch in children for w in ch][:MAX_WAYS]
-
-
-def _step_for(fact: Fact) -> Any:
-    if fact.type == "integer":
-        return 1
-    if fact.type == "date":
-        return dt.timedelta(days=1)
-    return EPSILON
-
-
-def _move(fact: Fact, value: Any, sign: int) -> Any:
-    step = _step_for(fact)
-    moved = value + step if sign > 0 else value - step
-    return round(moved, 2) if fact.type == "number" else moved
-
-
-def _nearest(fact: Fact, options: Iterable[Any], current: Any) -> list[Any]:
-    options = [o for o in options if o != current]
-    if fact.type == "enum" and fact.values and current in fact.values:
-        options.sort(key=lambda o: abs(fact.values.index(o) - fact.values.index(current)))
-    return options[:1]
-
-
-def _values(leaf: Leaf, want: bool, fact: Fact, working: dict) -> list[Any]:
-    """Values of the fact that make the comparison hold (or not hold), closest to the current one."""
-    if leaf.value_of is not None and leaf.value_of not in working:
-        return []
-    t = working[leaf.value_of] if leaf.value_of else leaf.value
-    cur = working.get(leaf.fact)
-    op = leaf.op
-    if op == "between":
-        if want:
-            return [t[0] if cur is None or cur < t[0] else t[1]]
-        return [_move(fact, t[0], -1), _move(fact, t[1], +1)]
-    if not want:
-        op = str(OPS[op].negation)  # between is handled above
-    if op in ("eq", "gte", "lte"):
-        out = [t]
-    elif op == "gt":
-        out = [_move(fact, t, +1)]
-    elif op == "lt":
-        out = [_move(fact, t, -1)]
-    elif op == "ne":
-        if fact.type == "boolean":
-            out = [not t]
-        elif fact.type == "enum":
-            out = _nearest(fact, fact.values or (), t)
-        elif fact.type in ("number", "integer", "date"):
-            out = [_move(fact, t, +1)]
-        else:
-            out = []
-    elif op == "in":
-        out = _nearest(fact, t, cur)
-    elif op == "not_in":
-        pool = fact.values if fact.type == "enum" else (True, False) if fact.type == "boolean" else ()
-        out = _nearest(fact, [v for v in pool or () if v not in t], cur)
-    elif op == "missing":
-        out = [REMOVE]
-    else:  # exists: no value to propose without knowing the account
-        out = []
-    if fact.range is not None:
-        lo, hi = fact.range
-        out = [v for v in out if v == REMOVE or not isinstance(v, (int, float)) or lo <= v <= hi]
-    return out
-
-
-class _Search:
-    """Builds candidate change sets for one account and checks them through the engine."""
-
-    def __init__(self, ev: Evaluator, decision: Decision) -> None:
-        self.ev = ev
-        self.rs = ev.ruleset
-        self.decision = decision
-        self.facts = dict(decision.given) | dict(decision.derived)
-
-    def expand(self, needs: list[Need], changes: dict, depth: int = DERIVED_DEPTH) -> list[dict]:
-        """Change sets (on top of `changes`) meeting every need; derived facts through their rules."""
-        partial = [dict(changes)]
-        for leaf, want in needs:
-            nxt = []
-            for ch in partial:
-                working = self._apply(ch)
-                if leaf_holds(leaf, working) == want:
-                    nxt.append(ch)
-                    continue
-                fact = self.rs.facts[leaf.fact]
-                if fact.derived:
-                    if depth > 0:
-                        for r in self.rs.rules:
-                            for f, v in r.derive:
-                                if f == leaf.fact and leaf_holds(leaf, working | {f: v}) == want:
-                                    for w in ways(r.when):
-                                        nxt.extend(self.expand(w, ch, depth - 1))
-                else:
-                    nxt.extend(ch | {leaf.fact: v} for v in _values(leaf, want, fact, working))
-                if len(nxt) >= MAX_CANDIDATES:
-                    break
-            partial = nxt[:MAX_CANDIDATES]
-        return partial
-
-    def _apply(self, changes: dict) -> dict:
-        working = dict(self.facts)
-        for f, v in changes.items():
-            if v == REMOVE:
-                working.pop(f, None)
-            else:
-                working[f] = v
-        return working
-
-    def given_after(self, changes: dict) -> dict:
-        """The given facts with the changes applied (derived facts are left to the engine)."""
-        return {k: v for k, v in self._apply(changes).items() if k in self.decision.given or k in changes}
-
-    def run(self, goal: str, rules: list[Rule], reached) -> tuple[list[Proposal], int]:
-        """Candidates from the goal's rules, then one repair round against the rules that blocked them."""
-        candidates = _unique(ch for r in rules for w in ways(r.when) for ch in self.expand(w, {}))
-        kept, failed = self._check(goal, candidates, reached)
-        if {} in candidates:  # the rule's own conditions already hold: something else blocks it
-            failed.append(({}, self.decision))
-        repairs = []
-        for ch, d in failed:
-            for blocker in self._blockers(goal, d):
-                repairs.extend(x for w in ways(blocker.when, False) for x in self.expand(w, ch))
-        repairs = [r for r in _unique(repairs) if r not in candidates]
-        more, _ = self._check(goal, repairs, reached)
-        return _minimal(kept + more), len(candidates) + len(repairs)
-
-    def _check(self, goal: str, candidates: list[dict], reached) -> tuple[list[Proposal], list]:
-        candidates = [c for c in candidates if c][:MAX_CANDIDATES]
-        accounts = [Account(self.decision.account, self.given_after(c), self.decision.name) for c in candidates]
-        decisions = self.ev.evaluate_many(accounts) if accounts else []
-        kept, failed = [], []
-        for ch, d in zip(candidates, decisions):
-            rule = reached(d)
-            if rule is None:
-                failed.append((ch, d))
-                continue
-            changes = tuple((f, self.decision.given.get(f), v) for f, v in sorted(ch.items()))
-            kept.append(Proposal(goal, changes, rule, d.stage_recommended, d.move, d.key_account))
-        return kept, failed
-
-    def _blockers(self, goal: str, d: Decision) -> list[Rule]:
-        """Fired rules whose conclusions stand in the goal's way: the winning stage rule, a withdrawn designation."""
-        out = []
-        if goal != "key account" and d.stage_rule:
-            out.append(self.rs.rule(d.stage_rule))
-        by = d.derived_by.get("key_account")
-        if d.key_account is False and by and by != "default":
-            out.append(self.rs.rule(by))
-        return out
-
-
-def _unique(change_sets: Iterable[dict]) -> list[dict]:
-    seen, out = set(), []
-    for ch in change_sets:
-        key = tuple(sorted((k, repr(v)) for k, v in ch.items()))
-        if key not in seen:
-            seen.add(key)
-            out.append(ch)
-    return out
-
-
-def _distance(p: Proposal) -> float:
-    total = 0.0
-    for _, old, new in p.changes:
-        if isinstance(old, (int, float)) and isinstance(new, (int, float)) and not isinstance(new, bool):
-            total += abs(new - old) / (abs(old) or 1.0)
-        else:
-            total += 1.0
-    return total
-
-
-def _minimal(proposals: list[Proposal]) -> list[Proposal]:
-    """Keep the smallest: per set of facts the smallest move; no proposal changing a strict superset of another's."""
-    best: dict[frozenset, Proposal] = {}
-    for p in proposals:
-        key = frozenset(f for f, _, _ in p.changes)
-        if key not in best or _distance(p) < _distance(best[key]):
-            best[key] = p
-    kept = [p for s, p in best.items() if not any(o < s for o in best)]
-    kept.sort(key=lambda p: (len(p.changes), _distance(p), [f for f, _, _ in p.changes]))
-    return kept[:MAX_PROPOSALS]
 
 
 def next_stage(d: Decision, rules: Iterable[Rule]) -> str | None:
@@ -433,7 +198,7 @@ def explain(ev: Evaluator, account: Account) -> Explanation:
             return x.derived_by.get("key_account") if x.key_account is True else None
 
         goals.append(("key account", designating, reached_key))
-    search = _Search(ev, d)
+    search = Search(ev, d)
     proposals: list[Proposal] = []
     tried = 0
     for goal, rules, reached in goals:
@@ -441,64 +206,3 @@ def explain(ev: Evaluator, account: Account) -> Explanation:
         proposals.extend(found)
         tried += n
     return Explanation(d, tuple(g for g, _, _ in goals), tuple(misses), tuple(proposals), tried)
-
-
-# ---------------------------------------------------------------------------- text
-
-
-def explanation_text(e: Explanation) -> str:
-    """The explanation for the terminal: why, why not, what it would take."""
-    d = e.decision
-    w = why(d)
-    out = [f"Account {d.account}" + (f" — {d.name}" if d.name else ""), "", "Why"]
-    out.append("  given: " + (", ".join(f"{k} = {fmt(v)}" for k, v in w["given"].items()) or "—"))
-    for x in w["derived"]:
-        b = x["because"]
-        head = f"  → {x['fact'].replace('_', ' ')} = {fmt(x['value'])}"
-        if b is None:
-            out.append(f"{head}  (default: no rule concluded otherwise)")
-            continue
-        out.append(f"{head}  by {b['rule']} ({b['source']})")
-        out.append(f"      {b['description']}")
-        out.extend(f"      ✓ {trace_text(c)}" for c in b["conditions"])
-    s = w["stage"]
-    out.append(
-        f"  → stage {s['current'] or '—'} → {s['recommended'] or '—'} ({s['move']})"
-        + (f"  by {s['because']['rule']} ({s['because']['source']})" if s["because"] else "  no transition rule fired")
-    )
-    if s["because"]:
-        out.append(f"      {s['because']['description']}")
-        out.extend(f"      ✓ {trace_text(c)}" for c in s["because"]["conditions"])
-    if w["structure"]:
-        out.append(f"  → structure {w['structure']['recommended']}  by {w['structure']['because']['rule']}")
-    for a in w["actions"]:
-        out.append(f"  → action: {a['text']}  (because of {', '.join(b['rule'] for b in a['because'])})")
-    out.append("")
-    out.append("Why not")
-    for m in e.misses:
-        out.append(f"  {m.rule.id} → {m.goal} ({m.rule.source}) did not fire")
-        out.append(f"      {' '.join(m.rule.description.split())}")
-        for f in m.failures:
-            c = f.trace
-            cond = comparison(c.fact, c.op, c.value, c.value_of)
-            if not f.must_hold:
-                cond = f"not ({cond})"
-            gap = "" if f.gap is None else f", {'short by' if f.gap > 0 else 'over by'} {fmt(abs(f.gap))}"
-            where = "  (one of the alternatives)" if "any[" in c.path else ""
-            out.append(f"      ✗ {cond}: observed {fmt(c.observed)}{gap}{where}")
-    if not e.misses:
-        out.append("  nothing missed: no transition out of this stage or designation failed to fire")
-    out.append("")
-    out.append("What it would take")
-    if not e.goals:
-        out.append("  no next stage or designation to reach")
-    for goal in e.goals:
-        props = [p for p in e.proposals if p.goal == goal]
-        out.append(f"  to reach {goal}:" + ("" if props else " no verified change of given facts found"))
-        for i, p in enumerate(props, 1):
-            ch = ", ".join(f"{f} {fmt(a)} → {'(remove)' if b == REMOVE else fmt(b)}" for f, a, b in p.changes)
-            out.append(
-                f"    {i}. {ch}   [checked: {p.rule} fires, stage {p.stage} ({p.move}), "
-                f"key account {fmt(p.key_account)}]"
-            )
-    return "\n".join(out)

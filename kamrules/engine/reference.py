@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kamrules.lang.model import AllOf, AnyOf, Condition, Leaf, Not
+from kamrules.lang.model import AllOf, AnyOf, Condition, Leaf, Not, RuleSet
 from kamrules.lang.ops import OPS
 
 _MISSING = object()
@@ -39,7 +39,7 @@ def leaf_holds(leaf: Leaf, facts: Mapping[str, Any]) -> bool:
     return op.predicate(left, right)
 
 
-def reference_fired(ruleset, facts: Mapping[str, Any]) -> tuple[set[str], dict[str, Any]]:
+def reference_fired(ruleset: RuleSet, facts: Mapping[str, Any]) -> tuple[set[str], dict[str, Any]]:
     """The rules that fire on an account and the derived facts, computed without the engine."""
     facts = dict(facts)
     fired: set[str] = set()

@@ -1,18 +1,7 @@
-"""The rule language: YAML sources with positions, the operator registry, the model and the loader."""
+"""The rule language: YAML sources with positions, the schema, the operator registry, the model and the loaders."""
 
-from kamrules.lang.loader import (
-    FACTS_FILE,
-    RULE_ID,
-    SETTINGS_FILE,
-    Problems,
-    account_from_node,
-    did_you_mean,
-    fact_value_problem,
-    load_account,
-    load_ruleset,
-    ruleset_version,
-    value_problem,
-)
+from kamrules.lang.accounts import account_from_node, fact_value_problem, load_account
+from kamrules.lang.loader import FACTS_FILE, SETTINGS_FILE, load_ruleset, ruleset_version
 from kamrules.lang.model import (
     ALL_STAGES,
     STAGES,
@@ -31,6 +20,8 @@ from kamrules.lang.model import (
     stage_move,
 )
 from kamrules.lang.ops import OPS, Operator
+from kamrules.lang.problems import Problems, did_you_mean, value_problem
+from kamrules.lang.schema import RULE_ID, Key, Spec, check_keys, json_schema
 from kamrules.lang.source import YNode, describe_value, is_finite_number, read_text, read_yaml
 
 __all__ = [
@@ -47,18 +38,22 @@ __all__ = [
     "AnyOf",
     "Condition",
     "Fact",
+    "Key",
     "Leaf",
     "Not",
     "Operator",
     "Problems",
     "Rule",
     "RuleSet",
+    "Spec",
     "YNode",
     "account_from_node",
+    "check_keys",
     "describe_value",
     "did_you_mean",
     "fact_value_problem",
     "is_finite_number",
+    "json_schema",
     "load_account",
     "load_ruleset",
     "read_text",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 STAGES = ("pre-KAM", "early-KAM", "mid-KAM", "partnership-KAM", "synergistic-KAM")
 UNCOUPLING = "uncoupling-KAM"
-ALL_STAGES = STAGES + (UNCOUPLING,)
+ALL_STAGES = (*STAGES, UNCOUPLING)
 STRUCTURES = ("base", "advanced")
 FACT_TYPES = ("number", "integer", "boolean", "string", "enum", "date")
 
@@ -82,7 +82,7 @@ class Not:
         return self.child.facts()
 
 
-Condition = Union[Leaf, AllOf, AnyOf, Not]
+Condition = Leaf | AllOf | AnyOf | Not
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,16 @@
 """The operator registry: each comparison operator declared once, with everything every layer needs of it.
 
 The loader checks operands and fact types from it, the compiler takes its durable_rules form, the
-reference evaluator its predicate, explain its negation and the renderers its words. Adding an
-operator is one entry here plus its tests; nothing else names operators one by one.
+reference evaluator its predicate, explain its negation, the values that satisfy it and the gap to
+it, and the renderers its words. Adding an operator is one entry here plus its tests; nothing else
+names operators one by one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Operand = Literal["none", "scalar", "list", "range"]
 """What the right-hand side is: nothing (presence tests), one value, a list, or [low, high]."""
@@ -17,7 +18,33 @@ Operand = Literal["none", "scalar", "list", "range"]
 ORDERED_TYPES = ("number", "integer", "date")
 """Fact types whose values can be ordered, so that lt/lte/gt/gte/between apply."""
 
+MISSING = "missing"
+"""The presence test that holds when a fact is absent: the compiler adds it to negated comparisons."""
+
+REMOVE = "<remove>"
+"""A proposed change that takes a fact away (what satisfies `missing`)."""
+
 Durable = dict[str, Any]
+
+
+class Nudge(Protocol):
+    """What a proposal needs to know of one fact: how to step its values and which values it has."""
+
+    def step(self, value: Any, sign: int) -> Any:
+        """The value moved by the fact's smallest step, up (sign > 0) or down."""
+
+    def nearest(self, options: Iterable[Any], current: Any) -> list[Any]:
+        """The option closest to the current value (none when only the current value is offered)."""
+
+    def pool(self) -> tuple[Any, ...]:
+        """Every value of the fact when there are few (enum values, true and false); else empty."""
+
+    def other(self, value: Any) -> list[Any]:
+        """A value of the fact that is not ``value``, closest to it, if one can be named."""
+
+
+Satisfy = Callable[[Any, Any, Nudge], list[Any]]
+"""(operand, current value or None, nudge) -> values of the fact that make the comparison hold."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +59,11 @@ class Operator:
     on_boolean: bool  # applies to boolean facts
     predicate: Callable[[Any, Any], bool]  # (fact value, operand) -> holds, both present; see presence tests
     durable: Callable[[str, Any], Durable]  # (fact name, encoded operand) -> durable_rules expression
+    satisfying: Satisfy  # the values explain proposes to make the comparison hold, closest first
+    violating: Satisfy | None = None  # values that make it fail; None: the negation's satisfying values
+    gap_to: Callable[[Any, Any], Any] | None = None  # (operand, observed) -> the bound a shortfall is measured to
+    selects: bool = False  # holds only for the values its operand names (eq, in): a rule's entry condition
+    complement: Callable[[Any], tuple[tuple[str, Any], ...]] | None = None  # without a negation: its parts
 
     @property
     def takes_value(self) -> bool:
@@ -42,6 +74,21 @@ class Operator:
     def takes_fact(self) -> bool:
         """Whether the operand may be another fact (`value_of`) instead of a constant."""
         return self.operand == "scalar"
+
+    def proposals(self, want: bool, operand: Any, current: Any, nudge: Nudge) -> list[Any]:
+        """Values of the fact that make the comparison hold (want) or fail (not want), closest first."""
+        if want:
+            return self.satisfying(operand, current, nudge)
+        if self.violating is not None:
+            return self.violating(operand, current, nudge)
+        return OPS[str(self.negation)].satisfying(operand, current, nudge)
+
+    def negated(self, operand: Any) -> tuple[tuple[str, Any], ...]:
+        """(operator, operand) pairs any one of which holds exactly when this one fails on a present fact."""
+        if self.negation is not None:
+            return ((self.negation, operand),)
+        assert self.complement is not None, f"operator '{self.name}' has neither negation nor complement"
+        return self.complement(operand)
 
 
 def _cmp(durable_op: str | None) -> Callable[[str, Any], Durable]:
@@ -55,65 +102,66 @@ def _one_or(join: str, parts: list[Durable]) -> Durable:
     return parts[0] if len(parts) == 1 else {join: parts}
 
 
+def _threshold(t: Any, _observed: Any) -> Any:
+    return t
+
+
+def _ordered(name: str, symbol: str, negation: str, predicate: Callable[[Any, Any], bool], sign: int) -> Operator:
+    """lt, lte, gt, gte: a strict one is met one step past the threshold, a loose one at it."""
+
+    def satisfying(t: Any, _current: Any, nudge: Nudge) -> list[Any]:
+        return [nudge.step(t, sign)] if sign else [t]
+
+    return Operator(
+        name, symbol, negation, "scalar", True, False, predicate, _cmp("$" + name), satisfying, gap_to=_threshold
+    )
+
+
+# Laid out by hand (fmt: skip below) so that each operator reads as one block: its positional
+# parts on one line, then what explain needs of it.
 _ENTRIES = (
-    Operator("eq", "=", "ne", "scalar", False, True, lambda a, b: bool(a == b), _cmp(None)),
-    Operator("ne", "≠", "eq", "scalar", False, True, lambda a, b: bool(a != b), _cmp("$neq")),
-    Operator("lt", "<", "gte", "scalar", True, False, lambda a, b: bool(a < b), _cmp("$lt")),
-    Operator("lte", "≤", "gt", "scalar", True, False, lambda a, b: bool(a <= b), _cmp("$lte")),
-    Operator("gt", ">", "lte", "scalar", True, False, lambda a, b: bool(a > b), _cmp("$gt")),
-    Operator("gte", "≥", "lt", "scalar", True, False, lambda a, b: bool(a >= b), _cmp("$gte")),
     Operator(
-        "in",
-        "in",
-        "not_in",
-        "list",
-        False,
-        False,
-        lambda a, b: a in b,
+        "eq", "=", "ne", "scalar", False, True, lambda a, b: bool(a == b), _cmp(None),
+        satisfying=lambda t, _cur, _n: [t], selects=True,
+    ),
+    Operator(
+        "ne", "≠", "eq", "scalar", False, True, lambda a, b: bool(a != b), _cmp("$neq"),
+        satisfying=lambda t, _cur, n: n.other(t),
+    ),
+    _ordered("lt", "<", "gte", lambda a, b: bool(a < b), -1),
+    _ordered("lte", "≤", "gt", lambda a, b: bool(a <= b), 0),
+    _ordered("gt", ">", "lte", lambda a, b: bool(a > b), +1),
+    _ordered("gte", "≥", "lt", lambda a, b: bool(a >= b), 0),
+    Operator(
+        "in", "in", "not_in", "list", False, False, lambda a, b: a in b,
         lambda f, vs: _one_or("$or", [{f: v} for v in vs]),
+        satisfying=lambda vs, cur, n: n.nearest(vs, cur), selects=True,
     ),
     Operator(
-        "not_in",
-        "not in",
-        "in",
-        "list",
-        False,
-        False,
-        lambda a, b: a not in b,
+        "not_in", "not in", "in", "list", False, False, lambda a, b: a not in b,
         lambda f, vs: _one_or("$and", [{"$neq": {f: v}} for v in vs]),
+        satisfying=lambda vs, cur, n: n.nearest([v for v in n.pool() if v not in vs], cur),
     ),
     Operator(
-        "between",
-        "between",
-        None,
-        "range",
-        True,
-        False,
-        lambda a, b: bool(b[0] <= a <= b[1]),
+        "between", "between", None, "range", True, False, lambda a, b: bool(b[0] <= a <= b[1]),
         lambda f, lh: {"$and": [{"$gte": {f: lh[0]}}, {"$lte": {f: lh[1]}}]},
+        satisfying=lambda lh, cur, _n: [lh[0] if cur is None or cur < lh[0] else lh[1]],
+        violating=lambda lh, _cur, n: [n.step(lh[0], -1), n.step(lh[1], +1)],
+        gap_to=lambda lh, observed: lh[0] if observed < lh[0] else lh[1],
+        complement=lambda lh: (("lt", lh[0]), ("gt", lh[1])),
     ),
     # Presence tests: the predicate is given whether the fact is present, and no operand.
     Operator(
-        "exists",
-        "exists",
-        "missing",
-        "none",
-        False,
-        True,
-        lambda present, _: bool(present),
+        "exists", "exists", MISSING, "none", False, True, lambda present, _: bool(present),
         lambda f, _: {"$ex": {f: 1}},
+        satisfying=lambda _t, _cur, _n: [],  # no value to propose without knowing the account
     ),
     Operator(
-        "missing",
-        "missing",
-        "exists",
-        "none",
-        False,
-        True,
-        lambda present, _: not present,
+        MISSING, "missing", "exists", "none", False, True, lambda present, _: not present,
         lambda f, _: {"$nex": {f: 1}},
+        satisfying=lambda _t, _cur, _n: [REMOVE],
     ),
-)
+)  # fmt: skip
 
 OPS: dict[str, Operator] = {op.name: op for op in _ENTRIES}
 """Every operator by name, in the order the documentation lists them."""

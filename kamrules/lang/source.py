@@ -133,16 +133,7 @@ def read_yaml(path: str | Path, text: str | None = None) -> YNode:
             ]
         ) from None
     except RecursionError:
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(name, 1, 1),
-                    "YAML nested too deeply",
-                    expected="at most a few hundred levels",
-                    code="yaml-syntax",
-                )
-            ]
-        ) from None
+        raise _too_deep(name) from None
     except yaml.YAMLError as e:  # e.g. a reader error on a control character
         mark = getattr(e, "problem_mark", None) or getattr(e, "mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -173,19 +164,21 @@ def read_yaml(path: str | Path, text: str | None = None) -> YNode:
     try:
         node = _convert(docs[0], name, problems)
     except RecursionError:
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(name, 1, 1),
-                    "YAML nested too deeply",
-                    expected="at most a few hundred levels",
-                    code="yaml-syntax",
-                )
-            ]
-        ) from None
+        raise _too_deep(name) from None
     if problems:
         raise InvalidInput(problems)
     return node
+
+
+def _too_deep(name: str) -> InvalidInput:
+    """The error for YAML nested beyond Python's recursion limit, while composing or converting."""
+    return InvalidInput(
+        [
+            Problem(
+                Span(name, 1, 1), "YAML nested too deeply", expected="at most a few hundred levels", code="yaml-syntax"
+            )
+        ]
+    )
 
 
 def _span(name: str, node: yaml.Node) -> Span:
@@ -239,6 +232,7 @@ def _convert(node: yaml.Node, name: str, problems: list[Problem]) -> YNode:
         return YNode("map", out, span, key_spans)
     if isinstance(node, yaml.SequenceNode):
         return YNode("seq", [_convert(v, name, problems) for v in node.value], span)
+    assert isinstance(node, yaml.ScalarNode)  # compose() makes only mappings, sequences and scalars
     return YNode("scalar", _scalar(node), span, raw=node.value)
 
 

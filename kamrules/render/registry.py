@@ -12,7 +12,7 @@ from typing import Any
 
 from kamrules.audit.log import Entry, Verification
 from kamrules.audit.replay import Backtest, Replay
-from kamrules.engine.explain import Explanation, explanation_text
+from kamrules.engine.explain import Explanation
 from kamrules.errors import KamrulesError
 from kamrules.render import decision, review, scenarios
 from kamrules.render.audit import (
@@ -24,6 +24,7 @@ from kamrules.render.audit import (
     verification_text,
 )
 from kamrules.render.decision import to_json
+from kamrules.render.explain import explanation_text
 from kamrules.scenarios import MonteCarlo, TestReport, Timeline
 
 __all__ = ["RENDERERS", "AuditEntries", "Verified", "render"]

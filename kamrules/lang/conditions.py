@@ -1,0 +1,205 @@
+"""Conditions of rules: all / any / not trees of comparisons, each checked against the facts schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kamrules.errors import Span
+from kamrules.lang.model import AllOf, AnyOf, Condition, Fact, Leaf, Not
+from kamrules.lang.ops import OPERATORS, OPS, Operator, applies_to, operators_for
+from kamrules.lang.problems import Problems, did_you_mean, node_value, value_problem
+from kamrules.lang.schema import CONDITION, GROUPS, unknown_keys
+from kamrules.lang.source import YNode
+
+
+def parse_condition(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -> Condition | None:
+    """A condition tree from its node; None (with problems recorded) when any part of it is invalid."""
+    if node.kind != "map":
+        col.add(
+            node.span,
+            f"condition in {what} must be a mapping",
+            expected="all / any / not / {fact, op, value}",
+            found=node.describe(),
+            code="bad-condition",
+        )
+        return None
+    keys = set(node.value)
+    groups = keys & set(GROUPS)
+    if not groups:
+        return _parse_leaf(node, facts, col, what)
+    if len(keys) != 1:
+        col.add(
+            node.span,
+            f"a condition in {what} mixes {', '.join(sorted(keys))}",
+            expected="exactly one of all / any / not, or a comparison",
+            found=", ".join(sorted(keys)),
+            code="bad-condition",
+        )
+        return None
+    key = groups.pop()
+    child = node.value[key]
+    if key == "not":
+        inner = parse_condition(child, facts, col, what)
+        return Not(inner) if inner else None
+    if child.kind != "seq" or not child.value:
+        col.add(
+            child.span,
+            f"'{key}' in {what} needs a non-empty list of conditions",
+            expected="a list",
+            found=child.describe(),
+            code="bad-condition",
+        )
+        return None
+    kids = [parse_condition(c, facts, col, what) for c in child.value]
+    parsed = tuple(k for k in kids if k is not None)
+    if len(parsed) < len(kids):
+        return None
+    return AllOf(parsed) if key == "all" else AnyOf(parsed)
+
+
+def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -> Leaf | None:
+    n0 = len(col)
+    unknown_keys(node, CONDITION, what, col)
+    fn, on = node.get("fact"), node.get("op")
+    if fn is None or on is None:
+        col.add(
+            node.span,
+            f"a comparison in {what} needs 'fact' and 'op'",
+            expected="{fact: NAME, op: OP, value: V}",
+            found="keys " + ", ".join(sorted(node.value)) if node.value else "an empty mapping",
+            code="bad-condition",
+        )
+        return None
+    fact = _fact(fn, facts, col, what)
+    op = on.value if on.kind == "scalar" else None
+    if op not in OPERATORS:
+        col.add(
+            on.span,
+            f"unknown operator in {what}",
+            expected="one of " + ", ".join(OPERATORS),
+            found=on.describe(),
+            help=did_you_mean(str(op), OPERATORS),
+            code="unknown-op",
+        )
+        return None
+    if fact is None:
+        return None
+    at = Span(fn.span.file, node.span.line, node.span.col)
+    leaf = _compare(node, fact, OPS[op], on, facts, col, what, at)
+    return None if leaf is None or len(col) > n0 else leaf
+
+
+def _fact(fn: YNode, facts: dict[str, Fact], col: Problems, what: str) -> Fact | None:
+    fact = facts.get(fn.value) if fn.kind == "scalar" and isinstance(fn.value, str) else None
+    if fact is None:
+        col.unknown_fact(fn.span, str(fn.raw or fn.value), what, facts)
+    return fact
+
+
+def _compare(
+    node: YNode, fact: Fact, op: Operator, on: YNode, facts: dict[str, Fact], col: Problems, what: str, at: Span
+) -> Leaf | None:
+    """The comparison once its fact and operator are known: the operand checked against both."""
+    vn, von = node.get("value"), node.get("value_of")
+    if not op.takes_value:
+        for extra in (vn, von):
+            if extra is not None:
+                col.add(
+                    extra.span, f"'{op.name}' takes no value in {what}", found=extra.describe(), code="bad-condition"
+                )
+        return Leaf(fact.name, op.name, line=at.line, col=at.col)
+    if not applies_to(op, fact.type):
+        col.add(
+            on.span,
+            f"operator '{op.name}' does not apply to {fact.type} fact '{fact.name}' in {what}",
+            expected=" or ".join(", ".join(operators_for(fact.type)).rsplit(", ", 1)),
+            found=f"'{op.name}'",
+            code="bad-operator",
+        )
+        return None
+    if von is not None and vn is None:
+        return _other_fact(von, fact, op, facts, col, what, at)
+    if vn is None or von is not None:
+        col.add(
+            node.span,
+            f"a comparison in {what} needs exactly one of 'value' and 'value_of'",
+            expected="value: CONSTANT or value_of: OTHER_FACT",
+            found="both" if vn is not None else "neither",
+            code="bad-condition",
+        )
+        return None
+    if op.operand in ("list", "range"):
+        values = _constants(vn, fact, op, col, what)
+        return None if values is None else Leaf(fact.name, op.name, value=values, line=at.line, col=at.col)
+    p = value_problem(fact, node_value(vn), vn.span, what)
+    if p:
+        col.append(p)
+        return None
+    return Leaf(fact.name, op.name, value=vn.value, line=at.line, col=at.col)
+
+
+def _other_fact(
+    von: YNode, fact: Fact, op: Operator, facts: dict[str, Fact], col: Problems, what: str, at: Span
+) -> Leaf | None:
+    """A comparison with another fact (`value_of`), which must exist and have a comparable type."""
+    if not op.takes_fact:
+        col.add(
+            von.span,
+            f"'{op.name}' compares with constants, not with another fact",
+            expected="value: [...]",
+            code="bad-condition",
+        )
+        return None
+    other = facts.get(von.value) if von.kind == "scalar" and isinstance(von.value, str) else None
+    if other is None:
+        col.unknown_fact(von.span, str(von.raw or von.value), what, facts)
+        return None
+    compatible = other.type == fact.type or {other.type, fact.type} <= {"number", "integer"}
+    if not compatible or (fact.type == "enum" and other.values != fact.values):
+        col.add(
+            von.span,
+            f"cannot compare {fact.type} fact '{fact.name}' with {other.type} fact '{other.name}'",
+            expected=f"a fact of type {fact.type}",
+            found=f"'{other.name}' of type {other.type}",
+            code="bad-type",
+        )
+        return None
+    return Leaf(fact.name, op.name, value_of=other.name, line=at.line, col=at.col)
+
+
+def _constants(vn: YNode, fact: Fact, op: Operator, col: Problems, what: str) -> tuple[Any, ...] | None:
+    """The list (in, not_in) or [low, high] (between) operand, each value checked against the fact."""
+    if vn.kind != "seq" or not vn.value:
+        col.add(
+            vn.span,
+            f"'{op.name}' needs a list in {what}",
+            expected="a list of values" if op.operand == "list" else "[low, high]",
+            found=vn.describe(),
+            code="bad-value",
+        )
+        return None
+    items = vn.value
+    if op.operand == "range" and len(items) != 2:
+        col.add(
+            vn.span,
+            f"'{op.name}' needs two values in {what}",
+            expected="[low, high]",
+            found=f"{len(items)} values",
+            code="bad-value",
+        )
+        return None
+    problems = [value_problem(fact, node_value(item), item.span, what) for item in items]
+    col.extend(p for p in problems if p is not None)
+    if any(problems):
+        return None
+    values = tuple(item.value for item in items)
+    if op.operand == "range" and values[0] > values[1]:
+        col.add(
+            vn.span,
+            f"'{op.name}' bounds are reversed in {what}",
+            expected="[low, high] with low <= high",
+            found=str(list(values)),
+            code="bad-value",
+        )
+        return None
+    return values
