@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
-from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kamrules.audit.log import Entry, canonical, list_decisions, recorded_files, show
 from kamrules.engine import Evaluator
 from kamrules.errors import InvalidInput, Problem, Span
-from kamrules.lang import Account, RuleSet, fact_value_problem, load_ruleset
+from kamrules.lang import Account, RuleSet, fact_value_problem, load_ruleset, load_ruleset_texts
 
 # The rules folder named in replayed sources when the recorded decision names none (no rule fired).
 RECORDED = "recorded"
@@ -115,20 +113,6 @@ class Replay:
         }
 
 
-def ruleset_from_texts(files: Sequence[tuple[str, str]], directory: str) -> RuleSet:
-    """The rule set of rule files given as (name, text), as if loaded from the folder `directory`.
-
-    A shim: the lang loader reads folders only, so the texts go through a private temporary folder and the rules
-    are then named after `directory`. Its body becomes one call once lang loads texts in memory.
-    """
-    with tempfile.TemporaryDirectory(prefix="kamrules-replay-") as tmp:
-        for name, text in files:
-            (Path(tmp) / name).write_bytes(text.encode("utf-8"))
-        loaded = load_ruleset(tmp)
-    rules = tuple(replace(r, file=str(Path(directory) / Path(r.file).name)) for r in loaded.rules)
-    return replace(loaded, directory=directory, rules=rules)
-
-
 def recorded_directory(entry: Entry) -> str:
     """The rules folder a recorded decision was evaluated from, as its firings name it."""
     if not entry.record.firings:
@@ -142,7 +126,7 @@ def replay(path: Path, decision_id: str, rules_dir: str | None = None) -> Replay
     entry = show(path, decision_id)
     if rules_dir is None:
         files = recorded_files(path, entry.rules_version)
-        return _replay_with(entry, ruleset_from_texts(files, recorded_directory(entry)), "recorded")
+        return _replay_with(entry, load_ruleset_texts(files, recorded_directory(entry)), "recorded")
     return _replay_with(entry, load_ruleset(rules_dir), rules_dir)
 
 

@@ -1,7 +1,7 @@
 """The rule language: YAML sources with positions, the schema, the operator registry, the model and the loaders."""
 
 from kamrules.lang.accounts import account_from_node, fact_value_problem, load_account
-from kamrules.lang.loader import FACTS_FILE, SETTINGS_FILE, load_ruleset, ruleset_version
+from kamrules.lang.loader import FACTS_FILE, SETTINGS_FILE, load_ruleset, load_ruleset_texts, ruleset_version
 from kamrules.lang.model import (
     ALL_STAGES,
     STAGES,
@@ -56,6 +56,7 @@ __all__ = [
     "json_schema",
     "load_account",
     "load_ruleset",
+    "load_ruleset_texts",
     "read_text",
     "read_yaml",
     "ruleset_version",

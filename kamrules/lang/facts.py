@@ -11,7 +11,7 @@ from kamrules.errors import Span
 from kamrules.lang.model import FACT_TYPES, Fact
 from kamrules.lang.problems import Problems, did_you_mean, value_problem
 from kamrules.lang.schema import FACT, FACT_NAME, FACTS_YAML, check_keys, child, missing_keys, unknown_keys
-from kamrules.lang.source import YNode, describe_value, read_text, read_yaml
+from kamrules.lang.source import YNode, describe_value, read_yaml
 
 # Keys the engine module puts in every fact it asserts; a fact may not shadow them.
 RESERVED_NAMES = {"id", "sid"}
@@ -21,18 +21,17 @@ MAX_FACTS = 240
 MAX_BOUND = 9.0e15
 
 
-def load_facts(path: Path, col: Problems) -> tuple[dict[str, Fact], str]:
-    """Read ``facts.yaml``; returns the facts and the file's text."""
-    text = read_text(path)
+def load_facts(path: Path, text: str, col: Problems) -> dict[str, Fact]:
+    """The facts declared in ``facts.yaml`` (its text, read from ``path``)."""
     root = read_yaml(path, text)
     facts: dict[str, Fact] = {}
     if not col.expect_kind(root, "map", "facts.yaml") or not check_keys(
         root, FACTS_YAML, "facts.yaml", col, Span(str(path), 1, 1)
     ):
-        return facts, text
+        return facts
     body = child(root, "facts", FACTS_YAML, "'facts'", col)
     if body is None:
-        return facts, text
+        return facts
     if len(body.value) > MAX_FACTS:
         col.add(body.span, "too many facts", expected=f"at most {MAX_FACTS}", found=str(len(body.value)))
     for fname, node in body.items():
@@ -50,7 +49,7 @@ def load_facts(path: Path, col: Problems) -> tuple[dict[str, Fact], str]:
         if fact:
             facts[fname] = fact
     col.rejected_facts = frozenset(body.value) - set(facts)
-    return facts, text
+    return facts
 
 
 def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | None:

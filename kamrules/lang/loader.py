@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kamrules.errors import InvalidInput, Problem, Span
@@ -21,7 +21,6 @@ NOT_RULE_FILES = {FACTS_FILE, SETTINGS_FILE}
 def load_ruleset(directory: str | Path) -> RuleSet:
     """Load and validate a rule folder; every problem in every file is reported in one InvalidInput."""
     d = Path(directory)
-    col = Problems()
     if d.is_file():
         raise InvalidInput(
             [
@@ -49,33 +48,50 @@ def load_ruleset(directory: str | Path) -> RuleSet:
                 )
             ]
         )
+    rule_files = sorted(p.name for p in [*d.glob("*.yaml"), *d.glob("*.yml")] if p.name not in NOT_RULE_FILES)
+    names = [FACTS_FILE, *rule_files, *([SETTINGS_FILE] if (d / SETTINGS_FILE).exists() else [])]
+    return _parse(d, names, lambda name: read_text(d / name))
+
+
+def load_ruleset_texts(files: Sequence[tuple[str, str]], directory: str | Path) -> RuleSet:
+    """A rule set from its files' texts, (name, text) in load order, named as the files of ``directory``.
+
+    Replay uses it on the texts the decision log recorded: the rules are checked exactly as when loaded from
+    a folder, and their sources read ``directory/stages.yaml:12`` as they did then.
+    """
+    texts = dict(files)
+    return _parse(Path(directory), list(texts), texts.__getitem__)
+
+
+def _parse(d: Path, names: Sequence[str], read: Callable[[str], str]) -> RuleSet:
+    """Every file of a rule set, facts.yaml first, checked together; all problems in one InvalidInput."""
+    col = Problems()
     files: list[tuple[str, str]] = []
     facts: dict[str, Fact] = {}
-    try:
-        facts, text = load_facts(facts_path, col)
-        files.append((FACTS_FILE, text))
-    except InvalidInput as e:
-        col.extend(e.problems)
-    rule_paths = sorted(p for p in [*d.glob("*.yaml"), *d.glob("*.yml")] if p.name not in NOT_RULE_FILES)
     rules: list[Rule] = []
     id_spans: list[tuple[str, Span]] = []
-    for p in rule_paths:
+    for name in names:
+        path = d / name
         try:
-            text = read_text(p)
-            root = read_yaml(p, text)
+            text = read(name)
+            if name == SETTINGS_FILE:
+                # The portfolio review's settings change decisions too, so they are part of the version
+                # and are recorded with every decision; they are validated where they are read.
+                files.append((name, text))
+                continue
+            if name == FACTS_FILE:
+                facts = load_facts(path, text, col)
+                files.append((name, text))
+                continue
+            root = read_yaml(path, text)
         except InvalidInput as e:
             col.extend(e.problems)
             continue
-        files.append((p.name, text))
-        rules.extend(parse_rule_file(root, str(p), facts, col))
+        files.append((name, text))
+        rules.extend(parse_rule_file(root, str(path), facts, col))
         id_spans.extend(rule_ids(root))
-    if not rule_paths:
+    if not any(name not in NOT_RULE_FILES for name in names):
         col.add(Span(str(d)), "no rule files", expected="at least one *.yaml rule file beside facts.yaml")
-    settings = d / SETTINGS_FILE
-    if settings.exists():
-        # The portfolio review's settings change decisions too, so they are part of the version
-        # and are recorded with every decision; they are validated where they are read.
-        files.append((SETTINGS_FILE, read_text(settings)))
     check_ids(id_spans, col)
     rules = stratify(rules, facts, col)
     if col:
