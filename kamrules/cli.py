@@ -18,7 +18,7 @@ from kamrules.audit import log as audit
 from kamrules.audit import replay as replays
 from kamrules.engine import explain
 from kamrules.engine.evaluate import Evaluator
-from kamrules.errors import EXIT_FAILED, EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
+from kamrules.errors import EXIT_FAILED, EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Span
 from kamrules.inputs import read_review_input
 from kamrules.kam import abc_rows, load_settings, load_structure_rules
 from kamrules.kam import review as pf
@@ -367,15 +367,11 @@ def abc_cmd(
 ) -> None:
     """ABC analysis of one metric of an account table (JSON: Decimals as exact strings)."""
     if not Path(rules_dir).is_dir():
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(rules_dir),
-                    "rules folder not found",
-                    expected="a folder with settings.yaml (the ABC cut-offs)",
-                    help="pass --rules DIR",
-                )
-            ]
+        raise InvalidInput.at(
+            Span(rules_dir),
+            "rules folder not found",
+            expected="a folder with settings.yaml (the ABC cut-offs)",
+            help="pass --rules DIR",
         )
     settings = load_settings(rules_dir)
     rows, computed = abc_rows(file, metric, method, settings, columns)

@@ -108,6 +108,11 @@ class InvalidInput(KamrulesError):
     problems: list[Problem] = field(default_factory=list)
     exit_code = EXIT_INVALID
 
+    @classmethod
+    def at(cls, span: Span, message: str, **kw: Any) -> InvalidInput:
+        """The error of one problem."""
+        return cls([Problem(span, message, **kw)])
+
     def __post_init__(self) -> None:
         self.problems = sorted(self.problems, key=lambda p: (p.span.file, p.span.line, p.span.col, p.message))
         super().__init__(self.summary())

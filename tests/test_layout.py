@@ -62,3 +62,15 @@ def test_at_least_four_subpackages() -> None:
     """The package is split into layers, each a subpackage."""
     subpackages = [p.parent.name for p in PACKAGE.glob("*/__init__.py")]
     assert len(subpackages) >= 4, subpackages
+
+
+def test_readme_lists_every_module() -> None:
+    """The README's "How it is built" table names every module of the package, and no module that is gone."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## How it is built", 1)[1].split("\n## ", 1)[0]
+    listed = {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")}
+    modules = {str(p.relative_to(PACKAGE)) for p in _modules() if p.name != "__init__.py"}
+    top = {m for m in modules if "/" not in m}
+    expected = {f"kamrules/{m}" for m in top} | (modules - top)
+    folders = {f"kamrules/{p.parent.name}/" for p in PACKAGE.glob("*/__init__.py")}
+    assert listed == expected | folders

@@ -256,14 +256,11 @@ def _headlines(path: Path) -> str:
 
 
 @pytest.mark.parametrize("path", BAD_FILES, ids=[p.stem for p in BAD_FILES])
-def test_bad_scenario_golden_messages(path, in_root, update_golden):
+def test_bad_scenario_golden_messages(path, in_root, check_golden):
     """A malformed scenario file gets the file:line:col messages of its golden file."""
     rel = path.relative_to(ROOT)
     got = _headlines(rel)
-    golden = path.with_suffix(".expected")
-    if update_golden:
-        golden.write_text(got, encoding="utf-8")
-    assert got == golden.read_text(encoding="utf-8")
+    check_golden(got, path.with_suffix(".expected"))
     assert got.startswith(f"{rel}:")
 
 

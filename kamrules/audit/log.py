@@ -18,7 +18,7 @@ from typing import Any
 
 from kamrules.audit.records import Record, decision_record, read_record
 from kamrules.engine import Decision
-from kamrules.errors import CheckFailed, InvalidInput, Problem, Span
+from kamrules.errors import CheckFailed, InvalidInput, Span
 from kamrules.lang import RuleSet, ruleset_version
 
 ENV_VAR = "KAMRULES_AUDIT_DB"
@@ -72,7 +72,7 @@ def db_path(option: str | None) -> Path:
 
 
 def _problem(path: Path, message: str, help: str | None = None) -> InvalidInput:
-    return InvalidInput([Problem(Span(str(path)), message, help=help, code="audit")])
+    return InvalidInput.at(Span(str(path)), message, help=help, code="audit")
 
 
 @contextmanager

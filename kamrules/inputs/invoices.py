@@ -105,16 +105,12 @@ def parse_period(text: str, source: str = "--period") -> Period:
                 return Period(start, end, t)
     except ValueError:
         pass
-    raise InvalidInput(
-        [
-            Problem(
-                Span(source, 1, 1, max(len(text), 1)),
-                "not a period",
-                expected="a month 2026-07, a quarter 2026Q3, a year 2026 or a range 2026-01-01..2026-03-31",
-                found=f"'{text}'",
-                code="period",
-            )
-        ]
+    raise InvalidInput.at(
+        Span(source, 1, 1, max(len(text), 1)),
+        "not a period",
+        expected="a month 2026-07, a quarter 2026Q3, a year 2026 or a range 2026-01-01..2026-03-31",
+        found=f"'{text}'",
+        code="period",
     )
 
 
@@ -293,31 +289,23 @@ def read_review_input(
     p = parse_period(period or "", "--period")
     pp = parse_period(previous, "--previous") if previous else p.previous()
     if pp.end >= p.start:
-        raise InvalidInput(
-            [
-                Problem(
-                    Span("--previous"),
-                    f"the previous period {pp.label} does not come before {p.label}",
-                    expected=f"a period ending before {p.start.isoformat()}",
-                    found=f"{pp.start.isoformat()}..{pp.end.isoformat()}",
-                    code="period",
-                )
-            ]
+        raise InvalidInput.at(
+            Span("--previous"),
+            f"the previous period {pp.label} does not come before {p.label}",
+            expected=f"a period ending before {p.start.isoformat()}",
+            found=f"{pp.start.isoformat()}..{pp.end.isoformat()}",
+            code="period",
         )
     lines = read_invoice_lines(path, mapping)
     if not any(li.date in p for li in lines):
         first, last = min(li.date for li in lines), max(li.date for li in lines)
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(path),
-                    f"no invoice lines in {p.label}",
-                    expected=f"lines dated {p.start.isoformat()}..{p.end.isoformat()}",
-                    found=f"lines from {first.isoformat()} to {last.isoformat()}",
-                    code="period",
-                    help="choose a --period the file covers",
-                )
-            ]
+        raise InvalidInput.at(
+            Span(path),
+            f"no invoice lines in {p.label}",
+            expected=f"lines dated {p.start.isoformat()}..{p.end.isoformat()}",
+            found=f"lines from {first.isoformat()} to {last.isoformat()}",
+            code="period",
+            help="choose a --period the file covers",
         )
     cur = aggregate_invoices(lines, p, pp, source=path)
     before = aggregate_invoices(lines, pp, pp.previous(), source=path)

@@ -73,7 +73,7 @@ def parse_column_mapping(text: str, source: str = "--columns") -> dict[str, str]
 
 def empty_file(name: str, what: str) -> InvalidInput:
     """The error for a file with no content."""
-    return InvalidInput([Problem(Span(name, 1, 1), "file is empty", expected=what, found="no content", code="empty")])
+    return InvalidInput.at(Span(name, 1, 1), "file is empty", expected=what, found="no content", code="empty")
 
 
 def header_problems(name: str, header: list[str], records: list[Record]) -> list[Problem]:

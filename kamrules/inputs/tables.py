@@ -49,16 +49,12 @@ def read_table(path: str | Path) -> Table:
         return read_yaml_table(name)
     if suffix in (".csv", ".txt", ".tsv"):
         return read_csv(name)
-    raise InvalidInput(
-        [
-            Problem(
-                Span(name),
-                "unknown table format",
-                expected=".csv, .json, .yaml, .yml or .xlsx",
-                found=f"'{suffix or 'no extension'}'",
-                code="table-format",
-            )
-        ]
+    raise InvalidInput.at(
+        Span(name),
+        "unknown table format",
+        expected=".csv, .json, .yaml, .yml or .xlsx",
+        found=f"'{suffix or 'no extension'}'",
+        code="table-format",
     )
 
 

@@ -75,7 +75,7 @@ def _line_col(text: str, pos: int) -> tuple[int, int]:
 def _json_error(name: str, text: str, pos: int, message: str, expected: str, found: str) -> InvalidInput:
     """The error for what stands at ``pos`` where the table's structure wants something else."""
     line, col = _line_col(text, pos)
-    return InvalidInput([Problem(Span(name, line, col), message, expected=expected, found=found, code="json")])
+    return InvalidInput.at(Span(name, line, col), message, expected=expected, found=found, code="json")
 
 
 def _skip_space(text: str, pos: int) -> int:
@@ -115,15 +115,11 @@ def _decode_row(decoder: json.JSONDecoder, name: str, text: str, pos: int) -> tu
             [Problem(Span(name, line, col), "not a finite number", expected="a number", found=str(e), code="number")]
         ) from None
     except KeyError as e:
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(name, line, col),
-                    f"duplicate key {e}",
-                    expected="each key once in an object",
-                    code="duplicate-key",
-                )
-            ]
+        raise InvalidInput.at(
+            Span(name, line, col),
+            f"duplicate key {e}",
+            expected="each key once in an object",
+            code="duplicate-key",
         ) from None
     return obj, end, Span(name, line, col)
 

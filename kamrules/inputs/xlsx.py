@@ -6,7 +6,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.errors import InvalidInput, Span
 from kamrules.inputs.records import Record, Table, empty_file, header_problems
 
 __all__ = ["read_xlsx"]
@@ -23,20 +23,16 @@ def _sheet_rows(name: str) -> list[list[Any]]:
 
     p = Path(name)
     if not p.is_file():
-        raise InvalidInput([Problem(Span(name), "file not found")])
+        raise InvalidInput.at(Span(name), "file not found")
     try:
         wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError):
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(name),
-                    "cannot read workbook",
-                    expected="an .xlsx file saved by a spreadsheet program",
-                    found="a file that is not an .xlsx workbook",
-                    code="xlsx",
-                )
-            ]
+        raise InvalidInput.at(
+            Span(name),
+            "cannot read workbook",
+            expected="an .xlsx file saved by a spreadsheet program",
+            found="a file that is not an .xlsx workbook",
+            code="xlsx",
         ) from None
     try:
         ws = wb.worksheets[0]

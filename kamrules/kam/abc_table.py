@@ -20,16 +20,12 @@ def abc_rows(
     """The ABC analysis of one numeric column of an account table; a row without a number is an error."""
     rows = read_account_table(path, parse_column_mapping(columns) if columns else None)
     if not any(metric in r.facts for r in rows):
-        raise InvalidInput(
-            [
-                Problem(
-                    rows[0].span if rows else Span(path),
-                    f"no column '{metric}' in the table",
-                    expected=f"a column named '{metric}' (or --columns {metric}=<column>)",
-                    found="columns " + ", ".join(sorted({k for r in rows for k in r.facts})),
-                    code="missing-column",
-                )
-            ]
+        raise InvalidInput.at(
+            rows[0].span if rows else Span(path),
+            f"no column '{metric}' in the table",
+            expected=f"a column named '{metric}' (or --columns {metric}=<column>)",
+            found="columns " + ", ".join(sorted({k for r in rows for k in r.facts})),
+            code="missing-column",
         )
     problems: list[Problem] = []
     values: dict[str, Decimal] = {}

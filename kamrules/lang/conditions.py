@@ -15,12 +15,8 @@ from kamrules.lang.source import YNode
 def parse_condition(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -> Condition | None:
     """A condition tree from its node; None (with problems recorded) when any part of it is invalid."""
     if node.kind != "map":
-        col.add(
-            node.span,
-            f"condition in {what} must be a mapping",
-            expected="all / any / not / {fact, op, value}",
-            found=node.describe(),
-            code="bad-condition",
+        col.bad(
+            node, f"condition in {what} must be a mapping", "all / any / not / {fact, op, value}", code="bad-condition"
         )
         return None
     keys = set(node.value)
@@ -42,13 +38,7 @@ def parse_condition(node: YNode, facts: dict[str, Fact], col: Problems, what: st
         inner = parse_condition(child, facts, col, what)
         return Not(inner) if inner else None
     if child.kind != "seq" or not child.value:
-        col.add(
-            child.span,
-            f"'{key}' in {what} needs a non-empty list of conditions",
-            expected="a list",
-            found=child.describe(),
-            code="bad-condition",
-        )
+        col.bad(child, f"'{key}' in {what} needs a non-empty list of conditions", "a list", code="bad-condition")
         return None
     kids = [parse_condition(c, facts, col, what) for c in child.value]
     parsed = tuple(k for k in kids if k is not None)
@@ -73,11 +63,10 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -
     fact = _fact(fn, facts, col, what)
     op = on.value if on.kind == "scalar" else None
     if op not in OPERATORS:
-        col.add(
-            on.span,
+        col.bad(
+            on,
             f"unknown operator in {what}",
-            expected="one of " + ", ".join(OPERATORS),
-            found=on.describe(),
+            "one of " + ", ".join(OPERATORS),
             help=did_you_mean(str(op), OPERATORS),
             code="unknown-op",
         )
@@ -170,11 +159,10 @@ def _other_fact(
 def _constants(vn: YNode, fact: Fact, op: Operator, col: Problems, what: str) -> tuple[Any, ...] | None:
     """The list (in, not_in) or [low, high] (between) operand, each value checked against the fact."""
     if vn.kind != "seq" or not vn.value:
-        col.add(
-            vn.span,
+        col.bad(
+            vn,
             f"'{op.name}' needs a list in {what}",
-            expected="a list of values" if op.operand == "list" else "[low, high]",
-            found=vn.describe(),
+            "a list of values" if op.operand == "list" else "[low, high]",
             code="bad-value",
         )
         return None

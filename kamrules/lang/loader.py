@@ -22,15 +22,11 @@ def load_ruleset(directory: str | Path) -> RuleSet:
     """Load and validate a rule folder; every problem in every file is reported in one InvalidInput."""
     d = Path(directory)
     if d.is_file():
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(str(d)),
-                    "is a file, not a rules folder",
-                    expected="a folder with facts.yaml and rule files",
-                    help=f"try {d.parent or '.'}",
-                )
-            ]
+        raise InvalidInput.at(
+            Span(str(d)),
+            "is a file, not a rules folder",
+            expected="a folder with facts.yaml and rule files",
+            help=f"try {d.parent or '.'}",
         )
     if not d.is_dir():
         raise InvalidInput(
@@ -38,15 +34,11 @@ def load_ruleset(directory: str | Path) -> RuleSet:
         )
     facts_path = d / FACTS_FILE
     if not facts_path.exists():
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(str(facts_path)),
-                    "facts schema not found",
-                    expected=f"{FACTS_FILE} in {d}",
-                    help="every rules folder declares its facts in facts.yaml",
-                )
-            ]
+        raise InvalidInput.at(
+            Span(str(facts_path)),
+            "facts schema not found",
+            expected=f"{FACTS_FILE} in {d}",
+            help="every rules folder declares its facts in facts.yaml",
         )
     rule_files = sorted(p.name for p in [*d.glob("*.yaml"), *d.glob("*.yml")] if p.name not in NOT_RULE_FILES)
     names = [FACTS_FILE, *rule_files, *([SETTINGS_FILE] if (d / SETTINGS_FILE).exists() else [])]

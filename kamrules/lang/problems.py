@@ -42,6 +42,10 @@ class Problems(list[Problem]):
         """Record one problem."""
         self.append(Problem(span, message, **kw))
 
+    def bad(self, node: YNode, message: str, expected: str, code: str = "invalid", **kw: Any) -> None:
+        """Record a problem with a node's value: at the node, found what the node holds."""
+        self.append(Problem(node.span, message, expected=expected, found=node.describe(), code=code, **kw))
+
     def unknown_keys(
         self,
         node: YNode,

@@ -60,13 +60,7 @@ def _rule_id(node: YNode, col: Problems) -> str | None:
     if idn is None:
         return None
     if idn.kind != "scalar" or not isinstance(idn.value, str) or not RULE_ID.match(idn.value):
-        col.add(
-            idn.span,
-            "invalid rule id",
-            expected="kebab-case text (a-z, 0-9, '-')",
-            found=idn.describe(),
-            code="bad-name",
-        )
+        col.bad(idn, "invalid rule id", "kebab-case text (a-z, 0-9, '-')", code="bad-name")
         return None
     return idn.value
 
@@ -77,12 +71,7 @@ def _priority(node: YNode, what: str, col: Problems) -> int:
         return 0
     value = pn.value
     if pn.kind != "scalar" or isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_PRIORITY:
-        col.add(
-            pn.span,
-            f"priority of {what} must be an integer",
-            expected="an integer from -1000000 to 1000000",
-            found=pn.describe(),
-        )
+        col.bad(pn, f"priority of {what} must be an integer", "an integer from -1000000 to 1000000")
         return 0
     return value
 
@@ -128,11 +117,10 @@ def _recommend(rn: YNode, col: Problems, what: str) -> tuple[str | None, str | N
     stage = structure = None
     sn = rn.get("stage")
     if sn is not None and (sn.kind != "scalar" or sn.value not in ALL_STAGES):
-        col.add(
-            sn.span,
+        col.bad(
+            sn,
             f"unknown stage in {what}",
-            expected="one of " + ", ".join(ALL_STAGES),
-            found=sn.describe(),
+            "one of " + ", ".join(ALL_STAGES),
             help=did_you_mean(str(sn.value), ALL_STAGES),
         )
     elif sn is not None:

@@ -81,28 +81,24 @@ def read_text(path: str | Path) -> str:
     try:
         data = p.read_bytes()
     except FileNotFoundError:
-        raise InvalidInput([Problem(Span(str(path)), "file not found")]) from None
+        raise InvalidInput.at(Span(str(path)), "file not found") from None
     except IsADirectoryError:
-        raise InvalidInput([Problem(Span(str(path)), "is a directory, expected a file")]) from None
+        raise InvalidInput.at(Span(str(path)), "is a directory, expected a file") from None
     except OSError as e:
-        raise InvalidInput([Problem(Span(str(path)), f"cannot read file: {e.strerror}")]) from None
+        raise InvalidInput.at(Span(str(path)), f"cannot read file: {e.strerror}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         before = data[: e.start]
         line = before.count(b"\n") + 1
         col = e.start - (before.rfind(b"\n") + 1) + 1
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(str(path), line, col),
-                    "file is not valid UTF-8",
-                    expected="UTF-8 text",
-                    found=f"byte 0x{data[e.start]:02x}",
-                    help="save the file as UTF-8 (most editors offer it under 'Save as' / 'Encoding')",
-                    code="encoding",
-                )
-            ]
+        raise InvalidInput.at(
+            Span(str(path), line, col),
+            "file is not valid UTF-8",
+            expected="UTF-8 text",
+            found=f"byte 0x{data[e.start]:02x}",
+            help="save the file as UTF-8 (most editors offer it under 'Save as' / 'Encoding')",
+            code="encoding",
         ) from None
     return text.removeprefix("\ufeff")
 
@@ -122,43 +118,31 @@ def read_yaml(path: str | Path, text: str | None = None) -> YNode:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         msg = f"YAML syntax error: {e.problem or e.context}"
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(name, line, col),
-                    msg,
-                    code="yaml-syntax",
-                    help="check the indentation and the quoting on this line and the one before",
-                )
-            ]
+        raise InvalidInput.at(
+            Span(name, line, col),
+            msg,
+            code="yaml-syntax",
+            help="check the indentation and the quoting on this line and the one before",
         ) from None
     except RecursionError:
         raise _too_deep(name) from None
     except yaml.YAMLError as e:  # e.g. a reader error on a control character
         mark = getattr(e, "problem_mark", None) or getattr(e, "mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise InvalidInput([Problem(Span(name, line, col), f"YAML error: {e}", code="yaml-syntax")]) from None
+        raise InvalidInput.at(Span(name, line, col), f"YAML error: {e}", code="yaml-syntax") from None
     docs = [d for d in docs if d is not None]
     if len(docs) != 1:
         if not docs:
-            raise InvalidInput(
-                [
-                    Problem(
-                        Span(name, 1, 1), "file is empty", expected="a YAML document", found="no content", code="empty"
-                    )
-                ]
+            raise InvalidInput.at(
+                Span(name, 1, 1), "file is empty", expected="a YAML document", found="no content", code="empty"
             )
         second = docs[1].start_mark
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(name, second.line + 1, second.column + 1),
-                    "more than one YAML document",
-                    expected="one document",
-                    found=f"{len(docs)} documents",
-                    code="yaml-syntax",
-                )
-            ]
+        raise InvalidInput.at(
+            Span(name, second.line + 1, second.column + 1),
+            "more than one YAML document",
+            expected="one document",
+            found=f"{len(docs)} documents",
+            code="yaml-syntax",
         )
     problems: list[Problem] = []
     try:
@@ -172,12 +156,8 @@ def read_yaml(path: str | Path, text: str | None = None) -> YNode:
 
 def _too_deep(name: str) -> InvalidInput:
     """The error for YAML nested beyond Python's recursion limit, while composing or converting."""
-    return InvalidInput(
-        [
-            Problem(
-                Span(name, 1, 1), "YAML nested too deeply", expected="at most a few hundred levels", code="yaml-syntax"
-            )
-        ]
+    return InvalidInput.at(
+        Span(name, 1, 1), "YAML nested too deeply", expected="at most a few hundred levels", code="yaml-syntax"
     )
 
 

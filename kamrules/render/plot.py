@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.errors import InvalidInput, Span
 from kamrules.kam.abc import AbcRow
 
 __all__ = ["pareto_plot"]
@@ -24,16 +24,12 @@ def pareto_plot(rows: Sequence[AbcRow], metric: str, path: str | Path) -> Path:
     """Draw the cumulative-share curve of ``rows`` (from abc_classes or computed_abc) to a .png or .svg file."""
     out = Path(path)
     if out.suffix.lower() not in _FORMATS:
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(str(out)),
-                    "unknown image format",
-                    expected=".png or .svg",
-                    found=f"'{out.suffix or 'no extension'}'",
-                    code="plot-format",
-                )
-            ]
+        raise InvalidInput.at(
+            Span(str(out)),
+            "unknown image format",
+            expected=".png or .svg",
+            found=f"'{out.suffix or 'no extension'}'",
+            code="plot-format",
         )
     ordered = sorted(rows, key=lambda r: r.rank)
     n = len(ordered)
@@ -57,15 +53,11 @@ def pareto_plot(rows: Sequence[AbcRow], metric: str, path: str | Path) -> Path:
     try:
         fig.savefig(out, format=out.suffix.lower().lstrip("."))
     except OSError as e:
-        raise InvalidInput(
-            [
-                Problem(
-                    Span(str(out)),
-                    f"cannot write the chart: {e.strerror or e}",
-                    expected="a writable file path",
-                    code="plot",
-                )
-            ]
+        raise InvalidInput.at(
+            Span(str(out)),
+            f"cannot write the chart: {e.strerror or e}",
+            expected="a writable file path",
+            code="plot",
         ) from None
     return out
 

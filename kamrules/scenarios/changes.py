@@ -194,13 +194,7 @@ def _distribution(node: YNode, fact: Fact, op: str, what: str, probs: Problems) 
             )
             return None
         if pn.kind != "scalar" or not is_finite_number(pn.value):
-            probs.add(
-                pn.span,
-                f"'{pname}' of '{fact.name}' in {what} must be a number",
-                expected="a finite number",
-                found=pn.describe(),
-                code="bad-value",
-            )
+            probs.bad(pn, f"'{pname}' of '{fact.name}' in {what} must be a number", "a finite number", code="bad-value")
             return None
         params.append(pn.value)
     if kind == "normal" and params[1] < 0:
@@ -239,11 +233,10 @@ def _choice(body: YNode, fact: Fact, op: str, what: str, probs: Problems) -> Dis
             )
             continue
         if pnode.kind != "scalar" or not is_finite_number(pnode.value) or not 0 <= pnode.value <= 1:
-            probs.add(
-                pnode.span,
+            probs.bad(
+                pnode,
                 f"probability of '{key}' for '{fact.name}' in {what} is invalid",
-                expected="a number from 0 to 1",
-                found=pnode.describe(),
+                "a number from 0 to 1",
                 code="bad-value",
             )
             continue

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kamrules.engine import Evaluator
-from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.errors import InvalidInput, Span
 from kamrules.lang import ALL_STAGES, STAGES, stage_index
 from kamrules.scenarios.model import Scenario
 from kamrules.scenarios.simulate import account_runs
@@ -85,16 +85,12 @@ def monte_carlo(
     if runs < 1:
         raise ValueError("runs must be at least 1")
     if scenario.is_portfolio:
-        raise InvalidInput(
-            [
-                Problem(
-                    scenario.portfolio_span or Span(scenario.file, 1, 1),
-                    "Monte Carlo (--runs) is not supported for portfolio scenarios",
-                    expected="kamrules simulate without --runs (the expected path)",
-                    found=f"a portfolio scenario ({len(scenario.portfolio)} accounts)",
-                    code="unsupported",
-                )
-            ]
+        raise InvalidInput.at(
+            scenario.portfolio_span or Span(scenario.file, 1, 1),
+            "Monte Carlo (--runs) is not supported for portfolio scenarios",
+            expected="kamrules simulate without --runs (the expected path)",
+            found=f"a portfolio scenario ({len(scenario.portfolio)} accounts)",
+            code="unsupported",
         )
     rng = random.Random(seed)
     ev = evaluator or Evaluator(scenario.ruleset)

@@ -184,11 +184,10 @@ def _id_expectations(key: str, vnode: YNode, ruleset: RuleSet, what: str, probs:
         if item.kind == "scalar" and item.value in known:
             out.append(Expectation(kind, item.value, item.span))
             continue
-        probs.add(
-            item.span,
+        probs.bad(
+            item,
             f"unknown {noun} id in '{key}' of {what}",
-            expected=f"{article} {noun} id from {ruleset.directory}",
-            found=item.describe(),
+            f"{article} {noun} id from {ruleset.directory}",
             help=did_you_mean(str(item.value), known),
             code=f"unknown-{noun}",
         )
