@@ -171,7 +171,7 @@ def test_swapped_rows_are_detected(db):
     conn.close()
     assert sets  # the same columns were moved both ways
     v = audit.verify(db)
-    assert not v.ok and v.broken_seq == 2 and v.broken_id == b[0]
+    assert v.broken is not None and v.broken.seq == 2 and v.broken.decision_id == b[0]
     r = run("audit", "verify", db=db)
     assert r.exit_code == 1 and "record 2" in r.output
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from kamrules.audit.records import Record, decision_record, read_record
 from kamrules.engine import Decision
@@ -279,20 +279,26 @@ def recorded_files(path: Path, version: str) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------- verify
 
 
+class Broken(NamedTuple):
+    """Where the chain breaks: the record (seq and decision id; None for the rule sets) and what is wrong."""
+
+    seq: int | None
+    decision_id: str | None
+    problem: str
+
+
 @dataclass(frozen=True)
 class Verification:
     """The outcome of walking the chain: how many records, and the first broken one if any."""
 
     records: int
     rulesets: int
-    broken_seq: int | None = None
-    broken_id: str | None = None
-    problem: str | None = None
+    broken: Broken | None = None
 
     @property
     def ok(self) -> bool:
         """True when the whole log is intact."""
-        return self.problem is None
+        return self.broken is None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -300,9 +306,7 @@ class Verification:
             "ok": self.ok,
             "records": self.records,
             "rulesets": self.rulesets,
-            "broken": None
-            if self.ok
-            else {"seq": self.broken_seq, "decision_id": self.broken_id, "problem": self.problem},
+            "broken": self.broken._asdict() if self.broken else None,
         }
 
 
@@ -312,7 +316,7 @@ def verify(path: Path) -> Verification:
         rulesets = conn.execute("SELECT version, files FROM rulesets ORDER BY version").fetchall()
         problem = _rulesets_problem(rulesets)
         if problem:
-            return Verification(0, len(rulesets), problem=problem)
+            return Verification(0, len(rulesets), Broken(None, None, problem))
         versions = {version for version, _ in rulesets}
         rows = conn.execute(
             "SELECT seq, decision_id, recorded_at, account, rules_version, kamrules_version, "
@@ -322,7 +326,7 @@ def verify(path: Path) -> Verification:
         for row in rows:
             problem = _row_problem(row, prev, n + 1, versions)
             if problem:
-                return Verification(n, len(rulesets), row[0], row[1], problem)
+                return Verification(n, len(rulesets), Broken(row[0], row[1], problem))
             prev, n = row[-1], n + 1
     return Verification(n, len(rulesets))
 
@@ -370,9 +374,10 @@ def _row_problem(row: tuple[Any, ...], prev: str, expected_seq: int, versions: s
 def check(path: Path) -> Verification:
     """verify(), raising CheckFailed naming the first broken record."""
     v = verify(path)
-    if not v.ok:
-        where = f"record {v.broken_seq} (decision {v.broken_id})" if v.broken_seq else "rule sets"
+    b = v.broken
+    if b is not None:
+        where = f"record {b.seq} (decision {b.decision_id})" if b.seq else "rule sets"
         raise CheckFailed(
-            f"audit log {path} is broken at {where}: {v.problem}; {v.records} record(s) before it are intact"
+            f"audit log {path} is broken at {where}: {b.problem}; {v.records} record(s) before it are intact"
         )
     return v
