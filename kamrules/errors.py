@@ -87,6 +87,13 @@ class Problem:
         }
 
 
+def duplicate(span: Span, what: str, name: str, first: str, code: str, scope: str = "") -> Problem:
+    """A name given twice, said the same way for rule ids, columns and column mappings: where the first one is."""
+    return Problem(
+        span, f"duplicate {what} '{name}'", f"each {what} once{scope}", f"'{name}' again (first {first})", code=code
+    )
+
+
 class KamrulesError(Exception):
     """Base of every error kamrules raises on purpose."""
 

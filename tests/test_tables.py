@@ -132,7 +132,8 @@ def test_column_mapping():
         parse_column_mapping("account=Cliente,date,account=X")
     assert headlines(exc) == [
         "--columns:1:17: error: not a column mapping (expected name=Column, found 'date')",
-        "--columns:1:22: error: 'account' is mapped twice (expected each name once, found 'Cliente' and 'X')",
+        "--columns:1:22: error: duplicate mapping 'account' (expected each mapping once, "
+        "found 'account' again (first to 'Cliente'))",
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.errors import InvalidInput, Problem, Span, duplicate
 from kamrules.inputs.cells import Cell
 
 __all__ = [
@@ -55,15 +55,7 @@ def parse_column_mapping(text: str, source: str = "--columns") -> dict[str, str]
                 Problem(span, "not a column mapping", expected="name=Column", found=f"'{part}'", code="columns")
             )
         elif key in out:
-            problems.append(
-                Problem(
-                    span,
-                    f"'{key}' is mapped twice",
-                    expected="each name once",
-                    found=f"'{out[key]}' and '{column}'",
-                    code="columns",
-                )
-            )
+            problems.append(duplicate(span, "mapping", key, f"to '{out[key]}'", "columns"))
         else:
             out[key] = column
     if problems:
@@ -96,13 +88,7 @@ def header_problems(name: str, header: list[str], records: list[Record]) -> list
             continue
         if h in seen:
             problems.append(
-                Problem(
-                    Span(name, 1, i, len(h), cell=True),
-                    f"duplicate column '{h}'",
-                    expected="each column name once",
-                    found=f"'{h}' again (first in column {seen[h]})",
-                    code="header",
-                )
+                duplicate(Span(name, 1, i, len(h), cell=True), "column", h, f"in column {seen[h]}", "header")
             )
         else:
             seen[h] = i

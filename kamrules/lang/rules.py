@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from kamrules.errors import Span
+from kamrules.errors import Span, duplicate
 from kamrules.lang.conditions import parse_condition
 from kamrules.lang.model import ALL_STAGES, STRUCTURES, Action, Fact, Rule
 from kamrules.lang.problems import Problems, did_you_mean, node_value, value_problem
@@ -177,13 +177,8 @@ def check_ids(id_spans: list[tuple[str, Span]], col: Problems) -> None:
     for rid, span in id_spans:
         if rid in seen:
             first = seen[rid]
-            col.add(
-                span,
-                f"duplicate rule id '{rid}'",
-                expected="each id once across the rules folder",
-                found=f"'{rid}' again (first at {first.file}:{first.line})",
-                code="duplicate-id",
-            )
+            at = f"at {first.file}:{first.line}"
+            col.append(duplicate(span, "rule id", rid, at, "duplicate-id", " across the rules folder"))
         else:
             seen[rid] = span
 
