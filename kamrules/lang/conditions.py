@@ -52,13 +52,7 @@ def _parse_leaf(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -
     unknown_keys(node, CONDITION, what, col)
     fn, on = node.get("fact"), node.get("op")
     if fn is None or on is None:
-        col.add(
-            node.span,
-            f"a comparison in {what} needs 'fact' and 'op'",
-            expected="{fact: NAME, op: OP, value: V}",
-            found="keys " + ", ".join(sorted(node.value)) if node.value else "an empty mapping",
-            code="bad-condition",
-        )
+        col.needs(node, f"a comparison in {what}", ("fact", "op"), "{fact: NAME, op: OP, value: V}", "bad-condition")
         return None
     fact = _fact(fn, facts, col, what)
     op = on.value if on.kind == "scalar" else None
@@ -168,13 +162,7 @@ def _constants(vn: YNode, fact: Fact, op: Operator, col: Problems, what: str) ->
         return None
     items = vn.value
     if op.operand == "range" and len(items) != 2:
-        col.add(
-            vn.span,
-            f"'{op.name}' needs two values in {what}",
-            expected="[low, high]",
-            found=f"{len(items)} values",
-            code="bad-value",
-        )
+        col.bad_value(vn.span, f"'{op.name}' needs two values in {what}", "[low, high]", f"{len(items)} values")
         return None
     problems = [value_problem(fact, node_value(item), item.span, what) for item in items]
     col.extend(p for p in problems if p is not None)

@@ -42,6 +42,16 @@ class Problems(list[Problem]):
         """Record one problem."""
         self.append(Problem(span, message, **kw))
 
+    def needs(self, node: YNode, subject: str, keys: Iterable[str], expected: str, code: str = "missing-key") -> None:
+        """Record that a mapping lacks required keys: '<subject> needs 'a' and 'b'', found the keys it has."""
+        found = "keys " + ", ".join(sorted(node.value)) if node.value else "an empty mapping"
+        wanted = " and ".join(f"'{k}'" for k in keys)
+        self.add(node.span, f"{subject} needs {wanted}", expected=expected, found=found, code=code)
+
+    def bad_value(self, span: Span, message: str, expected: str, found: str, **kw: Any) -> None:
+        """Record a value that is of the right kind but not acceptable (a count, a sum, an order)."""
+        self.add(span, message, expected=expected, found=found, code="bad-value", **kw)
+
     def bad(self, node: YNode, message: str, expected: str, code: str = "invalid", **kw: Any) -> None:
         """Record a problem with a node's value: at the node, found what the node holds."""
         self.append(Problem(node.span, message, expected=expected, found=node.describe(), code=code, **kw))

@@ -142,12 +142,7 @@ def _parse_action(node: YNode, what: str, col: Problems) -> Action | None:
     unknown_keys_of(node, ACTION, where, col)
     i, t = node.get("id"), node.get("text")
     if i is None or t is None:
-        col.add(
-            node.span,
-            f"{where} needs 'id' and 'text'",
-            expected="{id: kebab-case, text: a sentence}",
-            code="missing-key",
-        )
+        col.needs(node, where, ("id", "text"), "{id: kebab-case, text: a sentence}")
         return None
     if i.kind != "scalar" or not isinstance(i.value, str) or not RULE_ID.match(i.value):
         col.add(i.span, "invalid action id", expected="kebab-case text", found=i.describe(), code="bad-name")

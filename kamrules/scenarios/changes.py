@@ -245,12 +245,8 @@ def _choice(body: YNode, fact: Fact, op: str, what: str, probs: Problems) -> Dis
         return None
     total = sum(p for _, p in options)
     if abs(total - 1) > PROBABILITY_TOLERANCE:
-        probs.add(
-            body.span,
-            f"probabilities of '{fact.name}' in {what} do not sum to 1",
-            expected="a sum of 1",
-            found=f"{total:g}",
-            code="bad-value",
+        probs.bad_value(
+            body.span, f"probabilities of '{fact.name}' in {what} do not sum to 1", "a sum of 1", f"{total:g}"
         )
         return None
     return Distribution("choice", tuple(options))
