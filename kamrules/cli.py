@@ -17,11 +17,14 @@ from kamrules.audit import log as audit
 from kamrules.engine import explain
 from kamrules.engine.evaluate import Evaluator
 from kamrules.errors import EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Problem, Span
+from kamrules.inputs.tables import read_account_table
+from kamrules.kam import context as kam_context
 from kamrules.kam import review as pf
 from kamrules.lang.loader import load_account, load_ruleset
 from kamrules.lang.model import ALL_STAGES
 from kamrules.render import decision as report
 from kamrules.render import review as pr
+from kamrules.render import selection as selection_words
 from kamrules.scenarios import spec as sc
 
 DEFAULT_RULES = "rules"
@@ -62,6 +65,13 @@ rules_option = click.option(
 )
 format_option = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 no_audit_option = click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision log.")
+as_of_option = click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Review date (YYYY-MM-DD) that last_review is compared with. Default: today.",
+)
 audit_db_option = click.option(
     "--audit-db",
     "audit_db",
@@ -88,7 +98,23 @@ def main() -> None:
 @format_option
 @audit_db_option
 @no_audit_option
-def evaluate(account_files: tuple[str, ...], rules_dir: str, fmt: str, audit_db: str | None, no_audit: bool) -> None:
+@as_of_option
+@click.option(
+    "--portfolio",
+    "portfolio_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Account table to rank the account against (its selection_rank), when the account file gives none.",
+)
+def evaluate(
+    account_files: tuple[str, ...],
+    rules_dir: str,
+    fmt: str,
+    audit_db: str | None,
+    no_audit: bool,
+    as_of,
+    portfolio_file: str | None,
+) -> None:
     """Evaluate account files: key account?, stage move, actions, and why (recorded in the decision log)."""
 
     def body() -> None:
@@ -102,14 +128,24 @@ def evaluate(account_files: tuple[str, ...], rules_dir: str, fmt: str, audit_db:
                 problems.extend(e.problems)
         if problems:
             raise InvalidInput(problems)
+        settings = pf.load_settings(rules_dir)
+        context = read_account_table(portfolio_file) if portfolio_file else None
         with Evaluator(ruleset) as ev:
-            decisions = ev.evaluate_many(accounts)
+            prepared = kam_context.prepare(ev, accounts, settings, as_of.date() if as_of else None, context)
+            decisions = ev.evaluate_many([a for a, _ in prepared])
+        notes = [n for _, n in prepared]
         ids = [] if no_audit else audit.record(audit.db_path(audit_db), decisions, ruleset, "evaluate")
         if fmt == "json":
-            data = [d.to_dict() | ({"decision_id": i} if ids else {}) for d, i in zip(decisions, ids or decisions)]
+            data = [
+                d.to_dict() | {"notes": [selection_words.note_text(c) for c in n]} | ({"decision_id": i} if ids else {})
+                for d, n, i in zip(decisions, notes, ids or decisions)
+            ]
             click.echo(report.to_json(data[0] if len(data) == 1 else data))
         else:
-            texts = [report.decision_text(d, ruleset) for d in decisions]
+            texts = [
+                report.decision_text(d, ruleset) + ("\n\n" + selection_words.notes_text(n) if n else "")
+                for d, n in zip(decisions, notes)
+            ]
             if ids:
                 texts = [f"{t}\n\nrecorded as decision {i} (kamrules audit show {i})" for t, i in zip(texts, ids)]
             click.echo("\n\n".join(texts))
@@ -424,6 +460,7 @@ def test_scenarios(paths: tuple[str, ...], fmt: str) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
 @audit_db_option
 @no_audit_option
+@as_of_option
 def portfolio_cmd(
     file: str,
     transactions: bool,
@@ -435,6 +472,7 @@ def portfolio_cmd(
     quiet: bool,
     audit_db: str | None,
     no_audit: bool,
+    as_of,
 ) -> None:
     """Portfolio review: ABC classes, potential, key accounts new/kept/lost with reasons, stages, structure."""
 
@@ -447,6 +485,7 @@ def portfolio_cmd(
         ruleset = load_ruleset(rules_dir)
         settings = pf.load_settings(rules_dir)
         rows, before, meta = pr.read_rows(file, transactions, period, previous, columns)
+        day = as_of.date() if as_of else None
         stream = None
         if fmt == "json":
             head = {"input": meta, "rules_version": ruleset.version, "settings": settings.to_dict()}
@@ -467,9 +506,9 @@ def portfolio_cmd(
                 bar = stack.enter_context(
                     click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr)
                 )
-                rv = pf.review(rows, ruleset, settings, before, bar.update, on_batch)
+                rv = pf.review(rows, ruleset, settings, before, bar.update, on_batch, day)
             else:
-                rv = pf.review(rows, ruleset, settings, before, on_batch=on_batch)
+                rv = pf.review(rows, ruleset, settings, before, on_batch=on_batch, as_of=day)
             if recorder:
                 recorder.add([rv.structure])
         if stream:

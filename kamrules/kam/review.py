@@ -27,6 +27,7 @@ the key accounts span, since tables give a count per account, not the regions' n
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -37,6 +38,8 @@ from kamrules.engine.evaluate import Decision, Evaluator, Reason
 from kamrules.errors import InvalidInput, Problem
 from kamrules.inputs.tables import NOT_FACTS, AccountRow
 from kamrules.kam.abc import AbcRow, Concentration, abc_classes, concentration
+from kamrules.inputs.signals import observation_problem
+from kamrules.kam import selection as sel
 from kamrules.kam.potential import DEFAULT_WEIGHTS, Potential, estimate
 from kamrules.lang.loader import Problems, fact_value_problem
 from kamrules.lang.model import Account, RuleSet
@@ -58,10 +61,15 @@ class Settings:
     b_cut: Decimal = Decimal("0.95")
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     batch: int = 2000
+    selection: sel.SelectionSettings = field(default_factory=sel.SelectionSettings)
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"abc": {"a": str(self.a_cut), "b": str(self.b_cut)}, "potential": dict(self.weights)}
+        return {
+            "abc": {"a": str(self.a_cut), "b": str(self.b_cut)},
+            "potential": dict(self.weights),
+            "selection": self.selection.to_dict(),
+        }
 
 
 def load_settings(rules_dir: str | Path) -> Settings:
@@ -74,7 +82,8 @@ def load_settings(rules_dir: str | Path) -> Settings:
     cuts = {"a": Decimal("0.80"), "b": Decimal("0.95")}
     weights = dict(DEFAULT_WEIGHTS)
     if col.expect_kind(root, "map", "settings.yaml"):
-        col.unknown_keys(root, {"abc", "potential"}, "settings.yaml")
+        col.unknown_keys(root, {"abc", "potential", "selection", "review"}, "settings.yaml")
+        selection = sel.parse_settings(root, col)
         abc_node = root.get("abc")
         if abc_node is not None and col.expect_kind(abc_node, "map", "'abc'"):
             col.unknown_keys(abc_node, set(cuts), "'abc'")
@@ -114,7 +123,7 @@ def load_settings(rules_dir: str | Path) -> Settings:
                 )
     if col:
         raise InvalidInput(list(col))
-    return Settings(cuts["a"], cuts["b"], weights)
+    return Settings(cuts["a"], cuts["b"], weights, selection=selection)
 
 
 def _number_setting(node: YNode, what: str, expected: str, col: Problems) -> bool:
@@ -134,6 +143,7 @@ class AccountResult:
     potential_given: bool
     previous_key: bool | None
     previous_decision: Decision | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def status(self) -> str | None:
@@ -161,6 +171,7 @@ class AccountResult:
             "potential": pot,
             "previous_key_account": self.previous_key,
             "review": self.status,
+            "notes": list(self.notes),
             "decision": self.decision.to_dict(),
         }
 
@@ -187,6 +198,7 @@ class PortfolioReview:
     settings: Settings
     rules_version: str
     previous_known: bool
+    selection: dict = field(default_factory=dict)
 
     def by_status(self, status: str) -> list[AccountResult]:
         """The accounts that are new, kept or lost key accounts, in input order."""
@@ -220,6 +232,7 @@ class PortfolioReview:
             "accounts": len(self.accounts),
             "key_accounts": sum(1 for a in self.accounts if a.decision.key_account),
             "previous_designation_known": self.previous_known,
+            "selection": dict(self.selection),
             "review": review,
             "concentration": {m: _conc_dict(c) for m, c in self.concentration.items()},
             "portfolio_facts": dict(self.portfolio_facts),
@@ -241,13 +254,19 @@ DESIGNATION_FACTS = (
     "abc_volume",
     "abc_purchases",
     "potential_score",
+    "potential_confidence",
     "priorities_changed",
+    "margin",
+    "revenue_growth",
+    "selection_score",
+    "selection_rank",
+    "key_account_capacity",
 )
 
 
 def designation_reasons(d: Decision) -> list[Reason]:
     """The fired rules that concluded on key_account (the winner first, then any overridden)."""
-    rs = [r for r in d.reasons if any(f == "key_account" for f, _ in r.rule.derive)]
+    rs = [r for r in d.reasons if any(f in ("key_account", "eligible") for f, _ in r.rule.derive)]
     win = d.derived_by.get("key_account")
     return sorted(rs, key=lambda r: r.rule.id != win)
 
@@ -287,7 +306,7 @@ def _engine_value(ruleset: RuleSet, fname: str, value: Any) -> Any:
     return value
 
 
-def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings):
+def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings, as_of: dt.date | None = None):
     """Validated facts, ABC rows and potential per account; raises InvalidInput on any bad value."""
     problems: list[Problem] = []
     # A column that is no fact is one mistake, reported once, not once per row.
@@ -318,7 +337,11 @@ def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings):
         engine_facts = {}
         for k, v in facts.items():
             ev = _engine_value(ruleset, k, v)
-            p = fact_value_problem(ruleset, k, ev, row.span, row.span, f"account '{row.account}'")
+            ctx = f"account '{row.account}'"
+            if k in row.observed:  # computed by kamrules: an observation, never rejected by a range
+                p = observation_problem(ruleset, k, ev, row.span, ctx)
+            else:
+                p = fact_value_problem(ruleset, k, ev, row.span, row.span, ctx)
             if p:
                 problems.append(replace(p, span=row.cell_span(k)))  # the cell's position only when needed
             else:
@@ -362,20 +385,23 @@ def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings):
         pot, given = None, "potential_score" in ef
         if "potential_score" in ruleset.facts:
             pot = estimate(ef, settings.weights)
-            if not given and pot.score is not None:
-                ef["potential_score"] = pot.score
+        # the one estimator, score, capacity and review dates, as evaluate and scenarios compute them
+        ef, _notes = sel.enrich(ef, ruleset, settings.selection, settings.weights, as_of)
         for k in [k for k in abc_facts if k in ef] + (["potential_score"] if "potential_score" in ef else []):
-            p = fact_value_problem(ruleset, k, ef[k], row.span, row.span, f"account '{row.account}'")
+            p = observation_problem(ruleset, k, ef[k], row.span, f"account '{row.account}'")
             if p:
                 problems.append(p)
-        out.append((Account(row.account, ef, name, str(row.span)), rows_abc, pot, given, prev))
+        notes = tuple(row.notes) + _notes
+        out.append((Account(row.account, ef, name, str(row.span)), rows_abc, pot, given, prev, notes))
     if problems:
         raise InvalidInput(problems)
     return out, metrics, conc
 
 
 # What the summary and the account table still need once an account's full decision is written out.
-KEEP_GIVEN = ("revenue", "regions", "potential_score") + tuple(f"abc_{m}" for m in METRICS)
+KEEP_GIVEN = ("revenue", "regions", "region", "potential_score", "selection_score", "selection_rank") + tuple(
+    f"abc_{m}" for m in METRICS
+)
 
 
 def slim(d: Decision) -> Decision:
@@ -410,6 +436,7 @@ def review(
     previous: Sequence[AccountRow] | None = None,
     progress: Callable[[int], None] | None = None,
     on_batch: Callable[[list[AccountResult]], None] | None = None,
+    as_of: dt.date | None = None,
 ) -> PortfolioReview:
     """Review a portfolio; ``previous`` rows (if given) set the previous designation instead of the column.
 
@@ -418,9 +445,13 @@ def review(
     review keeps slim decisions only, so memory does not grow with the provenance.
     """
     settings = settings or Settings()
-    prepared, metrics, conc = _prepare(rows, ruleset, settings)
-    prev_prepared = _prepare(previous, ruleset, settings)[0] if previous is not None else None
+    prepared, metrics, conc = _prepare(rows, ruleset, settings, as_of)
+    prev_prepared = _prepare(previous, ruleset, settings, as_of)[0] if previous is not None else None
     with Evaluator(ruleset) as ev:
+        # Selection: a first pass of the rules says who is eligible; the eligible are ranked by score.
+        prepared, ranks = _select(ev, prepared, settings.batch)
+        if prev_prepared is not None:
+            prev_prepared = _select(ev, prev_prepared, settings.batch)[0]
         # The previous period goes first, so that each current account's status is known when it is emitted.
         prev_decisions: dict[str, Decision] = {}
         if prev_prepared is not None:
@@ -428,11 +459,11 @@ def review(
                 prev_decisions[d.account] = d
 
         def result(d: Decision, item: tuple) -> AccountResult:
-            _acc, rows_abc, pot, given, prev_col = item
+            _acc, rows_abc, pot, given, prev_col, notes = item
             if prev_prepared is None:
-                return AccountResult(d, rows_abc, pot, given, prev_col)
+                return AccountResult(d, rows_abc, pot, given, prev_col, notes=notes)
             pd = prev_decisions.get(d.account)
-            return AccountResult(d, rows_abc, pot, given, bool(pd.key_account) if pd else False, pd)
+            return AccountResult(d, rows_abc, pot, given, bool(pd.key_account) if pd else False, pd, notes)
 
         by_id = {p[0].id: p for p in prepared}
 
@@ -452,7 +483,35 @@ def review(
         pfacts = portfolio_facts(results, ruleset)
         structure = ev.evaluate(Account(PORTFOLIO_ID, pfacts, "portfolio", "portfolio"))
     previous_known = prev_prepared is not None or any(r.previous_key is not None for r in results)
-    return PortfolioReview(results, metrics, conc, pfacts, structure, settings, ruleset.version, previous_known)
+    rv = PortfolioReview(results, metrics, conc, pfacts, structure, settings, ruleset.version, previous_known)
+    rv.selection = _selection_summary(results, ranks, settings, [p[0] for p in prepared if p[0].id in ranks])
+    return rv
+
+
+def _select(ev: Evaluator, prepared: list, batch: int) -> tuple[list, dict[str, int]]:
+    accounts, ranks = sel.select(ev, [p[0] for p in prepared], batch)
+    return [(a, *p[1:]) for a, p in zip(accounts, prepared)], ranks
+
+
+def _selection_summary(results: Sequence[AccountResult], ranks: dict, settings: Settings, eligible: list) -> dict:
+    """Capacity, eligible and designated counts, the next in line and the warnings (see selection.py)."""
+    s = settings.selection
+    keys = sum(1 for a in results if a.decision.key_account)
+    scores = {a.id: a.facts.get("selection_score") for a in eligible}
+    designated = {a.decision.account for a in results if a.decision.key_account}
+    left = sorted((r, i) for i, r in ranks.items() if i not in designated)
+    out: dict[str, Any] = {
+        "capacity": s.capacity,
+        "eligible": len(ranks),
+        "designated": keys,
+        "next_in_line": [
+            {"account": i, "rank": r, "selection_score": scores.get(i)} for r, i in left[: s.next_in_line]
+        ],
+        "warnings": [],
+    }
+    if ranks and len(ranks) > s.warn_ratio * s.capacity:
+        out["warnings"].append({"code": "eligibility-exceeds-capacity", "eligible": len(ranks), "capacity": s.capacity})
+    return out
 
 
 def portfolio_facts(results: Sequence[AccountResult], ruleset: RuleSet) -> dict[str, Any]:
@@ -467,7 +526,8 @@ def portfolio_facts(results: Sequence[AccountResult], ruleset: RuleSet) -> dict[
     if total > 0:
         key_total = sum(r for k, r in revenues if k and isinstance(r, (int, float)) and r > 0)
         facts["portfolio_key_revenue_share"] = round(key_total / total, 6)
+    named = {d.given["region"] for d in keys if isinstance(d.given.get("region"), str)}
     regions = [d.given["regions"] for d in keys if isinstance(d.given.get("regions"), int)]
-    if regions:
-        facts["portfolio_regions"] = max(regions)
+    if named or regions:  # distinct named regions across the key accounts; a count per account is a lower bound
+        facts["portfolio_regions"] = max([len(named), *regions])
     return {k: v for k, v in facts.items() if k in ruleset.facts}

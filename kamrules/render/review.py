@@ -17,6 +17,7 @@ from typing import Any
 from tabulate import tabulate
 
 from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.inputs.signals import add_signals
 from kamrules.inputs.tables import (
     AccountRow,
     aggregate_invoices,
@@ -28,6 +29,7 @@ from kamrules.inputs.tables import (
 from kamrules.kam.abc import AbcRow, ComputedAbc, abc_classes, computed_abc
 from kamrules.kam.review import PortfolioReview, Settings
 from kamrules.render import decision as report
+from kamrules.render.selection import selection_lines
 from kamrules.render.words import trace_text
 
 __all__ = ["abc_rows", "read_rows", "render_abc", "render_portfolio"]
@@ -69,8 +71,8 @@ def read_rows(
                 )
             ]
         )
-    cur = aggregate_invoices(lines, p, pp, source=path)
-    before = aggregate_invoices(lines, pp, pp.previous(), source=path)
+    cur = add_signals(aggregate_invoices(lines, p, pp, source=path), lines, p)
+    before = add_signals(aggregate_invoices(lines, pp, pp.previous(), source=path), lines, pp)
     return cur, before, {"file": path, "kind": "invoices", "period": p.label, "previous_period": pp.label}
 
 
@@ -93,6 +95,8 @@ def account_rows(rv: PortfolioReview) -> list[dict]:
             else f"{pot:.2f}" + ("" if a.potential_given or not a.potential else f" ({a.potential.confidence:.0%})")
         )
         row["quadrant"] = d.derived.get("selection_quadrant", "")
+        row["eligible"] = "yes" if d.derived.get("eligible") else "no"
+        row["rank"] = d.given.get("selection_rank", "")
         row["key_account"] = "yes" if d.key_account else "no"
         row["review"] = a.status or ""
         row["stage"] = f"{d.stage_current or '-'} → {d.stage_recommended or '-'}"
@@ -126,6 +130,7 @@ def summary_text(rv: PortfolioReview, meta: dict, md: bool = False) -> str:
         f"{b}accounts: {s['accounts']}, key accounts: {s['key_accounts']}"
         + (f" (period {meta['period']}, previous {meta['previous_period']})" if "period" in meta else ""),
     ]
+    lines.extend(selection_lines(s.get("selection", {}), b))
     if not s["previous_designation_known"]:
         lines.append(f"{b}previous designation unknown (no previous_key_account column): no new/kept/lost review")
     else:

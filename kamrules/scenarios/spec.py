@@ -15,6 +15,8 @@ from typing import Any
 from kamrules.engine.evaluate import Decision, Evaluator
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.inputs.tables import NOT_FACTS, AccountRow, read_account_table
+from kamrules.kam.context import period_end, scenario_facts
+from kamrules.kam.review import load_settings
 from kamrules.lang.loader import (
     RULE_ID,
     Problems,
@@ -983,13 +985,23 @@ def _run(
 ) -> Iterator[tuple[Period, list[PeriodResult]]]:
     """Every run advanced together, one period at a time: one engine batch per period."""
     rs = scenario.ruleset
+    settings = load_settings(rs.directory)
     facts = [dict(scenario.account.facts) for _ in range(runs)]
     mis = rs.facts.get("months_in_stage")
     for period in scenario.periods:
         notes: list[list[str]] = [[] for _ in range(runs)]
         for r in range(runs):
             _apply(period.changes, facts[r], rs, draw, notes[r])
-        accounts = [Account(scenario.account.id, facts[r], scenario.account.name, scenario.file) for r in range(runs)]
+        # the same computed facts (potential, score, capacity, review dates) as evaluate and portfolio
+        accounts = [
+            Account(
+                scenario.account.id,
+                scenario_facts(facts[r], rs, settings, period.label),
+                scenario.account.name,
+                scenario.file,
+            )
+            for r in range(runs)
+        ]
         decisions = ev.evaluate_many(accounts)
         results = []
         for r, d in enumerate(decisions):
@@ -1024,7 +1036,8 @@ def _run_portfolio(scenario: Scenario, draw: Callable[[Distribution], Any]) -> I
             _apply(period.changes, facts[r.account], rs, draw, notes, True, f"{r.account}: ")
         for acc, changes in period.account_changes:
             _apply(changes, facts[acc], rs, draw, notes, True, f"{acc}: ")
-        rv = pf.review([AccountRow(r.account, dict(facts[r.account]), r.span) for r in rows], rs, settings)
+        rows_now = [AccountRow(r.account, dict(facts[r.account]), r.span) for r in rows]
+        rv = pf.review(rows_now, rs, settings, as_of=period_end(period.label))
         decisions = {d.account: d for d in _review_decisions(rv)}
         moves: dict[str, str] = {}
         stages: dict[str, str] = {}
