@@ -1,4 +1,4 @@
-"""Data-driven cases: facts → expected decision and the exact set of fired rules (tests/cases/*.yaml)."""
+"""Data-driven cases: facts → expected decision and the fired rules, exactly or in part (tests/cases/*.yaml)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def test_case(case, evaluator, ruleset):
     expect = case["expect"]
     if "fired" in expect:
         assert sorted(d.fired) == sorted(expect["fired"])
+    assert set(expect.get("fired_include", [])) <= set(d.fired), d.fired
+    assert not set(expect.get("fired_absent", [])) & set(d.fired), d.fired
     if "key_account" in expect:
         assert d.key_account == expect["key_account"]
     if "stage" in expect:
