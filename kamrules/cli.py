@@ -231,7 +231,10 @@ def explain_cmd(account_file: str, rules_dir: str, fmt: str) -> None:
     def body() -> None:
         ruleset = load_ruleset(rules_dir)
         account = load_account(account_file, ruleset)
+        settings = pf.load_settings(rules_dir)
         with Evaluator(ruleset) as ev:
+            # the same computed facts as evaluate (potential, score, capacity, review dates as of today)
+            account = kam_context.prepare(ev, [account], settings)[0][0]
             e = explain.explain(ev, account)
         click.echo(report.to_json(e.to_dict()) if fmt == "json" else explain.explanation_text(e))
 

@@ -159,7 +159,7 @@ BASE = """name: tmp
 rules: RULES
 account:
   account: T-1
-  facts: {stage: early-KAM, abc_revenue: A, trust_score: 7.0, contact_pairs: 5, purchases: 10, revenue: 100.0}
+  facts: {stage: early-KAM, abc_revenue: A, selection_rank: 1, trust_score: 7.0, contact_pairs: 5, purchases: 10, revenue: 100.0, buyer_open_to_competitors: false, customisation: limited}
 periods:
 """
 
