@@ -21,7 +21,8 @@ from tabulate import tabulate
 from kamrules import __version__
 from kamrules.engine.evaluate import Decision, Evaluator
 from kamrules.errors import CheckFailed, InvalidInput, Problem, Span
-from kamrules.lang.loader import fact_value_problem, load_ruleset, ruleset_version
+from kamrules.inputs.signals import observation_problem
+from kamrules.lang.loader import load_ruleset, ruleset_version
 from kamrules.lang.model import Account, RuleSet
 from kamrules.render.words import TRACE_HEADERS, fmt, trace_rows
 
@@ -415,7 +416,8 @@ def account_of(entry: Entry, ruleset: RuleSet) -> tuple[Account, list[Problem]]:
                 value = dt.date.fromisoformat(value)
             except ValueError:
                 pass
-        problem = fact_value_problem(ruleset, fname, value, span, span, "recorded account")
+        # what was recorded was accepted then: check type and schema, not ranges (computed values are observations)
+        problem = observation_problem(ruleset, fname, value, span, "recorded account")
         if problem:
             problems.append(problem)
         else:

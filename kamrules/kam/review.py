@@ -216,6 +216,7 @@ class PortfolioReview:
             "why": designation_text(d),
             "reasons": [r.to_dict() for r in designation_reasons(d)],
             "facts": {f: d.given.get(f) for f in DESIGNATION_FACTS if f in d.given},
+            "selection": sel.selection_detail(d.given, self.settings.selection),
         }
         if a.previous_decision is not None:
             p = a.previous_decision
@@ -258,6 +259,8 @@ DESIGNATION_FACTS = (
     "priorities_changed",
     "margin",
     "revenue_growth",
+    "relative_strength",
+    "share_of_wallet",
     "selection_score",
     "selection_rank",
     "key_account_capacity",
@@ -276,11 +279,23 @@ def designation_text(d: Decision) -> str:
     rule = d.derived_by.get("key_account")
     if rule is None:
         return "no key-account designation in this rule set"
+    elig = d.derived_by.get("eligible")
+    if rule == "default" and d.derived.get("eligible") is True:
+        rank, cap = d.given.get("selection_rank"), d.given.get("key_account_capacity")
+        where = f"ranked {rank}, beyond the capacity of {cap}" if rank is not None else "not ranked (no selection_rank)"
+        return f"eligible by {elig} but not selected: {where}"
+    if rule == "default" and elig not in (None, "default"):
+        er = next(x.rule for x in d.reasons if x.rule.id == elig)
+        return f"not eligible: {elig}: {' '.join((er.description or '').split())}"
     if rule == "default":
         facts = ", ".join(f"{f} {d.given[f]}" for f in DESIGNATION_FACTS if f in d.given) or "no designation facts"
         return f"no designation rule fires ({facts}): key_account takes its default, {d.key_account}"
     r = next(x.rule for x in d.reasons if x.rule.id == rule)
     verb = "designated" if d.key_account else "withdrawn"
+    elig = d.derived_by.get("eligible")
+    er = next((x.rule for x in d.reasons if x.rule.id == elig), None)
+    if d.key_account and er is not None:  # selected within capacity: say what made it eligible
+        return f"{verb} by {rule} (eligible by {elig}: {' '.join((er.description or '').split())})"
     return f"{verb} by {rule}: {' '.join((r.description or '').split())}"
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "parse_settings",
     "rank_eligible",
     "score_components",
+    "selection_detail",
     "selection_score",
 ]
 
@@ -191,6 +192,18 @@ def enrich(
     if "days_since_review" in declared and isinstance(last, dt.date) and "days_since_review" not in out:
         out["days_since_review"] = max(0, ((as_of or dt.date.today()) - last).days)
     return out, tuple(notes)
+
+
+def selection_detail(given: Mapping[str, Any], selection: SelectionSettings) -> dict:
+    """Rank, score, capacity and each weighted score component of one account (what its designation rests on)."""
+    w = selection.weights
+    total = sum(w.values()) or 1.0
+    return {
+        "rank": given.get("selection_rank"),
+        "score": given.get("selection_score"),
+        "capacity": given.get("key_account_capacity"),
+        "components": {k: round(w.get(k, 0.0) * c / total, 6) for k, c in score_components(given).items()},
+    }
 
 
 def rank_eligible(scored: Sequence[tuple[str, float, float]]) -> dict[str, int]:

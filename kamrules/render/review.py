@@ -29,7 +29,7 @@ from kamrules.inputs.tables import (
 from kamrules.kam.abc import AbcRow, ComputedAbc, abc_classes, computed_abc
 from kamrules.kam.review import PortfolioReview, Settings
 from kamrules.render import decision as report
-from kamrules.render.selection import selection_lines
+from kamrules.render.selection import selection_lines, selection_text
 from kamrules.render.words import trace_text
 
 __all__ = ["abc_rows", "read_rows", "render_abc", "render_portfolio"]
@@ -139,6 +139,8 @@ def summary_text(rv: PortfolioReview, meta: dict, md: bool = False) -> str:
             lines.append(f"{b}{status} key accounts: {len(entries)}: {_names(entries)}")
             for e in entries:
                 lines.append(f"{b}  {e['account']}: {e['why']}")
+                if e.get("selection") and e["selection"].get("rank") is not None:
+                    lines.append(f"{b}    {selection_text(e['selection'])}")
                 if status == "lost" and e.get("previous_why"):
                     lines.append(f"{b}    previously: {e['previous_why']}")
     lines.append(f"{h}Concentration" if md else "Concentration")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["NOTES", "note_text", "notes_text", "selection_lines", "selection_why"]
+__all__ = ["NOTES", "note_text", "notes_text", "selection_lines", "selection_text", "selection_why"]
 
 NOTES = {
     "no-selection-rank": (
@@ -42,6 +42,30 @@ def selection_why(given: Mapping[str, Any]) -> str:
     if given.get("key_account_capacity") is not None:
         parts.append(f"capacity {given['key_account_capacity']}")
     return ", ".join(parts)
+
+
+COMPONENT_WORDS = {
+    "abc_revenue": "revenue class",
+    "abc_margin": "margin class",
+    "abc_volume": "volume class",
+    "abc_purchases": "purchases class",
+    "potential": "potential x confidence",
+    "relative_strength": "relative strength",
+    "share_of_wallet": "share of wallet",
+}
+
+
+def selection_text(detail: Mapping[str, Any]) -> str:
+    """Rank within capacity and what the score is made of, in business words."""
+    parts = [
+        f"{COMPONENT_WORDS.get(k, k)} {v:.3f}" for k, v in sorted(detail["components"].items(), key=lambda kv: -kv[1]) if v
+    ]
+    score = detail.get("score")
+    return (
+        f"rank {detail['rank']} of the eligible, capacity {detail.get('capacity')}; selection score "
+        + (f"{score:.3f}" if isinstance(score, (int, float)) else "unknown")
+        + (" = " + " + ".join(parts) if parts else "")
+    )
 
 
 def selection_lines(sel: Mapping[str, Any], bullet: str) -> list[str]:
