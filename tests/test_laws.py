@@ -157,7 +157,13 @@ AT_THE_EDGE = {
         "contact_pairs": 3,
         "executive_sponsor": False,
     },
-    "mid-KAM": {"trust_score": 7.0, "functions_involved": 3, "contact_pairs": 4, "joint_planning": True, "customisation": "tailored"},
+    "mid-KAM": {
+        "trust_score": 7.0,
+        "functions_involved": 3,
+        "contact_pairs": 4,
+        "joint_planning": True,
+        "customisation": "tailored",
+    },
     "partnership-KAM": {
         "trust_score": 8.0,
         "joint_planning": True,

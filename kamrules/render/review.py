@@ -29,7 +29,7 @@ from kamrules.inputs.tables import (
 from kamrules.kam.abc import AbcRow, ComputedAbc, abc_classes, computed_abc
 from kamrules.kam.review import PortfolioReview, Settings
 from kamrules.render import decision as report
-from kamrules.render.selection import selection_lines, selection_text
+from kamrules.render.selection import note_text, selection_lines, selection_text
 from kamrules.render.words import trace_text
 
 __all__ = ["abc_rows", "read_rows", "render_abc", "render_portfolio"]
@@ -131,6 +131,9 @@ def summary_text(rv: PortfolioReview, meta: dict, md: bool = False) -> str:
         + (f" (period {meta['period']}, previous {meta['previous_period']})" if "period" in meta else ""),
     ]
     lines.extend(selection_lines(s.get("selection", {}), b))
+    first = sum(1 for a in rv.accounts if "first-order" in a.notes)
+    if first:
+        lines.append(f"{b}{first} account(s) with a first-ever order in the period: {note_text('first-order')}")
     if not s["previous_designation_known"]:
         lines.append(f"{b}previous designation unknown (no previous_key_account column): no new/kept/lost review")
     else:

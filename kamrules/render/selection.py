@@ -58,7 +58,9 @@ COMPONENT_WORDS = {
 def selection_text(detail: Mapping[str, Any]) -> str:
     """Rank within capacity and what the score is made of, in business words."""
     parts = [
-        f"{COMPONENT_WORDS.get(k, k)} {v:.3f}" for k, v in sorted(detail["components"].items(), key=lambda kv: -kv[1]) if v
+        f"{COMPONENT_WORDS.get(k, k)} {v:.3f}"
+        for k, v in sorted(detail["components"].items(), key=lambda kv: -kv[1])
+        if v
     ]
     score = detail.get("score")
     return (
