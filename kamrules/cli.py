@@ -138,13 +138,13 @@ def evaluate(
         if fmt == "json":
             data = [
                 d.to_dict() | {"notes": [selection_words.note_text(c) for c in n]} | ({"decision_id": i} if ids else {})
-                for d, n, i in zip(decisions, notes, ids or decisions)
+                for d, n, i in zip(decisions, notes, ids or decisions, strict=True)
             ]
             click.echo(report.to_json(data[0] if len(data) == 1 else data))
         else:
             texts = [
                 report.decision_text(d, ruleset) + ("\n\n" + selection_words.notes_text(n) if n else "")
-                for d, n in zip(decisions, notes)
+                for d, n in zip(decisions, notes, strict=True)
             ]
             if ids:
                 texts = [f"{t}\n\nrecorded as decision {i} (kamrules audit show {i})" for t, i in zip(texts, ids)]

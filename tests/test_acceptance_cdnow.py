@@ -1,8 +1,9 @@
-"""Acceptance on real data: the quarterly review of the CDNOW transaction set (shipped by the PyPI package lifetimes)."""
+"""Acceptance on real data: the quarterly review of the CDNOW transactions (shipped by the PyPI package lifetimes)."""
 
 from __future__ import annotations
 
 import importlib.metadata
+import itertools
 import json
 from pathlib import Path
 
@@ -45,13 +46,15 @@ def cdnow(tmp_path_factory) -> Path:
     return cdnow_invoice_csv(tmp_path_factory.mktemp("cdnow") / "cdnow.csv")
 
 
-@pytest.mark.parametrize("previous,period", list(zip(QUARTERS, QUARTERS[1:])), ids=lambda q: q)
+@pytest.mark.parametrize("previous,period", list(itertools.pairwise(QUARTERS)), ids=lambda q: q)
 def test_quarterly_review_runs_and_designates_within_capacity(cdnow, previous, period):
     """Every consecutive pair of quarters reviews with exit 0 and designates no more key accounts than the capacity."""
     r = CliRunner().invoke(
         main,
-        ["portfolio", str(cdnow), "--transactions", "--period", period, "--previous", previous]
-        + ["--rules", str(RULES), "--format", "json", "--no-audit", "--quiet"],
+        [
+            *("portfolio", str(cdnow), "--transactions", "--period", period, "--previous", previous),
+            *("--rules", str(RULES), "--format", "json", "--no-audit", "--quiet"),
+        ],
     )
     assert r.exit_code == 0, r.output[-2000:]
     summary = json.loads(r.stdout)["summary"]

@@ -61,7 +61,8 @@ RELATIONSHIP = [
     "buyer_open_to_competitors",
 ]
 # the facts an account of these laws may have; computed ones (selection_rank, capacity) included
-FACTS = RELATIONSHIP + [
+FACTS = [
+    *RELATIONSHIP,
     "stage",
     "abc_revenue",
     "abc_margin",
@@ -224,7 +225,7 @@ def best(name: str):
 @LAWS
 @given(st.one_of(accounts(), edge_accounts()), st.data())
 def test_monotonicity(facts, data):
-    """Improving any relationship-quality fact never lowers the recommended stage and never withdraws the designation."""
+    """Improving any relationship-quality fact never lowers the recommended stage nor withdraws the designation."""
     before = decide(facts)
     for name in RELATIONSHIP:
         if name not in facts:
@@ -283,7 +284,7 @@ def portfolios(draw, max_size: int = 14) -> list[dict]:
 
 
 def _rows(table: list[dict], ids: list[str]) -> list[AccountRow]:
-    return [AccountRow(i, f, Span("law.csv", n + 2)) for n, (i, f) in enumerate(zip(ids, table))]
+    return [AccountRow(i, f, Span("law.csv", n + 2)) for n, (i, f) in enumerate(zip(ids, table, strict=True))]
 
 
 def _results(rv, rename: dict[str, str] | None = None) -> dict:

@@ -30,7 +30,7 @@ def invoices(tmp_path: Path, lines: list[str]) -> Path:
 
 
 def test_hundredfold_growth_is_an_observation_not_an_error(tmp_path):
-    """A quarterly revenue going from 10.77 to 1,192.97 (growth 109.77, beyond the fact's range) reviews with exit 0."""
+    """A quarterly revenue from 10.77 to 1,192.97 (growth 109.77, beyond the fact's range) reviews with exit 0."""
     f = invoices(tmp_path, ["C1,2026-05-10,10.77,1,I1", "C1,2026-08-10,1192.97,100,I2", "C2,2026-08-11,50,5,I3"])
     r = run("portfolio", f, "--transactions", "--period", "2026Q3", "--rules", RULES, "--format", "json", "--no-audit")
     assert r.exit_code == 0, r.output
@@ -49,7 +49,7 @@ def test_first_ever_order_has_no_growth_rate_and_says_so(tmp_path):
 
 
 def test_signals_over_several_periods(tmp_path):
-    """revenue_trend, days_since_last_order, order_frequency_change and margin_erosion follow their documented formulas."""
+    """The trend, days since the last order, order frequency change and margin erosion follow their formulas."""
     f = invoices(
         tmp_path,
         [

@@ -21,6 +21,7 @@ in P has no growth rate and gets the note ``first-order``.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -67,50 +68,56 @@ def _periods(period: Period, n: int) -> list[Period]:
     return out
 
 
+class _History:
+    """Per account: revenue, margin and orders in P, P-1, P-2, P-3, and the first and last line dates up to P."""
+
+    def __init__(self, lines: Sequence[InvoiceLine], periods: Sequence[Period]) -> None:
+        self.revenue: dict[str, list[Decimal]] = {}
+        self.margin: dict[str, list[Decimal | None]] = {}
+        self.orders: dict[str, list[set[object]]] = {}
+        self.first: dict[str, dt.date] = {}
+        self.last: dict[str, dt.date] = {}
+        end = periods[0].end
+        for li in lines:
+            if li.date > end:
+                continue
+            a = li.account
+            self.first[a] = min(self.first.get(a, li.date), li.date)
+            self.last[a] = max(self.last.get(a, li.date), li.date)
+            i = next((k for k, p in enumerate(periods) if li.date in p), None)
+            if i is None:
+                continue
+            self.revenue.setdefault(a, [Decimal(0)] * 4)[i] += li.amount
+            mg = self.margin.setdefault(a, [None] * 4)
+            if li.margin is not None:
+                mg[i] = (mg[i] or Decimal(0)) + li.margin
+            self.orders.setdefault(a, [set(), set(), set(), set()])[i].add(li.invoice or id(li))
+
+
+def _signals(h: _History, a: str, end: dt.date) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    rv = h.revenue.get(a, [Decimal(0)] * 4)
+    if rv[2] + rv[3] > 0:
+        out["revenue_trend"] = float((rv[0] + rv[1]) / (rv[2] + rv[3]) - 1)
+    if a in h.last:
+        out["days_since_last_order"] = (end - h.last[a]).days
+    n = [len(x) for x in h.orders.get(a, [set(), set(), set(), set()])]
+    if sum(n[1:]) > 0:
+        out["order_frequency_change"] = n[0] / (sum(n[1:]) / 3) - 1
+    mg = h.margin.get(a, [None] * 4)
+    m0, m1 = mg[0], mg[1]
+    if rv[0] > 0 and rv[1] > 0 and m0 is not None and m1 is not None:
+        out["margin_erosion"] = float(m1 / rv[1] - m0 / rv[0])
+    return out
+
+
 def add_signals(rows: Sequence[AccountRow], lines: Sequence[InvoiceLine], period: Period) -> list[AccountRow]:
     """The rows with the multi-period signals added, the computed facts marked observed, and notes."""
-    p0, p1, p2, p3 = _periods(period, 4)
-    revenue: dict[str, list[Decimal]] = {}
-    margin: dict[str, list[Decimal | None]] = {}
-    orders: dict[str, list[set]] = {}
-    last: dict[str, Any] = {}
-    first: dict[str, Any] = {}
-    for li in lines:
-        if li.date > p0.end:
-            continue
-        a = li.account
-        if a not in first or li.date < first[a]:
-            first[a] = li.date
-        if a not in last or li.date > last[a]:
-            last[a] = li.date
-        for i, p in enumerate((p0, p1, p2, p3)):
-            if li.date in p:
-                rv = revenue.setdefault(a, [Decimal(0)] * 4)
-                rv[i] += li.amount
-                mg = margin.setdefault(a, [None] * 4)
-                if li.margin is not None:
-                    mg[i] = (mg[i] or Decimal(0)) + li.margin
-                orders.setdefault(a, [set(), set(), set(), set()])[i].add(li.invoice or id(li))
-                break
+    periods = _periods(period, 4)
+    h = _History(lines, periods)
     out: list[AccountRow] = []
     for row in rows:
-        a = row.account
-        facts = dict(row.facts)
-        notes: list[str] = []
-        rv = revenue.get(a, [Decimal(0)] * 4)
-        base = rv[2] + rv[3]
-        if base > 0:
-            facts["revenue_trend"] = float((rv[0] + rv[1]) / base - 1)
-        if a in last:
-            facts["days_since_last_order"] = (p0.end - last[a]).days
-        n = [len(s) for s in orders.get(a, [set()] * 4)]
-        avg = sum(n[1:]) / 3
-        if avg > 0:
-            facts["order_frequency_change"] = n[0] / avg - 1
-        mg = margin.get(a, [None] * 4)
-        if rv[0] > 0 and rv[1] > 0 and mg[0] is not None and mg[1] is not None:
-            facts["margin_erosion"] = float(mg[1] / rv[1] - mg[0] / rv[0])
-        if a in first and first[a] in p0:
-            notes.append("first-order")
-        out.append(replace(row, facts=facts, observed=COMPUTED_FROM_INVOICES, notes=tuple(notes)))
+        facts: dict[str, Any] = {**row.facts, **_signals(h, row.account, period.end)}
+        notes = ("first-order",) if row.account in h.first and h.first[row.account] in period else ()
+        out.append(replace(row, facts=facts, observed=COMPUTED_FROM_INVOICES, notes=notes))
     return out

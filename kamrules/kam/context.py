@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from kamrules.engine import Evaluator
 from kamrules.inputs.tables import AccountRow
 from kamrules.kam import review as pf
 from kamrules.kam import selection as sel
-from kamrules.lang import Account
+from kamrules.lang import Account, RuleSet
 
 __all__ = ["Prepared", "prepare"]
 
@@ -66,6 +67,6 @@ def period_end(label: str) -> dt.date | None:
         return None
 
 
-def scenario_facts(facts: dict, ev_ruleset, settings: pf.Settings, label: str) -> dict:
+def scenario_facts(facts: dict[str, Any], ruleset: RuleSet, settings: pf.Settings, label: str) -> dict[str, Any]:
     """A scenario account's facts for one period, with kamrules' computed facts as of the period's end."""
-    return sel.enrich(facts, ev_ruleset, settings.selection, settings.weights, period_end(label))[0]
+    return sel.enrich(facts, ruleset, settings.selection, settings.weights, period_end(label))[0]

@@ -36,10 +36,10 @@ from typing import Any
 
 from kamrules.engine.evaluate import Decision, Evaluator, Reason
 from kamrules.errors import InvalidInput, Problem
-from kamrules.inputs.tables import NOT_FACTS, AccountRow
-from kamrules.kam.abc import AbcRow, Concentration, abc_classes, concentration
 from kamrules.inputs.signals import observation_problem
+from kamrules.inputs.tables import NOT_FACTS, AccountRow
 from kamrules.kam import selection as sel
+from kamrules.kam.abc import AbcRow, Concentration, abc_classes, concentration
 from kamrules.kam.potential import DEFAULT_WEIGHTS, Potential, estimate
 from kamrules.lang.loader import Problems, fact_value_problem
 from kamrules.lang.model import Account, RuleSet
@@ -505,7 +505,7 @@ def review(
 
 def _select(ev: Evaluator, prepared: list, batch: int) -> tuple[list, dict[str, int]]:
     accounts, ranks = sel.select(ev, [p[0] for p in prepared], batch)
-    return [(a, *p[1:]) for a, p in zip(accounts, prepared)], ranks
+    return [(a, *p[1:]) for a, p in zip(accounts, prepared, strict=True)], ranks
 
 
 def _selection_summary(results: Sequence[AccountResult], ranks: dict, settings: Settings, eligible: list) -> dict:

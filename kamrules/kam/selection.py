@@ -73,7 +73,7 @@ class SelectionSettings:
         """How many key accounts the organisation can serve."""
         return self.kam_managers * self.accounts_per_manager
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "kam_managers": self.kam_managers,
@@ -194,7 +194,7 @@ def enrich(
     return out, tuple(notes)
 
 
-def selection_detail(given: Mapping[str, Any], selection: SelectionSettings) -> dict:
+def selection_detail(given: Mapping[str, Any], selection: SelectionSettings) -> dict[str, Any]:
     """Rank, score, capacity and each weighted score component of one account (what its designation rests on)."""
     w = selection.weights
     total = sum(w.values()) or 1.0
@@ -237,7 +237,7 @@ def select(ev: Evaluator, accounts: Sequence[Account], batch: int = 2000) -> tup
     scored: list[tuple[str, float, float]] = []
     for i in range(0, len(accounts), batch):
         chunk = [a for a in accounts[i : i + batch] if "selection_rank" not in a.facts]
-        for a, d in zip(chunk, ev.evaluate_many(chunk)):
+        for a, d in zip(chunk, ev.evaluate_many(chunk), strict=True):
             if d.derived.get("eligible"):
                 scored.append((a.id, float(a.facts.get("selection_score", 0.0)), _share(a.facts)))
     ranks = rank_eligible(scored)

@@ -12,9 +12,13 @@ NOTES = {
         "no selection_rank: this account was not ranked against a portfolio, so the designation rule "
         "cannot select it; give selection_rank in the account file or pass --portfolio FILE"
     ),
-    "rank-from-portfolio": "selection_rank taken from the --portfolio table (its rank among that table's eligible accounts)",
+    "rank-from-portfolio": (
+        "selection_rank taken from the --portfolio table (its rank among that table's eligible accounts)"
+    ),
     "not-eligible-in-portfolio": "not eligible against the --portfolio table, so it has no selection_rank",
-    "potential-unknown": "no potential estimate: none of its inputs (revenue_growth, revenue_trend, attractiveness) is known",
+    "potential-unknown": (
+        "no potential estimate: none of its inputs (revenue_growth, revenue_trend, attractiveness) is known"
+    ),
     "potential-without-confidence": (
         "potential_score is given without potential_confidence: it cannot make the account eligible on its own"
     ),
