@@ -225,7 +225,8 @@ def rules_list(rules_dir: str, fmt: str) -> None:
 @click.argument("account_file", type=click.Path(dir_okay=False))
 @rules_option
 @format_option
-def explain_cmd(account_file: str, rules_dir: str, fmt: str) -> None:
+@as_of_option
+def explain_cmd(account_file: str, rules_dir: str, fmt: str, as_of) -> None:
     """Why this decision, why not the next move, and what changes of given facts would reach it."""
 
     def body() -> None:
@@ -233,8 +234,8 @@ def explain_cmd(account_file: str, rules_dir: str, fmt: str) -> None:
         account = load_account(account_file, ruleset)
         settings = pf.load_settings(rules_dir)
         with Evaluator(ruleset) as ev:
-            # the same computed facts as evaluate (potential, score, capacity, review dates as of today)
-            account = kam_context.prepare(ev, [account], settings)[0][0]
+            # the same computed facts as evaluate (potential, score, capacity, review dates)
+            account = kam_context.prepare(ev, [account], settings, as_of.date() if as_of else None)[0][0]
             e = explain.explain(ev, account)
         click.echo(report.to_json(e.to_dict()) if fmt == "json" else explain.explanation_text(e))
 

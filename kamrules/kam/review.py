@@ -261,6 +261,7 @@ DESIGNATION_FACTS = (
     "revenue_growth",
     "relative_strength",
     "share_of_wallet",
+    "key_account_before",
     "selection_score",
     "selection_rank",
     "key_account_capacity",
@@ -400,6 +401,8 @@ def _prepare(rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings, a
         pot, given = None, "potential_score" in ef
         if "potential_score" in ruleset.facts:
             pot = estimate(ef, settings.weights)
+        if prev is not None and "key_account_before" in ruleset.facts:
+            ef.setdefault("key_account_before", prev)  # continuity in the selection score
         # the one estimator, score, capacity and review dates, as evaluate and scenarios compute them
         ef, _notes = sel.enrich(ef, ruleset, settings.selection, settings.weights, as_of)
         for k in [k for k in abc_facts if k in ef] + (["potential_score"] if "potential_score" in ef else []):
@@ -463,15 +466,18 @@ def review(
     prepared, metrics, conc = _prepare(rows, ruleset, settings, as_of)
     prev_prepared = _prepare(previous, ruleset, settings, as_of)[0] if previous is not None else None
     with Evaluator(ruleset) as ev:
-        # Selection: a first pass of the rules says who is eligible; the eligible are ranked by score.
-        prepared, ranks = _select(ev, prepared, settings.batch)
-        if prev_prepared is not None:
-            prev_prepared = _select(ev, prev_prepared, settings.batch)[0]
-        # The previous period goes first, so that each current account's status is known when it is emitted.
+        # The previous period goes first: its designation is the current continuity, and each current
+        # account's status is known when it is emitted. Selection: a first pass of the rules says who
+        # is eligible; the eligible are ranked by score.
         prev_decisions: dict[str, Decision] = {}
         if prev_prepared is not None:
+            prev_prepared = _select(ev, prev_prepared, settings.batch)[0]
             for d in _evaluate(ev, [p[0] for p in prev_prepared], settings.batch, None):
                 prev_decisions[d.account] = d
+            if "key_account_before" in ruleset.facts:
+                was = {k for k, d in prev_decisions.items() if d.key_account}
+                prepared = [(sel.with_continuity(p[0], p[0].id in was, settings.selection), *p[1:]) for p in prepared]
+        prepared, ranks = _select(ev, prepared, settings.batch)
 
         def result(d: Decision, item: tuple) -> AccountResult:
             _acc, rows_abc, pot, given, prev_col, notes = item

@@ -16,7 +16,9 @@ strength), ``score = sum(w_i * c_i) / sum(w_i)``:
 * ``abc_revenue``, ``abc_margin``, ``abc_volume``, ``abc_purchases``: class A = 1, B = 0.5, C = 0;
 * ``potential``: potential_score x potential_confidence (an uncertain potential counts for less);
 * ``relative_strength``: relative_strength / 10 (the selection matrix's strength axis);
-* ``share_of_wallet``: share_of_wallet (relationship depth).
+* ``share_of_wallet``: share_of_wallet (relationship depth);
+* ``continuity``: 1 when the account was a key account in the previous period (KAM is a
+  medium-to-long-term relationship: a selection that changes every quarter is not one).
 
 Ranks: by score, largest first, then by revenue share; accounts tied on both share the *last*
 position of their tie (1, 3, 3), so a tie across the capacity never depends on account ids and
@@ -43,6 +45,7 @@ __all__ = [
     "score_components",
     "selection_detail",
     "selection_score",
+    "with_continuity",
 ]
 
 DEFAULT_SCORE_WEIGHTS: dict[str, float] = {
@@ -50,9 +53,10 @@ DEFAULT_SCORE_WEIGHTS: dict[str, float] = {
     "abc_margin": 0.15,
     "abc_volume": 0.05,
     "abc_purchases": 0.05,
-    "potential": 0.25,
-    "relative_strength": 0.20,
-    "share_of_wallet": 0.15,
+    "potential": 0.20,
+    "relative_strength": 0.15,
+    "share_of_wallet": 0.10,
+    "continuity": 0.15,
 }
 _CLASS_POINTS = {"A": 1.0, "B": 0.5, "C": 0.0}
 
@@ -145,6 +149,7 @@ def score_components(facts: Mapping[str, Any]) -> dict[str, float]:
     out["relative_strength"] = 0.0 if rs is None else max(0.0, min(1.0, rs / 10.0))
     sw = _num(facts.get("share_of_wallet"))
     out["share_of_wallet"] = 0.0 if sw is None else max(0.0, min(1.0, sw))
+    out["continuity"] = 1.0 if facts.get("key_account_before") is True else 0.0
     return out
 
 
@@ -243,6 +248,16 @@ def select(ev: Evaluator, accounts: Sequence[Account], batch: int = 2000) -> tup
     ranks = rank_eligible(scored)
     out = [replace(a, facts={**a.facts, "selection_rank": ranks[a.id]}) if a.id in ranks else a for a in accounts]
     return out, ranks
+
+
+def with_continuity(account: Account, was_key: bool, selection: SelectionSettings) -> Account:
+    """The account with ``key_account_before`` from the previous review and its score recomputed with it."""
+    if "key_account_before" in account.facts:
+        return account
+    facts = {**account.facts, "key_account_before": was_key}
+    if "selection_score" in facts:
+        facts["selection_score"] = selection_score(facts, selection.weights)
+    return replace(account, facts=facts)
 
 
 def rank_in_context(account: Account, context: Sequence[Account], ev: Evaluator) -> tuple[int | None, int]:

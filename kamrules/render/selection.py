@@ -56,6 +56,7 @@ COMPONENT_WORDS = {
     "potential": "potential x confidence",
     "relative_strength": "relative strength",
     "share_of_wallet": "share of wallet",
+    "continuity": "key account last period",
 }
 
 
