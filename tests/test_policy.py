@@ -155,3 +155,19 @@ def test_regions_are_counted_across_key_accounts(tmp_path):
     pf = doc["summary"]["portfolio_facts"]
     assert pf["portfolio_key_accounts"] >= 2
     assert pf["portfolio_regions"] == pf["portfolio_key_accounts"]
+
+
+def test_continuity_keeps_last_periods_key_account_ahead_of_an_equal_newcomer(tmp_path):
+    """Of two otherwise equal eligible accounts competing for the last seat, last period's key account is kept."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    s = (rules / "settings.yaml").read_text()
+    (rules / "settings.yaml").write_text(
+        s.replace("kam_managers: 4", "kam_managers: 1").replace("per_manager: 6", "per_manager: 1")
+    )
+    table = tmp_path / "t.csv"
+    # equal revenue: A and B both class A; a third, small account keeps the ABC curve honest
+    table.write_text("account,revenue,previous_key_account\nA,1000,false\nB,1000,true\nC,10,false\n")
+    doc = json.loads(run("portfolio", table, "--rules", rules, "--format", "json", "--no-audit").stdout)
+    keys = [a["account"] for a in doc["accounts"] if a["decision"]["key_account"]]
+    assert keys == ["B"] and [e["account"] for e in doc["summary"]["review"]["kept"]] == ["B"]
