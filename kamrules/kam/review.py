@@ -505,34 +505,14 @@ def review(
         structure = ev.evaluate(Account(PORTFOLIO_ID, pfacts, "portfolio", "portfolio"))
     previous_known = prev_prepared is not None or any(r.previous_key is not None for r in results)
     rv = PortfolioReview(results, metrics, conc, pfacts, structure, settings, ruleset.version, previous_known)
-    rv.selection = _selection_summary(results, ranks, settings, [p[0] for p in prepared if p[0].id in ranks])
+    designated = {a.decision.account for a in results if a.decision.key_account}
+    rv.selection = sel.summary(designated, ranks, settings.selection, [p[0] for p in prepared if p[0].id in ranks])
     return rv
 
 
 def _select(ev: Evaluator, prepared: list, batch: int) -> tuple[list, dict[str, int]]:
     accounts, ranks = sel.select(ev, [p[0] for p in prepared], batch)
     return [(a, *p[1:]) for a, p in zip(accounts, prepared, strict=True)], ranks
-
-
-def _selection_summary(results: Sequence[AccountResult], ranks: dict, settings: Settings, eligible: list) -> dict:
-    """Capacity, eligible and designated counts, the next in line and the warnings (see selection.py)."""
-    s = settings.selection
-    keys = sum(1 for a in results if a.decision.key_account)
-    scores = {a.id: a.facts.get("selection_score") for a in eligible}
-    designated = {a.decision.account for a in results if a.decision.key_account}
-    left = sorted((r, i) for i, r in ranks.items() if i not in designated)
-    out: dict[str, Any] = {
-        "capacity": s.capacity,
-        "eligible": len(ranks),
-        "designated": keys,
-        "next_in_line": [
-            {"account": i, "rank": r, "selection_score": scores.get(i)} for r, i in left[: s.next_in_line]
-        ],
-        "warnings": [],
-    }
-    if ranks and len(ranks) > s.warn_ratio * s.capacity:
-        out["warnings"].append({"code": "eligibility-exceeds-capacity", "eligible": len(ranks), "capacity": s.capacity})
-    return out
 
 
 def portfolio_facts(results: Sequence[AccountResult], ruleset: RuleSet) -> dict[str, Any]:

@@ -45,6 +45,7 @@ __all__ = [
     "score_components",
     "selection_detail",
     "selection_score",
+    "summary",
     "with_continuity",
 ]
 
@@ -258,6 +259,27 @@ def with_continuity(account: Account, was_key: bool, selection: SelectionSetting
     if "selection_score" in facts:
         facts["selection_score"] = selection_score(facts, selection.weights)
     return replace(account, facts=facts)
+
+
+def summary(
+    designated: set[str], ranks: Mapping[str, int], selection: SelectionSettings, eligible: Sequence[Account]
+) -> dict[str, Any]:
+    """Capacity, eligible and designated counts, the next in line (eligible, left out by capacity) and warnings."""
+    scores = {a.id: a.facts.get("selection_score") for a in eligible}
+    left = sorted((r, i) for i, r in ranks.items() if i not in designated)
+    out: dict[str, Any] = {
+        "capacity": selection.capacity,
+        "eligible": len(ranks),
+        "designated": len(designated),
+        "next_in_line": [
+            {"account": i, "rank": r, "selection_score": scores.get(i)} for r, i in left[: selection.next_in_line]
+        ],
+        "warnings": [],
+    }
+    if ranks and len(ranks) > selection.warn_ratio * selection.capacity:
+        warning = {"code": "eligibility-exceeds-capacity", "eligible": len(ranks), "capacity": selection.capacity}
+        out["warnings"].append(warning)
+    return out
 
 
 def rank_in_context(account: Account, context: Sequence[Account], ev: Evaluator) -> tuple[int | None, int]:
