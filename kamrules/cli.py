@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -18,12 +18,13 @@ from kamrules.audit import log as audit
 from kamrules.audit import replay as replays
 from kamrules.engine import explain
 from kamrules.engine.evaluate import Evaluator
-from kamrules.errors import EXIT_FAILED, EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Span
-from kamrules.inputs import read_review_input
+from kamrules.errors import EXIT_FAILED, EXIT_OK, CheckFailed, EngineError, KamrulesError
+from kamrules.inputs import read_account_table, read_review_input
 from kamrules.kam import abc_rows, load_settings, load_structure_rules
+from kamrules.kam import context as kam_context
 from kamrules.kam import review as pf
-from kamrules.lang import load_account, load_ruleset
-from kamrules.lang.model import ALL_STAGES, Account, RuleSet
+from kamrules.lang import load_account, load_accounts, load_ruleset
+from kamrules.lang.model import ALL_STAGES
 from kamrules.render import review as pr
 from kamrules.render.decision import Evaluated, RulesChecked, RulesListing
 from kamrules.render.registry import AuditEntries, Verified, render
@@ -87,6 +88,13 @@ def _rules_dir_option(help: str, **kwargs: Any) -> Callable[[FC], FC]:
 rules_option = _rules_dir_option("Rules folder (facts.yaml and rule files).", default=DEFAULT_RULES, show_default=True)
 format_option = _format_option("table", "json")
 all_formats_option = _format_option("table", "json", "csv", "markdown")
+as_of_option = click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Review date (YYYY-MM-DD) that last_review is compared with. Default: today.",
+)
 no_audit_option = click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision log.")
 audit_db_option = click.option(
     "--audit-db",
@@ -114,28 +122,33 @@ def main() -> None:
 @format_option
 @audit_db_option
 @no_audit_option
-def evaluate(account_files: tuple[str, ...], rules_dir: str, fmt: str, audit_db: str | None, no_audit: bool) -> None:
+@as_of_option
+@click.option(
+    "--portfolio",
+    "portfolio_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Account table to rank the account against (its selection_rank), when the account file gives none.",
+)
+def evaluate(
+    account_files: tuple[str, ...],
+    rules_dir: str,
+    fmt: str,
+    audit_db: str | None,
+    no_audit: bool,
+    as_of: dt.datetime | None,
+    portfolio_file: str | None,
+) -> None:
     """Evaluate account files: key account?, stage move, actions, and why (recorded in the decision log)."""
     ruleset = load_ruleset(rules_dir)
-    accounts = _load_accounts(account_files, ruleset)
+    accounts = load_accounts(account_files, ruleset)
+    settings = load_settings(rules_dir)
+    context = read_account_table(portfolio_file) if portfolio_file else None
     with Evaluator(ruleset) as ev:
-        decisions = ev.evaluate_many(accounts)
+        prepared = kam_context.prepare(ev, accounts, settings, as_of.date() if as_of else None, context)
+        decisions = ev.evaluate_many([a for a, _ in prepared])
     ids = [] if no_audit else audit.record(audit.db_path(audit_db), decisions, ruleset, "evaluate")
-    _write(Evaluated(tuple(decisions), ruleset, tuple(ids)), fmt)
-
-
-def _load_accounts(files: tuple[str, ...], ruleset: RuleSet) -> list[Account]:
-    """Every account file, with the problems of all of them reported together."""
-    problems = []
-    accounts = []
-    for f in files:
-        try:
-            accounts.append(load_account(f, ruleset))
-        except InvalidInput as e:
-            problems.extend(e.problems)
-    if problems:
-        raise InvalidInput(problems)
-    return accounts
+    _write(Evaluated(tuple(decisions), ruleset, tuple(ids), tuple(n for _, n in prepared)), fmt)
 
 
 @main.group()
@@ -166,11 +179,15 @@ def rules_list(rules_dir: str, fmt: str) -> None:
 @click.argument("account_file", type=click.Path(dir_okay=False))
 @rules_option
 @format_option
-def explain_cmd(account_file: str, rules_dir: str, fmt: str) -> None:
+@as_of_option
+def explain_cmd(account_file: str, rules_dir: str, fmt: str, as_of: dt.datetime | None) -> None:
     """Why this decision, why not the next move, and what changes of given facts would reach it."""
     ruleset = load_ruleset(rules_dir)
     account = load_account(account_file, ruleset)
+    settings = load_settings(rules_dir)
     with Evaluator(ruleset) as ev:
+        # the same computed facts as evaluate (potential, score, capacity, review dates)
+        account = kam_context.prepare(ev, [account], settings, as_of.date() if as_of else None)[0][0]
         explanation = explain.explain(ev, account)
     _write(explanation, fmt)
 
@@ -299,6 +316,7 @@ def test_scenarios(paths: tuple[str, ...], fmt: str) -> int:
 @all_formats_option
 @click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
 @audit_db_option
+@as_of_option
 @no_audit_option
 def portfolio_cmd(
     file: str,
@@ -311,6 +329,7 @@ def portfolio_cmd(
     quiet: bool,
     audit_db: str | None,
     no_audit: bool,
+    as_of: dt.datetime | None,
 ) -> None:
     """Portfolio review: ABC classes, potential, key accounts new/kept/lost with reasons, stages, structure."""
     if transactions and not period:
@@ -339,7 +358,8 @@ def portfolio_cmd(
         show_bar = sys.stderr.isatty() and not quiet
         bar = click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr) if show_bar else None
         progress = stack.enter_context(bar).update if bar else None
-        rv = pf.review(rows, ruleset, settings, before, progress, on_batch, structure_rules)
+        day = as_of.date() if as_of else None
+        rv = pf.review(rows, ruleset, settings, before, progress, on_batch, structure_rules, day)
         if log and rv.structure.decision:
             log.add([rv.structure.decision], structure_rules, kind="portfolio")
     if stream:
@@ -366,13 +386,6 @@ def abc_cmd(
     file: str, metric: str, method: str, plot: str | None, columns: str | None, rules_dir: str, fmt: str
 ) -> None:
     """ABC analysis of one metric of an account table (JSON: Decimals as exact strings)."""
-    if not Path(rules_dir).is_dir():
-        raise InvalidInput.at(
-            Span(rules_dir),
-            "rules folder not found",
-            expected="a folder with settings.yaml (the ABC cut-offs)",
-            help="pass --rules DIR",
-        )
     settings = load_settings(rules_dir)
     rows, computed = abc_rows(file, metric, method, settings, columns)
     if plot:

@@ -45,8 +45,9 @@ def ids(db: Path) -> list[str]:
 
 
 def loosen(rules: Path) -> None:
-    """Lower early-to-mid's thresholds so that IT-VE-0088 (trust 5.5, 2 contact pairs) advances."""
+    """Lower early-to-mid's thresholds and drop its loyal-buyer marker: IT-VE-0088 (trust 5.5, 2 pairs) advances."""
     text = (rules / "stages.yaml").read_text()
+    text = text.replace("        - {fact: buyer_open_to_competitors, op: eq, value: false}\n", "")
     text = text.replace("- {fact: trust_score, op: gte, value: 6}", "- {fact: trust_score, op: gte, value: 5}")
     text = text.replace("- {fact: contact_pairs, op: gte, value: 3}", "- {fact: contact_pairs, op: gte, value: 2}")
     (rules / "stages.yaml").write_text(text)

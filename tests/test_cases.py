@@ -1,4 +1,4 @@
-"""Data-driven cases: facts → expected decision and the exact set of fired rules (tests/cases/*.yaml)."""
+"""Data-driven cases: facts → expected decision and the fired rules, exactly or in part (tests/cases/*.yaml)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from kamrules.lang.model import Account
 from kamrules.lang.source import read_yaml
 
 CASES_DIR = Path(__file__).parent / "cases"
-EXPECT_KEYS = {"fired", "key_account", "stage", "move", "actions", "actions_absent"}
+EXPECT_KEYS = {"fired", "fired_include", "fired_absent", "key_account", "stage", "move", "actions", "actions_absent"}
 
 
 def unknown_expect_keys(case: dict) -> list[str]:
@@ -42,6 +42,8 @@ def test_case(case, evaluator, ruleset):
     expect = case["expect"]
     if "fired" in expect:
         assert sorted(d.fired) == sorted(expect["fired"])
+    assert set(expect.get("fired_include", [])) <= set(d.fired), d.fired
+    assert not set(expect.get("fired_absent", [])) & set(d.fired), d.fired
     if "key_account" in expect:
         assert d.key_account == expect["key_account"]
     if "stage" in expect:

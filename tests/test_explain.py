@@ -57,8 +57,8 @@ def test_explain_text_has_why_why_not_and_what_it_would_take():
     assert r.exit_code == 0, r.output
     out = r.output
     assert "Why\n" in out and "Why not\n" in out and "What it would take\n" in out
-    assert "key account = yes  by key-account-by-revenue-class-a" in out
-    assert "class A of the revenue ABC curve" in out  # the rule's description, in words
+    assert "key account = yes  by key-account-selected" in out
+    assert "ranked by the selection score within the capacity" in out  # the rule's description, in words
     assert "✗ trust_score ≥ 6: observed 5.5, short by 0.5" in out
     assert "to reach stage mid-KAM:" in out
 
@@ -68,7 +68,8 @@ def test_why_is_a_chain_from_given_to_recommendation():
     why = explained(VENETA)["why"]
     assert why["given"]["abc_revenue"] == "A"
     derived = {x["fact"]: x for x in why["derived"]}
-    assert derived["key_account"]["because"]["rule"] == "key-account-by-revenue-class-a"
+    assert derived["key_account"]["because"]["rule"] == "key-account-selected"
+    assert derived["eligible"]["because"]["rule"].startswith("eligible-by-")
     assert why["stage"]["move"] == "hold" and why["stage"]["because"] is None
 
 
@@ -95,11 +96,15 @@ def test_every_proposal_really_reaches_its_goal(account, tmp_path):
 
 
 def test_shipped_example_has_a_next_stage_proposal(tmp_path):
-    """On a shipped early-KAM example the smallest proposals reach mid-KAM with two changes of given facts."""
+    """On a shipped early-KAM example the smallest proposals reach mid-KAM with three changes, loyal buyer included."""
     e = explained(VENETA)
     stage = [p for p in e["what_it_would_take"] if p["goal"] == "stage mid-KAM"]
     assert stage, e["what_it_would_take"]
-    assert {c["fact"]: c["to"] for c in stage[0]["changes"]} == {"contact_pairs": 3, "trust_score": 6}
+    assert {c["fact"]: c["to"] for c in stage[0]["changes"]} == {
+        "buyer_open_to_competitors": False,
+        "contact_pairs": 3,
+        "trust_score": 6,
+    }
     assert evaluated(apply(VENETA, stage[0], tmp_path / "a.yaml"))["stage"]["recommended"] == "mid-KAM"
 
 
@@ -135,8 +140,11 @@ def test_strict_comparisons_take_the_smallest_satisfying_step():
 
 
 def test_explain_library_call_matches_cli(ruleset, evaluator):
-    """The library explain() gives the same proposals as the CLI."""
-    e = explain(evaluator, load_account(VENETA, ruleset))
+    """The library explain() on the account prepared as evaluate prepares it gives the same proposals as the CLI."""
+    from kamrules.kam import context, load_settings
+
+    prepared = context.prepare(evaluator, [load_account(VENETA, ruleset)], load_settings(RULES))[0][0]
+    e = explain(evaluator, prepared)
     assert [p.to_dict() for p in e.proposals] == explained(VENETA)["what_it_would_take"]
 
 

@@ -136,10 +136,17 @@ def test_value_out_of_schema_is_exit_3(tmp_path):
 
 def test_potential_confidence_drops_with_missing_inputs():
     """Missing potential inputs lower the confidence instead of being invented."""
-    full = estimate({"revenue_growth": 0.5, "share_of_wallet": 0.25, "attractiveness": 8})
+    full = estimate({"revenue_growth": 0.5, "revenue_trend": 0.25, "attractiveness": 8})
     assert full.confidence == 1.0 and full.score == round((1.0 + 0.75 + 0.8) / 3, 6)
     part = estimate({"attractiveness": 8})
-    assert part.confidence == round(1 / 3, 6) and part.score == 0.8 and set(part.missing) == {"trend", "headroom"}
+    assert part.confidence == round(1 / 3, 6) and part.score == 0.8 and set(part.missing) == {"trend", "sustained"}
+
+
+def test_share_of_wallet_is_not_lost_potential():
+    """Raising share of wallet never lowers the potential estimate (it is relationship depth, not headroom)."""
+    low = estimate({"revenue_growth": 0.1, "share_of_wallet": 0.1, "attractiveness": 6})
+    high = estimate({"revenue_growth": 0.1, "share_of_wallet": 0.9, "attractiveness": 6})
+    assert low == high
     assert estimate({}).score is None
 
 

@@ -160,7 +160,8 @@ BASE = """name: tmp
 rules: RULES
 account:
   account: T-1
-  facts: {stage: early-KAM, abc_revenue: A, trust_score: 7.0, contact_pairs: 5, purchases: 10, revenue: 100.0}
+  facts: {stage: early-KAM, abc_revenue: A, selection_rank: 1, trust_score: 7.0, contact_pairs: 5, purchases: 10,
+          revenue: 100.0, buyer_open_to_competitors: false, customisation: limited}
 periods:
 """
 
@@ -202,7 +203,7 @@ def test_failed_expectations_name_what_was_observed(tmp_path):
         "      actions_absent: [widen-contact-network]\n      fired: [pre-kam-assess-potential]\n",
     )
     lines = [outcome_line(o).split(": ", 1)[1].rsplit(" (", 1)[0] for o in check(simulate(load_scenario(path)))]
-    actions = "widen-contact-network, schedule-first-account-review"
+    actions = "increase-customisation, widen-contact-network, schedule-first-account-review"
     assert lines == [
         "expected pre-KAM, observed mid-KAM",
         "expected hold, observed advance",
@@ -210,8 +211,9 @@ def test_failed_expectations_name_what_was_observed(tmp_path):
         "expected advanced, observed none",
         f"expected present, observed absent (actions: {actions})",
         f"expected absent, observed present (actions: {actions})",
-        "expected fired, observed not fired (fired: key-account-by-revenue-class-a, contact-model-bow-tie, "
-        "early-to-mid, early-kam-widen-contact-network, review-missing-for-key-account)",
+        "expected fired, observed not fired (fired: eligible-by-revenue-class-a, contact-model-bow-tie, "
+        "key-account-selected, early-to-mid, review-missing-for-key-account, early-kam-increase-customisation, "
+        "early-kam-widen-contact-network)",
     ]
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from kamrules.audit.log import Entry, canonical, list_decisions, recorded_files, show
 from kamrules.engine import Evaluator
 from kamrules.errors import InvalidInput, Problem, Span
-from kamrules.lang import Account, RuleSet, fact_value_problem, load_ruleset, load_ruleset_texts
+from kamrules.inputs.signals import observation_problem
+from kamrules.lang import Account, RuleSet, load_ruleset, load_ruleset_texts
 
 # The rules folder named in replayed sources when the recorded decision names none (no rule fired).
 RECORDED = "recorded"
@@ -29,7 +30,8 @@ def account_of(entry: Entry, ruleset: RuleSet) -> tuple[Account, list[Problem]]:
             # A date that does not parse stays text, and the schema check below says what is wrong with it.
             with suppress(ValueError):
                 value = dt.date.fromisoformat(value)
-        problem = fact_value_problem(ruleset, fname, value, span, span, "recorded account")
+        # what was recorded was accepted then: check type and schema, not ranges (computed values are observations)
+        problem = observation_problem(ruleset, fname, value, span, "recorded account")
         if problem:
             problems.append(problem)
         else:

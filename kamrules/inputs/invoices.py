@@ -22,6 +22,7 @@ from kamrules.inputs.cells import (
     parse_date,
 )
 from kamrules.inputs.records import Record, Table, all_strings, missing_column, no_rows, parse_column_mapping
+from kamrules.inputs.signals import add_signals
 from kamrules.inputs.tables import AccountRow, read_account_table, read_table
 
 __all__ = [
@@ -307,6 +308,6 @@ def read_review_input(
             code="period",
             help="choose a --period the file covers",
         )
-    cur = aggregate_invoices(lines, p, pp, source=path)
-    before = aggregate_invoices(lines, pp, pp.previous(), source=path)
+    cur = add_signals(aggregate_invoices(lines, p, pp, source=path), lines, p)
+    before = add_signals(aggregate_invoices(lines, pp, pp.previous(), source=path), lines, pp)
     return cur, before, {"file": path, "kind": "invoices", "period": p.label, "previous_period": pp.label}

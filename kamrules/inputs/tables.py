@@ -29,6 +29,9 @@ class AccountRow:
     # fact → column number, shared by every row of a CSV or XLSX table, so a bad value can be
     # pointed at its cell without keeping a position per cell
     columns: Mapping[str, int] | None = None
+    # facts kamrules computed (checked as observations, never against a range) and note codes
+    observed: frozenset[str] = frozenset()
+    notes: tuple[str, ...] = ()
 
     def cell_span(self, fact: str) -> Span:
         """Where this row's value of ``fact`` stands (its cell when known, else the row)."""

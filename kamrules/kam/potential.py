@@ -4,14 +4,18 @@ Components, each on 0..1:
 
 * ``trend``          = clamp(revenue_growth + 0.5, 0, 1): a revenue drop of 50% or worse is 0,
                        flat revenue is 0.5, growth of 50% or more is 1.
-* ``headroom``       = 1 - share_of_wallet: the part of the customer's spend in the category we
-                       do not have yet (known only when the customer's total spend is known).
+* ``sustained``      = clamp(revenue_trend + 0.5, 0, 1): the same reading of the trend over
+                       several periods (from invoice lines), so one good quarter is not the whole story.
 * ``attractiveness`` = attractiveness / 10 (the 0-10 score of the selection matrix).
 
 ``score = sum(w_i * c_i) / sum(w_i)`` over the known components, and
 ``confidence = sum(w_i of known components) / sum(all w_i)``. A missing input is never
 invented: it lowers the confidence. With no known component there is no score (None) and the
 confidence is 0. The weights come from ``potential:`` in rules/settings.yaml.
+
+Share of wallet is not a component: a deeper relationship is not lost potential (it counts as
+relationship depth in the selection score, kamrules/kam/selection.py). Every command (evaluate,
+portfolio, scenarios) uses this one estimator, through ``selection.enrich``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 __all__ = ["DEFAULT_WEIGHTS", "Potential", "estimate"]
 
-DEFAULT_WEIGHTS: dict[str, float] = {"trend": 1.0, "headroom": 1.0, "attractiveness": 1.0}
+DEFAULT_WEIGHTS: dict[str, float] = {"trend": 1.0, "sustained": 1.0, "attractiveness": 1.0}
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,9 @@ def components(facts: Mapping[str, Any]) -> dict[str, float]:
     g = _num(facts.get("revenue_growth"))
     if g is not None:
         out["trend"] = _clamp(g + 0.5)
-    s = _num(facts.get("share_of_wallet"))
+    s = _num(facts.get("revenue_trend"))
     if s is not None:
-        out["headroom"] = _clamp(1.0 - s)
+        out["sustained"] = _clamp(s + 0.5)
     a = _num(facts.get("attractiveness"))
     if a is not None:
         out["attractiveness"] = _clamp(a / 10.0)

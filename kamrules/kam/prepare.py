@@ -1,4 +1,4 @@
-"""Account rows → validated engine facts, with each account's ABC classes and future potential.
+"""Account rows → validated engine facts, with ABC classes, future potential, selection score and review dates.
 
 The first steps of the portfolio review (kamrules/kam/review.py): nothing out of schema reaches
 the engine, and every problem of every row is reported together.
@@ -6,13 +6,16 @@ the engine, and every problem of every row is reported together.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from kamrules.errors import InvalidInput, Problem
+from kamrules.inputs.signals import observation_problem
 from kamrules.inputs.tables import NOT_FACTS, AccountRow
+from kamrules.kam import selection as sel
 from kamrules.kam.abc import AbcRow, abc_classes
 from kamrules.kam.concentration import Concentration, concentration
 from kamrules.kam.potential import Potential, estimate
@@ -33,6 +36,7 @@ class Prepared:
     potential: Potential | None
     potential_given: bool
     previous_key: bool | None
+    notes: tuple[str, ...] = ()  # note codes about how its facts were computed (render/selection.py words them)
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class _Row:
 
 
 def prepare(
-    rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings
+    rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings, as_of: dt.date | None = None
 ) -> tuple[list[Prepared], list[str], dict[str, Concentration]]:
     """Validated facts, ABC rows and potential per account, the metrics analysed and their concentration.
 
@@ -65,7 +69,7 @@ def prepare(
         values = {r.row.account: Decimal(r.values[m]) for r in split if _is_amount(r.values.get(m))}
         abc[m] = {a.account: a for a in abc_classes(values, settings.a_cut, settings.b_cut)}
         conc[m] = concentration(values)
-    out = [_with_abc_and_potential(r, abc, ruleset, settings, problems) for r in split]
+    out = [_with_abc_and_potential(r, abc, ruleset, settings, as_of, problems) for r in split]
     if problems:
         raise InvalidInput(problems)
     return out, metrics, conc
@@ -108,7 +112,11 @@ def _split(row: AccountRow, unknown: list[str], ruleset: RuleSet, problems: list
     facts = {}
     for k, v in values.items():
         ev = _engine_value(ruleset, k, v)
-        p = fact_value_problem(ruleset, k, ev, row.span, row.span, f"account '{row.account}'")
+        ctx = f"account '{row.account}'"
+        if k in row.observed:  # computed by kamrules: an observation, never rejected by a range
+            p = observation_problem(ruleset, k, ev, row.span, ctx)
+        else:
+            p = fact_value_problem(ruleset, k, ev, row.span, row.span, ctx)
         if p:
             problems.append(replace(p, span=row.cell_span(k)))  # the cell's position only when needed
         else:
@@ -126,9 +134,14 @@ def _engine_value(ruleset: RuleSet, fname: str, value: Any) -> Any:
 
 
 def _with_abc_and_potential(
-    r: _Row, abc: dict[str, dict[str, AbcRow]], ruleset: RuleSet, settings: Settings, problems: list[Problem]
+    r: _Row,
+    abc: dict[str, dict[str, AbcRow]],
+    ruleset: RuleSet,
+    settings: Settings,
+    as_of: dt.date | None,
+    problems: list[Problem],
 ) -> Prepared:
-    """The row's facts completed with its ABC results and potential estimate, unless the row gives them."""
+    """The row's facts completed with its ABC results, potential, selection score and review dates."""
     account = r.row.account
     rows_abc = {m: by_account[account] for m, by_account in abc.items() if account in by_account}
     abc_facts: dict[str, Any] = {}
@@ -149,11 +162,14 @@ def _with_abc_and_potential(
     pot, given = None, "potential_score" in facts
     if "potential_score" in ruleset.facts:
         pot = estimate(facts, settings.weights)
-        if not given and pot.score is not None:
-            facts["potential_score"] = pot.score
+    if r.previous_key is not None and "key_account_before" in ruleset.facts:
+        facts.setdefault("key_account_before", r.previous_key)  # continuity in the selection score
+    # the one estimator, score, capacity and review dates, as evaluate and scenarios compute them
+    facts, notes = sel.enrich(facts, ruleset, settings.selection, settings.weights, as_of)
     computed = [k for k in abc_facts if k in facts] + (["potential_score"] if "potential_score" in facts else [])
     for k in computed:
-        p = fact_value_problem(ruleset, k, facts[k], r.row.span, r.row.span, f"account '{account}'")
+        p = observation_problem(ruleset, k, facts[k], r.row.span, f"account '{account}'")
         if p:
             problems.append(p)
-    return Prepared(Account(account, facts, r.name, str(r.row.span)), rows_abc, pot, given, r.previous_key)
+    account_ = Account(account, facts, r.name, str(r.row.span))
+    return Prepared(account_, rows_abc, pot, given, r.previous_key, tuple(r.row.notes) + notes)

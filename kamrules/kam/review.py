@@ -25,12 +25,14 @@ The sentences a person reads about the review are in kamrules/render/designation
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from kamrules.engine import Decision, Evaluator, Reason
 from kamrules.inputs.tables import AccountRow
+from kamrules.kam import selection as sel
 from kamrules.kam.abc import AbcRow
 from kamrules.kam.concentration import Concentration
 from kamrules.kam.potential import Potential
@@ -48,7 +50,16 @@ DESIGNATION_FACTS = (
     "abc_volume",
     "abc_purchases",
     "potential_score",
+    "potential_confidence",
     "priorities_changed",
+    "margin",
+    "revenue_growth",
+    "relative_strength",
+    "share_of_wallet",
+    "key_account_before",
+    "selection_score",
+    "selection_rank",
+    "key_account_capacity",
 )
 
 
@@ -62,6 +73,7 @@ class AccountResult:
     potential_given: bool
     previous_key: bool | None
     previous_decision: Decision | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def status(self) -> str | None:
@@ -89,6 +101,7 @@ class AccountResult:
             "potential": pot,
             "previous_key_account": self.previous_key,
             "review": self.status,
+            "notes": list(self.notes),
             "decision": self.decision.to_dict(),
         }
 
@@ -115,6 +128,7 @@ class PortfolioReview:
     settings: Settings
     rules_version: str
     previous_known: bool
+    selection: dict[str, Any] = field(default_factory=dict)  # capacity, eligible, next in line, warnings
 
     def by_status(self, status: str) -> list[AccountResult]:
         """The accounts that are new, kept or lost key accounts, in input order."""
@@ -123,14 +137,22 @@ class PortfolioReview:
 
 def designation_reasons(d: Decision) -> list[Reason]:
     """The fired rules that concluded on key_account (the winner first, then any overridden)."""
-    rs = [r for r in d.reasons if any(f == "key_account" for f, _ in r.rule.derive)]
+    rs = [r for r in d.reasons if any(f in ("key_account", "eligible") for f, _ in r.rule.derive)]
     win = d.derived_by.get("key_account")
     return sorted(rs, key=lambda r: r.rule.id != win)
 
 
 # What the summary, the account table and the portfolio facts still need once an account's full
 # decision is written out.
-KEEP_GIVEN = ("revenue", "region", "potential_score", *(f"abc_{m}" for m in METRICS))
+KEEP_GIVEN = (
+    "revenue",
+    "regions",
+    "region",
+    "potential_score",
+    "selection_score",
+    "selection_rank",
+    *(f"abc_{m}" for m in METRICS),
+)
 
 
 def slim(d: Decision) -> Decision:
@@ -167,9 +189,10 @@ class _Previous(NamedTuple):
     def result(self, d: Decision, p: Prepared) -> AccountResult:
         """The account's result, with its previous designation from the previous period or its column."""
         if not self.known:
-            return AccountResult(d, p.abc, p.potential, p.potential_given, p.previous_key)
+            return AccountResult(d, p.abc, p.potential, p.potential_given, p.previous_key, notes=p.notes)
         pd = self.decisions.get(d.account)
-        return AccountResult(d, p.abc, p.potential, p.potential_given, bool(pd.key_account) if pd else False, pd)
+        was = bool(pd.key_account) if pd else False
+        return AccountResult(d, p.abc, p.potential, p.potential_given, was, pd, p.notes)
 
 
 def review(
@@ -180,6 +203,7 @@ def review(
     progress: Callable[[int], None] | None = None,
     on_batch: Callable[[list[AccountResult]], None] | None = None,
     structure_rules: RuleSet | None = None,
+    as_of: dt.date | None = None,
 ) -> PortfolioReview:
     """Review a portfolio; ``previous`` rows (if given) set the previous designation instead of the column.
 
@@ -190,12 +214,23 @@ def review(
     without it there is no structure recommendation.
     """
     settings = settings or Settings()
-    prepared, metrics, conc = prepare(rows, ruleset, settings)
-    before_accounts = [p.account for p in prepare(previous, ruleset, settings)[0]] if previous is not None else []
+    prepared, metrics, conc = prepare(rows, ruleset, settings, as_of)
+    before_prepared = prepare(previous, ruleset, settings, as_of)[0] if previous is not None else []
     before = _Previous(previous is not None, {})
     with Evaluator(ruleset) as ev:
-        # The previous period goes first, so that each current account's status is known when it is emitted.
+        # The previous period goes first: its designation is the current continuity, and each current
+        # account's status is known when it is emitted. Selection: a first pass of the rules says who
+        # is eligible; the eligible are ranked by score.
+        before_accounts = sel.select(ev, [p.account for p in before_prepared], settings.batch)[0]
         before.decisions.update((d.account, d) for d in _evaluate(ev, before_accounts, settings.batch, None))
+        if before.known and "key_account_before" in ruleset.facts:
+            was = {k for k, d in before.decisions.items() if d.key_account}
+            prepared = [
+                replace(p, account=sel.with_continuity(p.account, p.account.id in was, settings.selection))
+                for p in prepared
+            ]
+        selected, ranks = sel.select(ev, [p.account for p in prepared], settings.batch)
+        prepared = [replace(p, account=a) for p, a in zip(prepared, selected, strict=True)]
         by_id = {p.account.id: p for p in prepared}
 
         def emit(chunk: list[Decision]) -> None:
@@ -215,4 +250,7 @@ def review(
     pfacts = portfolio_facts([a.decision for a in results], structure_rules)
     structure = recommend_structure(pfacts, structure_rules)
     previous_known = before.known or any(r.previous_key is not None for r in results)
-    return PortfolioReview(results, metrics, conc, pfacts, structure, settings, ruleset.version, previous_known)
+    eligible = [p.account for p in prepared if p.account.id in ranks]
+    designated = {a.decision.account for a in results if a.decision.key_account}
+    chosen = sel.summary(designated, ranks, settings.selection, eligible)
+    return PortfolioReview(results, metrics, conc, pfacts, structure, settings, ruleset.version, previous_known, chosen)

@@ -1,4 +1,4 @@
-"""The portfolio review's settings (rules/settings.yaml): ABC cut-offs and potential weights."""
+"""The review's settings (rules/settings.yaml): ABC cut-offs, potential weights, selection capacity and weights."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kamrules.errors import InvalidInput, Span
+from kamrules.kam import selection as sel
 from kamrules.kam.potential import DEFAULT_WEIGHTS
 from kamrules.lang import SETTINGS_FILE, Problems, YNode, is_finite_number, read_yaml
 
@@ -18,28 +19,42 @@ DEFAULT_CUTS = {"a": Decimal("0.80"), "b": Decimal("0.95")}
 
 @dataclass(frozen=True)
 class Settings:
-    """ABC cut-offs, potential weights and the evaluation batch size."""
+    """ABC cut-offs, potential weights, the key-account selection and the evaluation batch size."""
 
     a_cut: Decimal = DEFAULT_CUTS["a"]
     b_cut: Decimal = DEFAULT_CUTS["b"]
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     batch: int = 2000
+    selection: sel.SelectionSettings = field(default_factory=sel.SelectionSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"abc": {"a": str(self.a_cut), "b": str(self.b_cut)}, "potential": dict(self.weights)}
+        return {
+            "abc": {"a": str(self.a_cut), "b": str(self.b_cut)},
+            "potential": dict(self.weights),
+            "selection": self.selection.to_dict(),
+        }
 
 
 def load_settings(rules_dir: str | Path) -> Settings:
     """rules/settings.yaml if it exists, else the defaults; anything unknown or out of range is an InvalidInput."""
+    if not Path(rules_dir).is_dir():
+        raise InvalidInput.at(
+            Span(str(rules_dir)),
+            "rules folder not found",
+            expected="a folder with settings.yaml (the ABC cut-offs)",
+            help="pass --rules DIR",
+        )
     path = Path(rules_dir) / SETTINGS_FILE
     if not path.exists():
         return Settings()
     root = read_yaml(path)
     col = Problems()
     cuts, weights = dict(DEFAULT_CUTS), dict(DEFAULT_WEIGHTS)
+    selection = sel.SelectionSettings()
     if col.expect_kind(root, "map", "settings.yaml"):
-        col.unknown_keys(root, {"abc", "potential"}, "settings.yaml")
+        col.unknown_keys(root, {"abc", "potential", "selection", "review"}, "settings.yaml")
+        selection = sel.parse_settings(root, col)
         abc_node, pot_node = root.get("abc"), root.get("potential")
         if abc_node is not None and col.expect_kind(abc_node, "map", "'abc'"):
             _read_cuts(abc_node, cuts, col)
@@ -47,7 +62,7 @@ def load_settings(rules_dir: str | Path) -> Settings:
             _read_weights(pot_node, weights, col)
     if col:
         raise InvalidInput(list(col))
-    return Settings(cuts["a"], cuts["b"], weights)
+    return Settings(cuts["a"], cuts["b"], weights, selection=selection)
 
 
 def _read_cuts(node: YNode, cuts: dict[str, Decimal], col: Problems) -> None:

@@ -1,6 +1,6 @@
 """The rule language: YAML sources with positions, the schema, the operator registry, the model and the loaders."""
 
-from kamrules.lang.accounts import account_from_node, fact_value_problem, load_account
+from kamrules.lang.accounts import account_from_node, fact_value_problem, load_account, load_accounts
 from kamrules.lang.loader import FACTS_FILE, SETTINGS_FILE, load_ruleset, load_ruleset_texts, ruleset_version
 from kamrules.lang.model import (
     ALL_STAGES,
@@ -55,6 +55,7 @@ __all__ = [
     "is_finite_number",
     "json_schema",
     "load_account",
+    "load_accounts",
     "load_ruleset",
     "load_ruleset_texts",
     "read_text",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,20 @@ from kamrules.lang.model import Account, RuleSet
 from kamrules.lang.problems import Problems, check_value, fact_hint, node_value, value_problem
 from kamrules.lang.schema import ACCOUNT, check_keys, child
 from kamrules.lang.source import YNode, read_yaml
+
+
+def load_accounts(files: Sequence[str | Path], ruleset: RuleSet) -> list[Account]:
+    """Every account file, with the problems of all of them reported together."""
+    problems: list[Problem] = []
+    accounts = []
+    for f in files:
+        try:
+            accounts.append(load_account(f, ruleset))
+        except InvalidInput as e:
+            problems.extend(e.problems)
+    if problems:
+        raise InvalidInput(problems)
+    return accounts
 
 
 def load_account(path: str | Path, ruleset: RuleSet) -> Account:

@@ -14,6 +14,7 @@ from tabulate import tabulate
 
 from kamrules.engine.evaluate import Decision
 from kamrules.lang.model import RuleSet
+from kamrules.render.selection import note_text, notes_text
 from kamrules.render.words import TRACE_HEADERS, condition_text, fmt, trace_rows
 
 
@@ -47,11 +48,16 @@ class Evaluated:
     decisions: tuple[Decision, ...]
     ruleset: RuleSet
     ids: tuple[str, ...] = ()
+    notes: tuple[tuple[str, ...], ...] = ()  # per decision: note codes on how its facts were computed
+
+    def notes_of(self, i: int) -> tuple[str, ...]:
+        """The note codes of the i-th decision."""
+        return self.notes[i] if i < len(self.notes) else ()
 
 
 def evaluated_json(e: Evaluated) -> str:
-    """One decision as a JSON object, several as a list; each with its decision id when recorded."""
-    data = [d.to_dict() for d in e.decisions]
+    """One decision as a JSON object, several as a list; each with its notes, and its decision id when recorded."""
+    data = [d.to_dict() | {"notes": [note_text(c) for c in e.notes_of(i)]} for i, d in enumerate(e.decisions)]
     if e.ids:
         data = [x | {"decision_id": i} for x, i in zip(data, e.ids, strict=True)]
     return to_json(data[0] if len(data) == 1 else data) + "\n"
@@ -60,6 +66,7 @@ def evaluated_json(e: Evaluated) -> str:
 def evaluated_text(e: Evaluated) -> str:
     """Each decision as the terminal table, with the command that shows it again from the log."""
     texts = [decision_text(d, e.ruleset) for d in e.decisions]
+    texts = [t + ("\n\n" + notes_text(e.notes_of(i)) if e.notes_of(i) else "") for i, t in enumerate(texts)]
     if e.ids:
         texts = [
             f"{t}\n\nrecorded as decision {i} (kamrules audit show {i})" for t, i in zip(texts, e.ids, strict=True)

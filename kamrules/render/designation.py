@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from kamrules.engine import Decision
+from kamrules.kam import selection as sel
 from kamrules.kam.review import DESIGNATION_FACTS, AccountResult, PortfolioReview, designation_reasons
+from kamrules.kam.settings import Settings
 
 __all__ = ["designation_text", "review_entry", "summary", "trailer"]
 
@@ -19,15 +21,29 @@ def designation_text(d: Decision) -> str:
     rule = d.derived_by.get("key_account")
     if rule is None:
         return "no key-account designation in this rule set"
+    elig = d.derived_by.get("eligible")
+    if rule == "default" and d.derived.get("eligible") is True:
+        rank, cap = d.given.get("selection_rank"), d.given.get("key_account_capacity")
+        where = f"ranked {rank}, beyond the capacity of {cap}" if rank is not None else "not ranked (no selection_rank)"
+        return f"eligible by {elig} but not selected: {where}"
+    if rule == "default" and elig not in (None, "default"):
+        return f"not eligible: {elig}: {_description(d, elig)}"
     if rule == "default":
         facts = ", ".join(f"{f} {d.given[f]}" for f in DESIGNATION_FACTS if f in d.given) or "no designation facts"
         return f"no designation rule fires ({facts}): key_account takes its default, {d.key_account}"
-    r = next(x.rule for x in d.reasons if x.rule.id == rule)
     verb = "designated" if d.key_account else "withdrawn"
-    return f"{verb} by {rule}: {' '.join((r.description or '').split())}"
+    if d.key_account and any(x.rule.id == elig for x in d.reasons):  # selected within capacity: why eligible
+        return f"{verb} by {rule} (eligible by {elig}: {_description(d, elig)})"
+    return f"{verb} by {rule}: {_description(d, rule)}"
 
 
-def review_entry(a: AccountResult) -> dict[str, Any]:
+def _description(d: Decision, rule_id: str | None) -> str:
+    """A fired rule's description on one line."""
+    r = next(x.rule for x in d.reasons if x.rule.id == rule_id)
+    return " ".join((r.description or "").split())
+
+
+def review_entry(a: AccountResult, settings: Settings) -> dict[str, Any]:
     """One new/kept/lost key account with the rules that (un)designated it, now and before."""
     d = a.decision
     entry = {
@@ -39,6 +55,7 @@ def review_entry(a: AccountResult) -> dict[str, Any]:
         "why": designation_text(d),
         "reasons": [r.to_dict() for r in designation_reasons(d)],
         "facts": {f: d.given.get(f) for f in DESIGNATION_FACTS if f in d.given},
+        "selection": sel.selection_detail(d.given, settings.selection),
     }
     if a.previous_decision is not None:
         p = a.previous_decision
@@ -50,11 +67,12 @@ def review_entry(a: AccountResult) -> dict[str, Any]:
 
 def summary(rv: PortfolioReview) -> dict[str, Any]:
     """The review, the concentration figures and the structure recommendation."""
-    review = {s: [review_entry(a) for a in rv.by_status(s)] for s in ("new", "kept", "lost")}
+    review = {s: [review_entry(a, rv.settings) for a in rv.by_status(s)] for s in ("new", "kept", "lost")}
     return {
         "accounts": len(rv.accounts),
         "key_accounts": sum(1 for a in rv.accounts if a.decision.key_account),
         "previous_designation_known": rv.previous_known,
+        "selection": dict(rv.selection),
         "review": review,
         "concentration": {m: c.to_dict() for m, c in rv.concentration.items()},
         "portfolio_facts": dict(rv.portfolio_facts),

@@ -19,6 +19,7 @@ from kamrules.kam import AbcRow, ComputedAbc, Settings
 from kamrules.kam.review import PortfolioReview
 from kamrules.render import decision as report
 from kamrules.render import designation
+from kamrules.render.selection import note_text, selection_lines, selection_text
 from kamrules.render.words import fixed, fmt, percent, trace_text
 
 __all__ = ["AbcReport", "JsonStream", "ReviewReport"]
@@ -44,6 +45,8 @@ def account_rows(rv: PortfolioReview) -> list[dict[str, Any]]:
             + ("" if a.potential_given or not a.potential else f" ({percent(a.potential.confidence, 0)})")
         )
         row["quadrant"] = d.derived.get("selection_quadrant", "")
+        row["eligible"] = "yes" if d.derived.get("eligible") else "no"
+        row["rank"] = d.given.get("selection_rank", "")
         row["key_account"] = fmt(bool(d.key_account))
         row["review"] = a.status or ""
         row["stage"] = f"{d.stage_current or '-'} → {d.stage_recommended or '-'}"
@@ -80,6 +83,10 @@ def summary_text(rv: PortfolioReview, meta: dict[str, Any], md: bool = False) ->
         f"{b}accounts: {s['accounts']}, key accounts: {s['key_accounts']}"
         + (f" (period {meta['period']}, previous {meta['previous_period']})" if "period" in meta else ""),
     ]
+    lines.extend(selection_lines(s.get("selection", {}), b))
+    first = sum(1 for a in rv.accounts if "first-order" in a.notes)
+    if first:
+        lines.append(f"{b}{first} account(s) with a first-ever order in the period: {note_text('first-order')}")
     if not s["previous_designation_known"]:
         lines.append(f"{b}previous designation unknown (no previous_key_account column): no new/kept/lost review")
     else:
@@ -88,6 +95,8 @@ def summary_text(rv: PortfolioReview, meta: dict[str, Any], md: bool = False) ->
             lines.append(f"{b}{status} key accounts: {len(entries)}: {_names(entries)}")
             for e in entries:
                 lines.append(f"{b}  {e['account']}: {e['why']}")
+                if e.get("selection") and e["selection"].get("rank") is not None:
+                    lines.append(f"{b}    {selection_text(e['selection'])}")
                 if status == "lost" and e.get("previous_why"):
                     lines.append(f"{b}    previously: {e['previous_why']}")
     lines.append(f"{h}Concentration" if md else "Concentration")

@@ -11,6 +11,7 @@ from typing import Any
 from kamrules.engine import Decision, Evaluator
 from kamrules.inputs.tables import AccountRow
 from kamrules.kam import StructureDecision, load_settings, load_structure_rules
+from kamrules.kam.context import period_end, scenario_facts
 from kamrules.kam.review import review
 from kamrules.lang import Account, Fact, RuleSet
 from kamrules.scenarios.model import MOVES, Change, Distribution, Scenario, Step
@@ -93,13 +94,18 @@ def account_runs(scenario: Scenario, evaluator: Evaluator, runs: int, draw: Draw
     """Every run of a single-account scenario advanced together, one engine batch per step."""
     account = scenario.single_account
     rs = scenario.ruleset
+    settings = load_settings(rs.directory)
     facts = [dict(account.facts) for _ in range(runs)]
     for step in scenario.steps:
         clamps: list[list[Clamp]] = [[] for _ in range(runs)]
         for f, c in zip(facts, clamps, strict=True):
             _apply(step.changes, f, rs, draw, c)
+        # The same computed facts (potential, score, capacity, review dates) as evaluate and portfolio;
         # evaluate_many copies the facts, so each decision keeps its own while the run moves on.
-        decisions = evaluator.evaluate_many([Account(account.id, f, account.name, scenario.file) for f in facts])
+        accounts = [
+            Account(account.id, scenario_facts(f, rs, settings, step.label), account.name, scenario.file) for f in facts
+        ]
+        decisions = evaluator.evaluate_many(accounts)
         yield [
             StepResult(step.label, step.events, d, step.refuse_move, _advance(f, d, step, scenario), tuple(c))
             for f, d, c in zip(facts, decisions, clamps, strict=True)
@@ -120,7 +126,7 @@ def _portfolio_steps(scenario: Scenario, draw: Draw) -> Iterator[PortfolioStepRe
         for acc, changes in step.account_changes:
             _apply(changes, facts[acc], rs, draw, clamps, True, acc)
         current = [AccountRow(r.account, dict(facts[r.account]), r.span) for r in rows]
-        rv = review(current, rs, settings, structure_rules=structure_rules)
+        rv = review(current, rs, settings, structure_rules=structure_rules, as_of=period_end(step.label))
         decisions = {a.decision.account: a.decision for a in rv.accounts}
         moves: dict[str, str] = {}
         stages: dict[str, str] = {}
