@@ -35,7 +35,6 @@ from kamrules.inputs.tables import AccountRow
 from kamrules.kam import selection as sel
 from kamrules.kam.abc import AbcRow
 from kamrules.kam.concentration import Concentration
-from kamrules.kam.potential import Potential
 from kamrules.kam.prepare import METRICS, Prepared, prepare
 from kamrules.kam.settings import Settings
 from kamrules.kam.structure import StructureDecision, portfolio_facts, recommend_structure
@@ -65,15 +64,17 @@ DESIGNATION_FACTS = (
 
 @dataclass(frozen=True)
 class AccountResult:
-    """One account's ABC rows, potential estimate, previous designation and decision."""
+    """One account's decision, what it was prepared from (None for a key account absent now), its previous one."""
 
     decision: Decision
-    abc: dict[str, AbcRow]
-    potential: Potential | None
-    potential_given: bool
+    prepared: Prepared | None
     previous_key: bool | None
     previous_decision: Decision | None = None
-    notes: tuple[str, ...] = ()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Note codes about how the account's facts were computed."""
+        return self.prepared.notes if self.prepared else ()
 
     @property
     def status(self) -> str | None:
@@ -91,13 +92,14 @@ class AccountResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the decision with full provenance, plus the ABC and potential behind it."""
-        pot = self.potential.to_dict() if self.potential else None
-        if pot is not None:
-            pot["given"] = self.potential_given
+        p = self.prepared
+        pot = p.potential.to_dict() if p and p.potential else None
+        if p and pot is not None:
+            pot["given"] = p.potential_given
         return {
             "account": self.decision.account,
             "name": self.decision.name,
-            "abc": {m: _abc_dict(r) for m, r in self.abc.items()},
+            "abc": {m: _abc_dict(r) for m, r in (p.abc if p else {}).items()},
             "potential": pot,
             "previous_key_account": self.previous_key,
             "review": self.status,
@@ -189,10 +191,10 @@ class _Previous(NamedTuple):
     def result(self, d: Decision, p: Prepared) -> AccountResult:
         """The account's result, with its previous designation from the previous period or its column."""
         if not self.known:
-            return AccountResult(d, p.abc, p.potential, p.potential_given, p.previous_key, notes=p.notes)
+            return AccountResult(d, p, p.previous_key)
         pd = self.decisions.get(d.account)
         was = bool(pd.key_account) if pd else False
-        return AccountResult(d, p.abc, p.potential, p.potential_given, was, pd, p.notes)
+        return AccountResult(d, p, was, pd)
 
 
 def review(
@@ -244,7 +246,7 @@ def review(
         for acc_id, pd in before.decisions.items():
             if acc_id not in present and pd.key_account:
                 gone = ev.evaluate(Account(acc_id, {}, pd.name, pd.origin))
-                results.append(AccountResult(gone, {}, None, False, True, pd))
+                results.append(AccountResult(gone, None, True, pd))
                 if on_batch:
                     on_batch([results[-1]])
     pfacts = portfolio_facts([a.decision for a in results], structure_rules)

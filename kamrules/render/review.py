@@ -37,12 +37,10 @@ def account_rows(rv: PortfolioReview) -> list[dict[str, Any]]:
         row = {"account": d.account, "name": d.name or ""}
         for m in rv.metrics:
             row[f"abc_{m}"] = d.given.get(f"abc_{m}", "")
-        pot = d.given.get("potential_score")
+        pot, est = d.given.get("potential_score"), a.prepared
+        confidence = "" if not est or est.potential_given or not est.potential else est.potential.confidence
         row["potential"] = (
-            ""
-            if pot is None
-            else fixed(pot, 2)
-            + ("" if a.potential_given or not a.potential else f" ({percent(a.potential.confidence, 0)})")
+            "" if pot is None else fixed(pot, 2) + (f" ({percent(confidence, 0)})" if confidence != "" else "")
         )
         row["quadrant"] = d.derived.get("selection_quadrant", "")
         row["eligible"] = "yes" if d.derived.get("eligible") else "no"
