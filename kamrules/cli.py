@@ -17,6 +17,7 @@ from kamrules import scenarios as sc
 from kamrules.audit import log as audit
 from kamrules.audit import replay as replays
 from kamrules.engine import explain
+from kamrules.engine.compute import reviewing_on
 from kamrules.engine.evaluate import Evaluator
 from kamrules.errors import EXIT_FAILED, EXIT_OK, CheckFailed, EngineError, InvalidInput, KamrulesError, Span
 from kamrules.inputs import read_review_input
@@ -87,6 +88,15 @@ def _rules_dir_option(help: str, **kwargs: Any) -> Callable[[FC], FC]:
 rules_option = _rules_dir_option("Rules folder (facts.yaml and rule files).", default=DEFAULT_RULES, show_default=True)
 format_option = _format_option("table", "json")
 all_formats_option = _format_option("table", "json", "csv", "markdown")
+
+
+# The review date `as_of` of computed facts, set for the command's whole run and undone when it ends.
+as_of_option = click.option(
+    "--as-of", type=click.DateTime(["%Y-%m-%d"]), expose_value=False,
+    callback=lambda ctx, _p, v: ctx.with_resource(reviewing_on(v.date() if v is not None else None)),
+    help="Review date that computed facts read as `as_of` (YYYY-MM-DD; default today).",
+)  # fmt: skip
+
 no_audit_option = click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision log.")
 audit_db_option = click.option(
     "--audit-db",
@@ -114,6 +124,7 @@ def main() -> None:
 @format_option
 @audit_db_option
 @no_audit_option
+@as_of_option
 def evaluate(account_files: tuple[str, ...], rules_dir: str, fmt: str, audit_db: str | None, no_audit: bool) -> None:
     """Evaluate account files: key account?, stage move, actions, and why (recorded in the decision log)."""
     ruleset = load_ruleset(rules_dir)
@@ -267,6 +278,7 @@ def audit_backtest(rules_dir: str, since: str | None, audit_db: str | None, fmt:
     help="Monte Carlo: stage whose time to reach is reported.",
 )
 @format_option
+@as_of_option
 def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: str) -> None:
     """Simulate a scenario period by period (timeline), or --runs N times (stage probabilities)."""
     scenario = sc.load_scenario(scenario_file)
@@ -276,6 +288,7 @@ def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: 
 @main.command("test")
 @click.argument("paths", nargs=-1, type=click.Path())
 @format_option
+@as_of_option
 def test_scenarios(paths: tuple[str, ...], fmt: str) -> int:
     """Run every scenario's expectations (default folder: scenarios/); exit 1 if any fails."""
     result = sc.run_tests(paths or ("scenarios",))
@@ -300,6 +313,7 @@ def test_scenarios(paths: tuple[str, ...], fmt: str) -> int:
 @click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
 @audit_db_option
 @no_audit_option
+@as_of_option
 def portfolio_cmd(
     file: str,
     transactions: bool,

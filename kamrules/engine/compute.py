@@ -51,6 +51,7 @@ class Computation:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         d: dict[str, Any] = {
+            "fact": self.fact,
             "expression": unparse(self.expression),
             "value": _jsonable(self.value),
             "inputs": {k: _jsonable(v) for k, v in self.inputs},
@@ -94,7 +95,7 @@ def compute(order: tuple[Fact, ...], facts: dict[str, Any], as_of: dt.date) -> l
     for fact in order:
         assert fact.computed is not None
         facts.pop(fact.name, None)
-        inputs = tuple((n, facts.get(n)) for n in sorted(refs(fact.computed)))
+        inputs = tuple((n, as_of if n == AS_OF else facts.get(n)) for n in sorted(refs(fact.computed, as_of=True)))
         try:
             value = _finish(fact, evaluate_expr(fact.computed, facts, as_of))
         except _Undefined as u:

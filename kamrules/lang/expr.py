@@ -265,17 +265,17 @@ def _end(e: Expr) -> int:
     return e.end
 
 
-def refs(e: Expr) -> set[str]:
-    """The facts an expression reads (not `as_of`)."""
+def refs(e: Expr, as_of: bool = False) -> set[str]:
+    """The facts an expression reads (and `as_of` if it does and ``as_of`` is asked for)."""
     if isinstance(e, Ref):
-        return set() if e.name == AS_OF else {e.name}
+        return set() if e.name == AS_OF and not as_of else {e.name}
     if isinstance(e, Num):
         return set()
     if isinstance(e, Neg):
-        return refs(e.operand)
+        return refs(e.operand, as_of)
     if isinstance(e, Bin):
-        return refs(e.left) | refs(e.right)
-    return set().union(*(refs(a) for a in e.args))
+        return refs(e.left, as_of) | refs(e.right, as_of)
+    return set().union(*(refs(a, as_of) for a in e.args))
 
 
 _PRECEDENCE = {"<": 1, "<=": 1, ">": 1, ">=": 1, "==": 1, "!=": 1, "+": 2, "-": 2, "*": 3, "/": 3}
