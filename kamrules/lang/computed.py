@@ -44,7 +44,7 @@ def parse_computed(node: YNode | None, fname: str, source: str, at: Span, col: P
     except ExprError as e:
         col.add(
             inner_span(node, source, e.pos, e.length),
-            f"{e.message} in the expression of '{fname}'",
+            f"computed fact '{fname}': {e.message}",
             expected=e.expected,
             help=e.help,
             code="bad-expression",
@@ -64,7 +64,7 @@ def check_computed(facts: dict[str, Fact], nodes: dict[str, YNode], source: str,
         except ExprError as e:
             col.add(
                 inner_span(node, source, e.pos, e.length),
-                f"{e.message} in the expression of '{name}'",
+                f"computed fact '{name}': {e.message}",
                 expected=e.expected,
                 help=e.help,
                 code="unknown-fact" if e.message.startswith("unknown fact") else "bad-expression",

@@ -186,7 +186,7 @@ def _arithmetic(at: Span, fact: Fact, op: Operator, node: YNode, col: Problems, 
         elif not ok or (whole and not isinstance(v, int)):
             limit = MAX_TIMES if key == "times" else MAX_PLUS
             expected = f"a whole number{' of days' if fact.type == 'date' else ''}" if whole else "a finite number"
-            col.bad(vn, f"invalid '{key}' in {what}", f"{expected} within ±{limit:g}", code="bad-value")
+            col.bad(vn, f"invalid '{key}' in {what}", f"{expected} within ±{limit:,.0f}", code="bad-value")
         out.append(v)
     return (False, None) if len(col) > n0 else (out[0], out[1])
 

@@ -44,6 +44,10 @@ def unit_text(unit: Unit) -> str:
     return f"{up}/{down}" if down else up
 
 
+def _in(unit: Unit) -> str:
+    return f"in {unit_text(unit)}" if unit else "without unit"
+
+
 def kind_text(k: Kind) -> str:
     """What a kind is, for messages: 'a number in EUR', 'a date', 'a truth value'."""
     if k.type == "date":
@@ -55,6 +59,11 @@ def kind_text(k: Kind) -> str:
         + ("" if k.free or not k.unit else f" in {unit_text(k.unit)}")
         + (" without unit" if not k.unit and not k.free else "")
     )
+
+
+def _start(e: Expr) -> int:
+    """Where an expression's text begins (an operation's node stands at its operator)."""
+    return _start(e.left) if isinstance(e, Bin) else e.pos
 
 
 def _combine(a: Unit, b: Unit, sign: int) -> Unit:
@@ -69,7 +78,8 @@ class _Checker:
         self.text, self.facts = text, facts
 
     def fail(self, e: Expr, message: str, expected: str | None = None, help: str | None = None) -> ExprError:
-        return ExprError(e.pos, e.end - e.pos, message, expected, help)
+        start = _start(e)
+        return ExprError(start, e.end - start, message, expected, help)
 
     def span_text(self, e: Expr) -> str:
         return unparse(e)
@@ -134,9 +144,15 @@ class _Checker:
             self.same(e.left, e.right, ka, kb, f"cannot compare with '{e.op}'")
             return Kind("boolean")
         if "date" in (ka.type, kb.type) and e.op in "+-":
+            if ka.type == kb.type:
+                what = "add two dates" if e.op == "+" else "subtract one date from another"
+            elif e.op == "-":
+                what = "subtract a number from a date" if ka.type == "date" else "subtract a date from a number"
+            else:
+                what = "add a number and a date"
             raise self.fail(
                 e,
-                f"cannot {'add' if e.op == '+' else 'subtract'} with a date in '{unparse(e)}'",
+                f"cannot {what} ('{unparse(e)}')",
                 help="days between two dates: days_between(a, b); months: months_between(a, b)",
             )
         for side, k in ((e.left, ka), (e.right, kb)):
@@ -204,10 +220,11 @@ def check_declared(fact: Fact, kind: Kind) -> tuple[str, str, str | None] | None
             "wrap it in round(...), or declare the fact as number",
         )
     if want == "number" and not kind.free and kind.unit != fact_unit(fact.unit):
-        declared = unit_text(fact_unit(fact.unit))
+        declared = _in(fact_unit(fact.unit))
         return (
-            f"computed fact '{name}' is declared in {declared} but its expression is in {unit_text(kind.unit)}",
-            f"an expression in {declared}",
+            f"computed fact '{name}' is declared {declared} but its expression "
+            + (f"is {_in(kind.unit)}" if kind.unit else "has no unit"),
+            f"an expression {declared}",
             f"declare 'unit: {unit_text(kind.unit)}'" if kind.unit else "declare it without a unit (or unit: ratio)",
         )
     return None
