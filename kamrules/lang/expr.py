@@ -6,7 +6,7 @@ Grammar (lowest precedence first; comparisons do not chain):
     sum     := product (("+" | "-") product)*
     product := unary (("*" | "/") unary)*
     unary   := "-" unary | atom
-    atom    := NUMBER | "as_of" | NAME "(" expr ("," expr)* ")" | NAME | "(" expr ")"
+    atom    := NUMBER | "true" | "false" | "as_of" | NAME "(" expr ("," expr)* ")" | NAME | "(" expr ")"
 
 Never Python ``eval``: the text becomes these nodes, and the nodes are checked (`lang/exprtypes.py`) and
 evaluated (`engine/compute.py`, `engine/reference.py`). Positions are 0-based offsets into the text.
@@ -40,9 +40,9 @@ MAX_DEPTH = 60  # nesting of parentheses and calls: deeper is no formula a perso
 
 @dataclass(frozen=True)
 class Num:
-    """A number written in the expression."""
+    """A constant written in the expression: a number, or true / false."""
 
-    value: int | float
+    value: int | float  # bool (a subclass of int) for true / false
     pos: int
     end: int
 
@@ -210,6 +210,8 @@ class _Parser:
             self.take()
             if self.tok.kind == "op" and self.tok.text == "(":
                 return self.call(t)
+            if t.text in ("true", "false"):
+                return Num(t.text == "true", t.pos, t.pos + len(t.text))
             return Ref(t.text, t.pos, t.pos + len(t.text))
         if t.kind == "op" and t.text == "(":
             self.take()
@@ -290,7 +292,9 @@ def _unparse(e: Expr, write: Callable[[Num | Ref], str] | None, outer: int) -> s
     if isinstance(e, (Num, Ref)):
         if write is not None:
             return write(e)
-        return e.name if isinstance(e, Ref) else repr(e.value)
+        if isinstance(e, Ref):
+            return e.name
+        return str(e.value).lower() if isinstance(e.value, bool) else repr(e.value)
     if isinstance(e, Neg):
         return "-" + _unparse(e.operand, write, 4)
     if isinstance(e, Call):

@@ -8,6 +8,7 @@ in ``fraction``, ``ratio``, ``share`` or ``percent``, are numbers without unit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from kamrules.lang.expr import AS_OF, Bin, Call, Expr, ExprError, Neg, Num, Ref, unparse
@@ -30,9 +31,22 @@ class Kind:
     integral: bool = False  # always a whole number
 
 
+_FACTOR = re.compile(r"^([A-Za-z_%€$£][\w%€$£]*)(?:\^(-?\d+))?$")
+
+
 def fact_unit(unit: str | None) -> Unit:
-    """A declared `unit:` as a unit."""
-    return () if unit is None or unit in NO_UNIT_WORDS else ((unit, 1),)
+    """A declared `unit:` as a unit: 'EUR', 'EUR/orders', 'EUR*days', 'EUR^2'; other text is one base unit."""
+    if unit is None or unit in NO_UNIT_WORDS:
+        return ()
+    up, _, down = unit.replace(" ", "").partition("/")
+    out: Unit = ()
+    for part, sign in ((up, 1), (down, -1)):
+        for factor in filter(None, part.split("*")):
+            m = _FACTOR.match(factor)
+            if m is None or factor in NO_UNIT_WORDS:
+                return ((unit, 1),)
+            out = _combine(out, ((m.group(1), int(m.group(2) or 1)),), sign)
+    return out
 
 
 def unit_text(unit: Unit) -> str:
@@ -86,6 +100,8 @@ class _Checker:
 
     def kind(self, e: Expr) -> Kind:
         if isinstance(e, Num):
+            if isinstance(e.value, bool):
+                return Kind("boolean")
             return Kind("number", free=True, integral=isinstance(e.value, int))
         if isinstance(e, Ref):
             return self.ref(e)
