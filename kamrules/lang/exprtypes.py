@@ -41,7 +41,9 @@ def fact_unit(unit: str | None) -> Unit:
     up, _, down = unit.replace(" ", "").partition("/")
     out: Unit = ()
     for part, sign in ((up, 1), (down, -1)):
-        for factor in filter(None, part.split("*")):
+        for factor in part.split("*"):
+            if factor in ("", "1"):
+                continue
             m = _FACTOR.match(factor)
             if m is None or factor in NO_UNIT_WORDS:
                 return ((unit, 1),)
