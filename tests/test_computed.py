@@ -37,3 +37,75 @@ def test_bad_expression_as_json(case):
     result = CliRunner().invoke(main, ["rules", "check", str(BROKEN / case), "--format", "json"])
     problems = json.loads(result.stdout)["problems"]
     assert problems and all(p["file"].endswith("facts.yaml") and p["column"] >= 1 for p in problems)
+
+
+ANALYST = "tests/data/computed"
+
+
+def _account(tmp_path, **facts):
+    lines = "".join(f"  {k}: {v}\n" for k, v in facts.items())
+    path = tmp_path / "acme.yaml"
+    path.write_text(f"account: ACME\nfacts:\n  stage: mid-KAM\n{lines}", encoding="utf-8")
+    return str(path)
+
+
+def test_analyst_rules_pass_rules_check():
+    """The analyst's two rules, written directly with a computed margin rate and `times`, load cleanly."""
+    result = CliRunner().invoke(main, ["rules", "check", ANALYST])
+    assert result.exit_code == 0, result.output
+    assert "ok: 4 rules, 9 facts, 2 strata" in result.stdout
+
+
+def test_analyst_scenario_passes():
+    """The analyst's scenario (margin rate above 5%, revenue down by more than 30%, revenue 0) meets its expectations."""
+    result = CliRunner().invoke(main, ["test", "tests/data/computed_scenarios", "--as-of", "2026-12-01"])
+    assert result.exit_code == 0, result.output
+    assert "6 passed, 0 failed" in result.stdout
+
+
+def test_provenance_shows_the_arithmetic(tmp_path):
+    """A fired rule on a computed fact shows the expression, the values put in it, the result and the threshold."""
+    path = _account(tmp_path, revenue=812000, revenue_prev_12m=1200000, margin=41200, last_review="2025-09-15")
+    result = CliRunner().invoke(main, ["evaluate", path, "--rules", ANALYST, "--no-audit", "--as-of", "2026-12-01"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Computed facts (as of 2026-12-01)" in out
+    assert "all[1]: margin_rate = margin / revenue = 41,200 / 812,000 = 0.0507 > 0.05" in out
+    assert "months_since_review = months_between(last_review, as_of) = months_between(2025-09-15, 2026-12-01) = 14" in out
+    assert "revenue_prev_12m × 0.7 (840,000)" in out
+
+
+def test_missing_reason_in_trace_and_json(tmp_path):
+    """Revenue 0: the margin rate is missing with its reason, in the text and in JSON; no crash, no infinity."""
+    path = _account(tmp_path, revenue=0, revenue_prev_12m=0, margin=100, last_review="2026-11-01")
+    result = CliRunner().invoke(main, ["evaluate", path, "--rules", ANALYST, "--no-audit", "--as-of", "2026-12-01"])
+    assert result.exit_code == 0, result.output
+    assert "margin_rate is missing: revenue is 0" in result.stdout
+    assert "revenue_change is missing: revenue_prev_12m is 0" in result.stdout
+    result = CliRunner().invoke(
+        main, ["evaluate", path, "--rules", ANALYST, "--no-audit", "--as-of", "2026-12-01", "--format", "json"]
+    )
+    doc = json.loads(result.stdout)
+    decision = doc[0] if isinstance(doc, list) else doc.get("decisions", [doc])[0]
+    assert decision["as_of"] == "2026-12-01"
+    assert decision["computed"]["margin_rate"]["value"] is None
+    assert decision["computed"]["margin_rate"]["missing"] == {"reason": "zero", "of": "revenue"}
+    assert "margin_rate" not in decision["given"]
+
+
+def test_as_of_moves_the_review_date(tmp_path):
+    """--as-of sets the date `as_of` reads: the review falls due 12 months after the last one, not before."""
+    path = _account(tmp_path, revenue=812000, revenue_prev_12m=800000, margin=41200, last_review="2025-12-01")
+    runner = CliRunner()
+    early = runner.invoke(main, ["evaluate", path, "--rules", ANALYST, "--no-audit", "--as-of", "2026-11-30"])
+    due = runner.invoke(main, ["evaluate", path, "--rules", ANALYST, "--no-audit", "--as-of", "2026-12-01"])
+    assert "Hold the periodic account review." not in early.stdout
+    assert "Hold the periodic account review." in due.stdout
+
+
+def test_computed_fact_cannot_be_given(tmp_path):
+    """An account file that supplies a computed fact is told it is computed, at its line."""
+    path = _account(tmp_path, revenue=1, margin_rate=0.5)
+    result = CliRunner().invoke(main, ["evaluate", path, "--rules", ANALYST, "--no-audit"])
+    assert result.exit_code == 3
+    assert "fact 'margin_rate' is computed (margin / revenue) and cannot be given" in result.stderr
