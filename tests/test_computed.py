@@ -110,3 +110,18 @@ def test_computed_fact_cannot_be_given(tmp_path):
     result = CliRunner().invoke(main, ["evaluate", path, "--rules", ANALYST, "--no-audit"])
     assert result.exit_code == 3
     assert "fact 'margin_rate' is computed (margin / revenue) and cannot be given" in result.stderr
+
+
+def test_replay_uses_the_recorded_review_date(tmp_path, monkeypatch):
+    """A decision made --as-of one date replays identical later: the recorded as_of is used, not today."""
+    monkeypatch.setenv("KAMRULES_AUDIT_DB", str(tmp_path / "a.sqlite"))
+    path = _account(tmp_path, revenue=812000, revenue_prev_12m=800000, margin=41200, last_review="2025-12-01")
+    runner = CliRunner()
+    assert runner.invoke(main, ["evaluate", path, "--rules", ANALYST, "--as-of", "2026-01-01"]).exit_code == 0
+    listed = json.loads(runner.invoke(main, ["audit", "list", "--format", "json"]).stdout)
+    entries = listed if isinstance(listed, list) else listed["decisions"]
+    replay = runner.invoke(main, ["audit", "replay", entries[0]["decision_id"]])
+    assert replay.exit_code == 0, replay.output
+    assert "identical to the recorded decision" in replay.stdout
+    backtest = runner.invoke(main, ["audit", "backtest", "--rules", ANALYST])
+    assert "0 would change" in backtest.stdout
