@@ -14,8 +14,9 @@ from kamrules.lang.problems import Problems, did_you_mean, value_problem
 from kamrules.lang.schema import FACT, FACT_NAME, FACTS_YAML, check_keys, child, missing_keys, unknown_keys
 from kamrules.lang.source import YNode, describe_value, read_yaml
 
-# Keys the engine module puts in every fact it asserts; a fact may not shadow them.
-RESERVED_NAMES = {"id", "sid"}
+# Keys the engine module puts in every fact it asserts, and the names expressions give a meaning of their
+# own (the review date, the truth values): a fact may not shadow them.
+RESERVED_NAMES = {"id", "sid", "as_of", "true", "false"}
 # durable_rules stores at most 255 properties per fact; leave room for the engine's own keys.
 MAX_FACTS = 240
 # Beyond 2**53 floats lose integers and the engine's 64-bit integers overflow.
@@ -41,7 +42,7 @@ def load_facts(path: Path, text: str, col: Problems) -> dict[str, Fact]:
             col.add(
                 kspan,
                 f"invalid fact name '{fname}'",
-                expected="lower-case letters, digits and '_', starting with a letter, not 'id' or 'sid'",
+                expected="lower-case letters, digits and '_', starting with a letter, not id, sid, as_of, true or false",
                 found=f"'{fname}'",
                 code="bad-name",
             )
