@@ -13,6 +13,7 @@ from kamrules.engine.compute import Computation, compute, plan, review_date
 from kamrules.engine.durable import Engine
 from kamrules.engine.reference import holds, leaf_holds, other_value
 from kamrules.errors import EngineError
+from kamrules.lang.expr import AS_OF, refs
 from kamrules.lang.model import Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet, stage_move
 
 Trace = Literal["full", "fired", "none"]
@@ -108,7 +109,7 @@ class Decision:
     rules_version: str
     origin: str = ""
     computed: tuple[Computation, ...] = ()  # each computed fact: its value or why it is missing
-    as_of: dt.date | None = None  # the review date computed facts used (None: the rule set has none)
+    as_of: dt.date | None = None  # the review date computed facts read (None: none reads `as_of`)
 
     @property
     def key_account(self) -> bool | None:
@@ -144,9 +145,10 @@ class Decision:
 
     def _computed_dict(self) -> dict[str, Any]:
         # Only rule sets with computed facts add these keys, so other decisions keep their recorded shape.
-        if self.as_of is None:
-            return {}
-        return {"as_of": self.as_of.isoformat(), "computed": {c.fact: c.to_dict() for c in self.computed}}
+        out: dict[str, Any] = {"as_of": self.as_of.isoformat()} if self.as_of is not None else {}
+        if self.computed:
+            out["computed"] = {c.fact: c.to_dict() for c in self.computed}
+        return out
 
 
 def jsonable(v: Any) -> Any:
@@ -170,7 +172,9 @@ class Evaluator:
         self.ruleset = ruleset
         self.trace = _checked(trace)
         self._plan = plan(ruleset)
-        self.as_of = (as_of or review_date()) if self._plan else None
+        self._day = as_of or review_date()
+        # Recorded (and shown) only when a computed fact reads it: other decisions do not depend on the date.
+        self.as_of = self._day if any(AS_OF in refs(f.computed, as_of=True) for f in self._plan if f.computed) else None
         self.engine = Engine(ruleset)
         self._by_id = {r.id: r for r in ruleset.rules}
         self._computed_names = {f.name for f in self._plan}
@@ -212,10 +216,10 @@ class Evaluator:
         encoded = [{k: encode_value(v) for k, v in f.items()} for f in facts]
         computed: list[list[Computation]] = [[] for _ in range(n)]
         for stratum in range(self.ruleset.strata):
-            if self.as_of is not None:
+            if self._plan:
                 # Computed before each stratum: a computed fact may read derived facts settled by the last one.
                 for i in range(n):
-                    computed[i] = compute(self._plan, facts[i], self.as_of)
+                    computed[i] = compute(self._plan, facts[i], self._day)
                     for c in computed[i]:
                         if c.value is None:
                             encoded[i].pop(c.fact, None)
@@ -237,7 +241,7 @@ class Evaluator:
                 if len(derived_by[i]) != before:
                     encoded[i].update((k, encode_value(facts[i][k])) for k in derived_by[i])
         return [
-            replace(d, computed=tuple(computed[i]), as_of=self.as_of) if self.as_of is not None else d
+            replace(d, computed=tuple(computed[i]), as_of=self.as_of) if self._plan else d
             for i, d in enumerate(
                 self._decision(accounts[i], facts[i], derived_by[i], fired[i], overridden[i], level) for i in range(n)
             )

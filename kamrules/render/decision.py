@@ -168,8 +168,8 @@ def decision_text(d: Decision, ruleset: RuleSet) -> str:
         out.append("Recommended actions: none")
     out.append("")
     computed = {c.fact: c for c in d.computed}
-    if d.as_of is not None:
-        out.append(f"Computed facts (as of {d.as_of.isoformat()})")
+    if d.computed:
+        out.append("Computed facts" + (f" (as of {d.as_of.isoformat()})" if d.as_of is not None else ""))
         out.extend(f"  {computation_text(c)}" for c in d.computed)
         out.append("")
     out.append("Why")
