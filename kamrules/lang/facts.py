@@ -42,7 +42,7 @@ def load_facts(path: Path, text: str, col: Problems) -> dict[str, Fact]:
             col.add(
                 kspan,
                 f"invalid fact name '{fname}'",
-                expected="lower-case letters, digits and '_', from a letter, not id, sid, as_of, true or false",
+                expected="lower-case letters, digits and '_', a letter first, not id, sid, as_of, true or false",
                 found=f"'{fname}'",
                 code="bad-name",
             )
