@@ -125,3 +125,42 @@ def test_replay_uses_the_recorded_review_date(tmp_path, monkeypatch):
     assert "identical to the recorded decision" in replay.stdout
     backtest = runner.invoke(main, ["audit", "backtest", "--rules", ANALYST])
     assert "0 would change" in backtest.stdout
+
+
+STRATA_FACTS = """facts:
+  revenue: {type: number, unit: EUR, range: [0, 1.0e12], description: revenue, source: given}
+  key_account: {type: boolean, description: designated, source: derived, default: false}
+  key_revenue:
+    type: number
+    unit: EUR
+    range: [0, 1.0e12]
+    description: revenue counted for key accounts only
+    source: computed
+    computed: "if(key_account == true, revenue, 0)"
+"""
+STRATA_RULES = """rules:
+  - id: designate
+    description: big customers are key accounts
+    when: {fact: revenue, op: gte, value: 1000}
+    then: {derive: {key_account: true}}
+  - id: key-revenue-large
+    description: reads a computed fact that reads a derived one
+    when: {fact: key_revenue, op: gt, value: 5000}
+    then: {recommend: {actions: [{id: big, text: Big key account.}]}}
+"""
+
+
+def test_computed_fact_on_a_derived_fact_waits_for_its_stratum():
+    """A rule reading a computed fact built on a derived fact runs after the rule deriving it, in both evaluators."""
+    from kamrules import Evaluator
+    from kamrules.engine.reference import reference_fired
+    from kamrules.lang import load_ruleset_texts
+    from kamrules.lang.model import Account
+
+    rs = load_ruleset_texts([("facts.yaml", STRATA_FACTS), ("r.yaml", STRATA_RULES)], "strata")
+    assert rs.rule("key-revenue-large").stratum == 1
+    with Evaluator(rs) as ev:
+        for revenue, fired in [(6000, {"designate", "key-revenue-large"}), (999, set()), (1000, {"designate"})]:
+            d = ev.evaluate(Account("x", {"revenue": revenue}))
+            assert set(d.fired) == fired == reference_fired(rs, {"revenue": revenue})[0]
+            assert d.as_of is None and "as_of" not in d.to_dict()
