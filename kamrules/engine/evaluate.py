@@ -13,6 +13,7 @@ from kamrules.engine.compute import Computation, compute, plan, review_date
 from kamrules.engine.durable import Engine
 from kamrules.engine.reference import holds, leaf_holds, other_value
 from kamrules.errors import EngineError
+from kamrules.lang.computed import inputs_of
 from kamrules.lang.expr import AS_OF, refs
 from kamrules.lang.model import Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet, stage_move
 
@@ -173,6 +174,9 @@ class Evaluator:
         self.trace = _checked(trace)
         self._plan = plan(ruleset)
         self._day = as_of or review_date()
+        self._reads_derived = any(
+            ruleset.facts[n].derived for f in self._plan for n in inputs_of(f.name, ruleset.facts) if n in ruleset.facts
+        )
         # Recorded (and shown) only when a computed fact reads it: other decisions do not depend on the date.
         self.as_of = self._day if any(AS_OF in refs(f.computed, as_of=True) for f in self._plan if f.computed) else None
         self.engine = Engine(ruleset)
@@ -216,7 +220,7 @@ class Evaluator:
         encoded = [{k: encode_value(v) for k, v in f.items()} for f in facts]
         computed: list[list[Computation]] = [[] for _ in range(n)]
         for stratum in range(self.ruleset.strata):
-            if self._plan:
+            if self._plan and (stratum == 0 or self._reads_derived):
                 # Computed before each stratum: a computed fact may read derived facts settled by the last one.
                 for i in range(n):
                     computed[i] = compute(self._plan, facts[i], self._day)

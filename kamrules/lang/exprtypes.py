@@ -97,9 +97,6 @@ class _Checker:
         start = _start(e)
         return ExprError(start, e.end - start, message, expected, help)
 
-    def span_text(self, e: Expr) -> str:
-        return unparse(e)
-
     def kind(self, e: Expr) -> Kind:
         if isinstance(e, Num):
             if isinstance(e.value, bool):
@@ -108,8 +105,7 @@ class _Checker:
         if isinstance(e, Ref):
             return self.ref(e)
         if isinstance(e, Neg):
-            k = self.number(e.operand, "'-'")
-            return k
+            return self.number(e.operand, "'-'")
         if isinstance(e, Bin):
             return self.binary(e)
         return self.call(e)

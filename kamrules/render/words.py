@@ -101,7 +101,7 @@ def computation_text(c: Any) -> str:
 
     def value_of(e: Num | Ref) -> str:
         if isinstance(e, Num):
-            return fmt(e.value)
+            return str(e.value).lower() if isinstance(e.value, bool) else fmt(e.value)
         return fmt(inputs[e.name]) if e.name in inputs else e.name
 
     with_values = unparse(expr, value_of)
