@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import sys
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from kamrules import scenarios as sc
 from kamrules.audit import log as audit
 from kamrules.audit import replay as replays
 from kamrules.engine import explain
+from kamrules.engine.compute import review_date, reviewing_on
 from kamrules.engine.evaluate import Evaluator
 from kamrules.errors import EXIT_FAILED, EXIT_OK, CheckFailed, EngineError, KamrulesError
 from kamrules.inputs import read_account_table, read_review_input
@@ -88,13 +88,13 @@ def _rules_dir_option(help: str, **kwargs: Any) -> Callable[[FC], FC]:
 rules_option = _rules_dir_option("Rules folder (facts.yaml and rule files).", default=DEFAULT_RULES, show_default=True)
 format_option = _format_option("table", "json")
 all_formats_option = _format_option("table", "json", "csv", "markdown")
+# The review date: computed facts read it as `as_of`, the review's dates (review due) are counted to it.
+# It is set for the command's whole run and undone when it ends.
 as_of_option = click.option(
-    "--as-of",
-    "as_of",
-    type=click.DateTime(["%Y-%m-%d"]),
-    default=None,
-    help="Review date (YYYY-MM-DD) that last_review is compared with. Default: today.",
-)
+    "--as-of", type=click.DateTime(["%Y-%m-%d"]), expose_value=False,
+    callback=lambda ctx, _p, v: ctx.with_resource(reviewing_on(v.date() if v is not None else None)),
+    help="Review date (YYYY-MM-DD; default today): computed facts read it as `as_of`; last_review is compared with it.",
+)  # fmt: skip
 no_audit_option = click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision log.")
 audit_db_option = click.option(
     "--audit-db",
@@ -136,7 +136,6 @@ def evaluate(
     fmt: str,
     audit_db: str | None,
     no_audit: bool,
-    as_of: dt.datetime | None,
     portfolio_file: str | None,
 ) -> None:
     """Evaluate account files: key account?, stage move, actions, and why (recorded in the decision log)."""
@@ -145,7 +144,7 @@ def evaluate(
     settings = load_settings(rules_dir)
     context = read_account_table(portfolio_file) if portfolio_file else None
     with Evaluator(ruleset) as ev:
-        prepared = kam_context.prepare(ev, accounts, settings, as_of.date() if as_of else None, context)
+        prepared = kam_context.prepare(ev, accounts, settings, review_date(), context)
         decisions = ev.evaluate_many([a for a, _ in prepared])
     ids = [] if no_audit else audit.record(audit.db_path(audit_db), decisions, ruleset, "evaluate")
     _write(Evaluated(tuple(decisions), ruleset, tuple(ids), tuple(n for _, n in prepared)), fmt)
@@ -180,14 +179,14 @@ def rules_list(rules_dir: str, fmt: str) -> None:
 @rules_option
 @format_option
 @as_of_option
-def explain_cmd(account_file: str, rules_dir: str, fmt: str, as_of: dt.datetime | None) -> None:
+def explain_cmd(account_file: str, rules_dir: str, fmt: str) -> None:
     """Why this decision, why not the next move, and what changes of given facts would reach it."""
     ruleset = load_ruleset(rules_dir)
     account = load_account(account_file, ruleset)
     settings = load_settings(rules_dir)
     with Evaluator(ruleset) as ev:
         # the same computed facts as evaluate (potential, score, capacity, review dates)
-        account = kam_context.prepare(ev, [account], settings, as_of.date() if as_of else None)[0][0]
+        account = kam_context.prepare(ev, [account], settings, review_date())[0][0]
         explanation = explain.explain(ev, account)
     _write(explanation, fmt)
 
@@ -284,6 +283,7 @@ def audit_backtest(rules_dir: str, since: str | None, audit_db: str | None, fmt:
     help="Monte Carlo: stage whose time to reach is reported.",
 )
 @format_option
+@as_of_option
 def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: str) -> None:
     """Simulate a scenario period by period (timeline), or --runs N times (stage probabilities)."""
     scenario = sc.load_scenario(scenario_file)
@@ -293,6 +293,7 @@ def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: 
 @main.command("test")
 @click.argument("paths", nargs=-1, type=click.Path())
 @format_option
+@as_of_option
 def test_scenarios(paths: tuple[str, ...], fmt: str) -> int:
     """Run every scenario's expectations (default folder: scenarios/); exit 1 if any fails."""
     result = sc.run_tests(paths or ("scenarios",))
@@ -329,7 +330,6 @@ def portfolio_cmd(
     quiet: bool,
     audit_db: str | None,
     no_audit: bool,
-    as_of: dt.datetime | None,
 ) -> None:
     """Portfolio review: ABC classes, potential, key accounts new/kept/lost with reasons, stages, structure."""
     if transactions and not period:
@@ -358,8 +358,7 @@ def portfolio_cmd(
         show_bar = sys.stderr.isatty() and not quiet
         bar = click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr) if show_bar else None
         progress = stack.enter_context(bar).update if bar else None
-        day = as_of.date() if as_of else None
-        rv = pf.review(rows, ruleset, settings, before, progress, on_batch, structure_rules, day)
+        rv = pf.review(rows, ruleset, settings, before, progress, on_batch, structure_rules, review_date())
         if log and rv.structure.decision:
             log.add([rv.structure.decision], structure_rules, kind="portfolio")
     if stream:

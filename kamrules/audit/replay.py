@@ -132,11 +132,17 @@ def replay(path: Path, decision_id: str, rules_dir: str | None = None) -> Replay
     return _replay_with(entry, load_ruleset(rules_dir), rules_dir)
 
 
+def recorded_as_of(entry: Entry) -> dt.date | None:
+    """The review date a decision was made on, when its rule set had computed facts (else None)."""
+    day = entry.record.decision.get("as_of")
+    return dt.date.fromisoformat(day) if isinstance(day, str) else None
+
+
 def _replay_with(entry: Entry, ruleset: RuleSet, label: str) -> Replay:
     account, problems = account_of(entry, ruleset)
     if problems:
         raise InvalidInput(problems)
-    with Evaluator(ruleset) as ev:
+    with Evaluator(ruleset, as_of=recorded_as_of(entry)) as ev:
         new = ev.evaluate(account).to_dict()
     old = entry.record.decision_dict()
     return Replay(
@@ -186,9 +192,14 @@ def backtest(path: Path, rules_dir: str, since: str | None = None) -> Backtest:
             )
         else:
             runnable.append((e, account))
-    with Evaluator(ruleset) as ev:
-        new = ev.evaluate_many([a for _, a in runnable]) if runnable else []
-    for (e, _), d in zip(runnable, new, strict=True):
+    # Each decision is re-run on the review date it recorded (computed facts read it as `as_of`).
+    new: dict[str, Any] = {}
+    for day in {recorded_as_of(e) for e, _ in runnable}:
+        group = [(e, a) for e, a in runnable if recorded_as_of(e) == day]
+        with Evaluator(ruleset, as_of=day) as ev:
+            new.update(zip((e.decision_id for e, _ in group), ev.evaluate_many([a for _, a in group]), strict=True))
+    for e, _ in runnable:
+        d = new[e.decision_id]
         diff = changes(e.record.decision_dict(), d.to_dict())
         if diff:
             result.changed += 1

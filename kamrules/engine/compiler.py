@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -43,7 +44,7 @@ def _negate_leaf(leaf: Leaf) -> Condition:
         return Leaf(leaf.fact, str(op.negation), line=leaf.line, col=leaf.col)
     # The comparison is false when a fact it reads is missing, so its negation is true then.
     missing = [Leaf(f, MISSING, line=leaf.line, col=leaf.col) for f in sorted(leaf.facts())]
-    parts = [Leaf(leaf.fact, name, value, leaf.value_of, leaf.line, leaf.col) for name, value in op.negated(leaf.value)]
+    parts = [dataclasses.replace(leaf, op=name, value=value) for name, value in op.negated(leaf.value)]
     return AnyOf((*parts, *missing))
 
 
@@ -64,10 +65,23 @@ def _compile_leaf(leaf: Leaf) -> dict[str, Any]:
     op = OPS[leaf.op]
     if leaf.value_of is not None:
         # durable_rules can match a comparison whose right-hand fact is missing; require it explicitly.
-        return {"$and": [{"$ex": {leaf.value_of: 1}}, op.durable(leaf.fact, {"$m": leaf.value_of})]}
+        return {"$and": [{"$ex": {leaf.value_of: 1}}, op.durable(leaf.fact, other_fact(leaf))]}
     if op.operand in ("list", "range"):
         return op.durable(leaf.fact, [encode_value(v) for v in leaf.value])
     return op.durable(leaf.fact, encode_value(leaf.value))
+
+
+def other_fact(leaf: Leaf) -> dict[str, Any]:
+    """The right-hand side of a comparison with another fact, in durable_rules' own arithmetic.
+
+    ``value_of × times + plus``: times is applied as a float, so the engine (C doubles) and Python round alike.
+    """
+    right: dict[str, Any] = {"$m": leaf.value_of}
+    if leaf.times is not None:
+        right = {"$mul": {"$l": right, "$r": float(leaf.times)}}
+    if leaf.plus is not None:
+        right = {"$add": {"$l": right, "$r": leaf.plus}}
+    return right
 
 
 def compile_ruleset(ruleset: RuleSet) -> dict[str, dict[str, Any]]:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple, get_args
 
 from kamrules import __version__
 from kamrules.engine.compiler import encode_value
+from kamrules.engine.compute import Computation, compute, plan, review_date
 from kamrules.engine.durable import Engine
-from kamrules.engine.reference import holds, leaf_holds
+from kamrules.engine.reference import holds, leaf_holds, other_value
 from kamrules.errors import EngineError
+from kamrules.lang.computed import inputs_of
+from kamrules.lang.expr import AS_OF, refs
 from kamrules.lang.model import Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet, stage_move
 
 Trace = Literal["full", "fired", "none"]
@@ -31,6 +34,8 @@ class ConditionTrace(NamedTuple):
     holds: bool
     path: str
     value_of: str | None = None
+    times: float | None = None
+    plus: int | float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -44,6 +49,10 @@ class ConditionTrace(NamedTuple):
         }
         if self.value_of:
             d["value_of"] = self.value_of
+        if self.times is not None:
+            d["times"] = self.times
+        if self.plus is not None:
+            d["plus"] = self.plus
         return d
 
 
@@ -100,6 +109,8 @@ class Decision:
     reasons: tuple[Reason, ...]
     rules_version: str
     origin: str = ""
+    computed: tuple[Computation, ...] = ()  # each computed fact: its value or why it is missing
+    as_of: dt.date | None = None  # the review date computed facts read (None: none reads `as_of`)
 
     @property
     def key_account(self) -> bool | None:
@@ -131,7 +142,14 @@ class Decision:
             "fired": self.fired,
             "rules_version": self.rules_version,
             "kamrules_version": __version__,
-        }
+        } | self._computed_dict()
+
+    def _computed_dict(self) -> dict[str, Any]:
+        # Only rule sets with computed facts add these keys, so other decisions keep their recorded shape.
+        out: dict[str, Any] = {"as_of": self.as_of.isoformat()} if self.as_of is not None else {}
+        if self.computed:
+            out["computed"] = {c.fact: c.to_dict() for c in self.computed}
+        return out
 
 
 def jsonable(v: Any) -> Any:
@@ -151,11 +169,19 @@ def _order(rule: Rule) -> tuple[int, str]:
 class Evaluator:
     """Evaluates accounts against one rule set through one engine; reuse it for many accounts."""
 
-    def __init__(self, ruleset: RuleSet, trace: Trace = "full") -> None:
+    def __init__(self, ruleset: RuleSet, trace: Trace = "full", as_of: dt.date | None = None) -> None:
         self.ruleset = ruleset
         self.trace = _checked(trace)
+        self._plan = plan(ruleset)
+        self._day = as_of or review_date()
+        self._reads_derived = any(
+            ruleset.facts[n].derived for f in self._plan for n in inputs_of(f.name, ruleset.facts) if n in ruleset.facts
+        )
+        # Recorded (and shown) only when a computed fact reads it: other decisions do not depend on the date.
+        self.as_of = self._day if any(AS_OF in refs(f.computed, as_of=True) for f in self._plan if f.computed) else None
         self.engine = Engine(ruleset)
         self._by_id = {r.id: r for r in ruleset.rules}
+        self._computed_names = {f.name for f in self._plan}
         self._by_stratum: list[list[Rule]] = [[] for _ in range(ruleset.strata)]
         for r in ruleset.rules:
             self._by_stratum[r.stratum].append(r)
@@ -192,7 +218,17 @@ class Evaluator:
         fired: list[list[Rule]] = [[] for _ in range(n)]
         overridden: list[dict[str, dict[str, str]]] = [{} for _ in range(n)]
         encoded = [{k: encode_value(v) for k, v in f.items()} for f in facts]
+        computed: list[list[Computation]] = [[] for _ in range(n)]
         for stratum in range(self.ruleset.strata):
+            if self._plan and (stratum == 0 or self._reads_derived):
+                # Computed before each stratum: a computed fact may read derived facts settled by the last one.
+                for i in range(n):
+                    computed[i] = compute(self._plan, facts[i], self._day)
+                    for c in computed[i]:
+                        if c.value is None:
+                            encoded[i].pop(c.fact, None)
+                        else:
+                            encoded[i][c.fact] = encode_value(c.value)
             hits = self.engine.fire(encoded, stratum)
             for i in range(n):
                 rules = sorted((self._by_id[rid] for rid in hits[i]), key=_order)
@@ -208,7 +244,12 @@ class Evaluator:
                 self._settle(stratum, rules, facts[i], derived_by[i], overridden[i])
                 if len(derived_by[i]) != before:
                     encoded[i].update((k, encode_value(facts[i][k])) for k in derived_by[i])
-        return [self._decision(accounts[i], facts[i], derived_by[i], fired[i], overridden[i], level) for i in range(n)]
+        return [
+            replace(d, computed=tuple(computed[i]), as_of=self.as_of) if self._plan else d
+            for i, d in enumerate(
+                self._decision(accounts[i], facts[i], derived_by[i], fired[i], overridden[i], level) for i in range(n)
+            )
+        ]
 
     def _settle(
         self,
@@ -259,7 +300,7 @@ class Evaluator:
         current = facts.get("stage")
         target = stage_rule.stage if stage_rule else current
         reasons = tuple(self._reason(r, facts, derived_by, overridden, trace) for r in ordered)
-        given = {k: v for k, v in facts.items() if k not in derived_by}
+        given = {k: v for k, v in facts.items() if k not in derived_by and k not in self._computed_names}
         derived = {k: facts[k] for k in derived_by}
         return Decision(
             account.id,
@@ -295,11 +336,13 @@ class Evaluator:
                 ConditionTrace(
                     leaf.fact,
                     leaf.op,
-                    facts.get(leaf.value_of) if leaf.value_of else leaf.value,
+                    other_value(leaf, facts) if leaf.value_of else leaf.value,
                     facts.get(leaf.fact),
                     leaf_holds(leaf, facts),
                     path,
                     leaf.value_of,
+                    leaf.times,
+                    leaf.plus,
                 )
                 for path, leaf in self._leaves[r.id]
             )

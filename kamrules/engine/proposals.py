@@ -121,7 +121,8 @@ class Search:
         self.ev = ev
         self.rs = ev.ruleset
         self.decision = decision
-        self.facts = dict(decision.given) | dict(decision.derived)
+        computed = {c.fact: c.value for c in decision.computed if c.value is not None}
+        self.facts = dict(decision.given) | dict(decision.derived) | computed
 
     def expand(self, needs: list[Need], changes: Changes, depth: int = DERIVED_DEPTH) -> list[Changes]:
         """Change sets (on top of `changes`) meeting every need; derived facts through their rules."""
@@ -141,7 +142,7 @@ class Search:
                                 if f == leaf.fact and leaf_holds(leaf, working | {f: v}) == want:
                                     for w in ways(r.when):
                                         nxt.extend(self.expand(w, ch, depth - 1))
-                else:
+                elif fact.computed is None:  # a computed fact changes through its inputs: no inverse is sought
                     nxt.extend(ch | {leaf.fact: v} for v in _values(leaf, want, fact, working))
                 if len(nxt) >= MAX_CANDIDATES:
                     break

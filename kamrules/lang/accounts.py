@@ -82,18 +82,19 @@ def fact_value_problem(
 ) -> Problem | None:
     """Why a given fact from an account (file or table) is not acceptable, or None."""
     fact = ruleset.facts.get(fname)
-    if fact is not None and not fact.derived and check_value(fact, value) is None:
+    if fact is not None and fact.given and check_value(fact, value) is None:
         return None  # the common case, first: a portfolio review checks millions of values
     if fact is None:
         return Problem(
             key_span, f"unknown fact '{fname}' in {context}", code="unknown-fact", help=fact_hint(fname, ruleset.facts)
         )
-    if fact.derived:
+    if not fact.given:
+        by = "derived by the rules" if fact.derived else f"computed ({fact.expression})"
         return Problem(
             key_span,
-            f"fact '{fname}' is derived by the rules and cannot be given",
+            f"fact '{fname}' is {by} and cannot be given",
             expected="a given fact",
-            found=f"'{fname}' (source: derived)",
+            found=f"'{fname}' (source: {fact.source})",
             code="derived-given",
         )
     return value_problem(fact, value, value_span, context)

@@ -9,7 +9,10 @@ from kamrules.lang.model import AllOf, AnyOf, Condition, Fact, Leaf, Not
 from kamrules.lang.ops import OPERATORS, OPS, Operator, applies_to, operators_for
 from kamrules.lang.problems import Problems, did_you_mean, node_value, value_problem
 from kamrules.lang.schema import CONDITION, GROUPS, unknown_keys
-from kamrules.lang.source import YNode
+from kamrules.lang.source import YNode, is_finite_number
+
+MAX_TIMES = 1.0e6  # a multiple of another fact, far past any business ratio
+MAX_PLUS = 1.0e12
 
 
 def parse_condition(node: YNode, facts: dict[str, Fact], col: Problems, what: str) -> Condition | None:
@@ -101,7 +104,13 @@ def _compare(
         )
         return None
     if von is not None and vn is None:
-        return _other_fact(von, fact, op, facts, col, what, at)
+        return _other_fact(von, fact, op, node, facts, col, what, at)
+    for key in ("times", "plus"):
+        if node.get(key) is not None and von is None:
+            col.bad(
+                node.value[key], f"'{key}' in {what} needs 'value_of'", "value_of: OTHER_FACT", code="bad-condition"
+            )
+            return None
     if vn is None or von is not None:
         col.add(
             node.span,
@@ -122,7 +131,7 @@ def _compare(
 
 
 def _other_fact(
-    von: YNode, fact: Fact, op: Operator, facts: dict[str, Fact], col: Problems, what: str, at: Span
+    von: YNode, fact: Fact, op: Operator, node: YNode, facts: dict[str, Fact], col: Problems, what: str, at: Span
 ) -> Leaf | None:
     """A comparison with another fact (`value_of`), which must exist and have a comparable type."""
     if not op.takes_fact:
@@ -147,7 +156,33 @@ def _other_fact(
             code="bad-type",
         )
         return None
-    return Leaf(fact.name, op.name, value_of=other.name, line=at.line, col=at.col)
+    times, plus = _arithmetic(von.span, fact, op, node, col, what)
+    if times is False:
+        return None
+    return Leaf(fact.name, op.name, value_of=other.name, line=at.line, col=at.col, times=times, plus=plus)
+
+
+def _arithmetic(at: Span, fact: Fact, op: Operator, node: YNode, col: Problems, what: str) -> tuple[Any, Any]:
+    """The `times` and `plus` of a comparison with another fact: finite numbers, for numbers (plus: days for dates)."""
+    tn, pn = node.get("times"), node.get("plus")
+    n0 = len(col)
+    out: list[Any] = []
+    for key, vn in (("times", tn), ("plus", pn)):
+        if vn is None:
+            out.append(None)
+            continue
+        v = vn.value
+        whole = fact.type in ("integer", "date") and key == "plus"
+        ok = vn.kind == "scalar" and is_finite_number(v) and abs(v) <= (MAX_TIMES if key == "times" else MAX_PLUS)
+        if fact.type not in ("number", "integer") and not (key == "plus" and fact.type == "date"):
+            col.bad(vn, f"'{key}' in {what} applies to number facts, not {fact.type} fact '{fact.name}'",
+                    "a number fact" if key == "times" else "a number or date fact", code="bad-condition")  # fmt: skip
+        elif not ok or (whole and not isinstance(v, int)):
+            limit = MAX_TIMES if key == "times" else MAX_PLUS
+            expected = f"a whole number{' of days' if fact.type == 'date' else ''}" if whole else "a finite number"
+            col.bad(vn, f"invalid '{key}' in {what}", f"{expected} within ±{limit:,.0f}", code="bad-value")
+        out.append(v)
+    return (False, None) if len(col) > n0 else (out[0], out[1])
 
 
 def _constants(vn: YNode, fact: Fact, op: Operator, col: Problems, what: str) -> tuple[Any, ...] | None:

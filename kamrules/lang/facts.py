@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from kamrules.errors import Span
+from kamrules.lang.computed import COMPUTED_TYPES, check_computed, parse_computed, with_expression
 from kamrules.lang.model import FACT_TYPES, Fact
 from kamrules.lang.problems import Problems, did_you_mean, value_problem
 from kamrules.lang.schema import FACT, FACT_NAME, FACTS_YAML, check_keys, child, missing_keys, unknown_keys
 from kamrules.lang.source import YNode, describe_value, read_yaml
 
-# Keys the engine module puts in every fact it asserts; a fact may not shadow them.
-RESERVED_NAMES = {"id", "sid"}
+# Keys the engine module puts in every fact it asserts, and the names expressions give a meaning of their
+# own (the review date, the truth values): a fact may not shadow them.
+RESERVED_NAMES = {"id", "sid", "as_of", "true", "false"}
 # durable_rules stores at most 255 properties per fact; leave room for the engine's own keys.
 MAX_FACTS = 240
 # Beyond 2**53 floats lose integers and the engine's 64-bit integers overflow.
@@ -40,16 +42,25 @@ def load_facts(path: Path, text: str, col: Problems) -> dict[str, Fact]:
             col.add(
                 kspan,
                 f"invalid fact name '{fname}'",
-                expected="lower-case letters, digits and '_', starting with a letter, not 'id' or 'sid'",
+                expected="lower-case letters, digits and '_', a letter first, not id, sid, as_of, true or false",
                 found=f"'{fname}'",
                 code="bad-name",
             )
             continue
         fact = _parse_fact(fname, node, kspan, col)
+        if fact and fact.source == "computed":
+            expr = parse_computed(node.get("computed"), fname, text, kspan, col)
+            fact = with_expression(fact, expr, str(_scalar(node, "computed", fname, col))) if expr else None
+        elif fact and node.get("computed") is not None:
+            computed = node.get("computed")
+            assert computed is not None
+            col.add(computed.span, f"'computed' is only for computed facts ('{fname}' is {fact.source})",
+                    help="declare 'source: computed'", code="unknown-key")  # fmt: skip
+            fact = None
         if fact:
             facts[fname] = fact
     col.rejected_facts = frozenset(body.value) - set(facts)
-    return facts
+    return check_computed(facts, {n: body.value[n].get("computed") for n in facts if facts[n].computed}, text, col)
 
 
 def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | None:
@@ -63,12 +74,18 @@ def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | N
     fields = {k: _scalar(node, k, what, col) for k in ("type", "description", "source", "unit")}
     ftype, source = fields["type"], fields["source"]
     _check_choice(node, "type", ftype, FACT_TYPES, f"unknown type '{ftype}' for {what}", col)
-    if source is not None and source not in ("given", "derived"):
+    if source is not None and source not in ("given", "derived", "computed"):
         col.add(
             _span(node, "source"),
             f"invalid source for {what}",
-            expected="given or derived",
+            expected="given, derived or computed",
             found=describe_value(source),
+        )
+    if source == "computed" and ftype in FACT_TYPES and ftype not in COMPUTED_TYPES:
+        col.add(
+            _span(node, "type"),
+            f"a computed fact cannot be of type {ftype}",
+            expected="number, integer, date or boolean",
         )
     # 'values' or 'range' that is not a list is reported but, like an unknown key, keeps the fact (without it).
     tolerated = Problems()

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from kamrules.lang.expr import Expr
+
 STAGES = ("pre-KAM", "early-KAM", "mid-KAM", "partnership-KAM", "synergistic-KAM")
 UNCOUPLING = "uncoupling-KAM"
 ALL_STAGES = (*STAGES, UNCOUPLING)
@@ -26,11 +28,18 @@ class Fact:
     range: tuple[float, float] | None = None
     default: Any = None
     line: int = 0
+    computed: Expr | None = None  # source "computed": the parsed expression (lang/expr.py)
+    expression: str = ""  # its text as written
 
     @property
     def derived(self) -> bool:
         """True when rules conclude this fact."""
         return self.source == "derived"
+
+    @property
+    def given(self) -> bool:
+        """True when accounts supply this fact (neither derived by rules nor computed)."""
+        return self.source == "given"
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ class Leaf:
     value_of: str | None = None
     line: int = 0
     col: int = 0
+    times: float | None = None  # with value_of: compare with value_of × times + plus
+    plus: int | float | None = None
 
     def facts(self) -> set[str]:
         """The facts this comparison reads."""
@@ -144,7 +155,11 @@ class RuleSet:
 
     def given_facts(self) -> list[Fact]:
         """Facts an account supplies."""
-        return [f for f in self.facts.values() if not f.derived]
+        return [f for f in self.facts.values() if f.given]
+
+    def computed_facts(self) -> list[Fact]:
+        """Facts kamrules computes from others, in dependency order (inputs first)."""
+        return [f for f in self.facts.values() if f.computed is not None]
 
 
 @dataclass(frozen=True)

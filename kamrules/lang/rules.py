@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from kamrules.errors import Span, duplicate
+from kamrules.lang.computed import inputs_of
 from kamrules.lang.conditions import parse_condition
 from kamrules.lang.model import ALL_STAGES, STRUCTURES, Action, Fact, Rule
 from kamrules.lang.problems import Problems, did_you_mean, node_value, value_problem
@@ -201,10 +202,20 @@ def stratify(rules: list[Rule], facts: dict[str, Fact], col: Problems) -> list[R
         return layer
 
     def layer_of_rule(r: Rule) -> int:
-        reads = [f for f in r.reads() if f in facts and facts[f].derived]
+        # A computed fact is read through its inputs: a rule reading it waits for the derived ones.
+        reads = [f for f in _through_computed(r.reads(), facts) if facts[f].derived]
         return 1 + max((layer_of_fact(f) for f in reads), default=-1)
 
     return [dataclasses.replace(r, stratum=layer_of_rule(r)) for r in rules]
+
+
+def _through_computed(names: set[str], facts: dict[str, Fact]) -> set[str]:
+    out: set[str] = set()
+    for n in names:
+        fact = facts.get(n)
+        if fact is not None:
+            out |= inputs_of(n, facts) if fact.computed is not None else {n}
+    return out
 
 
 def _report_cycle(cycle: list[str], r: Rule, reported: set[frozenset[str]], col: Problems) -> None:

@@ -105,7 +105,8 @@ FACT = Spec(
         "unit": Key("scalar"),
         "range": Key("seq", json={"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}),
         "description": Key("scalar", True, _FACT_KEY, "a 'description:' key", _TEXT),
-        "source": Key("scalar", True, _FACT_KEY, "a 'source:' key", {"enum": ["given", "derived"]}),
+        "source": Key("scalar", True, _FACT_KEY, "a 'source:' key", {"enum": ["given", "derived", "computed"]}),
+        "computed": Key("scalar", json=_TEXT),
         "default": Key("any"),
     },
     names=FACT_NAME.pattern,
@@ -121,9 +122,11 @@ CONDITION = Spec(
         "op": Key("scalar", True, json={"enum": list(OPERATORS)}),
         "value": Key("any"),
         "value_of": Key("scalar", json=_TEXT),
+        "times": Key("scalar", json={"type": "number"}),
+        "plus": Key("scalar", json={"type": "number"}),
     },
     unknown="unknown key '{key}' in a condition of {what}",
-    allowed="all, any, not, or fact / op / value / value_of",
+    allowed="all, any, not, or fact / op / value / value_of / times / plus",
     suggest=GROUPS,
 )
 ACTION = Spec(

@@ -15,7 +15,14 @@ from tabulate import tabulate
 from kamrules.engine.evaluate import Decision
 from kamrules.lang.model import RuleSet
 from kamrules.render.selection import note_text, notes_text
-from kamrules.render.words import TRACE_HEADERS, condition_text, fmt, trace_rows
+from kamrules.render.words import (
+    TRACE_HEADERS,
+    computation_text,
+    computed_comparison,
+    condition_text,
+    fmt,
+    trace_rows,
+)
 
 
 def to_json(data: Any) -> str:
@@ -167,6 +174,11 @@ def decision_text(d: Decision, ruleset: RuleSet) -> str:
     else:
         out.append("Recommended actions: none")
     out.append("")
+    computed = {c.fact: c for c in d.computed}
+    if d.computed:
+        out.append("Computed facts" + (f" (as of {d.as_of.isoformat()})" if d.as_of is not None else ""))
+        out.extend(f"  {computation_text(c)}" for c in d.computed)
+        out.append("")
     out.append("Why")
     for reason in d.reasons:
         r = reason.rule
@@ -174,6 +186,11 @@ def decision_text(d: Decision, ruleset: RuleSet) -> str:
         out.append(f"    {r.description}")
         table = tabulate(trace_rows(reason.conditions), headers=TRACE_HEADERS, tablefmt="simple")
         out.extend("    " + line for line in table.splitlines())
+        out.extend(
+            f"    {c.path}: {computed_comparison(computed[c.fact], c.op, c.value, c.value_of)}"
+            for c in reason.conditions
+            if c.fact in computed
+        )
         if reason.relied_on:
             dep = ", ".join(f"{f}={fmt(v)} (from {by})" for f, v, by in reason.relied_on)
             out.append(f"    relies on derived: {dep}")

@@ -106,12 +106,13 @@ def _change(
             kspan, f"unknown fact '{fname}' in '{op}' of {what}", help=_fact_help(fname, ruleset), code="unknown-fact"
         )
         return None
-    if fact.derived:
+    if not fact.given:
+        by = "derived by the rules" if fact.derived else "computed from other facts"
         probs.add(
             kspan,
-            f"fact '{fname}' is derived by the rules and cannot be changed by a scenario",
+            f"fact '{fname}' is {by} and cannot be changed by a scenario",
             expected="a given fact",
-            found=f"'{fname}' (source: derived)",
+            found=f"'{fname}' (source: {fact.source})",
             code="derived-given",
         )
         return None
