@@ -42,14 +42,15 @@ def parse_computed(node: YNode | None, fname: str, source: str, at: Span, col: P
     try:
         return parse(node.value)
     except ExprError as e:
-        col.add(
-            inner_span(node, source, e.pos, e.length),
-            f"computed fact '{fname}': {e.message}",
-            expected=e.expected,
-            help=e.help,
-            code="bad-expression",
-        )
+        _expression_problem(col, node, source, fname, e)
         return None
+
+
+def _expression_problem(col: Problems, node: YNode, source: str, fname: str, e: ExprError) -> None:
+    """A bad expression, pointed at inside the YAML text with a caret under the offending part."""
+    code = "unknown-fact" if e.message.startswith("unknown fact") else "bad-expression"
+    span = inner_span(node, source, e.pos, e.length)
+    col.add(span, f"computed fact '{fname}': {e.message}", expected=e.expected, help=e.help, code=code)
 
 
 def check_computed(facts: dict[str, Fact], nodes: dict[str, YNode], source: str, col: Problems) -> dict[str, Fact]:
@@ -62,13 +63,7 @@ def check_computed(facts: dict[str, Fact], nodes: dict[str, YNode], source: str,
         try:
             kind = check_expression(fact.expression, fact.computed, facts)
         except ExprError as e:
-            col.add(
-                inner_span(node, source, e.pos, e.length),
-                f"computed fact '{name}': {e.message}",
-                expected=e.expected,
-                help=e.help,
-                code="unknown-fact" if e.message.startswith("unknown fact") else "bad-expression",
-            )
+            _expression_problem(col, node, source, name, e)
             bad.add(name)
             continue
         why = check_declared(fact, kind)
