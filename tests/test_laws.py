@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rule_constants import constants_of
 
 from kamrules import Account, Evaluator, load_ruleset
 from kamrules.errors import Span
@@ -24,7 +25,7 @@ from kamrules.inputs.tables import AccountRow
 from kamrules.kam import Settings, load_settings
 from kamrules.kam.review import review
 from kamrules.kam.selection import SelectionSettings
-from kamrules.lang import ALL_STAGES, AllOf, AnyOf, Not
+from kamrules.lang import ALL_STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 RULESET = load_ruleset(ROOT / "rules")
@@ -90,25 +91,7 @@ FACTS = [
 ]
 
 
-def _constants() -> dict[str, set]:
-    """Every constant each fact is compared with, so random values land on and around the thresholds."""
-    found: dict[str, set] = {}
-
-    def walk(c):
-        if isinstance(c, (AllOf, AnyOf)):
-            for k in c.children:
-                walk(k)
-        elif isinstance(c, Not):
-            walk(c.child)
-        elif c.value is not None:
-            found.setdefault(c.fact, set()).update(c.value if isinstance(c.value, tuple) else (c.value,))
-
-    for r in RULESET.rules:
-        walk(r.when)
-    return found
-
-
-CONSTANTS = _constants()
+CONSTANTS = constants_of(RULESET)
 
 
 def value_of(name: str) -> st.SearchStrategy:

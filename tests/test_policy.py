@@ -118,14 +118,21 @@ def test_review_overdue_follows_as_of_and_the_interval():
     assert "schedule-account-review" not in actions("2026-05-19")
 
 
-def test_review_lists_next_in_line_and_warns_beyond_capacity(tmp_path):
-    """With a capacity of 2 the review designates 2, lists the other eligible accounts by rank and warns."""
+def rules_with_capacity(tmp_path: Path, managers: int, per_manager: int) -> Path:
+    """A copy of the default rules whose key-account capacity is managers × per_manager."""
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
     s = (rules / "settings.yaml").read_text()
-    (rules / "settings.yaml").write_text(
-        s.replace("kam_managers: 4", "kam_managers: 1").replace("per_manager: 6", "per_manager: 2")
+    s = s.replace("kam_managers: 4", f"kam_managers: {managers}").replace(
+        "per_manager: 6", f"per_manager: {per_manager}"
     )
+    (rules / "settings.yaml").write_text(s)
+    return rules
+
+
+def test_review_lists_next_in_line_and_warns_beyond_capacity(tmp_path):
+    """With a capacity of 2 the review designates 2, lists the other eligible accounts by rank and warns."""
+    rules = rules_with_capacity(tmp_path, 1, 2)
     r = run("portfolio", PORTFOLIO, "--rules", rules, "--format", "json", "--no-audit")
     sel = json.loads(r.stdout)["summary"]["selection"]
     assert r.exit_code == 0 and sel["capacity"] == 2 and sel["designated"] == 2
@@ -159,12 +166,7 @@ def test_regions_are_counted_across_key_accounts(tmp_path):
 
 def test_continuity_keeps_last_periods_key_account_ahead_of_an_equal_newcomer(tmp_path):
     """Of two otherwise equal eligible accounts competing for the last seat, last period's key account is kept."""
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
-    s = (rules / "settings.yaml").read_text()
-    (rules / "settings.yaml").write_text(
-        s.replace("kam_managers: 4", "kam_managers: 1").replace("per_manager: 6", "per_manager: 1")
-    )
+    rules = rules_with_capacity(tmp_path, 1, 1)
     table = tmp_path / "t.csv"
     # equal revenue: A and B both class A; a third, small account keeps the ABC curve honest
     table.write_text("account,revenue,previous_key_account\nA,1000,false\nB,1000,true\nC,10,false\n")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
+from rule_constants import constants_of
 
 from kamrules import EngineError, Evaluator, load_ruleset
 from kamrules.engine.reference import reference_fired
@@ -16,26 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RULESET = load_ruleset(ROOT / "rules")
 
 
-def _constants(ruleset):
-    """Every constant each fact is compared with, so random values land on and around thresholds."""
-    found: dict[str, set] = {}
-
-    def walk(c):
-        if isinstance(c, (AllOf, AnyOf)):
-            for k in c.children:
-                walk(k)
-        elif isinstance(c, Not):
-            walk(c.child)
-        elif c.value is not None:
-            values = c.value if isinstance(c.value, tuple) else (c.value,)
-            found.setdefault(c.fact, set()).update(values)
-
-    for r in ruleset.rules:
-        walk(r.when)
-    return found
-
-
-CONSTANTS = _constants(RULESET)
+CONSTANTS = constants_of(RULESET)
 
 
 def value_strategy(fact):
