@@ -12,8 +12,7 @@ from typing import Any
 from kamrules.audit.log import Entry, canonical, list_decisions, recorded_files, show
 from kamrules.engine import Evaluator
 from kamrules.errors import InvalidInput, Problem, Span
-from kamrules.inputs.signals import observation_problem
-from kamrules.lang import Account, RuleSet, load_ruleset, load_ruleset_texts
+from kamrules.lang import Account, RuleSet, load_ruleset, load_ruleset_texts, observation_problem
 
 # The rules folder named in replayed sources when the recorded decision names none (no rule fired).
 RECORDED = "recorded"

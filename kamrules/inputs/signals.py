@@ -15,27 +15,24 @@ read for regress and uncoupling:
 
 Numbers kamrules computes are **observations**: a real customer can grow 100-fold in a quarter.
 They are checked for type and finiteness only, never against a fact's range (ranges constrain
-given inputs and rule thresholds): ``observation_problem``. An account whose first-ever line is
+given inputs and rule thresholds): ``kamrules.lang.observation_problem``. An account whose first-ever line is
 in P has no growth rate and gets the note ``first-order``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kamrules.errors import Problem, Span
 from kamrules.inputs.tables import AccountRow
-from kamrules.lang import RuleSet, fact_value_problem
 
 if TYPE_CHECKING:  # invoices.py calls add_signals; only the types are needed here
     from kamrules.inputs.invoices import InvoiceLine, Period
 
-__all__ = ["COMPUTED_FROM_INVOICES", "add_signals", "observation_problem"]
+__all__ = ["COMPUTED_FROM_INVOICES", "add_signals"]
 
 # The facts an invoice review computes; all are observations.
 COMPUTED_FROM_INVOICES = frozenset(
@@ -51,17 +48,6 @@ COMPUTED_FROM_INVOICES = frozenset(
         "margin_erosion",
     }
 )
-
-
-def observation_problem(ruleset: RuleSet, fname: str, value: Any, span: Span, context: str) -> Problem | None:
-    """Why a computed value cannot reach the engine (unknown fact, wrong type, not finite), or None; never its range."""
-    fact = ruleset.facts.get(fname)
-    if fact is not None and fact.type in ("number", "integer") and not fact.derived:
-        ok = not isinstance(value, bool) and isinstance(value, (int, float))
-        ok = ok and math.isfinite(value) and (fact.type == "number" or isinstance(value, int))
-        if ok:
-            return None
-    return fact_value_problem(ruleset, fname, value, span, span, context)
 
 
 def _periods(period: Period, n: int) -> list[Period]:

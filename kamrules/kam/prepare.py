@@ -13,14 +13,13 @@ from decimal import Decimal
 from typing import Any
 
 from kamrules.errors import InvalidInput, Problem
-from kamrules.inputs.signals import observation_problem
 from kamrules.inputs.tables import NOT_FACTS, AccountRow
 from kamrules.kam import selection as sel
 from kamrules.kam.abc import AbcRow, abc_classes
 from kamrules.kam.concentration import Concentration, concentration
 from kamrules.kam.potential import Potential, estimate
 from kamrules.kam.settings import Settings
-from kamrules.lang import Account, RuleSet, fact_value_problem
+from kamrules.lang import Account, RuleSet, fact_value_problem, observation_problem
 
 __all__ = ["METRICS", "Prepared", "prepare"]
 
@@ -165,7 +164,7 @@ def _with_abc_and_potential(
     if r.previous_key is not None and "key_account_before" in ruleset.facts:
         facts.setdefault("key_account_before", r.previous_key)  # continuity in the selection score
     # the one estimator, score, capacity and review dates, as evaluate and scenarios compute them
-    facts, notes = sel.enrich(facts, ruleset, settings.selection, settings.weights, as_of)
+    facts, notes = sel.enrich(facts, ruleset, settings.selection, settings.weights, as_of, pot)
     computed = [k for k in abc_facts if k in facts] + (["potential_score"] if "potential_score" in facts else [])
     for k in computed:
         p = observation_problem(ruleset, k, facts[k], r.row.span, f"account '{account}'")

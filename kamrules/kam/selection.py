@@ -33,7 +33,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kamrules.engine import Evaluator
-from kamrules.kam.potential import estimate
+from kamrules.engine.compute import review_date
+from kamrules.kam.potential import Potential, estimate
 from kamrules.lang import Account, Problems, RuleSet, YNode, is_finite_number
 
 __all__ = [
@@ -168,18 +169,19 @@ def enrich(
     selection: SelectionSettings,
     potential_weights: Mapping[str, float] | None,
     as_of: dt.date | None = None,
+    potential: Potential | None = None,
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The account's facts plus what kamrules computes for every command alike, and note codes.
 
     The one potential estimator, the selection score, the capacity, the review interval and the
     days since the last review (from ``as_of``) are added when the schema declares them and the
-    account does not give them.
+    account does not give them. ``potential``: the estimate already made on these facts, if any.
     """
     out = dict(facts)
     notes: list[str] = []
     declared = ruleset.facts
     if "potential_score" in declared and "potential_score" not in out:
-        pot = estimate(out, potential_weights)
+        pot = potential or estimate(out, potential_weights)
         if pot.score is not None:
             out["potential_score"] = pot.score
             if "potential_confidence" in declared:
@@ -196,7 +198,7 @@ def enrich(
         out["review_interval_days"] = selection.review_interval_days
     last = out.get("last_review")
     if "days_since_review" in declared and isinstance(last, dt.date) and "days_since_review" not in out:
-        out["days_since_review"] = max(0, ((as_of or dt.date.today()) - last).days)
+        out["days_since_review"] = max(0, ((as_of or review_date()) - last).days)
     return out, tuple(notes)
 
 

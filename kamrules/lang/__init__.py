@@ -1,6 +1,12 @@
 """The rule language: YAML sources with positions, the schema, the operator registry, the model and the loaders."""
 
-from kamrules.lang.accounts import account_from_node, fact_value_problem, load_account, load_accounts
+from kamrules.lang.accounts import (
+    account_from_node,
+    fact_value_problem,
+    load_account,
+    load_accounts,
+    observation_problem,
+)
 from kamrules.lang.loader import FACTS_FILE, SETTINGS_FILE, load_ruleset, load_ruleset_texts, ruleset_version
 from kamrules.lang.model import (
     ALL_STAGES,
@@ -58,6 +64,7 @@ __all__ = [
     "load_accounts",
     "load_ruleset",
     "load_ruleset_texts",
+    "observation_problem",
     "read_text",
     "read_yaml",
     "ruleset_version",

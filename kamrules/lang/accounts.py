@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,14 @@ def fact_value_problem(
             code="derived-given",
         )
     return value_problem(fact, value, value_span, context)
+
+
+def observation_problem(ruleset: RuleSet, fname: str, value: Any, span: Span, context: str) -> Problem | None:
+    """Why a computed value cannot reach the engine (unknown fact, wrong type, not finite), or None; never its range."""
+    fact = ruleset.facts.get(fname)
+    if fact is not None and fact.type in ("number", "integer") and not fact.derived:
+        ok = not isinstance(value, bool) and isinstance(value, (int, float))
+        ok = ok and math.isfinite(value) and (fact.type == "number" or isinstance(value, int))
+        if ok:
+            return None
+    return fact_value_problem(ruleset, fname, value, span, span, context)
