@@ -119,7 +119,7 @@ def test_settings_problems_are_reported(tmp_path):
 
 def test_unexpected_errors_exit_4_without_traceback(monkeypatch):
     """A bug inside a command is reported as an internal error with exit 4, not a traceback or exit 1."""
-    import kamrules.cli as cli
+    import kamrules.cli.rules as cli
 
     def boom(*a, **k):
         raise ZeroDivisionError("division by zero")
@@ -150,7 +150,7 @@ def test_errors_follow_the_commands_format(monkeypatch):
     result = run("rules", "list", "no/such/folder", "--format", "csv")
     assert result.exit_code == 3 and not result.stdout
     assert "no/such/folder: error: rules folder not found" in result.stderr
-    import kamrules.cli as cli
+    import kamrules.cli.rules as cli
 
     monkeypatch.setattr(cli, "load_ruleset", lambda *a, **k: 1 / 0)
     result = run("rules", "check", "rules", "--format", "json")
@@ -164,7 +164,7 @@ def test_errors_follow_the_commands_format(monkeypatch):
 
 def test_debug_keeps_the_traceback(monkeypatch):
     """With KAMRULES_DEBUG=1 a bug is not turned into a message: the exception propagates."""
-    import kamrules.cli as cli
+    import kamrules.cli.rules as cli
 
     monkeypatch.setattr(cli, "load_ruleset", lambda *a, **k: 1 / 0)
     monkeypatch.setenv("KAMRULES_DEBUG", "1")

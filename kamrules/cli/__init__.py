@@ -1,0 +1,5 @@
+"""The command line: parse, call the library, render, exit. No logic of its own."""
+
+from kamrules.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,74 @@
+"""Deciding on accounts: evaluate and explain."""
+
+from __future__ import annotations
+
+import click
+
+from kamrules.audit import log as audit
+from kamrules.cli.options import (
+    as_of_option,
+    audit_db_option,
+    format_option,
+    no_audit_option,
+    rules_option,
+    write,
+)
+from kamrules.engine import explain
+from kamrules.engine.compute import review_date
+from kamrules.engine.evaluate import Evaluator
+from kamrules.inputs import read_account_table
+from kamrules.kam import context as kam_context
+from kamrules.kam import load_settings
+from kamrules.lang import load_account, load_accounts, load_ruleset
+from kamrules.render.decision import Evaluated
+
+
+@click.command()
+@click.argument("account_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@rules_option
+@format_option
+@audit_db_option
+@no_audit_option
+@as_of_option
+@click.option(
+    "--portfolio",
+    "portfolio_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Account table to rank the account against (its selection_rank), when the account file gives none.",
+)
+def evaluate(
+    account_files: tuple[str, ...],
+    rules_dir: str,
+    fmt: str,
+    audit_db: str | None,
+    no_audit: bool,
+    portfolio_file: str | None,
+) -> None:
+    """Evaluate account files: key account?, stage move, actions, and why (recorded in the decision log)."""
+    ruleset = load_ruleset(rules_dir)
+    accounts = load_accounts(account_files, ruleset)
+    settings = load_settings(rules_dir)
+    context = read_account_table(portfolio_file) if portfolio_file else None
+    with Evaluator(ruleset) as ev:
+        prepared = kam_context.prepare(ev, accounts, settings, review_date(), context)
+        decisions = ev.evaluate_many([a for a, _ in prepared])
+    ids = [] if no_audit else audit.record(audit.db_path(audit_db), decisions, ruleset, "evaluate")
+    write(Evaluated(tuple(decisions), ruleset, tuple(ids), tuple(n for _, n in prepared)), fmt)
+
+
+@click.command("explain")
+@click.argument("account_file", type=click.Path(dir_okay=False))
+@rules_option
+@format_option
+@as_of_option
+def explain_cmd(account_file: str, rules_dir: str, fmt: str) -> None:
+    """Why this decision, why not the next move, and what changes of given facts would reach it."""
+    ruleset = load_ruleset(rules_dir)
+    account = load_account(account_file, ruleset)
+    settings = load_settings(rules_dir)
+    with Evaluator(ruleset) as ev:
+        # the same computed facts as evaluate (potential, score, capacity, review dates)
+        account = kam_context.prepare(ev, [account], settings, review_date())[0][0]
+        explanation = explain.explain(ev, account)
+    write(explanation, fmt)
