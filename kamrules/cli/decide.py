@@ -14,7 +14,6 @@ from kamrules.cli.options import (
     write,
 )
 from kamrules.engine import explain
-from kamrules.engine.compute import review_date
 from kamrules.engine.evaluate import Evaluator
 from kamrules.inputs import read_account_table
 from kamrules.kam import context as kam_context
@@ -51,7 +50,7 @@ def evaluate(
     settings = load_settings(rules_dir)
     context = read_account_table(portfolio_file) if portfolio_file else None
     with Evaluator(ruleset) as ev:
-        prepared = kam_context.prepare(ev, accounts, settings, review_date(), context)
+        prepared = kam_context.prepare(ev, accounts, settings, context)
         decisions = ev.evaluate_many([a for a, _ in prepared])
     ids = [] if no_audit else audit.record(audit.db_path(audit_db), decisions, ruleset, "evaluate")
     write(Evaluated(tuple(decisions), ruleset, tuple(ids), tuple(n for _, n in prepared)), fmt)
@@ -69,6 +68,6 @@ def explain_cmd(account_file: str, rules_dir: str, fmt: str) -> None:
     settings = load_settings(rules_dir)
     with Evaluator(ruleset) as ev:
         # the same computed facts as evaluate (potential, score, capacity, review dates)
-        account = kam_context.prepare(ev, [account], settings, review_date())[0][0]
+        account = kam_context.prepare(ev, [account], settings)[0][0]
         explanation = explain.explain(ev, account)
     write(explanation, fmt)

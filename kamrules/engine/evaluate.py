@@ -205,13 +205,17 @@ class Evaluator:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def evaluate(self, account: Account, trace: Trace | None = None) -> Decision:
-        """The decision for one account (trace: this call's level instead of the evaluator's)."""
-        return self.evaluate_many([account], trace)[0]
+    def evaluate(self, account: Account, trace: Trace | None = None, as_of: dt.date | None = None) -> Decision:
+        """The decision for one account (trace, as_of: this call's instead of the evaluator's)."""
+        return self.evaluate_many([account], trace, as_of)[0]
 
-    def evaluate_many(self, accounts: Sequence[Account], trace: Trace | None = None) -> list[Decision]:
-        """Decisions for a batch of accounts, fired through the engine together."""
+    def evaluate_many(
+        self, accounts: Sequence[Account], trace: Trace | None = None, as_of: dt.date | None = None
+    ) -> list[Decision]:
+        """Decisions for a batch of accounts, fired through the engine together (as_of: this batch's review date)."""
         level = self.trace if trace is None else _checked(trace)
+        # A scenario reviews each period on its own date; one evaluator serves them all.
+        day = as_of or self._day
         n = len(accounts)
         facts = [dict(a.facts) for a in accounts]
         derived_by: list[dict[str, str]] = [{} for _ in range(n)]
@@ -223,7 +227,7 @@ class Evaluator:
             if self._plan and (stratum == 0 or self._reads_derived):
                 # Computed before each stratum: a computed fact may read derived facts settled by the last one.
                 for i in range(n):
-                    computed[i] = compute(self._plan, facts[i], self._day)
+                    computed[i] = compute(self._plan, facts[i], day)
                     for c in computed[i]:
                         if c.value is None:
                             encoded[i].pop(c.fact, None)
@@ -245,7 +249,7 @@ class Evaluator:
                 if len(derived_by[i]) != before:
                     encoded[i].update((k, encode_value(facts[i][k])) for k in derived_by[i])
         return [
-            replace(d, computed=tuple(computed[i]), as_of=self.as_of) if self._plan else d
+            replace(d, computed=tuple(computed[i]), as_of=day if self.as_of else None) if self._plan else d
             for i, d in enumerate(
                 self._decision(accounts[i], facts[i], derived_by[i], fired[i], overridden[i], level) for i in range(n)
             )

@@ -32,17 +32,16 @@ def prepare(
     ev: Evaluator,
     accounts: Sequence[Account],
     settings: Settings,
-    as_of: dt.date | None = None,
     portfolio: Sequence[AccountRow] | None = None,
 ) -> list[Ready]:
     """Each account with kamrules' computed facts and its rank, and the note codes to show beside it."""
     rs = ev.ruleset
     context: list[Account] = []
     if portfolio is not None:
-        context = [p.account for p in prepare_rows(portfolio, rs, settings, as_of)[0]]
+        context = [p.account for p in prepare_rows(portfolio, rs, settings)[0]]
     out: list[Ready] = []
     for a in accounts:
-        facts, notes = sel.enrich(a.facts, rs, settings.selection, settings.weights, as_of)
+        facts, notes = sel.enrich(a.facts, rs, settings.selection, settings.weights)
         acc = replace(a, facts=facts)
         extra: list[str] = []
         if "selection_rank" in rs.facts and "selection_rank" not in facts:
@@ -67,6 +66,6 @@ def period_end(label: str) -> dt.date | None:
         return None
 
 
-def scenario_facts(facts: dict[str, Any], ruleset: RuleSet, settings: Settings, label: str) -> dict[str, Any]:
-    """A scenario account's facts for one period, with kamrules' computed facts as of the period's end."""
-    return sel.enrich(facts, ruleset, settings.selection, settings.weights, period_end(label))[0]
+def scenario_facts(facts: dict[str, Any], ruleset: RuleSet, settings: Settings) -> dict[str, Any]:
+    """A scenario account's facts for one period, with kamrules' computed facts (potential, score, capacity)."""
+    return sel.enrich(facts, ruleset, settings.selection, settings.weights)[0]

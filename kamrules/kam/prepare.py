@@ -6,7 +6,6 @@ the engine, and every problem of every row is reported together.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -50,7 +49,7 @@ class _Row:
 
 
 def prepare(
-    rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings, as_of: dt.date | None = None
+    rows: Sequence[AccountRow], ruleset: RuleSet, settings: Settings
 ) -> tuple[list[Prepared], list[str], dict[str, Concentration]]:
     """Validated facts, ABC rows and potential per account, the metrics analysed and their concentration.
 
@@ -68,7 +67,7 @@ def prepare(
         values = {r.row.account: Decimal(r.values[m]) for r in split if _is_amount(r.values.get(m))}
         abc[m] = {a.account: a for a in abc_classes(values, settings.a_cut, settings.b_cut)}
         conc[m] = concentration(values)
-    out = [_with_abc_and_potential(r, abc, ruleset, settings, as_of, problems) for r in split]
+    out = [_with_abc_and_potential(r, abc, ruleset, settings, problems) for r in split]
     if problems:
         raise InvalidInput(problems)
     return out, metrics, conc
@@ -137,7 +136,6 @@ def _with_abc_and_potential(
     abc: dict[str, dict[str, AbcRow]],
     ruleset: RuleSet,
     settings: Settings,
-    as_of: dt.date | None,
     problems: list[Problem],
 ) -> Prepared:
     """The row's facts completed with its ABC results, potential, selection score and review dates."""
@@ -164,7 +162,7 @@ def _with_abc_and_potential(
     if r.previous_key is not None and "key_account_before" in ruleset.facts:
         facts.setdefault("key_account_before", r.previous_key)  # continuity in the selection score
     # the one estimator, score, capacity and review dates, as evaluate and scenarios compute them
-    facts, notes = sel.enrich(facts, ruleset, settings.selection, settings.weights, as_of, pot)
+    facts, notes = sel.enrich(facts, ruleset, settings.selection, settings.weights, pot)
     computed = [k for k in abc_facts if k in facts] + (["potential_score"] if "potential_score" in facts else [])
     for k in computed:
         p = observation_problem(ruleset, k, facts[k], r.row.span, f"account '{account}'")

@@ -216,10 +216,10 @@ def review(
     without it there is no structure recommendation.
     """
     settings = settings or Settings()
-    prepared, metrics, conc = prepare(rows, ruleset, settings, as_of)
-    before_prepared = prepare(previous, ruleset, settings, as_of)[0] if previous is not None else []
+    prepared, metrics, conc = prepare(rows, ruleset, settings)
+    before_prepared = prepare(previous, ruleset, settings)[0] if previous is not None else []
     before = _Previous(previous is not None, {})
-    with Evaluator(ruleset) as ev:
+    with Evaluator(ruleset, as_of=as_of) as ev:
         # The previous period goes first: its designation is the current continuity, and each current
         # account's status is known when it is emitted. Selection: a first pass of the rules says who
         # is eligible; the eligible are ranked by score.

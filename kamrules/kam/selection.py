@@ -27,13 +27,11 @@ never designates more than the capacity.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kamrules.engine import Evaluator
-from kamrules.engine.compute import review_date
 from kamrules.kam.potential import Potential, estimate
 from kamrules.lang import Account, Problems, RuleSet, YNode, is_finite_number
 
@@ -168,14 +166,14 @@ def enrich(
     ruleset: RuleSet,
     selection: SelectionSettings,
     potential_weights: Mapping[str, float] | None,
-    as_of: dt.date | None = None,
     potential: Potential | None = None,
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The account's facts plus what kamrules computes for every command alike, and note codes.
 
-    The one potential estimator, the selection score, the capacity, the review interval and the
-    days since the last review (from ``as_of``) are added when the schema declares them and the
-    account does not give them. ``potential``: the estimate already made on these facts, if any.
+    The one potential estimator, the selection score, the capacity and the review interval are
+    added when the schema declares them and the account does not give them (dates are computed
+    facts: the engine counts them to the review date). ``potential``: the estimate already made on
+    these facts, if any.
     """
     out = dict(facts)
     notes: list[str] = []
@@ -196,9 +194,6 @@ def enrich(
         out["key_account_capacity"] = selection.capacity
     if "review_interval_days" in declared and "review_interval_days" not in out:
         out["review_interval_days"] = selection.review_interval_days
-    last = out.get("last_review")
-    if "days_since_review" in declared and isinstance(last, dt.date) and "days_since_review" not in out:
-        out["days_since_review"] = max(0, ((as_of or review_date()) - last).days)
     return out, tuple(notes)
 
 

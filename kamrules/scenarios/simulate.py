@@ -102,10 +102,9 @@ def account_runs(scenario: Scenario, evaluator: Evaluator, runs: int, draw: Draw
             _apply(step.changes, f, rs, draw, c)
         # The same computed facts (potential, score, capacity, review dates) as evaluate and portfolio;
         # evaluate_many copies the facts, so each decision keeps its own while the run moves on.
-        accounts = [
-            Account(account.id, scenario_facts(f, rs, settings, step.label), account.name, scenario.file) for f in facts
-        ]
-        decisions = evaluator.evaluate_many(accounts)
+        accounts = [Account(account.id, scenario_facts(f, rs, settings), account.name, scenario.file) for f in facts]
+        # each period is reviewed at its end: dates (days since the last review, months in stage) count to it
+        decisions = evaluator.evaluate_many(accounts, as_of=period_end(step.label))
         yield [
             StepResult(step.label, step.events, d, step.refuse_move, _advance(f, d, step, scenario), tuple(c))
             for f, d, c in zip(facts, decisions, clamps, strict=True)
