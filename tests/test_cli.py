@@ -94,10 +94,10 @@ def test_usage_error_exit_2():
 def test_yaml_1_1_number_forms_are_not_numbers(tmp_path):
     """1:30 and 0x5 are invalid values instead of 90 and 5, and 010 is ten, not octal eight."""
     bad = tmp_path / "bad.yaml"
-    bad.write_text("account: A\nfacts:\n  months_in_stage: 1:30\n  regions: 0x5\n")
+    bad.write_text("account: A\nfacts:\n  contact_pairs: 1:30\n  regions: 0x5\n")
     result = run("evaluate", str(bad), "--no-audit")
     assert result.exit_code == 3
-    assert "bad.yaml:3:20: error:" in result.stderr and "found text '1:30'" in result.stderr
+    assert "bad.yaml:3:18: error:" in result.stderr and "found text '1:30'" in result.stderr
     assert "bad.yaml:4:12: error:" in result.stderr and "found text '0x5'" in result.stderr
     good = tmp_path / "good.yaml"
     good.write_text("account: B\nfacts:\n  contact_pairs: 010\n")

@@ -7,6 +7,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from dateutil.relativedelta import relativedelta
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kamrules.engine.compute import compute
 from kamrules.engine.reference import reference_computed
@@ -17,6 +20,7 @@ from kamrules.lang.facts import load_facts
 from kamrules.lang.model import Fact, RuleSet
 from kamrules.lang.problems import Problems
 from kamrules.lang.source import read_text, read_yaml
+from kamrules.lang.values import months_between
 
 CASES_FILE = Path(__file__).parent / "data" / "expression_cases.yaml"
 _TEXT = read_text(CASES_FILE)
@@ -67,3 +71,13 @@ def test_unparse_parses_back(case):
     """The canonical text of every case's expression parses to the same tree (positions aside)."""
     text = unparse(parse(case["expr"]))
     assert unparse(parse(text)) == text
+
+
+@given(st.dates(dt.date(1990, 1, 1), dt.date(2060, 12, 31)), st.dates(dt.date(1990, 1, 1), dt.date(2060, 12, 31)))
+def test_months_between_is_dateutils_whole_months(a, b):
+    """months_between counts the months dateutil's relativedelta adds (day clamped to the month's end)."""
+    lo, hi = sorted((a, b))
+    n = 0
+    while lo + relativedelta(months=n + 1) <= hi:
+        n += 1
+    assert months_between(a, b) == (n if a <= b else -n)

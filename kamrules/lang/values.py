@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -18,8 +19,14 @@ def round_half_away(x: int | float, places: int | None = None) -> int | float:
 
 
 def months_between(a: dt.date, b: dt.date) -> int:
-    """Whole months from a to b (negative when b is earlier): 2026-01-31 → 2026-02-28 is 0, → 2026-03-31 is 2."""
+    """Whole months from a to b: the largest N with a + N months (day clamped to the month's end) not after b.
+
+    2026-01-15 → 2026-02-14 is 0, → 2026-02-15 is 1; month ends count whole: 2026-01-31 → 2026-02-28
+    is 1, 2026-03-31 → 2026-06-30 is 3 (a quarter), 2026-01-31 → 2026-02-27 is 0. Negative when b is earlier.
+    """
     if b < a:
         return -months_between(b, a)
     months = (b.year - a.year) * 12 + b.month - a.month
-    return months - 1 if b.day < a.day else months
+    # a + months lands on a's day, or on the last day of b's month when that month is shorter
+    anniversary = min(a.day, calendar.monthrange(b.year, b.month)[1])
+    return months - 1 if b.day < anniversary else months

@@ -10,7 +10,6 @@ from kamrules.errors import Span
 from kamrules.inputs.tables import AccountRow
 from kamrules.lang import Account, RuleSet
 
-DEFAULT_MONTHS_PER_PERIOD = 3
 MOVES = ("advance", "hold", "regress", "uncouple", "recover")
 CHANGE_OPS = ("set", "add", "multiply")  # applied in this order within a period
 DISTRIBUTIONS = {"normal": ("mean", "sd"), "uniform": ("low", "high"), "choice": ()}
@@ -90,7 +89,6 @@ class Scenario:
     ruleset: RuleSet
     account: Account | None  # None in a portfolio scenario
     steps: tuple[Step, ...]
-    months_per_period: int = DEFAULT_MONTHS_PER_PERIOD
     portfolio: tuple[AccountRow, ...] = ()  # the starting rows of a portfolio scenario
     portfolio_file: str | None = None
     portfolio_span: Span | None = None

@@ -150,14 +150,14 @@ def _portfolio_steps(scenario: Scenario, draw: Draw) -> Iterator[PortfolioStepRe
 
 
 def _advance(facts: dict[str, Any], decision: Decision, step: Step, scenario: Scenario) -> str:
-    """The stage at the end of the step; it becomes the state of the next step, with the months in stage."""
+    """The stage at the end of the step; it becomes the state of the next step, with the date it began."""
     before = facts["stage"]
     end: str = before if step.refuse_move or decision.stage_recommended is None else decision.stage_recommended
     facts["stage"] = end
-    mis = scenario.ruleset.facts.get("months_in_stage")
-    if mis is not None and facts.get("months_in_stage") is not None:
-        months = 0 if end != before else facts["months_in_stage"] + scenario.months_per_period
-        facts["months_in_stage"] = _clamp(mis, months)[0]
+    # The new stage begins at the end of the period that moved it; months_in_stage is computed from it.
+    moved_on = period_end(step.label)
+    if end != before and moved_on is not None and "stage_since" in scenario.ruleset.facts:
+        facts["stage_since"] = moved_on
     return end
 
 

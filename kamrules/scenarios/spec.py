@@ -18,12 +18,12 @@ from kamrules.lang import (
     load_ruleset,
     read_yaml,
 )
-from kamrules.scenarios.model import DEFAULT_MONTHS_PER_PERIOD, Scenario
+from kamrules.scenarios.model import Scenario
 from kamrules.scenarios.steps import read_steps
 
 # The rules folder a scenario (and the command line) uses when none is named.
 DEFAULT_RULES = "rules"
-SCENARIO_KEYS = {"name", "description", "rules", "account", "account_file", "portfolio", "months_per_period", "periods"}
+SCENARIO_KEYS = {"name", "description", "rules", "account", "account_file", "portfolio", "periods"}
 ONE_OF = "a scenario needs exactly one of 'account', 'account_file' and 'portfolio'"
 
 
@@ -38,7 +38,6 @@ def load_scenario(path: str | Path, rulesets: dict[str, RuleSet] | None = None) 
     top = Span(name, 1, 1)
     sname = _name(root.get("name"), top, probs)
     desc = _description(root.get("description"), probs)
-    months = _months(root.get("months_per_period"), probs)
     ruleset = _ruleset(root, top, probs, rulesets)
     if ruleset is None:
         raise InvalidInput(probs)
@@ -57,12 +56,12 @@ def load_scenario(path: str | Path, rulesets: dict[str, RuleSet] | None = None) 
         steps = read_steps(root, top, ruleset, None, probs, rows)
         if probs or rows is None:
             raise InvalidInput(probs)
-        return Scenario(sname, desc, name, ruleset, None, tuple(steps), months, tuple(rows), pn.value, pn.span)
+        return Scenario(sname, desc, name, ruleset, None, tuple(steps), tuple(rows), pn.value, pn.span)
     account = _account(root, top, ruleset, probs)
     steps = read_steps(root, top, ruleset, account, probs)
     if probs:
         raise InvalidInput(probs)
-    return Scenario(sname, desc, name, ruleset, account, tuple(steps), months)
+    return Scenario(sname, desc, name, ruleset, account, tuple(steps))
 
 
 def _name(nn: YNode | None, top: Span, probs: Problems) -> str:
@@ -82,16 +81,6 @@ def _description(dn: YNode | None, probs: Problems) -> str:
         probs.add(dn.span, "description must be text", expected="text", found=dn.describe())
         return ""
     return " ".join(dn.value.split())
-
-
-def _months(mn: YNode | None, probs: Problems) -> int:
-    if mn is None:
-        return DEFAULT_MONTHS_PER_PERIOD
-    v = mn.value
-    if mn.kind != "scalar" or isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 120:
-        probs.add(mn.span, "invalid months_per_period", expected="an integer from 0 to 120", found=mn.describe())
-        return DEFAULT_MONTHS_PER_PERIOD
-    return v
 
 
 _CWD_HELP = "relative paths are resolved against the current directory (run from the project root)"
