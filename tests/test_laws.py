@@ -75,7 +75,8 @@ FACTS = [
     "potential_confidence",
     "selection_rank",
     "key_account_capacity",
-    "revenue_growth",
+    "revenue",
+    "revenue_previous",
     "revenue_trend",
     "order_frequency_change",
     "days_since_last_order",
@@ -104,6 +105,8 @@ def value_of(name: str) -> st.SearchStrategy:
         return st.sampled_from(fact.values)
     if fact.type == "date":  # around the laws' review date, before and after it
         return st.dates(dt.date(2024, 1, 1), dt.date(2027, 12, 31))
+    if name in ("revenue", "revenue_previous"):  # revenue_growth is computed from the two: both at a real scale
+        return st.one_of(st.sampled_from([0.0, 1.0e6]), st.floats(-1.0e5, 1.0e7, allow_nan=False))
     near = sorted(CONSTANTS.get(name, set()), key=repr)
     lo, hi = fact.range
     if name == "selection_rank":
@@ -130,7 +133,7 @@ def accounts(draw) -> dict:
     if draw(st.integers(0, 3)):  # three in four: a selected key account without a breakdown signal
         facts.update(abc_revenue="A", selection_rank=draw(st.integers(1, 24)), key_account_capacity=24)
         facts.update(breach_of_trust=False, priorities_changed=False)
-        for name in ("days_since_last_order", "margin", "revenue_growth", "revenue_trend", "order_frequency_change"):
+        for name in ("days_since_last_order", "margin", "revenue_previous", "revenue_trend", "order_frequency_change"):
             facts.pop(name, None)
     return facts
 
@@ -237,7 +240,7 @@ def test_consistency(facts):
         assert d.move not in ("advance", "recover"), d.fired
 
 
-MONEY = ("revenue", "margin")
+MONEY = ("revenue", "margin", "revenue_previous")
 
 
 @st.composite
@@ -258,9 +261,11 @@ def portfolios(draw, max_size: int = 14) -> list[dict]:
             "purchases": purchases[i],
             "stage": draw(st.sampled_from(ALL_STAGES)),
         }
-        for name in ("trust_score", "attractiveness", "relative_strength", "share_of_wallet", "revenue_growth"):
+        for name in ("trust_score", "attractiveness", "relative_strength", "share_of_wallet"):
             if draw(st.booleans()):
                 facts[name] = draw(value_of(name))
+        if draw(st.booleans()):  # revenue_growth, computed from it, then takes part in the laws
+            facts["revenue_previous"] = Decimal(draw(cents)).scaleb(-2)
         for name in ("executive_sponsor", "joint_planning", "buyer_open_to_competitors", "priorities_changed"):
             if draw(st.booleans()):
                 facts[name] = draw(st.booleans())

@@ -35,7 +35,8 @@ def test_hundredfold_growth_is_an_observation_not_an_error(tmp_path):
     r = run("portfolio", f, "--transactions", "--period", "2026Q3", "--rules", RULES, "--format", "json", "--no-audit")
     assert r.exit_code == 0, r.output
     acc = {a["account"]: a for a in json.loads(r.stdout)["accounts"]}
-    assert round(acc["C1"]["decision"]["given"]["revenue_growth"], 2) == 109.77
+    growth = acc["C1"]["decision"]["computed"]["revenue_growth"]
+    assert growth["inputs"] == {"revenue": 1192.97, "revenue_previous": 10.77} and round(growth["value"], 2) == 109.77
 
 
 def test_first_ever_order_has_no_growth_rate_and_says_so(tmp_path):
@@ -44,8 +45,10 @@ def test_first_ever_order_has_no_growth_rate_and_says_so(tmp_path):
     r = run("portfolio", f, "--transactions", "--period", "2026Q3", "--rules", RULES, "--format", "json", "--no-audit")
     assert r.exit_code == 0, r.output
     acc = {a["account"]: a for a in json.loads(r.stdout)["accounts"]}
-    assert "revenue_growth" not in acc["C2"]["decision"]["given"] and "first-order" in acc["C2"]["notes"]
-    assert "first-order" not in acc["C1"]["notes"] and "revenue_growth" in acc["C1"]["decision"]["given"]
+    c2, c1 = (acc[a]["decision"]["computed"]["revenue_growth"] for a in ("C2", "C1"))
+    assert c2["value"] is None and c2["missing"] == {"reason": "missing", "of": "revenue_previous"}
+    assert "first-order" in acc["C2"]["notes"] and "first-order" not in acc["C1"]["notes"]
+    assert c1["value"] == 0.2
 
 
 def test_signals_over_several_periods(tmp_path):
@@ -96,9 +99,10 @@ def test_evaluate_takes_its_rank_from_a_portfolio(tmp_path):
 def test_one_potential_estimator_for_evaluate_and_portfolio(tmp_path):
     """An account without potential_score gets the same potential from evaluate as from the portfolio review."""
     acc = tmp_path / "a.yaml"
-    acc.write_text("account: C1\nfacts:\n  revenue_growth: 0.1\n  attractiveness: 6\n  share_of_wallet: 0.9\n")
+    facts = "  revenue: 110\n  revenue_previous: 100\n  attractiveness: 6\n  share_of_wallet: 0.9\n"
+    acc.write_text("account: C1\nfacts:\n" + facts)
     table = tmp_path / "t.csv"
-    table.write_text("account,revenue_growth,attractiveness,share_of_wallet\nC1,0.1,6,0.9\n")
+    table.write_text("account,revenue,revenue_previous,attractiveness,share_of_wallet\nC1,110,100,6,0.9\n")
     one = json.loads(run("evaluate", acc, "--rules", RULES, "--no-audit", "--format", "json").stdout)["given"]
     doc = json.loads(run("portfolio", table, "--rules", RULES, "--no-audit", "--format", "json").stdout)
     many = doc["accounts"][0]["decision"]["given"]

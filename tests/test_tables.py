@@ -76,10 +76,16 @@ def test_italian_invoice_file_with_bom_semicolons_and_decimal_comma():
     assert [(r.account, r.facts) for r in rows] == [
         (
             "ACME S.p.A.",
-            {"revenue": D("2000.00"), "volume": D(15), "purchases": 1, "margin": D("450.50"), "revenue_growth": D(1)},
+            {
+                "revenue": D("2000.00"),
+                "volume": D(15),
+                "purchases": 1,
+                "margin": D("450.50"),
+                "revenue_previous": D("1000.00"),
+            },
         ),
         ("Beta Srl", {"revenue": D(500), "volume": D(2), "purchases": 1, "margin": D("-20.5")}),
-        ("Gamma", {"revenue": D(0), "volume": D(0), "purchases": 0, "margin": D(0), "revenue_growth": D(-1)}),
+        ("Gamma", {"revenue": D(0), "volume": D(0), "purchases": 0, "margin": D(0), "revenue_previous": D("250.00")}),
     ]
 
 
@@ -88,7 +94,7 @@ def test_purchases_count_lines_without_invoice_column():
     rows = aggregate_invoices(read_invoice_lines(f("invoices.csv")), parse_period("2026-07"))
     assert [(r.account, r.facts) for r in rows] == [
         ("ACME", {"revenue": D("150.50"), "purchases": 2}),
-        ("BETA", {"revenue": D(0), "purchases": 0, "revenue_growth": D(-1)}),
+        ("BETA", {"revenue": D(0), "purchases": 0, "revenue_previous": D(20)}),
     ]
 
 

@@ -89,6 +89,32 @@ def plan(ruleset: RuleSet) -> tuple[Fact, ...]:
     return tuple(done.values())
 
 
+# id(ruleset) -> (ruleset, its computed facts known before the rules); the ruleset is kept so its id stays its own.
+_BEFORE_RULES: dict[int, tuple[RuleSet, tuple[Fact, ...]]] = {}
+
+
+def before_rules(ruleset: RuleSet) -> tuple[Fact, ...]:
+    """The computed facts that read neither a derived fact nor the review date: known before any rule runs."""
+    hit = _BEFORE_RULES.get(id(ruleset))
+    if hit is None or hit[0] is not ruleset:
+        facts = ruleset.facts
+        early: dict[str, Fact] = {}
+        for f in plan(ruleset):  # in dependency order: what a fact reads is decided before it
+            assert f.computed is not None
+            reads = refs(f.computed, as_of=True)
+            if all(n in early or (n in facts and facts[n].given) for n in reads):
+                early[f.name] = f
+        hit = _BEFORE_RULES[id(ruleset)] = (ruleset, tuple(early.values()))
+    return hit[1]
+
+
+def with_computed(ruleset: RuleSet, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the facts with the computed facts known before the rules (the potential estimate reads them)."""
+    out = dict(facts)
+    compute(before_rules(ruleset), out, dt.date.min)  # none of them reads the date
+    return out
+
+
 def compute(order: tuple[Fact, ...], facts: dict[str, Any], as_of: dt.date) -> list[Computation]:
     """Compute every fact of ``order`` into ``facts`` (a missing one is removed); what each computation gave."""
     out = []

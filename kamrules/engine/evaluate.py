@@ -118,6 +118,11 @@ class Decision:
         return self.derived.get("key_account")
 
     @property
+    def observed(self) -> dict[str, Any]:
+        """The given facts and the computed facts that have a value: what the account was decided on."""
+        return self.given | {c.fact: c.value for c in self.computed if c.value is not None}
+
+    @property
     def fired(self) -> list[str]:
         """Ids of the rules that fired, in evaluation order."""
         return [r.rule.id for r in self.reasons]

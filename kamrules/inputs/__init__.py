@@ -25,8 +25,9 @@ Reading rules (what a spreadsheet export looks like, and what is refused):
 * Invoice lines (``invoices``): ``account``, ``date``, ``amount`` and optionally ``quantity``,
   ``margin`` and ``invoice`` (an invoice id: purchases then count distinct invoices instead of
   lines). Lines outside the period and its previous period are not counted. An account with
-  lines only in the previous period still appears, with revenue 0. ``revenue_growth`` is left
-  out when the previous revenue is not positive, because growth from nothing is undefined.
+  lines only in the previous period still appears, with revenue 0. ``revenue_previous`` is the
+  account's revenue in the previous period (absent without lines there); the rules compute
+  ``revenue_growth`` from it, missing when it is not positive (growth from nothing is undefined).
 
 Modules, lowest first: ``cells`` (one cell → a value), ``records`` (what readers give),
 ``textfiles`` and ``xlsx`` (files → records), ``tables`` (account tables), ``invoices``

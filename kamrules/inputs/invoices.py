@@ -246,7 +246,7 @@ def _numbers(
 def aggregate_invoices(
     lines: list[InvoiceLine], period: Period, previous: Period | None = None, source: str = "<invoices>"
 ) -> list[AccountRow]:
-    """Per-account revenue, volume, purchases, margin and revenue_growth for a period, sorted by account."""
+    """Per-account revenue, volume, purchases, margin and the previous period's revenue, sorted by account."""
     prev = previous or period.previous()
     has_qty = any(li.quantity is not None for li in lines)
     has_margin = any(li.margin is not None for li in lines)
@@ -268,9 +268,8 @@ def aggregate_invoices(
         facts["purchases"] = len(invoices) if invoices else len(mine)
         if has_margin:
             facts["margin"] = sum((li.margin or Decimal(0) for li in mine), Decimal(0))
-        old = before.get(account, Decimal(0))
-        if old > 0:
-            facts["revenue_growth"] = (revenue - old) / old
+        if account in before:  # revenue_growth is computed from it by the rules (rules/facts.yaml)
+            facts["revenue_previous"] = before[account]
         span = mine[0].span if mine else Span(source)
         rows.append(AccountRow(account, facts, Span(span.file)))
     return rows

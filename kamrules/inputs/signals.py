@@ -1,7 +1,7 @@
 """Signals read from invoice lines over several periods, and how computed numbers are checked.
 
 For a period P of invoice lines (``aggregate_invoices`` gives revenue, volume, purchases, margin
-and ``revenue_growth``), ``add_signals`` adds, per account, the observations the stage rules
+and ``revenue_previous``), ``add_signals`` adds, per account, the observations the stage rules
 read for regress and uncoupling:
 
 * ``revenue_trend``: revenue of P and the period before against the two periods before them,
@@ -41,7 +41,7 @@ COMPUTED_FROM_INVOICES = frozenset(
         "volume",
         "purchases",
         "margin",
-        "revenue_growth",
+        "revenue_previous",
         "revenue_trend",
         "days_since_last_order",
         "order_frequency_change",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from kamrules.engine.compute import with_computed
 from kamrules.errors import InvalidInput, Problem
 from kamrules.inputs.tables import NOT_FACTS, AccountRow
 from kamrules.kam import selection as sel
@@ -158,7 +159,7 @@ def _with_abc_and_potential(
             facts.setdefault(k, v)
     pot, given = None, "potential_score" in facts
     if "potential_score" in ruleset.facts:
-        pot = estimate(facts, settings.weights)
+        pot = estimate(with_computed(ruleset, facts), settings.weights)
     if r.previous_key is not None and "key_account_before" in ruleset.facts:
         facts.setdefault("key_account_before", r.previous_key)  # continuity in the selection score
     # the one estimator, score, capacity and review dates, as evaluate and scenarios compute them

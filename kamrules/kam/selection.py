@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kamrules.engine import Evaluator
+from kamrules.engine.compute import with_computed
 from kamrules.kam.potential import Potential, estimate
 from kamrules.lang import Account, Problems, RuleSet, YNode, is_finite_number
 
@@ -179,7 +180,7 @@ def enrich(
     notes: list[str] = []
     declared = ruleset.facts
     if "potential_score" in declared and "potential_score" not in out:
-        pot = potential or estimate(out, potential_weights)
+        pot = potential or estimate(with_computed(ruleset, out), potential_weights)
         if pot.score is not None:
             out["potential_score"] = pot.score
             if "potential_confidence" in declared:

@@ -29,7 +29,8 @@ def designation_text(d: Decision) -> str:
     if rule == "default" and elig not in (None, "default"):
         return f"not eligible: {elig}: {_description(d, elig)}"
     if rule == "default":
-        facts = ", ".join(f"{f} {d.given[f]}" for f in DESIGNATION_FACTS if f in d.given) or "no designation facts"
+        known = d.observed
+        facts = ", ".join(f"{f} {known[f]}" for f in DESIGNATION_FACTS if f in known) or "no designation facts"
         return f"no designation rule fires ({facts}): key_account takes its default, {d.key_account}"
     verb = "designated" if d.key_account else "withdrawn"
     if d.key_account and any(x.rule.id == elig for x in d.reasons):  # selected within capacity: why eligible
@@ -54,15 +55,20 @@ def review_entry(a: AccountResult, settings: Settings) -> dict[str, Any]:
         "rule": d.derived_by.get("key_account"),
         "why": designation_text(d),
         "reasons": [r.to_dict() for r in designation_reasons(d)],
-        "facts": {f: d.given.get(f) for f in DESIGNATION_FACTS if f in d.given},
+        "facts": _designation_facts(d),
         "selection": sel.selection_detail(d.given, settings.selection),
     }
     if a.previous_decision is not None:
         p = a.previous_decision
         entry["previous_rule"] = p.derived_by.get("key_account")
         entry["previous_why"] = designation_text(p)
-        entry["previous_facts"] = {f: p.given.get(f) for f in DESIGNATION_FACTS if f in p.given}
+        entry["previous_facts"] = _designation_facts(p)
     return entry
+
+
+def _designation_facts(d: Decision) -> dict[str, Any]:
+    known = d.observed
+    return {f: known[f] for f in DESIGNATION_FACTS if f in known}
 
 
 def summary(rv: PortfolioReview) -> dict[str, Any]:

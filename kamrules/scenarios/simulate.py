@@ -18,6 +18,10 @@ from kamrules.scenarios.model import MOVES, Change, Distribution, Scenario, Step
 
 Draw = Callable[[Distribution], Any]  # how a random change gets its value: the central one, or a random draw
 
+# Facts a period inherits from the one before: (fact, the fact whose value it takes). A period's revenue
+# becomes the next period's revenue_previous, so revenue_growth (computed) follows the revenue changes.
+CARRIED = (("revenue_previous", "revenue"),)
+
 
 @dataclass(frozen=True)
 class Clamp:
@@ -99,6 +103,7 @@ def account_runs(scenario: Scenario, evaluator: Evaluator, runs: int, draw: Draw
     for step in scenario.steps:
         clamps: list[list[Clamp]] = [[] for _ in range(runs)]
         for f, c in zip(facts, clamps, strict=True):
+            _carry(f, rs)
             _apply(step.changes, f, rs, draw, c)
         # The same computed facts (potential, score, capacity, review dates) as evaluate and portfolio;
         # evaluate_many copies the facts, so each decision keeps its own while the run moves on.
@@ -121,6 +126,7 @@ def _portfolio_steps(scenario: Scenario, draw: Draw) -> Iterator[PortfolioStepRe
     for step in scenario.steps:
         clamps: list[Clamp] = []
         for r in rows:
+            _carry(facts[r.account], rs)
             _apply(step.changes, facts[r.account], rs, draw, clamps, True, r.account)
         for acc, changes in step.account_changes:
             _apply(changes, facts[acc], rs, draw, clamps, True, acc)
@@ -159,6 +165,13 @@ def _advance(facts: dict[str, Any], decision: Decision, step: Step, scenario: Sc
     if end != before and moved_on is not None and "stage_since" in scenario.ruleset.facts:
         facts["stage_since"] = moved_on
     return end
+
+
+def _carry(facts: dict[str, Any], ruleset: RuleSet) -> None:
+    """Start a period: the facts it inherits take the last period's values (see CARRIED)."""
+    for fact, source in CARRIED:
+        if fact in ruleset.facts and source in facts:
+            facts[fact] = facts[source]
 
 
 def _clamp(fact: Fact, value: Any) -> tuple[Any, bool]:
