@@ -1,0 +1,386 @@
+"""Verifying the log: walk the chain, check each block's Merkle root and MAC, compare with a checkpoint."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from kamrules.audit.chain import GENESIS, audit_key, chain_hash, key_id, link_hash, mac_ok, merkle_root, sha256
+from kamrules.audit.log import decode, head
+from kamrules.audit.records import compact_record, read_record
+from kamrules.audit.store import connect, tables
+from kamrules.errors import CheckFailed, InvalidInput, Span
+from kamrules.lang import ruleset_version
+
+_ROW_COLUMNS = "seq, decision_id, recorded_at, account, rules_version, kamrules_version, record, prev_hash, hash"
+_BLOCK_COLUMNS = "seq, run, recorded_at, header, data, prev_hash, hash, mac"
+
+
+class Broken(NamedTuple):
+    """Where the chain breaks: the record (seq; a row decision's id; the last seq of a damaged range) and why."""
+
+    seq: int | None
+    decision_id: str | None
+    problem: str
+    last: int | None = None
+
+
+class Checkpoint(NamedTuple):
+    """The head of the log at one moment: how many records and the last one's hash."""
+
+    records: int
+    hash: str
+    taken_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpoint file's content (JSON)."""
+        return {"format": CHECKPOINT_FORMAT, "records": self.records, "hash": self.hash, "taken_at": self.taken_at}
+
+
+CHECKPOINT_FORMAT = "kamrules audit checkpoint 1"
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def read_checkpoint(file: Path) -> Checkpoint:
+    """A checkpoint file written by `audit checkpoint --output`; exit 3 naming the file if it is not one."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise InvalidInput.at(Span(str(file)), f"cannot read the checkpoint: {e}", code="audit") from None
+    ok = isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT
+    records, h = (data.get("records"), data.get("hash")) if ok else (None, None)
+    if not (isinstance(records, int) and not isinstance(records, bool) and records >= 0) or not (
+        isinstance(h, str) and _HASH.fullmatch(h)
+    ):
+        raise InvalidInput.at(
+            Span(str(file)),
+            "not a kamrules audit checkpoint",
+            expected=f'JSON with "format": "{CHECKPOINT_FORMAT}", "records" (a count) and "hash" (64 hex digits)',
+            found=_found(data),
+            help="write one with 'kamrules audit checkpoint --output FILE'",
+            code="audit",
+        )
+    return Checkpoint(records, h, str(data.get("taken_at", "")))
+
+
+def _found(data: Any) -> str:
+    if not isinstance(data, dict):
+        return type(data).__name__
+    return ", ".join(f"{k}: {str(data.get(k))[:70]}" for k in ("format", "records", "hash"))
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of walking the chain: how many records and decisions, the first broken one if any."""
+
+    records: int
+    rulesets: int
+    broken: Broken | None = None
+    decisions: int = 0
+    keyed: int = 0  # records that carry a MAC
+    key_checked: bool = False  # True when $KAMRULES_AUDIT_KEY was set and every MAC checked
+    unfinished: tuple[str, ...] = ()  # runs with blocks but no end (stopped, or still running)
+    checkpoint: Checkpoint | None = None  # the checkpoint the log was compared with
+
+    @property
+    def ok(self) -> bool:
+        """True when the whole log is intact."""
+        return self.broken is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "decisions": self.decisions,
+            "rulesets": self.rulesets,
+            "keyed": self.keyed,
+            "key_checked": self.key_checked,
+            "unfinished_runs": list(self.unfinished),
+            "checkpoint": self.checkpoint._asdict() if self.checkpoint else None,
+            "broken": self.broken._asdict() if self.broken else None,
+        }
+
+
+class _Damage(NamedTuple):
+    first: int
+    last: int | None
+    error: str
+
+
+@dataclass
+class _Walk:
+    """The state of walking the chain: the hash to link to, what was counted, each open run's block roots."""
+
+    versions: set[str]
+    key: bytes | None
+    prev: str = GENESIS
+    records: int = 0
+    decisions: int = 0
+    keyed: int = 0
+    runs: dict[str, list[str]] = field(default_factory=dict)
+    partial: bool = False  # walking only the last records: a run's end may close blocks not seen
+
+    def row(self, row: tuple[Any, ...]) -> str | None:
+        """Check a row decision (schema 1 and 2) and move on."""
+        problem = _row_problem(row, self.prev, self.records + 1, self.versions)
+        if problem is None:
+            self.prev, self.records, self.decisions = row[-1], self.records + 1, self.decisions + 1
+        return problem
+
+    def block(self, row: tuple[Any, ...]) -> str | None:
+        """Check a block or a run's end and move on."""
+        seq, run, at, text, data, prev_hash, h, mac = row
+        problem = _link_problem(seq, self.records + 1, prev_hash, self.prev)
+        if problem is None and link_hash(prev_hash, text, seq) != h:
+            problem = "its content was altered or moved (hash mismatch)"
+        header = _header(text)
+        if problem is None:
+            problem = self._key_problem(header, h, mac) or self._content_problem(header, run, at, data)
+        if problem is None:
+            self.prev, self.records = h, self.records + 1
+            self.keyed += mac is not None
+        return problem
+
+    def _key_problem(self, header: dict[str, Any] | None, h: str, mac: str | None) -> str | None:
+        if self.key is None:
+            return None
+        wanted = key_id(self.key)
+        if header is not None and header.get("key") not in (None, wanted):
+            return f"it was recorded with another key (key id {header.get('key')}, yours is {wanted})"
+        if mac is None or header is None or header.get("key") is None:
+            return "it carries no MAC although the log is verified with a key (forged or re-chained without the key)"
+        if not mac_ok(self.key, h, mac):
+            return "its MAC does not match (forged or re-chained without the key)"
+        return None
+
+    def _content_problem(self, header: dict[str, Any] | None, run: str, at: str, data: bytes | None) -> str | None:
+        if header is None:
+            return "its header is not valid JSON"
+        if (header.get("run"), header.get("recorded_at")) != (run, at):
+            return "its columns disagree with its header (a column was altered)"
+        if header.get("type") == "end":
+            if self.partial and run not in self.runs:
+                return None
+            roots = self.runs.pop(run, [])
+            if data is not None or header.get("root") != merkle_root(roots) or header.get("blocks") != len(roots):
+                return f"the end of run {run} does not match the blocks recorded for it"
+            return None
+        if data is None or header.get("type") != "block":
+            return "it is neither a block of decisions nor the end of a run"
+        try:
+            lines = decode(data)
+            for i, line in enumerate(lines):
+                compact_record(json.loads(line), f"{run}-{i}", header)
+        except ValueError as e:
+            return f"its decisions cannot be read: {e}"
+        if len(lines) != header.get("count") or merkle_root(sha256(x) for x in lines) != header.get("root"):
+            return "its decisions were altered (Merkle root mismatch)"
+        if header.get("rules_version") not in self.versions:
+            return f"its rule set {str(header.get('rules_version'))[:12]} is missing from the log"
+        self.runs.setdefault(run, []).append(header["root"])
+        self.decisions += len(lines)
+        return None
+
+
+def _header(text: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _link_problem(seq: int, expected: int, prev_hash: str, prev: str) -> str | None:
+    if seq != expected:
+        span = f"..{seq - 1}" if seq - 1 > expected else ""
+        return f"record {expected}{span} is missing: the chain jumps from {expected - 1} to {seq}"
+    if prev_hash != prev:
+        return "its link to the previous record is wrong (a record before it was removed, replaced or reordered)"
+    return None
+
+
+def _row_problem(row: tuple[Any, ...], prev: str, expected_seq: int, versions: set[str]) -> str | None:
+    """What is wrong with one row decision, given the hash of the one before it, or None."""
+    seq, did, at, account, version, kversion, text, prev_hash, h = row
+    problem = _link_problem(seq, expected_seq, prev_hash, prev)
+    if problem:
+        return problem
+    if chain_hash(prev_hash, text, did, at, seq) != h:
+        return "its content was altered or moved (hash mismatch)"
+    try:
+        rec = read_record(json.loads(text))
+    except ValueError as e:
+        return f"its record cannot be read: {e}"
+    if (rec.decision_id, rec.recorded_at, rec.account, rec.rules_version, rec.kamrules_version) != (
+        did,
+        at,
+        account,
+        version,
+        kversion,
+    ):
+        return "its columns disagree with its record (a column was altered)"
+    if version not in versions:
+        return f"its rule set {version[:12]} is missing from the log"
+    return None
+
+
+def _rulesets_problem(rulesets: list[tuple[str, str]]) -> str | None:
+    for version, files in rulesets:
+        try:
+            actual = ruleset_version(json.loads(files))
+        except (ValueError, TypeError):
+            actual = None
+        if actual != version:
+            return f"the recorded text of rule set {version[:12]} was altered (hash mismatch)"
+    return None
+
+
+def _readable(conn: sqlite3.Connection, table: str, columns: str) -> Iterator[tuple[Any, ...] | _Damage]:
+    """The rows of a chain table in seq order; a range that cannot be read (damaged pages) as one _Damage."""
+    after = 0
+    while True:
+        try:
+            for row in conn.execute(f"SELECT {columns} FROM {table} WHERE seq > ? ORDER BY seq", (after,)):
+                after = row[0]
+                yield row
+            return
+        except sqlite3.DatabaseError as e:
+            resume = _next_readable(conn, table, columns, after)
+            yield _Damage(after + 1, None if resume is None else resume - 1, str(e))
+            if resume is None:
+                return
+            after = resume - 1
+
+
+def _next_readable(conn: sqlite3.Connection, table: str, columns: str, after: int) -> int | None:
+    try:
+        last = conn.execute(f"SELECT max(seq) FROM {table}").fetchone()[0] or 0
+    except sqlite3.DatabaseError:
+        return None
+    for seq in range(after + 2, last + 1):
+        try:
+            if conn.execute(f"SELECT {columns} FROM {table} WHERE seq = ?", (seq,)).fetchone():
+                return seq
+        except sqlite3.DatabaseError:
+            continue
+    return None
+
+
+def verify(path: Path, checkpoint: Checkpoint | None = None) -> Verification:
+    """Walk the chain from the first record; report the first damaged, edited, missing or reordered record."""
+    key = audit_key()
+    with connect(path) as conn:
+        rulesets = conn.execute("SELECT version, files FROM rulesets ORDER BY version").fetchall()
+        problem = _rulesets_problem(rulesets)
+        if problem:
+            return Verification(0, len(rulesets), Broken(None, None, problem))
+        walk = _Walk({version for version, _ in rulesets}, key)
+        broken = _walk_table(conn, "decisions", _ROW_COLUMNS, walk.row, checkpoint, walk)
+        if broken is None and "blocks" in tables(conn):
+            broken = _walk_table(conn, "blocks", _BLOCK_COLUMNS, walk.block, checkpoint, walk)
+    if broken is None and checkpoint is not None and walk.records < checkpoint.records:
+        broken = Broken(
+            walk.records + 1,
+            None,
+            f"the log ends at record {walk.records} but the checkpoint has {checkpoint.records}: "
+            "records were removed (truncated or rolled back) since the checkpoint",
+        )
+    return Verification(
+        walk.records,
+        len(rulesets),
+        broken,
+        walk.decisions,
+        walk.keyed,
+        key is not None,
+        tuple(walk.runs),
+        checkpoint,
+    )
+
+
+def _walk_table(
+    conn: sqlite3.Connection,
+    table: str,
+    columns: str,
+    step: Any,
+    checkpoint: Checkpoint | None,
+    walk: _Walk,
+) -> Broken | None:
+    for row in _readable(conn, table, columns):
+        if isinstance(row, _Damage):
+            span = f"{row.first}" + ("" if row.last == row.first else f"..{row.last if row.last else 'the end'}")
+            return Broken(
+                row.first, None, f"record(s) {span} cannot be read: the file is damaged ({row.error})", row.last
+            )
+        problem = step(row)
+        if problem:
+            return Broken(row[0], row[1] if table == "decisions" else None, problem)
+        if checkpoint is not None and row[0] == checkpoint.records and walk.prev != checkpoint.hash:
+            return Broken(
+                row[0],
+                None,
+                "it differs from the checkpoint: the log was rewritten (re-chained) since the checkpoint",
+            )
+    return None
+
+
+def check(path: Path, checkpoint: Checkpoint | None = None) -> Verification:
+    """verify(), raising CheckFailed naming the first broken record."""
+    v = verify(path, checkpoint)
+    b = v.broken
+    if b is not None:
+        where = (
+            "rule sets"
+            if b.seq is None
+            else f"record {b.seq}" + (f" (decision {b.decision_id})" if b.decision_id else "")
+        )
+        raise CheckFailed(
+            f"audit log {path} is broken at {where}: {b.problem}; {v.records} record(s) before it are intact"
+        )
+    return v
+
+
+def checkpoint(path: Path) -> Checkpoint:
+    """The head of the log now: keep it outside the log to detect truncation and rewriting later."""
+    with connect(path) as conn:
+        records, h = head(conn) if "blocks" in tables(conn) else _row_head(conn)
+    return Checkpoint(records, h, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+
+def _row_head(conn: sqlite3.Connection) -> tuple[int, str]:
+    row = conn.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS)
+
+
+def tail_problem(path: Path, records: int = 3) -> str | None:
+    """What is wrong with the last few records of the log, if anything (checked before appending to it)."""
+    if not path.is_file():
+        return None
+    with connect(path) as conn:
+        versions = {r[0] for r in conn.execute("SELECT version FROM rulesets")}
+        table, columns = ("blocks", _BLOCK_COLUMNS) if "blocks" in tables(conn) else ("decisions", _ROW_COLUMNS)
+        try:
+            rows = conn.execute(f"SELECT {columns} FROM {table} ORDER BY seq DESC LIMIT ?", (records,)).fetchall()
+        except sqlite3.DatabaseError as e:
+            return f"its last records cannot be read: the file is damaged ({e})"
+        if table == "blocks" and not rows:
+            table, columns = "decisions", _ROW_COLUMNS
+            rows = conn.execute(f"SELECT {columns} FROM decisions ORDER BY seq DESC LIMIT ?", (records,)).fetchall()
+    if not rows:
+        return None
+    rows.reverse()
+    walk = _Walk(
+        versions, audit_key(), prev=rows[0][-3 if table == "blocks" else -2], records=rows[0][0] - 1, partial=True
+    )
+    step = walk.block if table == "blocks" else walk.row
+    for row in rows:
+        problem = step(row)
+        if problem:
+            return f"record {row[0]}: {problem}"
+    return None
