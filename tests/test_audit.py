@@ -9,14 +9,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from kamrules import Evaluator, load_account, load_ruleset
-from kamrules.audit import chain, store
+from kamrules.audit import chain, records, store
 from kamrules.audit import log as audit
 from kamrules.audit import replay as replays
 from kamrules.audit import verify as audit_verify
@@ -141,11 +140,11 @@ def test_untouched_log_passes(db):
     assert r.exit_code == 0 and f"intact: {len(EXAMPLES)} decision(s)" in r.output
 
 
-def block(db: Path, seq: int) -> tuple[dict, list[str]]:
-    """The header and decision lines of chain record `seq`."""
+def block(db: Path, seq: int) -> tuple[dict, list[dict]]:
+    """The header and compact decisions of chain record `seq`."""
     with sqlite3.connect(db) as conn:
         header, data = conn.execute("SELECT header, data FROM blocks WHERE seq = ?", (seq,)).fetchone()
-    return json.loads(header), zlib.decompress(data).decode().split("\n")
+    return json.loads(header), records.unpack(data)[0]
 
 
 @pytest.fixture
@@ -159,14 +158,13 @@ def runs(tmp_path) -> Path:
 
 def test_edited_decision_is_detected(db):
     """Changing one byte of one stored decision makes verify fail (exit 1) naming its block."""
-    _, lines = block(db, 1)
-    edited = lines[3].replace('"trust_score":', '"trust_scorf":', 1)
-    assert len(edited) == len(lines[3]) and edited != lines[3]
-    data = zlib.compress("\n".join([*lines[:3], edited, *lines[4:]]).encode())
+    _, decisions = block(db, 1)
+    decisions[3]["given"]["trust_score"] += 1
+    data, _ = records.pack(decisions)  # the header keeps the digest of the decisions as recorded
     tamper(db, "UPDATE blocks SET data = ? WHERE seq = 1", args=(data,))
     r = run("audit", "verify", db=db)
     assert r.exit_code == 1
-    assert "record 1" in r.output and "Merkle root mismatch" in r.output
+    assert "record 1" in r.output and "digest mismatch" in r.output
 
 
 def test_deleted_record_is_detected(runs):
@@ -362,9 +360,8 @@ def test_new_records_are_compact_and_keep_what_replays_them(tmp_path):
     """A new decision stores its facts, outcome and fired rules (no trace); its block names schema 3 and the kind."""
     db = tmp_path / "log.sqlite"
     assert run("evaluate", "--rules", str(RULES), str(VENETA), db=db).exit_code == 0
-    header, (line,) = block(db, 1)
+    header, (rec,) = block(db, 1)
     assert (header["schema"], header["kind"], header["count"]) == (3, "account", 1)
-    rec = json.loads(line)
     assert set(rec) == {"account", "name", "origin", "given", "derived", "stage", "actions", "fired"}
     assert rec["given"]["trust_score"] == 5.5 and rec["stage"]["move"] == "hold"
 
@@ -433,3 +430,50 @@ def test_replay_names_the_original_rule_files(db):
         full = replays.traced(db, entry)
         assert full.recomputed and [x["source"] for x in r.new["reasons"]] == [f["source"] for f in full.record.firings]
         assert all(f["source"].startswith(str(RULES)) for f in full.record.firings)
+
+
+def test_list_is_limited_and_says_how_many_more(db):
+    """audit list shows at most --limit decisions (default 50) and says how many more match."""
+    r = run("audit", "list", "--limit", "3", db=db)
+    lines = r.output.splitlines()
+    assert r.exit_code == 0 and len(lines) == 2 + 3 + 1
+    assert lines[-1].startswith(f"… and {len(EXAMPLES) - 3} more")
+    assert len(json.loads(run("audit", "list", "--limit", "2", "--format", "json", db=db).output)) == 2
+    assert "more" not in run("audit", "list", db=db).output
+
+
+def test_list_filters_by_run_and_account(db):
+    """audit list --run keeps one run's decisions (by a prefix of its id), --account one account's."""
+    assert run("evaluate", "--rules", str(RULES), str(VENETA), db=db).exit_code == 0
+    first, *_, last = audit.list_decisions(db)
+    r = run("audit", "list", "--run", first.run[:8], "--format", "json", db=db)
+    assert [e["decision_id"] for e in json.loads(r.output)] == [f"{first.run}-{i}" for i in range(1, len(EXAMPLES) + 1)]
+    r = run("audit", "list", "--account", "IT-VE-0088", "--format", "json", db=db)
+    assert [e["decision_id"].split("-")[0] for e in json.loads(r.output)] == [first.run, last.run]
+
+
+def test_explain_recomputes_a_recorded_decision(db, tmp_path):
+    """audit explain ACCOUNT --run gives the explanation of the recorded decision, from the recorded rule text."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    loosen(rules)  # the folder changed since; the explanation uses what the log recorded
+    entry = audit.list_decisions(db, account="IT-VE-0088")[0]
+    r = run("audit", "explain", "IT-VE-0088", "--run", entry.run, "--format", "json", db=db)
+    assert r.exit_code == 0, r.output
+    direct = run("explain", "--rules", str(RULES), str(VENETA), "--format", "json", db=db)
+    assert json.loads(r.output) == json.loads(direct.output)
+    r = run("audit", "explain", "IT-XX-0000", "--run", entry.run, db=db)
+    assert r.exit_code == 3 and "no decision for account 'IT-XX-0000'" in r.output
+
+
+def test_backtest_counts_accounts_and_decisions_apart(db, tmp_path):
+    """An account decided twice counts as two decisions of one account in a backtest."""
+    assert run("evaluate", "--rules", str(RULES), str(VENETA), db=db).exit_code == 0
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    loosen(rules)
+    d = replays.backtest(db, str(rules)).to_dict()
+    assert (d["decisions"], d["accounts"]) == (len(EXAMPLES) + 1, len(EXAMPLES))
+    assert (d["changed"], d["changed_accounts"]) == (2, 1)
+    r = run("audit", "backtest", "--rules", str(rules), db=db)
+    assert f"over {len(EXAMPLES) + 1} recorded decision(s) of {len(EXAMPLES)} account(s)" in r.output

@@ -11,12 +11,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 from click.testing import CliRunner
 
-from kamrules.audit import chain, store
+from kamrules.audit import chain, records, store
 from kamrules.audit import log as audit
 from kamrules.audit import verify as audit_verify
 from kamrules.cli import main
@@ -58,19 +57,18 @@ def rewrite(db: Path, statements: list[tuple[str, tuple]]) -> None:
 
 
 def rechain(db: Path, edit_seq: int) -> None:
-    """Edit a decision of record `edit_seq`, then recompute the Merkle roots and every later hash (MACs kept)."""
+    """Edit a decision of record `edit_seq`, then recompute its digest, its run's root and every later hash."""
     updates, prev, roots = [], chain.GENESIS, {}
     for seq, header, data, _, h, _ in rows(db):
         head = json.loads(header)
         if seq == edit_seq:
-            lines = zlib.decompress(data).decode().split("\n")
-            lines[0] = lines[0].replace('"trust_score":5.5', '"trust_score":9.5')
-            data = zlib.compress("\n".join(lines).encode())
-            head["root"] = chain.merkle_root(chain.sha256(x) for x in lines)
+            decisions = records.unpack(data)[0]
+            decisions[0]["given"]["trust_score"] = 9.5
+            data, head["digest"] = records.pack(decisions)
         if head["type"] == "end":
             head["root"] = chain.merkle_root(roots.pop(head["run"]))
         else:
-            roots.setdefault(head["run"], []).append(head["root"])
+            roots.setdefault(head["run"], []).append(head["digest"])
         header = chain.canonical(head)
         if seq >= edit_seq:
             h = chain.link_hash(prev, header, seq)

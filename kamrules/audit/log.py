@@ -7,7 +7,6 @@ import json
 import re
 import sqlite3
 import uuid
-import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -16,17 +15,14 @@ from types import TracebackType
 from typing import Any
 
 from kamrules import __version__
-from kamrules.audit.chain import GENESIS, audit_key, canonical, key_id, link_hash, mac, merkle_root, sha256
-from kamrules.audit.records import Record, compact, compact_record, read_record
+from kamrules.audit.chain import GENESIS, audit_key, canonical, key_id, link_hash, mac, merkle_root
+from kamrules.audit.records import Record, compact, compact_record, pack, read_record, unpack
 from kamrules.audit.store import ENV_VAR, connect, db_path, problem, tables, transaction
 from kamrules.engine import Decision
 from kamrules.errors import KamrulesError
 from kamrules.lang import RuleSet
 
 __all__ = ["ENV_VAR", "Entry", "Recorder", "db_path", "head", "iter_decisions", "list_decisions", "record", "show"]
-
-# Decisions of one batch are compressed together: field names and repeated values cost almost nothing.
-_ZLIB_LEVEL = 6
 
 
 def _now() -> str:
@@ -40,14 +36,6 @@ def head(conn: sqlite3.Connection) -> tuple[int, str]:
         if row:
             return row[0], row[1]
     return 0, GENESIS
-
-
-def decode(data: bytes) -> list[str]:
-    """A block's decision lines (canonical JSON, one per decision); ValueError if the data is damaged."""
-    try:
-        return zlib.decompress(data).decode("utf-8").split("\n")
-    except (zlib.error, UnicodeDecodeError) as e:
-        raise ValueError(f"its data cannot be decompressed ({e})") from None
 
 
 # ---------------------------------------------------------------------------- recording
@@ -65,7 +53,7 @@ class Recorder:
         self.run = uuid.uuid4().hex[:16]
         self.ids: list[str] = []
         self._key = audit_key()
-        self._roots: list[str] = []
+        self._digests: list[str] = []
 
     def __enter__(self) -> Recorder:
         return self
@@ -78,21 +66,22 @@ class Recorder:
         if not decisions:
             return
         rs = ruleset or self.ruleset
-        lines = [canonical(compact(d)) for d in decisions]
+        records = [compact(d) for d in decisions]
+        data, digest = pack(records)
         first = len(self.ids)
         header = self._header(
             "block",
-            block=len(self._roots),
+            block=len(self._digests),
             first=first,
-            count=len(lines),
+            count=len(records),
             kind=kind,
             rules_version=rs.version,
             rules_dir=rs.directory,
-            root=merkle_root(sha256(line) for line in lines),
+            digest=digest,
         )
-        self._append(header, zlib.compress("\n".join(lines).encode("utf-8"), _ZLIB_LEVEL), rs)
-        self._roots.append(header["root"])
-        self.ids.extend(f"{self.run}-{first + i}" for i in range(1, len(lines) + 1))
+        self._append(header, data, rs)
+        self._digests.append(digest)
+        self.ids.extend(f"{self.run}-{first + i}" for i in range(1, len(records) + 1))
 
     def _header(self, type_: str, **fields: Any) -> dict[str, Any]:
         base = {"type": type_, "schema": 3, "run": self.run, "command": self.command, "recorded_at": _now()}
@@ -126,13 +115,13 @@ class Recorder:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if not self._roots:  # nothing recorded, nothing to close
+        if not self._digests:  # nothing recorded, nothing to close
             return
         end = self._header(
             "end",
-            blocks=len(self._roots),
+            blocks=len(self._digests),
             count=len(self.ids),
-            root=merkle_root(self._roots),
+            root=merkle_root(self._digests),  # over the run's blocks: one block proves its part of the run
             status="complete" if exc_type is None else "aborted",
         )
         if exc_type is None:
@@ -187,9 +176,7 @@ def block_entries(path: Path, seq: int, header_text: str, data: bytes) -> list[E
     """The decisions of one stored block."""
     try:
         header = json.loads(header_text)
-        return [
-            _block_entry(seq, header, i, json.loads(line)) for i, line in enumerate(decode(data), header["first"] + 1)
-        ]
+        return [_block_entry(seq, header, i, d) for i, d in enumerate(unpack(data)[0], header["first"] + 1)]
     except (ValueError, KeyError, TypeError) as e:
         raise problem(path, f"record {seq} cannot be read: {e}") from None
 

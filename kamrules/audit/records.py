@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from kamrules.audit.chain import canonical, sha256
 from kamrules.engine import Decision
 from kamrules.engine.evaluate import jsonable
 
@@ -13,6 +16,8 @@ from kamrules.engine.evaluate import jsonable
 # Version 3: compact decisions (facts, outcome, fired rules) in compressed blocks; the trace is recomputed on demand.
 SCHEMA = 3
 KINDS = ("account", "portfolio")
+# On a block of 2,000 decisions level 6 is 2% larger than level 9 in less than half the time.
+_ZLIB_LEVEL = 6
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ def compact(decision: Decision) -> dict[str, Any]:
     """What proves and replays a decision: its given facts, its outcome and the rules that fired, nothing derivable."""
     data: dict[str, Any] = {
         "account": decision.account,
-        "given": {k: jsonable(v) for k, v in decision.given.items()},
+        "given": {k: v if isinstance(v, (str, int, float)) else jsonable(v) for k, v in decision.given.items()},
         "derived": {k: jsonable(v) for k, v in decision.derived.items()},
         "stage": {
             "current": decision.stage_current,
@@ -92,6 +97,35 @@ def compact(decision: Decision) -> dict[str, Any]:
         "as_of": decision.as_of.isoformat() if decision.as_of else None,
     }
     return data | {k: v for k, v in optional.items() if v}
+
+
+def pack(records: list[dict[str, Any]]) -> tuple[bytes, str]:
+    """Compact decisions as one compressed block and the SHA-256 of its canonical text.
+
+    The given facts are stored by column: the values of a fact compress better side by side than each
+    account's facts in a row (about 125 instead of 200 bytes per decision).
+    """
+    names = sorted({name for r in records for name in r["given"]})
+    facts = {n: [r["given"][n] for r in records if n in r["given"]] for n in names}
+    present = {n: [i for i, r in enumerate(records) if n in r["given"]] for n in names if len(facts[n]) != len(records)}
+    rows = [{k: v for k, v in r.items() if k != "given"} for r in records]
+    text = canonical({"rows": rows, "facts": facts, "present": present}).encode("utf-8")
+    return zlib.compress(text, _ZLIB_LEVEL), sha256(text)
+
+
+def unpack(data: bytes) -> tuple[list[dict[str, Any]], str]:
+    """The compact decisions of a block and the SHA-256 of its text; ValueError if the data is damaged."""
+    try:
+        text = zlib.decompress(data)
+        payload = json.loads(text.decode("utf-8"))
+        rows, facts, present = payload["rows"], payload["facts"], payload["present"]
+        given: list[dict[str, Any]] = [{} for _ in rows]
+        for name, values in facts.items():
+            for i, value in zip(present.get(name, range(len(rows))), values, strict=True):
+                given[i][name] = value
+        return [row | {"given": g} for row, g in zip(rows, given, strict=True)], sha256(text)
+    except (zlib.error, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+        raise ValueError(f"its data cannot be unpacked ({type(e).__name__}: {e})") from None
 
 
 def compact_record(data: dict[str, Any], decision_id: str, header: dict[str, Any]) -> Record:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from kamrules.audit.chain import GENESIS, audit_key, chain_hash, key_id, link_hash, mac_ok, merkle_root, sha256
-from kamrules.audit.log import decode, head
-from kamrules.audit.records import compact_record, read_record
+from kamrules.audit.chain import GENESIS, audit_key, chain_hash, key_id, link_hash, mac_ok, merkle_root
+from kamrules.audit.log import head
+from kamrules.audit.records import compact_record, read_record, unpack
 from kamrules.audit.store import connect, tables
 from kamrules.errors import CheckFailed, InvalidInput, Span
 from kamrules.lang import ruleset_version
@@ -175,17 +175,17 @@ class _Walk:
         if data is None or header.get("type") != "block":
             return "it is neither a block of decisions nor the end of a run"
         try:
-            lines = decode(data)
-            for i, line in enumerate(lines):
-                compact_record(json.loads(line), f"{run}-{i}", header)
+            records, digest = unpack(data)
+            for i, record in enumerate(records):
+                compact_record(record, f"{run}-{i}", header)
         except ValueError as e:
             return f"its decisions cannot be read: {e}"
-        if len(lines) != header.get("count") or merkle_root(sha256(x) for x in lines) != header.get("root"):
-            return "its decisions were altered (Merkle root mismatch)"
+        if len(records) != header.get("count") or digest != header.get("digest"):
+            return "its decisions were altered (digest mismatch)"
         if header.get("rules_version") not in self.versions:
             return f"its rule set {str(header.get('rules_version'))[:12]} is missing from the log"
-        self.runs.setdefault(run, []).append(header["root"])
-        self.decisions += len(lines)
+        self.runs.setdefault(run, []).append(digest)
+        self.decisions += len(records)
         return None
 
 
