@@ -88,6 +88,8 @@ def connect(path: Path, write: bool = False) -> Iterator[sqlite3.Connection]:
         if not {"decisions", "rulesets"} <= tables(conn):
             raise problem(path, "not a kamrules audit log (no decisions table)")
         yield conn
+    except LockTimeout as e:
+        raise problem(path, str(e), help="nothing more was recorded or shown; run the command again later") from None
     except sqlite3.DatabaseError as e:
         raise problem(path, f"cannot use the audit log: {e}") from None
     finally:
@@ -147,15 +149,7 @@ def _create(conn: sqlite3.Connection) -> None:
 def _use_wal(conn: sqlite3.Connection) -> None:
     # WAL lets readers run while a writer appends. Switching to it needs the database to itself and
     # SQLite does not wait for that (no busy timeout), so wait here while another process works.
-    deadline = time.monotonic() + LOCK_WAIT_S
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
+    _retrying(conn, "PRAGMA journal_mode = WAL", 0.02)
 
 
 @contextmanager
@@ -176,10 +170,15 @@ class LockTimeout(sqlite3.OperationalError):
 
 def _begin(conn: sqlite3.Connection) -> None:
     # IMMEDIATE takes the write lock before the chain head is read, so writers queue and the chain stays linear.
+    _retrying(conn, "BEGIN IMMEDIATE", 0.05)
+
+
+def _retrying(conn: sqlite3.Connection, statement: str, pause: float) -> None:
+    """Run a statement that fails while another process holds the log, trying again for LOCK_WAIT_S."""
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(statement)
             return
         except sqlite3.OperationalError as e:
             if "locked" not in str(e) and "busy" not in str(e):
@@ -188,4 +187,4 @@ def _begin(conn: sqlite3.Connection) -> None:
                 raise LockTimeout(
                     f"another process kept the audit log locked for more than {LOCK_WAIT_S:g} s"
                 ) from None
-            time.sleep(0.05)
+            time.sleep(pause)
