@@ -188,10 +188,11 @@ def test_verify_with_another_key_says_so(tmp_path):
 
 
 def test_a_short_key_is_refused(tmp_path):
-    """A key shorter than 16 bytes is exit 3 before anything is evaluated or recorded."""
+    """A key shorter than 16 bytes is exit 3, and no decision is shown or recorded."""
     db = tmp_path / "log.sqlite"
     r = run("evaluate", "--rules", str(RULES), str(VENETA), db=db, key="secret")
     assert r.exit_code == 3 and "audit key is too short" in r.output and not db.exists()
+    assert "key account" not in r.output
 
 
 # A real portfolio review that stops after its first recorded batch until the test says go.

@@ -164,8 +164,7 @@ def backtest_text(b: Backtest) -> str:
     """`audit backtest` as text."""
     out = [
         f"Backtest of rules {b.rules_dir} (version {b.rules_version[:12]}) over {b.decisions} recorded "
-        f"decision(s) of {b.accounts} account(s): {b.changed} decision(s) of {b.changed_accounts} account(s) "
-        "would change"
+        f"decision(s) of {b.accounts} account(s): {b.changed} would change ({b.changed_accounts} account(s))"
     ]
     for kind, items in b.by_type.items():
         if items:
