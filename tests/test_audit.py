@@ -477,3 +477,14 @@ def test_backtest_counts_accounts_and_decisions_apart(db, tmp_path):
     assert (d["changed"], d["changed_accounts"]) == (2, 1)
     r = run("audit", "backtest", "--rules", str(rules), db=db)
     assert f"over {len(EXAMPLES) + 1} recorded decision(s) of {len(EXAMPLES)} account(s)" in r.output
+
+
+def test_another_programs_database_is_left_alone(tmp_path):
+    """Pointing the log at another SQLite database is exit 3, and kamrules adds no table to it."""
+    other = tmp_path / "app.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE customers (id TEXT)")
+    r = run("evaluate", "--rules", str(RULES), str(VENETA), db=other)
+    assert r.exit_code == 3 and "not a kamrules audit log" in r.output
+    with sqlite3.connect(other) as conn:
+        assert [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["customers"]

@@ -137,7 +137,9 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 
 
 def _create(conn: sqlite3.Connection) -> None:
-    if {"decisions", "rulesets", "blocks"} <= tables(conn):
+    names = tables(conn)
+    # A complete log, or another program's database (left alone: connect says it is not a log).
+    if {"decisions", "rulesets", "blocks"} <= names or (names and not {"decisions", "rulesets"} <= names):
         return
     # Two processes may create the log at once: the write lock decides, and the loser finds the tables made.
     with transaction(conn):
