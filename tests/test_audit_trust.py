@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from kamrules.audit import chain, records, store
@@ -335,3 +336,17 @@ def test_evaluate_warns_when_the_log_end_does_not_verify(tmp_path):
     assert r.exit_code == 0
     assert "warning: the audit log" in r.stderr and f"record {seq}" in r.stderr
     assert len(audit.list_decisions(db)) == 2
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("header", b"{}"), ("prev_hash", b"\x00"), ("hash", b"\x00"), ("mac", b"\x00"), ("data", "text, not bytes")],
+)
+def test_a_column_of_the_wrong_type_is_a_broken_record(tmp_path, column, value):
+    """A value of another type stored in a column (SQLite allows it) fails verify naming the record, never exit 4."""
+    db = tmp_path / "log.sqlite"
+    evaluate(db)
+    rewrite(db, [(f"UPDATE blocks SET {column} = ? WHERE seq = 1", (value,))])
+    r = run("audit", "verify", db=db)
+    assert r.exit_code == 1 and "record 1" in r.output, r.output
+    assert run("audit", "list", db=db).exit_code in (0, 3)

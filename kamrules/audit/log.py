@@ -167,7 +167,7 @@ def _row_entry(path: Path, row: tuple[int, str, str, str, str, str]) -> Entry:
     seq, did, at, account, version, text = row
     try:
         rec = read_record(json.loads(text))
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         raise problem(path, f"record {seq} (decision {did}) cannot be read: {e}") from None
     return Entry(seq, did, at, account, version, rec)
 
@@ -258,7 +258,10 @@ def _compact(path: Path, conn: sqlite3.Connection, run: str, index: int) -> Entr
     for seq, header, data in conn.execute(
         "SELECT seq, header, data FROM blocks WHERE run = ? AND data IS NOT NULL ORDER BY seq", (runs[0],)
     ):
-        first, count = (int(json.loads(header).get(k, 0)) for k in ("first", "count"))
+        try:
+            first, count = (int(json.loads(header)[k]) for k in ("first", "count"))
+        except (ValueError, TypeError, KeyError):
+            raise problem(path, f"record {seq} cannot be read: its header is damaged") from None
         if first < index <= first + count:
             entry: Entry = block_entries(path, seq, header, data)[index - first - 1]
             return entry

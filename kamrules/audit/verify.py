@@ -129,7 +129,7 @@ class _Walk:
 
     def row(self, row: tuple[Any, ...]) -> str | None:
         """Check a row decision (schema 1 and 2) and move on."""
-        problem = _row_problem(row, self.prev, self.records + 1, self.versions)
+        problem = _types_problem(row, _ROW_TYPES) or _row_problem(row, self.prev, self.records + 1, self.versions)
         if problem is None:
             self.prev, self.records, self.decisions = row[-1], self.records + 1, self.decisions + 1
         return problem
@@ -137,7 +137,7 @@ class _Walk:
     def block(self, row: tuple[Any, ...]) -> str | None:
         """Check a block or a run's end and move on."""
         seq, run, at, text, data, prev_hash, h, mac = row
-        problem = _link_problem(seq, self.records + 1, prev_hash, self.prev)
+        problem = _types_problem(row, _BLOCK_TYPES) or _link_problem(seq, self.records + 1, prev_hash, self.prev)
         if problem is None and link_hash(prev_hash, text, seq) != h:
             problem = "its content was altered or moved (hash mismatch)"
         header = _header(text)
@@ -189,6 +189,18 @@ class _Walk:
         return None
 
 
+# What each column must hold; SQLite lets anyone with the file store any type in any column.
+_ROW_TYPES: tuple[tuple[type, ...], ...] = ((int,), *[(str,)] * 8)
+_BLOCK_TYPES: tuple[tuple[type, ...], ...] = ((int,), (str,), (str,), (str,), (bytes, type(None)), (str,), (str,))
+_BLOCK_TYPES += ((str, type(None)),)
+
+
+def _types_problem(row: tuple[Any, ...], types: tuple[tuple[type, ...], ...]) -> str | None:
+    if all(isinstance(v, t) for v, t in zip(row, types, strict=True)):
+        return None
+    return "a column holds a value of the wrong type (the record was altered)"
+
+
 def _header(text: str) -> dict[str, Any] | None:
     try:
         data = json.loads(text)
@@ -238,7 +250,7 @@ def _rulesets_problem(rulesets: list[tuple[str, str]]) -> str | None:
         except (ValueError, TypeError):
             actual = None
         if actual != version:
-            return f"the recorded text of rule set {version[:12]} was altered (hash mismatch)"
+            return f"the recorded text of rule set {str(version)[:12]} was altered (hash mismatch)"
     return None
 
 
@@ -277,7 +289,10 @@ def verify(path: Path, checkpoint: Checkpoint | None = None) -> Verification:
     """Walk the chain from the first record; report the first damaged, edited, missing or reordered record."""
     key = audit_key()
     with connect(path) as conn:
-        rulesets = conn.execute("SELECT version, files FROM rulesets ORDER BY version").fetchall()
+        try:
+            rulesets = conn.execute("SELECT version, files FROM rulesets ORDER BY version").fetchall()
+        except sqlite3.DatabaseError as e:
+            return Verification(0, 0, Broken(None, None, f"the rule sets cannot be read: the file is damaged ({e})"))
         problem = _rulesets_problem(rulesets)
         if problem:
             return Verification(0, len(rulesets), Broken(None, None, problem))
