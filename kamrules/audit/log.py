@@ -31,7 +31,8 @@ def _now() -> str:
 
 def head(conn: sqlite3.Connection) -> tuple[int, str]:
     """The last chain position and its hash (0 and the genesis hash for an empty log)."""
-    for table in ("blocks", "decisions"):
+    present = tables(conn)
+    for table in (t for t in ("blocks", "decisions") if t in present):
         row = conn.execute(f"SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
         if row:
             return row[0], row[1]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from kamrules.audit import checkpoint as checkpoints
 from kamrules.audit import log as audit
 from kamrules.audit import replay as replays
 from kamrules.audit import verify as verifying
@@ -93,7 +94,7 @@ checkpoint_file = click.option(
 def audit_verify(checkpoint_file: str | None, audit_db: str | None, fmt: str) -> int:
     """Check the hash chain (and MACs, with the key): exit 0 if intact, 1 naming the first broken record."""
     path = audit.db_path(audit_db)
-    cp = verifying.read_checkpoint(Path(checkpoint_file)) if checkpoint_file else None
+    cp = checkpoints.read_checkpoint(Path(checkpoint_file)) if checkpoint_file else None
     # In JSON the broken record is part of the one document; as text it is an error (CheckFailed) on stderr.
     v = verifying.verify(path, cp) if fmt == "json" else verifying.check(path, cp)
     write(Verified(path, v), fmt)
@@ -107,7 +108,7 @@ def audit_verify(checkpoint_file: str | None, audit_db: str | None, fmt: str) ->
 def audit_checkpoint(output: str | None, audit_db: str | None, fmt: str) -> None:
     """The head of the log (records and last hash), to keep outside it for 'audit verify --checkpoint'."""
     path = audit.db_path(audit_db)
-    cp = Checkpointed(path, verifying.checkpoint(path))
+    cp = Checkpointed(path, checkpoints.checkpoint(path))
     if output:
         try:
             Path(output).write_text(render(cp, "json"), encoding="utf-8")

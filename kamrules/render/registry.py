@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kamrules.audit.checkpoint import Checkpoint
 from kamrules.audit.log import Entry
 from kamrules.audit.replay import Backtest, Replay
-from kamrules.audit.verify import Checkpoint, Verification
+from kamrules.audit.verify import Verification
 from kamrules.engine.explain import Explanation
 from kamrules.errors import KamrulesError
 from kamrules.render import decision, review, scenarios
