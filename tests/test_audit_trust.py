@@ -57,14 +57,18 @@ def rewrite(db: Path, statements: list[tuple[str, tuple]]) -> None:
     conn.close()
 
 
-def rechain(db: Path, edit_seq: int) -> None:
+def raise_trust(decision: dict) -> None:
+    decision["given"]["trust_score"] = 9.5
+
+
+def rechain(db: Path, edit_seq: int, edit=raise_trust) -> None:
     """Edit a decision of record `edit_seq`, then recompute its digest, its run's root and every later hash."""
     updates, prev, roots = [], chain.GENESIS, {}
     for seq, header, data, _, h, _ in rows(db):
         head = json.loads(header)
         if seq == edit_seq:
             decisions = records.unpack(data)[0]
-            decisions[0]["given"]["trust_score"] = 9.5
+            edit(decisions[0])
             data, head["digest"] = records.pack(decisions)
         if head["type"] == "end":
             head["root"] = chain.merkle_root(roots.pop(head["run"]))
@@ -350,3 +354,20 @@ def test_a_column_of_the_wrong_type_is_a_broken_record(tmp_path, column, value):
     r = run("audit", "verify", db=db)
     assert r.exit_code == 1 and "record 1" in r.output, r.output
     assert run("audit", "list", db=db).exit_code in (0, 3)
+
+
+def test_show_and_replay_say_when_a_recorded_outcome_does_not_follow_from_its_facts(tmp_path):
+    """A re-chained outcome that the recorded facts and rules do not give: show says it differs, replay exits 1."""
+    db = tmp_path / "log.sqlite"
+    evaluate(db)
+
+    def advance(decision: dict) -> None:
+        decision["stage"] |= {"recommended": "mid-KAM", "move": "advance"}
+
+    rechain(db, 1, advance)
+    assert run("audit", "verify", db=db).exit_code == 0  # consistent hashes: only recomputing tells
+    (entry,) = audit.list_decisions(db)
+    shown = run("audit", "show", entry.decision_id, db=db)
+    assert shown.exit_code == 0 and "IT DIFFERS from the recorded outcome" in shown.output
+    replayed = run("audit", "replay", entry.decision_id, db=db)
+    assert replayed.exit_code == 1 and "recommended stage changed: mid-KAM → early-KAM" in replayed.output
