@@ -16,7 +16,7 @@ from typing import Any
 
 from kamrules import __version__
 from kamrules.audit.chain import GENESIS, audit_key, canonical, key_id, link_hash, mac, merkle_root
-from kamrules.audit.records import Record, compact, compact_record, pack, read_record, unpack
+from kamrules.audit.records import KINDS, Record, compact, compact_record, pack, read_record, unpack
 from kamrules.audit.store import ENV_VAR, connect, db_path, problem, tables, transaction
 from kamrules.engine import Decision
 from kamrules.errors import KamrulesError
@@ -64,6 +64,8 @@ class Recorder:
 
         ``ruleset``: the rule set the decisions were made with, when it is not the run's own (the portfolio rules).
         """
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if not decisions:
             return
         rs = ruleset or self.ruleset
