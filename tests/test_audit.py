@@ -488,3 +488,12 @@ def test_another_programs_database_is_left_alone(tmp_path):
     assert r.exit_code == 3 and "not a kamrules audit log" in r.output
     with sqlite3.connect(other) as conn:
         assert [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["customers"]
+
+
+def test_a_block_gives_back_each_decision_exactly(db):
+    """Packing decisions by column and unpacking them gives the same decisions, facts missing from some included."""
+    decisions = [e.compact for e in audit.list_decisions(db)]
+    assert len({frozenset(d["given"]) for d in decisions}) > 1  # the example accounts give different facts
+    decisions[0]["given"]["odd"] = None  # a value that is not there is not a null, and the other way round
+    data, digest = records.pack(decisions)
+    assert records.unpack(data) == (decisions, digest)
