@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kamrules import Evaluator, load_account, load_ruleset
 from kamrules.audit import chain, records, store
 from kamrules.audit import log as audit
 from kamrules.audit import verify as audit_verify
@@ -371,3 +372,21 @@ def test_show_and_replay_say_when_a_recorded_outcome_does_not_follow_from_its_fa
     assert shown.exit_code == 0 and "IT DIFFERS from the recorded outcome" in shown.output
     replayed = run("audit", "replay", entry.decision_id, db=db)
     assert replayed.exit_code == 1 and "recommended stage changed: mid-KAM → early-KAM" in replayed.output
+
+
+def test_a_run_stopped_halfway_keeps_what_it_recorded(tmp_path):
+    """A run killed after a batch keeps that batch (it may have been shown); verify passes and names the run."""
+    db = tmp_path / "log.sqlite"
+    rs = load_ruleset(RULES)
+    with Evaluator(rs) as ev:
+        decision = ev.evaluate(load_account(VENETA, rs))
+    killed = audit.Recorder(db, rs, "portfolio")
+    killed.add([decision])  # and the process dies: no end is written
+    with pytest.raises(RuntimeError), audit.Recorder(db, rs, "portfolio") as failed:
+        failed.add([decision])
+        raise RuntimeError("the review failed after its first batch")
+    v = audit_verify.verify(db)
+    assert v.ok and v.decisions == 2 and v.unfinished == (killed.run,)
+    assert json.loads(rows(db)[-1][1])["status"] == "aborted"
+    r = run("audit", "verify", db=db)
+    assert r.exit_code == 0 and f"without an end (stopped or still running): {killed.run}" in r.output

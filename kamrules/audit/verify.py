@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from kamrules.audit.chain import GENESIS, audit_key, chain_hash, key_id, link_hash, mac_ok, merkle_root
 from kamrules.audit.checkpoint import Checkpoint
-from kamrules.audit.records import compact_record, read_record, unpack
+from kamrules.audit.records import SCHEMA, compact_record, read_record, unpack
 from kamrules.audit.store import connect, tables
 from kamrules.errors import CheckFailed
 from kamrules.lang import ruleset_version
@@ -78,7 +78,7 @@ class _Walk:
     records: int = 0
     decisions: int = 0
     keyed: int = 0
-    runs: dict[str, list[str]] = field(default_factory=dict)
+    runs: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # open runs: each block's digest, count
     partial: bool = False  # walking only the last records: a run's end may close blocks not seen
 
     def row(self, row: tuple[Any, ...]) -> str | None:
@@ -119,13 +119,10 @@ class _Walk:
             return "its header is not valid JSON"
         if (header.get("run"), header.get("recorded_at")) != (run, at):
             return "its columns disagree with its header (a column was altered)"
+        if header.get("schema") != SCHEMA:
+            return f"its schema version {header.get('schema')!r} is not {SCHEMA}, the one this kamrules reads"
         if header.get("type") == "end":
-            if self.partial and run not in self.runs:
-                return None
-            roots = self.runs.pop(run, [])
-            if data is not None or header.get("root") != merkle_root(roots) or header.get("blocks") != len(roots):
-                return f"the end of run {run} does not match the blocks recorded for it"
-            return None
+            return self._end_problem(header, run, data)
         if data is None or header.get("type") != "block":
             return "it is neither a block of decisions nor the end of a run"
         try:
@@ -138,15 +135,33 @@ class _Walk:
             return "its decisions were altered (digest mismatch)"
         if header.get("rules_version") not in self.versions:
             return f"its rule set {str(header.get('rules_version'))[:12]} is missing from the log"
-        self.runs.setdefault(run, []).append(digest)
+        self.runs.setdefault(run, []).append((digest, len(records)))
         self.decisions += len(records)
+        return None
+
+    def _end_problem(self, header: dict[str, Any], run: str, data: bytes | None) -> str | None:
+        if self.partial and run not in self.runs:
+            return None
+        blocks = self.runs.pop(run, [])
+        counted = (merkle_root(d for d, _ in blocks), len(blocks), sum(n for _, n in blocks))
+        if data is not None or (header.get("root"), header.get("blocks"), header.get("count")) != counted:
+            return f"the end of run {run} does not match the blocks recorded for it"
         return None
 
 
 # What each column must hold; SQLite lets anyone with the file store any type in any column.
-_ROW_TYPES: tuple[tuple[type, ...], ...] = ((int,), *[(str,)] * 8)
-_BLOCK_TYPES: tuple[tuple[type, ...], ...] = ((int,), (str,), (str,), (str,), (bytes, type(None)), (str,), (str,))
-_BLOCK_TYPES += ((str, type(None)),)
+_INT, _TEXT = (int,), (str,)
+_ROW_TYPES: tuple[tuple[type, ...], ...] = (_INT, *[_TEXT] * 8)
+_BLOCK_TYPES: tuple[tuple[type, ...], ...] = (
+    _INT,
+    _TEXT,
+    _TEXT,
+    _TEXT,
+    (bytes, type(None)),
+    _TEXT,
+    _TEXT,
+    (str, type(None)),
+)
 
 
 def _types_problem(row: tuple[Any, ...], types: tuple[tuple[type, ...], ...]) -> str | None:
