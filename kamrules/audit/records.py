@@ -1,16 +1,23 @@
-"""One logged decision as typed data: the fields of a record, its schema versions, and the one reader."""
+"""One logged decision as typed data: the fields of a record, its schema versions, the compact form, the one reader."""
 
 from __future__ import annotations
 
+import json
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from kamrules import __version__
+from kamrules.audit.chain import canonical, sha256
 from kamrules.engine import Decision
+from kamrules.engine.evaluate import jsonable
 
 # Version 1: records written before `schema` and `kind` existed; every one of them is an account decision.
-SCHEMA = 2
+# Version 2: one row per decision with its full trace (about 6 KB).
+# Version 3: compact decisions (facts, outcome, fired rules) in compressed blocks; the trace is recomputed on demand.
+SCHEMA = 3
 KINDS = ("account", "portfolio")
+# On a block of 2,000 decisions level 6 is 2% larger than level 9 in less than half the time.
+_ZLIB_LEVEL = 6
 
 
 @dataclass(frozen=True)
@@ -65,26 +72,91 @@ class Record:
         return dict(sorted(data.items()))
 
 
-def decision_record(
-    decision: Decision, decision_id: str, recorded_at: str, command: str, kind: str = "account"
-) -> Record:
-    """Everything needed to understand and replay a decision later (nothing stored twice)."""
-    d = decision.to_dict()
-    given, derived, firings = d.pop("given"), d.pop("derived"), d.pop("reasons")
-    return Record(
-        decision_id=decision_id,
-        recorded_at=recorded_at,
-        command=command,
-        account=decision.account,
-        origin=decision.origin,
-        given=given,
-        derived=derived,
-        rules_version=decision.rules_version,
-        kamrules_version=__version__,
-        firings=tuple(firings),
-        decision=d,
-        kind=_kind(kind),
-    )
+def compact(decision: Decision) -> dict[str, Any]:
+    """What proves and replays a decision: its given facts, its outcome and the rules that fired, nothing derivable."""
+    data: dict[str, Any] = {
+        "account": decision.account,
+        "given": {k: v if isinstance(v, (str, int, float)) else jsonable(v) for k, v in decision.given.items()},
+        "derived": {k: jsonable(v) for k, v in decision.derived.items()},
+        "stage": {
+            "current": decision.stage_current,
+            "recommended": decision.stage_recommended,
+            "move": decision.move,
+            "rule": decision.stage_rule,
+        },
+        "actions": [a["id"] for a in decision.actions],
+        "fired": decision.fired,
+    }
+    # Left out when empty, so the common record stays short.
+    optional = {
+        "name": decision.name,
+        "origin": decision.origin,
+        "structure": {"recommended": decision.structure, "rule": decision.structure_rule}
+        if decision.structure
+        else None,
+        "as_of": decision.as_of.isoformat() if decision.as_of else None,
+    }
+    return data | {k: v for k, v in optional.items() if v}
+
+
+def pack(records: list[dict[str, Any]]) -> tuple[bytes, str]:
+    """Compact decisions as one compressed block and the SHA-256 of its canonical text.
+
+    The given facts are stored by column: the values of a fact compress better side by side than each
+    account's facts in a row (about 125 instead of 200 bytes per decision).
+    """
+    names = sorted({name for r in records for name in r["given"]})
+    facts = {n: [r["given"][n] for r in records if n in r["given"]] for n in names}
+    present = {n: [i for i, r in enumerate(records) if n in r["given"]] for n in names if len(facts[n]) != len(records)}
+    rows = [{k: v for k, v in r.items() if k != "given"} for r in records]
+    text = canonical({"rows": rows, "facts": facts, "present": present}).encode("utf-8")
+    return zlib.compress(text, _ZLIB_LEVEL), sha256(text)
+
+
+def unpack(data: bytes) -> tuple[list[dict[str, Any]], str]:
+    """The compact decisions of a block and the SHA-256 of its text; ValueError if the data is damaged."""
+    try:
+        text = zlib.decompress(data)
+        payload = json.loads(text.decode("utf-8"))
+        rows, facts, present = payload["rows"], payload["facts"], payload["present"]
+        given: list[dict[str, Any]] = [{} for _ in rows]
+        for name, values in facts.items():
+            for i, value in zip(present.get(name, range(len(rows))), values, strict=True):
+                given[i][name] = value
+        return [row | {"given": g} for row, g in zip(rows, given, strict=True)], sha256(text)
+    except (zlib.error, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+        raise ValueError(f"its data cannot be unpacked ({type(e).__name__}: {e})") from None
+
+
+def compact_record(data: dict[str, Any], decision_id: str, header: dict[str, Any]) -> Record:
+    """The typed record of a compact decision and its block's header (no firings: they are recomputed on demand)."""
+    try:
+        decision = {
+            "name": data.get("name"),
+            "key_account": data["derived"].get("key_account"),
+            "stage": data["stage"],
+            "structure": data.get("structure"),
+            "actions": [{"id": a} for a in data["actions"]],
+            "fired": data["fired"],
+            "rules_version": header["rules_version"],
+        } | ({"as_of": data["as_of"]} if "as_of" in data else {})
+        return Record(
+            decision_id=decision_id,
+            recorded_at=header["recorded_at"],
+            command=header["command"],
+            account=data["account"],
+            origin=data.get("origin", ""),
+            given=data["given"],
+            derived={k: {"value": v, "rule": None} for k, v in data["derived"].items()},
+            rules_version=header["rules_version"],
+            kamrules_version=header["kamrules_version"],
+            firings=(),
+            decision=decision,
+            kind=_kind(header["kind"]),
+            schema=3,
+        )
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"its compact record is incomplete ({type(e).__name__}: {e})") from None
 
 
 def read_record(data: Any) -> Record:
@@ -96,6 +168,8 @@ def read_record(data: Any) -> Record:
         raise ValueError(f"its schema version {schema!r} is not a positive integer")
     if schema > SCHEMA:
         raise ValueError(f"its schema version {schema} is newer than this kamrules reads (1 to {SCHEMA})")
+    if schema == SCHEMA:
+        raise ValueError(f"a schema {SCHEMA} decision is stored in a block, not in a row of its own")
     try:
         return Record(
             decision_id=data["decision_id"],

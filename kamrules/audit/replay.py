@@ -1,16 +1,20 @@
-"""Replay and backtest: re-evaluate recorded decisions with the recorded rule text or another rule set."""
+"""Replay, backtest and recomputed traces: re-evaluate recorded decisions with the recorded rule text or other rules."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kamrules.audit.log import Entry, canonical, list_decisions, recorded_files, show
-from kamrules.engine import Evaluator
+from kamrules.audit.chain import canonical
+from kamrules.audit.log import Entry, iter_decisions, list_decisions, recorded_files, show
+from kamrules.audit.records import Record, compact
+from kamrules.audit.store import problem
+from kamrules.engine import Decision, Evaluator, explain
+from kamrules.engine.explain import Explanation
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.lang import Account, RuleSet, load_ruleset, load_ruleset_texts, observation_problem
 
@@ -115,7 +119,9 @@ class Replay:
 
 
 def recorded_directory(entry: Entry) -> str:
-    """The rules folder a recorded decision was evaluated from, as its firings name it."""
+    """The rules folder a recorded decision was evaluated from, as its block or its firings name it."""
+    if entry.rules_dir is not None:
+        return entry.rules_dir
     if not entry.record.firings:
         return RECORDED
     file, _, _ = entry.record.firings[0]["source"].rpartition(":")
@@ -126,9 +132,72 @@ def replay(path: Path, decision_id: str, rules_dir: str | None = None) -> Replay
     """Re-evaluate a recorded decision's given facts with the recorded rule text, or with another rules folder."""
     entry = show(path, decision_id)
     if rules_dir is None:
-        files = recorded_files(path, entry.rules_version)
-        return _replay_with(entry, load_ruleset_texts(files, recorded_directory(entry)), "recorded")
+        return _replay_with(entry, recorded_ruleset(path, entry), "recorded")
     return _replay_with(entry, load_ruleset(rules_dir), rules_dir)
+
+
+def recorded_ruleset(path: Path, entry: Entry) -> RuleSet:
+    """The rule set a decision was made with, from the text the log recorded."""
+    return load_ruleset_texts(recorded_files(path, entry.rules_version), recorded_directory(entry))
+
+
+def same_outcome(entry: Entry, new: Decision) -> bool:
+    """Whether a new decision equals the recorded one: its compact form, or its full record (rule paths aside)."""
+    if entry.compact is not None:
+        return bool(json.loads(canonical(compact(new))) == entry.compact)
+    return comparable(entry.record.decision_dict()) == comparable(new.to_dict())
+
+
+def traced(path: Path, entry: Entry) -> Entry:
+    """A compact decision with its full trace recomputed from the recorded facts and rule text (others as stored)."""
+    if entry.compact is None:
+        return entry
+    ruleset = recorded_ruleset(path, entry)
+    new = _decide(entry, ruleset)
+    d = new.to_dict()
+    rec = entry.record
+    full = Record(
+        rec.decision_id,
+        rec.recorded_at,
+        rec.command,
+        rec.account,
+        rec.origin,
+        d.pop("given"),
+        d.pop("derived"),
+        rec.rules_version,
+        rec.kamrules_version,
+        tuple(d.pop("reasons")),
+        {k: v for k, v in d.items() if k != "kamrules_version"},
+        rec.kind,
+        rec.schema,
+    )
+    return replace(entry, record=full, recomputed=same_outcome(entry, new))
+
+
+def explain_recorded(path: Path, account: str, run: str) -> Explanation:
+    """Why, why not and what it would take for an account's recorded decision in a run, recomputed from the log."""
+    entries = list(iter_decisions(path, account=account, run=run))
+    if len(entries) != 1:
+        found = "no decision" if not entries else f"{len(entries)} decisions"
+        raise problem(
+            path, f"{found} for account '{account}' in run '{run}'", help="see 'kamrules audit list --run RUN'"
+        )
+    entry = entries[0]
+    ruleset = recorded_ruleset(path, entry)
+    with Evaluator(ruleset, as_of=recorded_as_of(entry)) as ev:
+        return explain.explain(ev, _account(entry, ruleset))
+
+
+def _account(entry: Entry, ruleset: RuleSet) -> Account:
+    account, problems = account_of(entry, ruleset)
+    if problems:
+        raise InvalidInput(problems)
+    return account
+
+
+def _decide(entry: Entry, ruleset: RuleSet) -> Decision:
+    with Evaluator(ruleset, as_of=recorded_as_of(entry)) as ev:
+        return ev.evaluate(_account(entry, ruleset))
 
 
 def recorded_as_of(entry: Entry) -> dt.date | None:
@@ -138,15 +207,10 @@ def recorded_as_of(entry: Entry) -> dt.date | None:
 
 
 def _replay_with(entry: Entry, ruleset: RuleSet, label: str) -> Replay:
-    account, problems = account_of(entry, ruleset)
-    if problems:
-        raise InvalidInput(problems)
-    with Evaluator(ruleset, as_of=recorded_as_of(entry)) as ev:
-        new = ev.evaluate(account).to_dict()
+    decision = _decide(entry, ruleset)
+    new = decision.to_dict()
     old = entry.record.decision_dict()
-    return Replay(
-        entry, label, new, comparable(old) == comparable(new), tuple(changes(old, new)), tuple(_other(old, new))
-    )
+    return Replay(entry, label, new, same_outcome(entry, decision), tuple(changes(old, new)), tuple(_other(old, new)))
 
 
 @dataclass
@@ -156,7 +220,9 @@ class Backtest:
     rules_dir: str
     rules_version: str
     decisions: int = 0
+    accounts: int = 0  # distinct accounts among the decisions (a log holds many decisions per account)
     changed: int = 0
+    changed_accounts: int = 0
     by_type: dict[str, list[dict[str, str]]] = field(default_factory=lambda: {t: [] for t in CHANGE_TYPES})
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
@@ -166,7 +232,9 @@ class Backtest:
             "rules": self.rules_dir,
             "rules_version": self.rules_version,
             "decisions": self.decisions,
+            "accounts": self.accounts,
             "changed": self.changed,
+            "changed_accounts": self.changed_accounts,
             "unchanged": self.decisions - self.changed - len(self.skipped),
             "changes": {
                 t: {"count": len(v), "accounts": sorted({x["account"] for x in v}), "decisions": v}
@@ -181,7 +249,7 @@ def backtest(path: Path, rules_dir: str, since: str | None = None) -> Backtest:
     ruleset = load_ruleset(rules_dir)
     # A rules folder decides accounts; portfolio decisions are made from a whole portfolio's facts.
     entries = [e for e in list_decisions(path, since=since) if e.record.kind == "account"]
-    result = Backtest(rules_dir, ruleset.version, len(entries))
+    result = Backtest(rules_dir, ruleset.version, len(entries), len({e.account for e in entries}))
     runnable = []
     for e in entries:
         account, problems = account_of(e, ruleset)
@@ -197,11 +265,14 @@ def backtest(path: Path, rules_dir: str, since: str | None = None) -> Backtest:
         group = [(e, a) for e, a in runnable if recorded_as_of(e) == day]
         with Evaluator(ruleset, as_of=day) as ev:
             new.update(zip((e.decision_id for e, _ in group), ev.evaluate_many([a for _, a in group]), strict=True))
+    changed = set()
     for e, _ in runnable:
         d = new[e.decision_id]
         diff = changes(e.record.decision_dict(), d.to_dict())
         if diff:
             result.changed += 1
+            changed.add(e.account)
         for kind, detail in diff:
             result.by_type[kind].append({"decision_id": e.decision_id, "account": e.account, "detail": detail})
+    result.changed_accounts = len(changed)
     return result

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from kamrules.audit import log as audit
+from kamrules.audit.verify import tail_problem
 from kamrules.cli.options import (
     as_of_option,
     audit_db_option,
@@ -13,12 +16,13 @@ from kamrules.cli.options import (
     rules_option,
     write,
 )
-from kamrules.engine import explain
+from kamrules.engine import Decision, explain
 from kamrules.engine.evaluate import Evaluator
 from kamrules.inputs import read_account_table
 from kamrules.kam import context as kam_context
 from kamrules.kam import load_settings
-from kamrules.lang import load_account, load_accounts, load_ruleset
+from kamrules.lang import RuleSet, load_account, load_accounts, load_ruleset
+from kamrules.render.audit import tail_warning
 from kamrules.render.decision import Evaluated
 
 
@@ -52,8 +56,16 @@ def evaluate(
     with Evaluator(ruleset) as ev:
         prepared = kam_context.prepare(ev, accounts, settings, context)
         decisions = ev.evaluate_many([a for a, _ in prepared])
-    ids = [] if no_audit else audit.record(audit.db_path(audit_db), decisions, ruleset, "evaluate")
+    ids = [] if no_audit else _record(audit.db_path(audit_db), decisions, ruleset)
     write(Evaluated(tuple(decisions), ruleset, tuple(ids), tuple(n for _, n in prepared)), fmt)
+
+
+def _record(path: Path, decisions: list[Decision], ruleset: RuleSet) -> list[str]:
+    """Record before anything is shown (a decision shown is a decision recorded), warning of a broken log end."""
+    problem = tail_problem(path)
+    if problem:
+        click.echo(tail_warning(path, problem), err=True)
+    return audit.record(path, decisions, ruleset, "evaluate")
 
 
 @click.command("explain")

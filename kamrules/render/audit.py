@@ -1,4 +1,4 @@
-"""The decision log as people read it: `audit list`, `show`, `verify`, `replay` and `backtest` text."""
+"""The decision log as people read it: `audit list`, `show`, `verify`, `checkpoint`, `replay`, `backtest` text."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from typing import Any
 
 from tabulate import tabulate
 
-from kamrules.audit.log import Entry, Verification
+from kamrules.audit.chain import KEY_VAR
+from kamrules.audit.checkpoint import Checkpoint
+from kamrules.audit.log import Entry
 from kamrules.audit.records import Record
 from kamrules.audit.replay import Backtest, Replay
+from kamrules.audit.verify import Verification
 from kamrules.render.words import TRACE_HEADERS, fmt, trace_rows
 
 
@@ -29,17 +32,53 @@ def entry_row(entry: Entry) -> dict[str, Any]:
     }
 
 
-def entries_text(entries: Sequence[Entry]) -> str:
-    """`audit list` as a table."""
+def entries_text(entries: Sequence[Entry], more: int = 0) -> str:
+    """`audit list` as a table, and how many more match."""
     if not entries:
-        return "no recorded decisions match"
+        return "no recorded decisions match" + (f" within --limit (and {more:,} more)" if more else "")
     rows = [entry_row(e) for e in entries]
-    return tabulate([[fmt(v) for v in r.values()] for r in rows], headers=list(rows[0]), tablefmt="simple")
+    table = tabulate([[fmt(v) for v in r.values()] for r in rows], headers=list(rows[0]), tablefmt="simple")
+    if more:
+        table += f"\n… and {more:,} more (--limit 0 shows all; narrow with --run, --account, --since or --rule)"
+    return table
 
 
 def verification_text(path: Path, v: Verification) -> str:
-    """`audit verify` of an intact log."""
-    return f"{path}: intact: {v.records} decision(s), {v.rulesets} rule set(s)"
+    """`audit verify` of an intact log: what was checked, and what a key or a checkpoint would add."""
+    lines = [f"{path}: intact: {v.decisions} decision(s) in {v.records} record(s), {v.rulesets} rule set(s)"]
+    if v.key_checked:
+        lines.append(f"  keyed: every record's MAC is valid for the key in ${KEY_VAR}")
+    elif v.keyed:
+        lines.append(f"  {v.keyed} record(s) carry a MAC, not checked: set ${KEY_VAR} to check them")
+    else:
+        lines.append("  not keyed: anyone with write access could rewrite the log and its hashes")
+    if v.checkpoint is not None:
+        lines.append(
+            f"  checkpoint: record {v.checkpoint.records} matches"
+            + (f" (taken {v.checkpoint.taken_at})" if v.checkpoint.taken_at else "")
+        )
+    else:
+        lines.append("  no checkpoint given: records removed from the end would go unnoticed")
+    if v.unfinished:
+        lines.append(f"  run(s) without an end (stopped or still running): {', '.join(v.unfinished)}")
+    return "\n".join(lines)
+
+
+def checkpoint_text(path: Path, cp: Checkpoint) -> str:
+    """`audit checkpoint`: the head to keep outside the log."""
+    return (
+        f"{path}: {cp.records} record(s), last hash {cp.hash}\n"
+        "  keep this outside the log (a ticket, an e-mail, another system); "
+        "check against it with 'kamrules audit verify --checkpoint FILE'"
+    )
+
+
+def tail_warning(path: Path, problem: str) -> str:
+    """What `evaluate` says before appending to a log whose last records do not verify."""
+    return (
+        f"warning: the audit log {path} does not verify at its end ({problem}); "
+        "the decision is recorded after it. Run 'kamrules audit verify' to see what is wrong."
+    )
 
 
 def record_text(entry: Entry) -> str:
@@ -51,6 +90,7 @@ def record_text(entry: Entry) -> str:
         + (f" — {rec.name}" if rec.name else "")
         + (f"  from {rec.origin}" if rec.origin else ""),
         f"rules version {rec.rules_version}  kamrules {rec.kamrules_version}",
+        *_recomputed_lines(entry),
         "",
         *_result_lines(rec.decision),
         "",
@@ -63,6 +103,16 @@ def record_text(entry: Entry) -> str:
         *_firings_lines(rec),
     ]
     return "\n".join(out)
+
+
+def _recomputed_lines(entry: Entry) -> list[str]:
+    if entry.recomputed is None:
+        return []
+    if entry.recomputed:
+        return ["trace recomputed from the recorded facts and rule text: same outcome as recorded"]
+    return [
+        "trace recomputed from the recorded facts and rule text: IT DIFFERS from the recorded outcome (audit replay)"
+    ]
 
 
 def _result_lines(d: dict[str, Any]) -> list[str]:
@@ -115,12 +165,13 @@ def backtest_text(b: Backtest) -> str:
     """`audit backtest` as text."""
     out = [
         f"Backtest of rules {b.rules_dir} (version {b.rules_version[:12]}) over {b.decisions} recorded "
-        f"decision(s): {b.changed} would change"
+        f"decision(s) of {b.accounts} account(s): {b.changed} would change ({b.changed_accounts} account(s))"
     ]
     for kind, items in b.by_type.items():
         if items:
             accounts = sorted({x["account"] for x in items})
-            out.append(f"  {kind}: {len(items)}  ({', '.join(accounts)})")
+            shown = ", ".join(accounts[:10]) + (f", and {len(accounts) - 10} more" if len(accounts) > 10 else "")
+            out.append(f"  {kind}: {len(items)} decision(s) of {len(accounts)} account(s)  ({shown})")
     if b.skipped:
         out.append(f"  not evaluable under the new facts schema: {len(b.skipped)}")
         out.extend(f"    {s['decision_id']} {s['account']}: {'; '.join(s['problems'])}" for s in b.skipped)

@@ -10,13 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kamrules.audit.log import Entry, Verification
+from kamrules.audit.checkpoint import Checkpoint
+from kamrules.audit.log import Entry
 from kamrules.audit.replay import Backtest, Replay
+from kamrules.audit.verify import Verification
 from kamrules.engine.explain import Explanation
 from kamrules.errors import KamrulesError
 from kamrules.render import decision, review, scenarios
 from kamrules.render.audit import (
     backtest_text,
+    checkpoint_text,
     entries_text,
     entry_row,
     record_text,
@@ -27,7 +30,7 @@ from kamrules.render.decision import to_json
 from kamrules.render.explain import explanation_text
 from kamrules.scenarios import MonteCarlo, TestReport, Timeline
 
-__all__ = ["RENDERERS", "AuditEntries", "Verified", "render"]
+__all__ = ["RENDERERS", "AuditEntries", "Checkpointed", "Verified", "render"]
 
 Renderer = Callable[[Any], str]
 
@@ -72,6 +75,7 @@ class AuditEntries:
     """What `kamrules audit list` shows: the matching entries of the decision log, oldest first."""
 
     entries: tuple[Entry, ...]
+    more: int = 0  # matching entries left out by --limit
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,14 @@ class Verified:
 
     path: Path
     verification: Verification
+
+
+@dataclass(frozen=True)
+class Checkpointed:
+    """What `kamrules audit checkpoint` shows: the head of a log; its JSON is the checkpoint file."""
+
+    path: Path
+    checkpoint: Checkpoint
 
 
 def _entries_json(a: AuditEntries) -> str:
@@ -112,7 +124,11 @@ RENDERERS: Mapping[type, Mapping[str, Renderer]] = {
     # The portfolio's JSON is written while accounts are evaluated, by review.JsonStream.
     review.ReviewReport: {"table": review.review_text, "csv": review.review_csv, "markdown": review.review_markdown},
     review.AbcReport: {"table": review.abc_text, "json": review.abc_json},
-    AuditEntries: {"table": lambda a: entries_text(a.entries) + "\n", "json": _entries_json},
+    AuditEntries: {"table": lambda a: entries_text(a.entries, a.more) + "\n", "json": _entries_json},
+    Checkpointed: {
+        "table": lambda c: checkpoint_text(c.path, c.checkpoint) + "\n",
+        "json": lambda c: _dict_json(c.checkpoint),
+    },
     Entry: {"table": _lines(record_text), "json": lambda e: to_json(e.record.to_dict()) + "\n"},
     Verified: {"table": _verified_text, "json": lambda v: _dict_json(v.verification)},
     Replay: {"table": _lines(replay_text), "json": _dict_json},
