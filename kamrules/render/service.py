@@ -18,6 +18,12 @@ def compact(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=json_default)
 
 
+def decision_document(e: Evaluated) -> dict[str, Any]:
+    """One decision, as `evaluate --format json` gives it."""
+    (data,) = evaluated_dicts(e)
+    return data
+
+
 def batch_document(e: Evaluated) -> dict[str, Any]:
     """A batch's decisions, each as `evaluate --format json` gives one, under the version they were made with."""
     return {"rules_version": e.ruleset.version, "count": len(e.decisions), "decisions": evaluated_dicts(e)}

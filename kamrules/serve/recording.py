@@ -8,6 +8,7 @@ sync serves many requests. A request waits for the commit of its own decisions a
 from __future__ import annotations
 
 import queue
+import sqlite3
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -48,6 +49,10 @@ class DecisionLog:
     def __init__(self, path: Path, ruleset: RuleSet) -> None:
         self.path = path
         audit.record(path, [], ruleset, COMMAND)  # creates the log (or fails) before the first request
+        # SQLite checkpoints the write-ahead log whenever its last connection closes, as each transaction's
+        # does; an idle reader held for the service's life makes a commit cost one append, not a checkpoint.
+        self._keeper = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self._keeper.execute("SELECT count(*) FROM rulesets").fetchone()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="kamrules-decision-log", daemon=True)
         self._thread.start()
@@ -67,6 +72,7 @@ class DecisionLog:
         """Commit what is queued, then stop the writer."""
         self._jobs.put(None)
         self._thread.join()
+        self._keeper.close()
 
     def _run(self) -> None:
         stop = False

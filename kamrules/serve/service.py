@@ -97,9 +97,8 @@ class Service:
         decisions, notes = await self.run(_decide, loaded, body, _day(day), batch)
         ids = await self.record([Part(tuple(decisions), loaded.ruleset)])
         shown = Evaluated(tuple(decisions), loaded.ruleset, tuple(ids), tuple(notes))
-        if batch:
-            return Answer(await self.run(lambda: words.compact(words.batch_document(shown))), loaded.version)
-        return Answer(await self.run(render, shown, "json"), loaded.version)
+        document = words.batch_document(shown) if batch else words.decision_document(shown)
+        return Answer(await self.run(words.compact, document), loaded.version)
 
     async def explain(self, body: bytes, day: dt.date | None) -> Answer:
         """POST /v1/explain: why, why not and what it would take; its decision is recorded."""
