@@ -37,7 +37,7 @@ class TooLarge(Exception):
     """A request body over the service's limit."""
 
 
-def create_app(service: Service) -> FastAPI:
+def create_app(service: Service) -> ASGIApp:
     """The FastAPI application of a service; closing it (lifespan end) commits every decision made."""
 
     @asynccontextmanager
@@ -53,7 +53,7 @@ def create_app(service: Service) -> FastAPI:
     )
     _errors(app, service)
     _routes(app, service)
-    return Guard(app, service)  # type: ignore[return-value]  # an ASGI app around the FastAPI one
+    return Guard(app, service)
 
 
 def _json(answer: Answer, status: int = 200) -> Response:
