@@ -240,3 +240,13 @@ def test_serve_refuses_to_start_on_a_broken_rules_folder(tmp_path):
     result = CliRunner().invoke(main, ["serve", "--rules", str(tmp_path), "--audit-db", str(tmp_path / "a.db")])
     assert result.exit_code == 3
     assert "unknown fact 'nope'" in result.output
+
+
+def test_a_log_that_cannot_be_written_withholds_the_decision(http, tmp_path):
+    """When the decision log cannot be written the answer is 503 with an id, never an unrecorded decision."""
+    db = tmp_path / "audit.sqlite"
+    db.unlink()
+    db.mkdir()  # the log's path is now a folder: every commit fails
+    r = http.post("/v1/evaluate", json=as_json(ACCOUNT))
+    assert r.status_code == 503 and r.json()["error"] == "NotRecorded" and "decision" not in r.json()
+    assert http.get("/readyz").status_code == 200  # the writer survives and records again once it can

@@ -81,14 +81,24 @@ def internal(error_id: str, version: str) -> dict[str, Any]:
     )
 
 
+def not_recorded(error_id: str, version: str) -> dict[str, Any]:
+    """The decision log cannot be written (503): the decision is not given, since it would not be on record."""
+    return error_document(
+        "NotRecorded",
+        f"the decision log cannot be written, so no decision is given (error {error_id} in the server's log)",
+        version,
+        id=error_id,
+    )
+
+
 def parameter_problem(where: str, message: str, found: Any) -> Problem:
     """A query or path parameter the service cannot take, said as a problem of the input."""
     return Problem(Span(where), message, found=None if found is None else str(found), code="bad-parameter")
 
 
 def internal_log_line(error_id: str, method: str, path: str) -> str:
-    """The server log's line for an internal error, before its traceback."""
-    return f"internal error {error_id} on {method} {path}"
+    """The server log's line for an error of the service (a bug, the log unwritable), before its traceback."""
+    return f"error {error_id} on {method} {path}"
 
 
 def reload_log_line(previous: str, current: str) -> str:

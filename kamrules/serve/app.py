@@ -26,7 +26,7 @@ from kamrules.errors import InvalidInput, KamrulesError
 from kamrules.lang import json_schema
 from kamrules.render import service as words
 from kamrules.serve import models
-from kamrules.serve.service import Answer, Service
+from kamrules.serve.service import Answer, NotRecorded, Service
 
 logger = logging.getLogger("kamrules.serve")
 OPEN_PATHS = ("/healthz", "/readyz")  # health probes answer without the token
@@ -188,18 +188,27 @@ def _errors(app: FastAPI, service: Service) -> None:
         assert isinstance(err, HTTPException)
         return _doc(service, words.error_document("HTTPError", str(err.detail), version()), err.status_code)
 
+    async def not_recorded(request: Request, err: Exception) -> Response:
+        return _doc(service, words.not_recorded(_logged(request, err), version()), 503)
+
     async def internal(request: Request, err: Exception) -> Response:
-        error_id = uuid.uuid4().hex[:12]
-        logger.error(words.internal_log_line(error_id, request.method, request.url.path), exc_info=err)
-        return _doc(service, words.internal(error_id, version()), 500)
+        return _doc(service, words.internal(_logged(request, err), version()), 500)
 
     app.add_exception_handler(InvalidInput, invalid)
     app.add_exception_handler(RequestValidationError, parameters)
     app.add_exception_handler(TooLarge, too_large)
+    app.add_exception_handler(NotRecorded, not_recorded)
     app.add_exception_handler(HTTPException, http_error)
     # Any other KamrulesError is a bug (EngineError), as is any other exception.
     app.add_exception_handler(KamrulesError, internal)
     app.add_exception_handler(Exception, internal)
+
+
+def _logged(request: Request, err: Exception) -> str:
+    """Log an error of the service with its traceback under a new id, for the answer to name."""
+    error_id = uuid.uuid4().hex[:12]
+    logger.error(words.internal_log_line(error_id, request.method, request.url.path), exc_info=err)
+    return error_id
 
 
 class Guard:

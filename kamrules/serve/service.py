@@ -36,6 +36,10 @@ MiB = 1 << 20
 logger = logging.getLogger("kamrules.serve")
 
 
+class NotRecorded(Exception):
+    """The decision log could not be written (disk full, file removed, locked too long): no answer without it."""
+
+
 @dataclass(frozen=True)
 class ServeConfig:
     """How a service runs: its rules folder, its decision log, its worker threads, its limits and its token."""
@@ -70,7 +74,10 @@ class Service:
 
     async def record(self, parts: Sequence[Part]) -> list[str]:
         """Record decisions; returns their ids once they are committed."""
-        return await asyncio.wrap_future(self.log.submit(parts))
+        try:
+            return await asyncio.wrap_future(self.log.submit(parts))
+        except InvalidInput as err:  # the log, not the request, is at fault: no decision goes out unrecorded
+            raise NotRecorded(err.summary()) from err
 
     def reload(self) -> tuple[str, str]:
         """Reload the rules folder (a broken one raises InvalidInput and changes nothing); logged either way."""
