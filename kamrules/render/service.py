@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kamrules.engine.explain import Explanation
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.lang.model import RuleSet
 from kamrules.render.decision import Evaluated, evaluated_dicts, json_default, rules_rows
@@ -27,6 +28,11 @@ def decision_document(e: Evaluated) -> dict[str, Any]:
 def batch_document(e: Evaluated) -> dict[str, Any]:
     """A batch's decisions, each as `evaluate --format json` gives one, under the version they were made with."""
     return {"rules_version": e.ruleset.version, "count": len(e.decisions), "decisions": evaluated_dicts(e)}
+
+
+def explained(explanation: Explanation, decision_id: str) -> str:
+    """An explanation as `kamrules explain --format json` gives it, with the id of the decision it explains."""
+    return compact(explanation.to_dict() | {"decision_id": decision_id})
 
 
 def rules_document(ruleset: RuleSet, directory: str) -> dict[str, Any]:

@@ -112,7 +112,7 @@ class Service:
         loaded = self.rules.current
         explanation = await self.run(_explain, loaded, body, _day(day))
         (decision_id,) = await self.record([Part((explanation.decision,), loaded.ruleset)])
-        return Answer(words.compact(explanation.to_dict() | {"decision_id": decision_id}), loaded.version)
+        return Answer(await self.run(words.explained, explanation, decision_id), loaded.version)
 
     async def portfolio(self, body: bytes, day: dt.date | None, upload: dict[str, Any]) -> Answer:
         """POST /v1/portfolio: the periodic review of an uploaded table, as `kamrules portfolio --format json`."""
