@@ -96,7 +96,7 @@ def report(what: str, latencies: list[float], wall: float, per_request: int, cpu
     n = len(latencies)
     p50, p99 = latencies[n // 2], latencies[min(n - 1, int(n * 0.99))]
     print(
-        f"{what}: {n} requests in {wall:.1f} s: {n / wall:,.0f} requests/s, {n * per_request / wall:,.0f} accounts/s; "
+        f"{what}: {n} requests in {wall:.1f} s: {n / wall:,.1f} requests/s, {n * per_request / wall:,.0f} accounts/s; "
         f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; server CPU {cpu / n * 1000:.2f} ms per request"
     )
 

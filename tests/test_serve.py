@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from kamrules.audit import log as audit
 from kamrules.cli import main
 from kamrules.serve import ServeConfig, Service, create_app
+from kamrules.serve import documents as serve_documents
 from kamrules.serve import rules as serve_rules
 from kamrules.serve import service as serve_service
 
@@ -250,3 +251,16 @@ def test_a_log_that_cannot_be_written_withholds_the_decision(http, tmp_path):
     r = http.post("/v1/evaluate", json=as_json(ACCOUNT))
     assert r.status_code == 503 and r.json()["error"] == "NotRecorded" and "decision" not in r.json()
     assert http.get("/readyz").status_code == 200  # the writer survives and records again once it can
+
+
+def test_a_large_bad_batch_names_the_path_of_each_problem(http, monkeypatch):
+    """A body too large to read again for positions gets its problems at their JSON paths, all of them."""
+    monkeypatch.setattr(serve_documents, "POSITIONS_UP_TO", 100)
+    accounts = [{"account": f"A{i}", "facts": {"revenue": 1.0}} for i in range(5)]
+    accounts[3]["facts"]["revenu"] = 2.0
+    accounts[4] = 7
+    r = http.post("/v1/evaluate/batch", json={"accounts": accounts})
+    assert r.status_code == 422
+    problems = r.json()["problems"]
+    assert [p["message"].split(":")[0] for p in problems] == ["at accounts[3].facts.revenu", "at accounts[4]"]
+    assert {p["file"] for p in problems} == {"request body"} and problems[0]["code"] == "unknown-fact"

@@ -22,6 +22,8 @@ from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.lang import Account, Problems, RuleSet, YNode, account_from_node, read_yaml
 
 BODY = "request body"
+# A body with a problem is read again as YAML to find its lines and columns: about 3 ms per KiB.
+POSITIONS_UP_TO = 64 * 1024
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 # Content types of an uploaded table → the file kind its reader goes by.
 TABLE_TYPES = {
@@ -62,12 +64,14 @@ def _text(body: bytes) -> str:
         ) from None
 
 
-def _node(value: Any, span: Span) -> YNode:
-    """Parsed JSON as the nodes a YAML file gives, every one at ``span``."""
+def _node(value: Any, path: str = "") -> YNode:
+    """Parsed JSON as the nodes a YAML file gives, each named by its path in the body (no line and column)."""
+    span = Span(f"{BODY} at {path}" if path else BODY)
     if isinstance(value, dict):
-        return YNode("map", {k: _node(v, span) for k, v in value.items()}, span, dict.fromkeys(value, span))
+        children = {k: _node(v, f"{path}.{k}" if path else k) for k, v in value.items()}
+        return YNode("map", children, span, {k: c.span for k, c in children.items()})
     if isinstance(value, list):
-        return YNode("seq", [_node(v, span) for v in value], span)
+        return YNode("seq", [_node(v, f"{path}[{i}]") for i, v in enumerate(value)], span)
     return YNode("scalar", value, span, raw="" if isinstance(value, (str, bool)) or value is None else str(value))
 
 
@@ -85,7 +89,8 @@ Reader = Callable[[YNode, Problems], list[Account]]
 
 
 def read_body(body: bytes, read: Reader) -> list[Account]:
-    """The accounts ``read`` finds in a JSON body, or an InvalidInput with every problem at its line and column."""
+    """The accounts ``read`` finds in a JSON body, or an InvalidInput with every problem at its line and column
+    (at its path in the body, for a body over POSITIONS_UP_TO bytes)."""
     text = _text(body)
     fast = Problems()
     try:
@@ -95,16 +100,24 @@ def read_body(body: bytes, read: Reader) -> list[Account]:
     except _NotPlain:
         fast.add(Span(BODY), "duplicate key, NaN or infinity in the JSON body", expected="plain JSON", code="json")
     else:
-        accounts = read(_node(data, Span(BODY)), fast)
+        accounts = read(_node(data), fast)
         if not fast:
             return accounts
+    if len(body) > POSITIONS_UP_TO:  # reading it again would cost seconds: the problems name JSON paths
+        raise InvalidInput([_at_path(p) for p in fast])
     # A problem: read the body again with positions, to say where it is.
     positioned = Problems()
     try:
         read(read_yaml(BODY, text), positioned)
     except InvalidInput as e:  # a duplicate key; or JSON that YAML does not take (rare): no positions then
         positioned.extend(p for p in e.problems if p.code != "yaml-syntax")
-    raise InvalidInput(list(positioned or fast))
+    raise InvalidInput(list(positioned) or [_at_path(p) for p in fast])
+
+
+def _at_path(p: Problem) -> Problem:
+    """A problem of the body named by its node's path (``_node``) in its message, the body as its file."""
+    path = p.span.file.removeprefix(f"{BODY} at ")
+    return replace(p, span=Span(BODY), message=f"at {path}: {p.message}") if path != p.span.file else p
 
 
 def account_reader(ruleset: RuleSet, origin: str) -> Reader:
