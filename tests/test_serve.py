@@ -264,3 +264,21 @@ def test_a_large_bad_batch_names_the_path_of_each_problem(http, monkeypatch):
     problems = r.json()["problems"]
     assert [p["message"].split(":")[0] for p in problems] == ["at accounts[3].facts.revenu", "at accounts[4]"]
     assert {p["file"] for p in problems} == {"request body"} and problems[0]["code"] == "unknown-fact"
+
+
+def test_portfolio_reads_uploaded_invoice_lines_with_the_options_of_the_command_line(http, rules_dir):
+    """transactions, period, previous and columns mean what the command's options mean; a bad cell names its row."""
+    invoices = ROOT / "examples" / "invoices-it.csv"
+    columns = "account=Cliente,date=Data,amount=Importo,quantity=Quantità,margin=Margine"
+    options = {"transactions": "true", "period": "2026Q3", "previous": "2026Q2", "columns": columns}
+    upload = {"content": invoices.read_bytes(), "headers": {"content-type": "text/csv"}}
+    r = http.post("/v1/portfolio", params=options | {"as_of": AS_OF, "filename": "fatture.csv"}, **upload)
+    assert r.status_code == 200, r.text
+    cli = ["portfolio", str(invoices), "--rules", str(rules_dir), "--no-audit", "--transactions", "--columns", columns]
+    expected = cli_json(*cli, "--period", "2026Q3", "--previous", "2026Q2")
+    assert r.json()["accounts"] == expected["accounts"] and r.json()["input"]["file"] == "fatture.csv"
+    bad = invoices.read_bytes().replace(b"\n", b"\nX;2026-07-01;not-a-number;1;1\n", 1)
+    r = http.post("/v1/portfolio", params=options | {"filename": "fatture.csv"}, content=bad)
+    assert r.status_code == 422
+    (p,) = r.json()["problems"]
+    assert (p["file"], p["line"]) == ("fatture.csv", 2)
