@@ -52,7 +52,7 @@ class DecisionLog:
         # SQLite checkpoints the write-ahead log whenever its last connection closes, as each transaction's
         # does; an idle reader held for the service's life makes a commit cost one append, not a checkpoint.
         self._keeper = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        self._keeper.execute("SELECT count(*) FROM rulesets").fetchone()
+        self._keeper.execute("SELECT count(*) FROM sqlite_master").fetchone()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="kamrules-decision-log", daemon=True)
         self._thread.start()
