@@ -133,7 +133,7 @@ def test_concurrent_clients_get_the_serial_decisions_through_a_reload(tmp_path, 
         for t in threads:
             t.start()
         for _ in range(CLIENTS * REQUESTS // 4):
-            done.acquire()
+            assert done.acquire(timeout=60), "the clients stopped getting answers"
         with server.client() as http:
             (served / "rules.yaml").write_text("rules:\n  - id: broken\n    when: {fact: nope}\n", encoding="utf-8")
             refused = http.post("/v1/rules/reload")

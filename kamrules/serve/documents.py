@@ -89,8 +89,7 @@ Reader = Callable[[YNode, Problems], list[Account]]
 
 
 def read_body(body: bytes, read: Reader) -> list[Account]:
-    """The accounts ``read`` finds in a JSON body, or an InvalidInput with every problem at its line and column
-    (at its path in the body, for a body over POSITIONS_UP_TO bytes)."""
+    """The accounts ``read`` finds in a JSON body, or an InvalidInput with every problem at its place in the body."""
     text = _text(body)
     fast = Problems()
     try:
