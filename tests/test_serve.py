@@ -105,7 +105,7 @@ def test_portfolio_reviews_an_uploaded_table_as_the_command_line_does(http, rule
     assert {k: v for k, v in served.items() if k != "input"} == {k: v for k, v in expected.items() if k != "input"}
     recorded = audit.list_decisions(tmp_path / "audit.sqlite")
     assert len(recorded) == len(served["accounts"]) + 1  # and the portfolio's structure decision
-    rows = list(csv.DictReader(table.open(encoding="utf-8")))
+    rows = list(csv.DictReader(table.read_text(encoding="utf-8").splitlines()))
     as_rows = http.post(f"/v1/portfolio?as_of={AS_OF}", json=rows)  # the same table as JSON rows
     assert as_rows.json()["accounts"] == served["accounts"]
 
