@@ -26,6 +26,7 @@ from kamrules.errors import InvalidInput, KamrulesError
 from kamrules.lang import json_schema
 from kamrules.render import service as words
 from kamrules.serve import models
+from kamrules.serve.documents import TABLE_TYPES, Upload
 from kamrules.serve.service import Answer, NotRecorded, Service
 
 logger = logging.getLogger("kamrules.serve")
@@ -84,7 +85,7 @@ def _account_body(schema: dict[str, Any]) -> dict[str, Any]:
 
 _ACCOUNT = json_schema("account")
 _BATCH = {"type": "object", "required": ["accounts"], "properties": {"accounts": {"type": "array", "items": _ACCOUNT}}}
-_TABLE = {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ("text/csv", "application/json")}}
+_TABLE = {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in TABLE_TYPES}}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": models.ErrorOut},
     413: {"model": models.ErrorOut},
@@ -122,14 +123,8 @@ def _routes(app: FastAPI, service: Service) -> None:
         filename: str | None = Query(None, description="The table's file name; its extension says its format."),
     ) -> Response:
         """An account table or invoice lines (CSV, JSON, YAML, XLSX) → the review, as `kamrules portfolio`."""
-        upload = {
-            "content_type": request.headers.get("content-type", ""),
-            "filename": filename,
-            "transactions": transactions,
-            "period": period,
-            "previous": previous,
-            "columns": columns,
-        }
+        kind = request.headers.get("content-type", "")
+        upload = Upload(kind, filename, transactions, period, previous, columns)
         return _json(await service.portfolio(await _body(request, limit), as_of, upload))
 
     @app.get("/v1/rules", tags=["rules"])

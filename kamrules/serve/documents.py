@@ -14,7 +14,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,10 +154,22 @@ def batch_reader(ruleset: RuleSet, origin: str) -> Reader:
     return read
 
 
+@dataclass(frozen=True)
+class Upload:
+    """How to read an uploaded table: its kind, its name, and the options of `kamrules portfolio`."""
+
+    content_type: str
+    filename: str | None = None
+    transactions: bool = False
+    period: str | None = None
+    previous: str | None = None
+    columns: str | None = None
+
+
 @contextmanager
-def uploaded(body: bytes, content_type: str, filename: str | None) -> Iterator[tuple[str, str]]:
+def uploaded(body: bytes, upload: Upload) -> Iterator[tuple[str, str]]:
     """An uploaded table as a file its reader takes by kind: (its path, the name problems give it)."""
-    kind = content_type.split(";")[0].strip().lower()
+    kind, filename = upload.content_type.split(";")[0].strip().lower(), upload.filename
     suffix = Path(filename).suffix.lower() if filename else TABLE_TYPES.get(kind)
     if not suffix:
         raise InvalidInput.at(

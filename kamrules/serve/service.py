@@ -114,7 +114,7 @@ class Service:
         (decision_id,) = await self.record([Part((explanation.decision,), loaded.ruleset)])
         return Answer(await self.run(words.explained, explanation, decision_id), loaded.version)
 
-    async def portfolio(self, body: bytes, day: dt.date | None, upload: dict[str, Any]) -> Answer:
+    async def portfolio(self, body: bytes, day: dt.date | None, upload: documents.Upload) -> Answer:
         """POST /v1/portfolio: the periodic review of an uploaded table, as `kamrules portfolio --format json`."""
         loaded = self.rules.current
         text, parts = await self.run(_review, loaded, body, _day(day), upload)
@@ -153,14 +153,14 @@ def _explain(loaded: Loaded, body: bytes, day: dt.date) -> explain.Explanation:
     return explain.explain(ev, account)
 
 
-def _review(loaded: Loaded, body: bytes, day: dt.date, upload: dict[str, Any]) -> tuple[str, list[Part]]:
+def _review(loaded: Loaded, body: bytes, day: dt.date, upload: documents.Upload) -> tuple[str, list[Part]]:
     rs, structure_rules = loaded.ruleset, loaded.structure_rules
     parts: list[Part] = []
     chunks: list[str] = []
     head = {"rules_version": rs.version, "settings": loaded.settings.to_dict()}
-    with documents.uploaded(body, upload["content_type"], upload["filename"]) as (path, name):
+    with documents.uploaded(body, upload) as (path, name):
         rows, before, meta = read_review_input(
-            path, upload["transactions"], upload["period"], upload["previous"], upload["columns"]
+            path, upload.transactions, upload.period, upload.previous, upload.columns
         )
         stream = pr.JsonStream(chunks.append, {"input": meta | {"file": name}} | head)
 
