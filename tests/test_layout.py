@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "kamrules"
 
 # Lowest first: a module may import its own layer and the layers before it, never one after it.
-LAYERS = ["errors", "lang", "inputs", "engine", "kam", "audit", "scenarios", "render", "cli"]
+LAYERS = ["errors", "lang", "inputs", "engine", "kam", "audit", "scenarios", "render", "serve", "cli"]
 MAX_LINES = 400
 
 

@@ -62,11 +62,17 @@ class Evaluated:
         return self.notes[i] if i < len(self.notes) else ()
 
 
-def evaluated_json(e: Evaluated) -> str:
-    """One decision as a JSON object, several as a list; each with its notes, and its decision id when recorded."""
+def evaluated_dicts(e: Evaluated) -> list[dict[str, Any]]:
+    """Each decision as JSON data, with its notes, and its decision id when recorded."""
     data = [d.to_dict() | {"notes": [note_text(c) for c in e.notes_of(i)]} for i, d in enumerate(e.decisions)]
     if e.ids:
         data = [x | {"decision_id": i} for x, i in zip(data, e.ids, strict=True)]
+    return data
+
+
+def evaluated_json(e: Evaluated) -> str:
+    """One decision as a JSON object, several as a list (`evaluated_dicts`)."""
+    data = evaluated_dicts(e)
     return to_json(data[0] if len(data) == 1 else data) + "\n"
 
 

@@ -1,0 +1,134 @@
+"""Requests/s and latency of `kamrules serve` on loopback: single evaluations, then batches of accounts.
+
+    .venv/bin/python benchmarks/serve_bench.py [--clients 16] [--requests 4000] [--batches 20] [--batch-size 1000]
+
+Starts the server in a subprocess on a free loopback port with a fresh decision log, sends the
+requests from --clients threads (each request is timed on its own), and prints requests/s and p50/p99.
+Bounded: at most --requests single evaluations and --batches batches, and --seconds per phase.
+The client threads share the machine's cores with the server: the figures are for both together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+KAMRULES = Path(sys.executable).parent / "kamrules"
+
+
+def account_documents() -> list[dict]:
+    """The example accounts as JSON documents (dates as text)."""
+    docs = []
+    for path in sorted((ROOT / "examples" / "accounts").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc["facts"] = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in doc["facts"].items()}
+        docs.append(doc)
+    return docs
+
+
+def start(folder: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [str(KAMRULES), "serve", "--port", str(port), "--workers", str(workers), "--audit-db", str(folder / "a.db")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=open(folder / "server.log", "wb"))  # noqa: SIM115
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(url + "/readyz").status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the server did not start: see " + str(folder / "server.log"))
+
+
+def load(url: str, path: str, bodies: list[bytes], clients: int, seconds: float) -> tuple[list[float], float]:
+    """Send every body once from ``clients`` threads; latencies in seconds and the wall time."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    todo = iter(range(len(bodies)))
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            while time.monotonic() < deadline:
+                with lock:
+                    i = next(todo, None)
+                if i is None:
+                    return
+                t0 = time.perf_counter()
+                r = http.post(path, content=bodies[i], headers={"content-type": "application/json"})
+                dt = time.perf_counter() - t0
+                if r.status_code != 200:
+                    raise SystemExit(f"{path}: HTTP {r.status_code}: {r.text[:300]}")
+                with lock:
+                    latencies.append(dt)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(latencies), time.perf_counter() - t0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def report(what: str, latencies: list[float], wall: float, per_request: int, cpu: float) -> None:
+    n = len(latencies)
+    p50, p99 = latencies[n // 2], latencies[min(n - 1, int(n * 0.99))]
+    print(
+        f"{what}: {n} requests in {wall:.1f} s: {n / wall:,.1f} requests/s, {n * per_request / wall:,.0f} accounts/s; "
+        f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; server CPU {cpu / n * 1000:.2f} ms per request"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--requests", type=int, default=4000)
+    ap.add_argument("--batches", type=int, default=20)
+    ap.add_argument("--batch-size", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=4, help="the server's worker threads")
+    ap.add_argument("--seconds", type=float, default=60.0, help="time limit of each phase")
+    args = ap.parse_args()
+    docs = account_documents()
+    singles = [json.dumps(docs[i % len(docs)]).encode() for i in range(args.requests)]
+    batch = json.dumps({"accounts": [docs[i % len(docs)] for i in range(args.batch_size)]}).encode()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = start(Path(tmp), args.workers)
+        try:
+            load(url, "/v1/evaluate", singles[:200], args.clients, args.seconds)  # warm up every worker's engine
+            for what, path, bodies, clients, size in (
+                ("single", "/v1/evaluate", singles, args.clients, 1),
+                (f"batch of {args.batch_size}", "/v1/evaluate/batch", [batch] * args.batches, 4, args.batch_size),
+            ):
+                cpu = cpu_seconds(proc.pid)
+                latencies, wall = load(url, path, bodies, min(clients, args.clients), args.seconds)
+                report(what, latencies, wall, size, cpu_seconds(proc.pid) - cpu)
+        finally:
+            proc.terminate()
+            proc.wait(60)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, server --workers {args.workers}")
+
+
+if __name__ == "__main__":
+    main()

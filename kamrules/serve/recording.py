@@ -1,0 +1,115 @@
+"""Every decision the service makes goes into the decision log before its response leaves.
+
+Requests do not each open a transaction: one writer thread takes whatever decisions are waiting and
+appends them in one transaction (a group commit), so the log's chain stays linear and one disk
+sync serves many requests. A request waits for the commit of its own decisions and gets their ids.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kamrules.audit import log as audit
+from kamrules.audit import store
+from kamrules.engine import Decision
+from kamrules.lang import RuleSet
+
+COMMAND = "serve"
+# Decisions one transaction takes at most, so a burst of batches cannot hold the write lock for long.
+MAX_PER_COMMIT = 20_000
+
+
+@dataclass(frozen=True)
+class Part:
+    """Decisions made with one rule set, of one kind ("account" or "portfolio")."""
+
+    decisions: tuple[Decision, ...]
+    ruleset: RuleSet
+    kind: str = "account"
+
+
+@dataclass(frozen=True)
+class _Job:
+    parts: tuple[Part, ...]
+    done: Future[list[str]] = field(default_factory=Future)
+
+    @property
+    def size(self) -> int:
+        return sum(len(p.decisions) for p in self.parts)
+
+
+class DecisionLog:
+    """The service's one writer to the log at ``path``; ``submit`` returns a future of the decision ids."""
+
+    def __init__(self, path: Path, ruleset: RuleSet) -> None:
+        self.path = path
+        with store.connect(path, write=True):  # creates the log (or fails) before the first request
+            pass
+        # SQLite checkpoints the write-ahead log whenever its last connection closes, as each transaction's
+        # does; an idle reader held for the service's life makes a commit cost one append, not a checkpoint.
+        self._keeper = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self._keeper.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="kamrules-decision-log", daemon=True)
+        self._thread.start()
+
+    def submit(self, parts: Sequence[Part]) -> Future[list[str]]:
+        """Queue decisions for the next commit; the future gives their ids, in order, once they are committed."""
+        job = _Job(tuple(parts))
+        self._jobs.put(job)
+        return job.done
+
+    @property
+    def alive(self) -> bool:
+        """True while the writer runs."""
+        return self._thread.is_alive()
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the writer."""
+        self._jobs.put(None)
+        self._thread.join()
+        self._keeper.close()
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            jobs: list[_Job] = []
+            job = self._jobs.get()
+            while job is not None:
+                jobs.append(job)
+                if sum(j.size for j in jobs) >= MAX_PER_COMMIT:
+                    break
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+            stop = job is None
+            if jobs:
+                self._commit(jobs)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        first = next((p.ruleset for job in jobs for p in job.parts), None)
+        try:
+            if first is None:
+                ids: list[str] = []
+            else:
+                with audit.Recorder(self.path, first, COMMAND) as rec:
+                    for job in jobs:
+                        for p in job.parts:
+                            # The run's own rule set is stored once; another (a reload, the portfolio rules) too.
+                            rec.add(p.decisions, None if p.ruleset is first else p.ruleset, p.kind)
+                ids = rec.ids
+        except Exception as e:  # every waiting request learns that its decisions were not recorded
+            for job in jobs:
+                job.done.set_exception(e)
+            return
+        start = 0
+        for job in jobs:
+            job.done.set_result(ids[start : start + job.size])
+            start += job.size

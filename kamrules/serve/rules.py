@@ -1,0 +1,112 @@
+"""The rules a service decides with: loaded and checked whole, swapped atomically, one Evaluator per worker thread."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from kamrules.engine import Evaluator
+from kamrules.errors import InvalidInput, Problem
+from kamrules.kam import Settings, load_settings, load_structure_rules
+from kamrules.lang import RuleSet, load_ruleset
+
+# Evaluators a worker thread keeps: the current version and the one before it, for requests still on it.
+KEPT_PER_THREAD = 2
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One version of a rules folder: the rule set, its settings and its portfolio rules."""
+
+    directory: str
+    ruleset: RuleSet
+    settings: Settings
+    structure_rules: RuleSet | None
+
+    @property
+    def version(self) -> str:
+        """The rule set's version: the SHA-256 of facts.yaml, the rule files and settings.yaml."""
+        return self.ruleset.version
+
+
+def load(directory: str | Path) -> Loaded:
+    """Every file of a rules folder, checked together: one InvalidInput with all the problems of all of them."""
+    problems: list[Problem] = []
+    parts: list[object] = []
+    for loader in (load_ruleset, load_settings, load_structure_rules):
+        try:
+            parts.append(loader(directory))
+        except InvalidInput as e:
+            problems.extend(e.problems)
+    if problems:
+        raise InvalidInput(problems)
+    ruleset, settings, structure = parts
+    assert isinstance(ruleset, RuleSet) and isinstance(settings, Settings)
+    assert structure is None or isinstance(structure, RuleSet)
+    return Loaded(str(directory), ruleset, settings, structure)
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """What a reload did: the version before, the version now, and whether they differ."""
+
+    previous: str
+    current: str
+
+    @property
+    def changed(self) -> bool:
+        """True when the folder's content changed since the last load."""
+        return self.previous != self.current
+
+
+class Rules:
+    """The version being served: a request takes ``current`` once and finishes on it, whatever a reload does."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = directory
+        self.current = load(directory)
+        self._reloading = threading.Lock()
+
+    def reload(self) -> Reloaded:
+        """Check the folder; a broken one raises InvalidInput and the old version keeps serving, else swap."""
+        with self._reloading:  # two reloads at once would only race to the same end
+            before = self.current
+            self.current = load(self.directory)  # one reference assignment: atomic for every reader
+            return Reloaded(before.version, self.current.version)
+
+
+class _Cache:
+    """One worker thread's evaluators, by rules version and review date (an Evaluator fixes its date)."""
+
+    def __init__(self) -> None:
+        self.by_key: OrderedDict[tuple[str, dt.date], Evaluator] = OrderedDict()
+        # The evaluators hold engines in the C library: free them when the thread (and so this cache) goes.
+        weakref.finalize(self, _close_all, self.by_key)
+
+
+def _close_all(evaluators: OrderedDict[tuple[str, dt.date], Evaluator]) -> None:
+    for ev in evaluators.values():
+        ev.close()
+    evaluators.clear()
+
+
+_local = threading.local()
+
+
+def evaluator(loaded: Loaded, day: dt.date) -> Evaluator:
+    """This thread's Evaluator for a rules version and review date; never shared with another thread."""
+    cache = getattr(_local, "cache", None)
+    if cache is None:
+        cache = _local.cache = _Cache()
+    key = (loaded.version, day)
+    ev = cache.by_key.get(key)
+    if ev is None:
+        ev = cache.by_key[key] = Evaluator(loaded.ruleset, as_of=day)
+        while len(cache.by_key) > KEPT_PER_THREAD:
+            cache.by_key.popitem(last=False)[1].close()
+    cache.by_key.move_to_end(key)
+    return ev

@@ -1,0 +1,178 @@
+"""A running decision service: its rules, its decision log, its worker threads, and the work each request does.
+
+Each request takes the rules version being served once, at its start, and does all its work on it;
+the decisions are recorded before the response is made. The work runs in the service's own worker
+threads, each with its own Evaluators (kamrules.serve.rules.evaluator), never in the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kamrules.audit import log as audit
+from kamrules.engine import Decision, explain
+from kamrules.engine.compute import reviewing_on
+from kamrules.errors import InvalidInput
+from kamrules.inputs import read_review_input
+from kamrules.kam import context as kam_context
+from kamrules.kam import review as pf
+from kamrules.render import review as pr
+from kamrules.render import service as words
+from kamrules.render.decision import Evaluated
+from kamrules.render.registry import render
+from kamrules.serve import documents
+from kamrules.serve.recording import DecisionLog, Part
+from kamrules.serve.rules import Loaded, Rules, evaluator
+
+T = TypeVar("T")
+MiB = 1 << 20
+logger = logging.getLogger("kamrules.serve")
+
+
+class NotRecorded(Exception):
+    """The decision log could not be written (disk full, file removed, locked too long): no answer without it."""
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How a service runs: its rules folder, its decision log, its worker threads, its limits and its token."""
+
+    rules_dir: str
+    audit_db: Path
+    workers: int = 4
+    max_body: int = 16 * MiB
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response body, and the rules version it was made with."""
+
+    text: str
+    version: str
+
+
+class Service:
+    """The rules, the decision log and the worker threads of one running service."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.rules = Rules(config.rules_dir)
+        self.log = DecisionLog(config.audit_db, self.rules.current.ruleset)
+        self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="kamrules-worker")
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def record(self, parts: Sequence[Part]) -> list[str]:
+        """Record decisions; returns their ids once they are committed."""
+        try:
+            return await asyncio.wrap_future(self.log.submit(parts))
+        except InvalidInput as err:  # the log, not the request, is at fault: no decision goes out unrecorded
+            raise NotRecorded(err.summary()) from err
+
+    def reload(self) -> tuple[str, str]:
+        """Reload the rules folder (a broken one raises InvalidInput and changes nothing); logged either way."""
+        before = self.rules.current.version
+        try:
+            done = self.rules.reload()
+        except InvalidInput as err:
+            for line in words.refused_log_lines(err, before):
+                logger.warning(line)
+            raise
+        logger.info(words.reload_log_line(done.previous, done.current))
+        return done.previous, done.current
+
+    def close(self) -> None:
+        """Finish the work under way and commit every decision made."""
+        self._pool.shutdown(wait=True)
+        self.log.close()
+
+    # ------------------------------------------------------------------ the requests
+
+    async def evaluate(self, body: bytes, day: dt.date | None, batch: bool) -> Answer:
+        """POST /v1/evaluate and /v1/evaluate/batch."""
+        loaded = self.rules.current
+        decisions, notes = await self.run(_decide, loaded, body, _day(day), batch)
+        ids = await self.record([Part(tuple(decisions), loaded.ruleset)])
+        shown = Evaluated(tuple(decisions), loaded.ruleset, tuple(ids), tuple(notes))
+        document = words.batch_document(shown) if batch else words.decision_document(shown)
+        return Answer(await self.run(words.compact, document), loaded.version)
+
+    async def explain(self, body: bytes, day: dt.date | None) -> Answer:
+        """POST /v1/explain: why, why not and what it would take; its decision is recorded."""
+        loaded = self.rules.current
+        explanation = await self.run(_explain, loaded, body, _day(day))
+        (decision_id,) = await self.record([Part((explanation.decision,), loaded.ruleset)])
+        return Answer(await self.run(words.explained, explanation, decision_id), loaded.version)
+
+    async def portfolio(self, body: bytes, day: dt.date | None, upload: documents.Upload) -> Answer:
+        """POST /v1/portfolio: the periodic review of an uploaded table, as `kamrules portfolio --format json`."""
+        loaded = self.rules.current
+        text, parts = await self.run(_review, loaded, body, _day(day), upload)
+        await self.record(parts)
+        return Answer(text, loaded.version)
+
+    def rules_listing(self) -> Answer:
+        """GET /v1/rules: the version, where the rules come from, every rule."""
+        loaded = self.rules.current
+        return Answer(words.compact(words.rules_document(loaded.ruleset, loaded.directory)), loaded.version)
+
+    async def decision(self, decision_id: str) -> Answer:
+        """GET /v1/decisions/{id}: a recorded decision, as `kamrules audit show --format json`."""
+        entry = await self.run(audit.show, self.config.audit_db, decision_id)
+        return Answer(render(entry, "json"), entry.rules_version)
+
+
+def _day(day: dt.date | None) -> dt.date:
+    # Today, each time: a long-running service must not keep the day it started on.
+    return day or dt.date.today()
+
+
+def _decide(loaded: Loaded, body: bytes, day: dt.date, batch: bool) -> tuple[list[Decision], list[tuple[str, ...]]]:
+    reader = documents.batch_reader if batch else documents.account_reader
+    origin = "POST /v1/evaluate" + ("/batch" if batch else "")
+    accounts = documents.read_body(body, reader(loaded.ruleset, origin))
+    ev = evaluator(loaded, day)
+    prepared = kam_context.prepare(ev, accounts, loaded.settings)
+    return ev.evaluate_many([a for a, _ in prepared]), [n for _, n in prepared]
+
+
+def _explain(loaded: Loaded, body: bytes, day: dt.date) -> explain.Explanation:
+    (account,) = documents.read_body(body, documents.account_reader(loaded.ruleset, "POST /v1/explain"))
+    ev = evaluator(loaded, day)
+    account = kam_context.prepare(ev, [account], loaded.settings)[0][0]
+    return explain.explain(ev, account)
+
+
+def _review(loaded: Loaded, body: bytes, day: dt.date, upload: documents.Upload) -> tuple[str, list[Part]]:
+    rs, structure_rules = loaded.ruleset, loaded.structure_rules
+    parts: list[Part] = []
+    chunks: list[str] = []
+    head = {"rules_version": rs.version, "settings": loaded.settings.to_dict()}
+    with documents.uploaded(body, upload) as (path, name):
+        rows, before, meta = read_review_input(
+            path, upload.transactions, upload.period, upload.previous, upload.columns
+        )
+        stream = pr.JsonStream(chunks.append, {"input": meta | {"file": name}} | head)
+
+        def on_batch(results: list[pf.AccountResult]) -> None:
+            parts.append(Part(tuple(r.decision for r in results), rs))
+            for r in results:
+                stream.account(r.to_dict())
+
+        # The review's own Evaluator reads the review date from the context, as under `--as-of`.
+        with reviewing_on(day):
+            rv = pf.review(rows, rs, loaded.settings, before, None, on_batch, structure_rules, day)
+    if rv.structure.decision and structure_rules is not None:
+        parts.append(Part((rv.structure.decision,), structure_rules, "portfolio"))
+    stream.finish(rv)
+    return "".join(chunks), parts
