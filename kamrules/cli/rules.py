@@ -6,11 +6,15 @@ import click
 
 from kamrules.cli.options import (
     all_formats_option,
+    as_of_option,
     format_option,
     write,
 )
+from kamrules.engine.deep import deep_check
+from kamrules.errors import EXIT_FAILED, EXIT_OK
 from kamrules.kam import load_settings, load_structure_rules
 from kamrules.lang import load_ruleset
+from kamrules.render.checks import DeepReport
 from kamrules.render.decision import RulesChecked, RulesListing
 from kamrules.scenarios import DEFAULT_RULES
 
@@ -22,13 +26,25 @@ def rules() -> None:
 
 @rules.command("check")
 @click.argument("rules_dir", default=DEFAULT_RULES, type=click.Path())
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also solve for dead, conflicting and masked rules, gaps, thresholds beyond a fact's range, "
+    "derived facts no rule concludes and late conclusions, each with a verified witness account (exit 1 on errors).",
+)
 @format_option
-def rules_check(rules_dir: str, fmt: str) -> None:
+@as_of_option
+def rules_check(rules_dir: str, deep: bool, fmt: str) -> int:
     """Validate a rules folder and report every problem (exit 3 if any)."""
     ruleset = load_ruleset(rules_dir)
     load_settings(rules_dir)  # settings.yaml belongs to the folder: check it too
-    load_structure_rules(rules_dir)  # and so do the portfolio rules
-    write(RulesChecked(rules_dir, ruleset), fmt)
+    structure = load_structure_rules(rules_dir)  # and so do the portfolio rules
+    if not deep:
+        write(RulesChecked(rules_dir, ruleset), fmt)
+        return EXIT_OK
+    report = DeepReport(tuple(deep_check(rs) for rs in (ruleset, structure) if rs is not None))
+    write(report, fmt)
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 @rules.command("list")

@@ -1,0 +1,311 @@
+"""`rules check --deep`: what a rule set does on every possible account, found by the solver, shown by the engine.
+
+Each finding that an account can show (a conflict, a masked rule firing, a gap, a late conclusion)
+comes with a witness: the given facts of an account the solver found, run through the engine, and
+kept only when the engine's decision shows the finding. The kinds, severities and their meaning are
+documented in docs/checks.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import z3
+
+from kamrules.engine.compute import review_date
+from kamrules.engine.evaluate import Decision, Evaluator
+from kamrules.engine.solver import Encoding, Term, derivation_order
+from kamrules.lang.model import ALL_STAGES, Account, AllOf, Leaf, Rule, RuleSet
+from kamrules.lang.ops import OPS
+
+KINDS = ("dead", "conflict", "masked", "late-stratum", "out-of-range", "unconcluded", "gap")
+SEVERITY = {
+    "dead": "error",
+    "conflict": "error",
+    "masked": "warning",
+    "late-stratum": "warning",
+    "out-of-range": "warning",
+    "unconcluded": "warning",
+    "gap": "info",
+}
+WITNESS_ID = "witness"
+Shows = Callable[[Decision], bool]  # whether an engine decision shows the finding
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the deep check found: where, which rules, about which conclusion, and an account showing it."""
+
+    kind: str
+    file: str
+    line: int
+    col: int
+    rules: tuple[str, ...] = ()  # the rule reported first, then the others involved
+    target: str | None = None  # 'stage', 'structure' or a derived fact
+    values: tuple[Any, ...] = ()  # the conclusions involved, in the order of `rules`
+    leaves: tuple[Leaf, ...] = ()  # the comparisons concerned (a dead rule's contradiction, a threshold)
+    holds: str | None = None  # out-of-range: 'never', 'always' or 'partly' on a present value
+    stage: str | None = None  # gap: the current stage
+    witness: tuple[tuple[str, Any], ...] | None = None  # given facts of a verified account, schema order
+
+    @property
+    def severity(self) -> str:
+        """error, warning or info."""
+        return SEVERITY[self.kind]
+
+
+@dataclass(frozen=True)
+class DeepCheck:
+    """Every finding of the deep check of one rule set, errors first."""
+
+    ruleset: RuleSet
+    findings: tuple[Finding, ...]
+    as_of: dt.date | None  # the review date the witnesses need (None: no computed fact reads it)
+
+    def count(self, severity: str) -> int:
+        """How many findings of one severity."""
+        return sum(f.severity == severity for f in self.findings)
+
+
+class _Checker:
+    def __init__(self, ruleset: RuleSet, ev: Evaluator, day: dt.date) -> None:
+        self.rs = ruleset
+        self.ev = ev
+        self.enc = Encoding(ruleset, day)
+        self.solver = z3.Solver()
+        self.solver.add(*self.enc.domain)
+        self.rules = sorted(ruleset.rules, key=lambda r: r.id)
+        self.dead: set[str] = set()
+
+    def model(self, *terms: Term) -> Any:
+        """A model of the terms with the domain, or None when there is none."""
+        self.solver.push()
+        self.solver.add(*terms)
+        found = self.solver.check() == z3.sat
+        model = self.solver.model() if found else None
+        self.solver.pop()
+        return model
+
+    def witness(self, model: Any, shows: Shows) -> tuple[tuple[str, Any], ...] | None:
+        """The model's account, if the engine's decision on it shows the finding."""
+        facts = self.enc.account_facts(model)
+        decision = self.ev.evaluate(Account(WITNESS_ID, facts))
+        return tuple(facts.items()) if shows(decision) else None
+
+    # ------------------------------------------------------------------ kinds
+
+    def dead_rules(self) -> Iterable[Finding]:
+        for r in self.rules:
+            if self.model(self.enc.fires[r.id]) is not None:
+                continue
+            self.dead.add(r.id)
+            yield _at_rule(self.rs, r, "dead", leaves=self._contradiction(r))
+
+    def _contradiction(self, r: Rule) -> tuple[Leaf, ...]:
+        """The top-level conditions of a dead rule that contradict each other (the solver's unsat core)."""
+        parts = r.when.children if isinstance(r.when, AllOf) else (r.when,)
+        marks = [z3.Bool(f"part:{i}") for i in range(len(parts))]
+        s = z3.Solver()
+        s.add(*self.enc.domain)
+        s.add(*[z3.Implies(m, self.enc.condition(p)) for m, p in zip(marks, parts, strict=True)])
+        s.check(*marks)
+        core = {str(c) for c in s.unsat_core()}
+        return tuple(leaf for m, p in zip(marks, parts, strict=True) if str(m) in core for leaf in _leaves(p))
+
+    def conflicts(self) -> Iterable[Finding]:
+        for target, rules in _targets(self.rs).items():
+            for a, b in combinations(rules, 2):
+                va, vb = _conclusion(a, target), _conclusion(b, target)
+                same_layer = target in ("stage", "structure") or a.stratum == b.stratum
+                if va == vb or a.priority != b.priority or not same_layer or {a.id, b.id} & self.dead:
+                    continue
+                model = self.model(self.enc.fires[a.id], self.enc.fires[b.id])
+                if model is None:
+                    continue
+                w = self.witness(model, _both_fire(a.id, b.id))
+                if w is not None:
+                    yield _at_rule(self.rs, b, "conflict", (a.id,), target, (vb, va), witness=w)
+
+    def masked(self) -> Iterable[Finding]:
+        for target, rules in _targets(self.rs).items():
+            for r in rules:
+                higher = [q for q in rules if _before(q, r, target)]
+                if r.id in self.dead or not higher:
+                    continue
+                if self.model(self.enc.fires[r.id], z3.Not(z3.Or(*[self.enc.fires[q.id] for q in higher]))):
+                    continue
+                by = [q for q in higher if self.model(self.enc.fires[r.id], self.enc.fires[q.id]) is not None]
+                model = self.model(self.enc.fires[r.id])
+                w = self.witness(model, _overridden_by(r.id, target, None))
+                values = tuple(_conclusion(x, target) for x in (r, *by))
+                yield _at_rule(self.rs, r, "masked", tuple(q.id for q in by), target, values, witness=w)
+
+    def late_conclusions(self) -> Iterable[Finding]:
+        for target, rules in _targets(self.rs).items():
+            if target in ("stage", "structure"):
+                continue
+            for a, b in combinations(sorted(rules, key=derivation_order), 2):
+                if not (a.stratum < b.stratum and b.priority > a.priority) or {a.id, b.id} & self.dead:
+                    continue
+                if _conclusion(a, target) == _conclusion(b, target):
+                    continue
+                model = self.model(self.enc.fires[a.id], self.enc.fires[b.id])
+                if model is None:
+                    continue
+                w = self.witness(model, _overridden_by(b.id, target, a.id))
+                if w is not None:
+                    values = (_conclusion(b, target), _conclusion(a, target))
+                    yield _at_rule(self.rs, b, "late-stratum", (a.id,), target, values, witness=w)
+
+    def out_of_range(self) -> Iterable[Finding]:
+        for r in self.rules:
+            for leaf in _leaves(r.when):
+                fact = self.rs.facts[leaf.fact]
+                if fact.range is None or leaf.value_of is not None or not OPS[leaf.op].takes_value:
+                    continue
+                ends = leaf.value if OPS[leaf.op].operand in ("list", "range") else [leaf.value]
+                lo, hi = fact.range
+                if all(lo <= v <= hi for v in ends):
+                    continue
+                present, _ = self.enc.term(leaf.fact)
+                term = self.enc.leaf(leaf)
+                never = self.model(present, term) is None
+                always = self.model(present, z3.Not(term)) is None
+                holds = "never" if never else "always" if always else "partly"
+                yield Finding("out-of-range", r.file, leaf.line, leaf.col, (r.id,), leaf.fact, (lo, hi), (leaf,), holds)
+
+    def unconcluded(self) -> Iterable[Finding]:
+        facts_file = f"{self.rs.directory}/facts.yaml"
+        concluded = {name for r in self.rs.rules for name, _ in r.derive}
+        for f in self.rs.facts.values():
+            if f.derived and f.name not in concluded:
+                readers = tuple(r.id for r in self.rules if f.name in r.reads())
+                col = _column(self.rs, "facts.yaml", f.line)
+                yield Finding("unconcluded", facts_file, f.line, col, readers, f.name, (f.default,))
+
+    def gaps(self) -> Iterable[Finding]:
+        stage_fact = self.rs.facts.get("stage")
+        stage_rules = [r for r in self.rs.rules if r.stage]
+        if stage_fact is None or stage_fact.type != "enum" or not stage_rules:
+            return
+        none_fires = z3.Not(z3.Or(*[self.enc.fires[r.id] for r in stage_rules]))
+        keyed = "key_account" in self.rs.facts
+        key = [self.enc.condition(Leaf("key_account", "eq", True))] if keyed else []
+        for stage in stage_fact.values or ():
+            if stage not in ALL_STAGES:
+                continue
+            at = [self.enc.leaf(Leaf("stage", "eq", stage)), *key, none_fires]
+            # An account that gives every fact the stage's rules read shows the gap best; any account will do.
+            read = {n for r in stage_rules if stage in _stages_required(r) for n in r.reads()}
+            given = [self.enc.term(n)[0] for n in sorted(read) if self.rs.facts[n].given]
+            model = self.model(*at, *given) or self.model(*at)
+            if model is None:
+                continue
+            w = self.witness(model, lambda d: d.stage_rule is None and (d.key_account is True or not keyed))
+            if w is None:
+                continue
+            first = next((r for r in stage_rules if stage in _stages_required(r)), stage_rules[0])
+            yield _at_rule(self.rs, first, "gap", target="stage", stage=stage, witness=w)
+
+
+def deep_check(ruleset: RuleSet, as_of: dt.date | None = None) -> DeepCheck:
+    """Every finding of every kind on one rule set, errors first, then by file and line."""
+    day = as_of or review_date()
+    with Evaluator(ruleset, trace="full", as_of=day) as ev:
+        c = _Checker(ruleset, ev, day)
+        found = [
+            *c.dead_rules(),
+            *c.conflicts(),
+            *c.masked(),
+            *c.late_conclusions(),
+            *c.out_of_range(),
+            *c.unconcluded(),
+            *c.gaps(),
+        ]
+        needs_day = ev.as_of
+    rank = {"error": 0, "warning": 1, "info": 2}
+    found.sort(key=lambda f: (rank[f.severity], f.file, f.line, f.col, KINDS.index(f.kind)))
+    return DeepCheck(ruleset, tuple(found), needs_day)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _leaves(cond: Any) -> Iterable[Leaf]:
+    if isinstance(cond, Leaf):
+        yield cond
+    elif hasattr(cond, "children"):
+        for c in cond.children:
+            yield from _leaves(c)
+    else:
+        yield from _leaves(cond.child)
+
+
+def _targets(rs: RuleSet) -> dict[str, list[Rule]]:
+    """The rules concluding each target: the stage, the structure, each derived fact."""
+    out: dict[str, list[Rule]] = {}
+    for r in sorted(rs.rules, key=lambda r: r.id):
+        names = [name for name, _ in r.derive]
+        names += ["stage"] * bool(r.stage) + ["structure"] * bool(r.structure)
+        for name in names:
+            out.setdefault(name, []).append(r)
+    return out
+
+
+def _conclusion(r: Rule, target: str) -> Any:
+    if target == "stage":
+        return r.stage
+    if target == "structure":
+        return r.structure
+    return dict(r.derive)[target]
+
+
+def _before(q: Rule, r: Rule, target: str) -> bool:
+    """Whether q's conclusion on the target wins over r's whenever both fire, by priority or stratum."""
+    if target in ("stage", "structure"):
+        return q.priority > r.priority
+    return (q.stratum, -q.priority) < (r.stratum, -r.priority)
+
+
+def _both_fire(a: str, b: str) -> Shows:
+    return lambda d: {a, b} <= set(d.fired)
+
+
+def _overridden_by(rule_id: str, target: str, winner: str | None) -> Shows:
+    """The rule fired and its conclusion on the target was overridden (by ``winner``, if given)."""
+
+    def shows(d: Decision) -> bool:
+        over = next((dict(x.overridden_by) for x in d.reasons if x.rule.id == rule_id), {})
+        return target in over and (winner is None or over[target] == winner)
+
+    return shows
+
+
+def _stages_required(r: Rule) -> set[str]:
+    """The stages a rule's top-level `stage eq / in` condition admits (empty when it has none)."""
+    parts = r.when.children if isinstance(r.when, AllOf) else (r.when,)
+    out: set[str] = set()
+    for p in parts:
+        if isinstance(p, Leaf) and p.fact == "stage" and p.value_of is None and OPS[p.op].selects:
+            out |= {s for s in ALL_STAGES if OPS[p.op].predicate(s, p.value)}
+    return out
+
+
+def _column(rs: RuleSet, name: str, line: int) -> int:
+    """The column of the first word on a line of one of the rule set's files (where a rule's `id` stands)."""
+    text = dict(rs.files).get(name, "")
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return 1
+    src = lines[line - 1]
+    return len(src) - len(src.lstrip(" -")) + 1
+
+
+def _at_rule(rs: RuleSet, r: Rule, kind: str, others: tuple[str, ...] = (), target: str | None = None,
+             values: tuple[Any, ...] = (), **more: Any) -> Finding:  # fmt: skip
+    name = r.file.rsplit("/", 1)[-1]
+    return Finding(kind, r.file, r.line, _column(rs, name, r.line), (r.id, *others), target, values, **more)
