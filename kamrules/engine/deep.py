@@ -162,21 +162,20 @@ class _Checker:
                     yield _at_rule(self.rs, b, "late-stratum", (a.id,), target, values, witness=w)
 
     def out_of_range(self) -> Iterable[Finding]:
+        """Comparisons that never hold, or always hold, on any account that has the facts they read."""
         for r in self.rules:
             for leaf in _leaves(r.when):
-                fact = self.rs.facts[leaf.fact]
-                if fact.range is None or leaf.value_of is not None or not OPS[leaf.op].takes_value:
+                if not OPS[leaf.op].takes_value or r.id in self.dead:
                     continue
-                ends = leaf.value if OPS[leaf.op].operand in ("list", "range") else [leaf.value]
-                lo, hi = fact.range
-                if all(lo <= v <= hi for v in ends):
-                    continue
-                present, _ = self.enc.term(leaf.fact)
+                present = [self.enc.term(n)[0] for n in sorted(leaf.facts())]
                 term = self.enc.leaf(leaf)
-                never = self.model(present, term) is None
-                always = self.model(present, z3.Not(term)) is None
-                holds = "never" if never else "always" if always else "partly"
-                yield Finding("out-of-range", r.file, leaf.line, leaf.col, (r.id,), leaf.fact, (lo, hi), (leaf,), holds)
+                if self.model(*present, term) is None:
+                    holds = "never"
+                elif self.model(*present, z3.Not(term)) is None:
+                    holds = "always"
+                else:
+                    continue
+                yield Finding("out-of-range", r.file, leaf.line, leaf.col, (r.id,), leaf.fact, (), (leaf,), holds)
 
     def unconcluded(self) -> Iterable[Finding]:
         facts_file = f"{self.rs.directory}/facts.yaml"

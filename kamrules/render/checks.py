@@ -10,6 +10,7 @@ import yaml
 
 from kamrules.engine.deep import WITNESS_ID, DeepCheck, Finding
 from kamrules.errors import Problem, Span
+from kamrules.lang.model import Fact
 from kamrules.render.decision import to_json
 from kamrules.render.words import condition_text, fmt
 
@@ -24,7 +25,7 @@ def _value(v: Any) -> str:
     return fmt(v) if not isinstance(v, str) else v
 
 
-def _dead(f: Finding) -> tuple[str, str | None]:
+def _dead(f: Finding, _facts: dict[str, Fact]) -> tuple[str, str | None]:
     parts = ", ".join(f"{condition_text(leaf)} (line {leaf.line})" for leaf in f.leaves)
     return (
         f"rule '{f.rules[0]}' can never fire: its conditions contradict each other or the facts' declared ranges",
@@ -32,7 +33,7 @@ def _dead(f: Finding) -> tuple[str, str | None]:
     )
 
 
-def _conflict(f: Finding) -> tuple[str, str | None]:
+def _conflict(f: Finding, _facts: dict[str, Fact]) -> tuple[str, str | None]:
     mine, other = f.values
     return (
         f"rules '{f.rules[0]}' and '{f.rules[1]}' can fire on the same account at the same priority and conclude "
@@ -41,7 +42,7 @@ def _conflict(f: Finding) -> tuple[str, str | None]:
     )
 
 
-def _masked(f: Finding) -> tuple[str, str | None]:
+def _masked(f: Finding, _facts: dict[str, Fact]) -> tuple[str, str | None]:
     by = ", ".join(f"'{r}'" for r in f.rules[1:]) or "a rule"
     return (
         f"rule '{f.rules[0]}' never decides {_target(f.target)}: whenever it fires, {by} of higher precedence "
@@ -50,7 +51,7 @@ def _masked(f: Finding) -> tuple[str, str | None]:
     )
 
 
-def _late(f: Finding) -> tuple[str, str | None]:
+def _late(f: Finding, _facts: dict[str, Fact]) -> tuple[str, str | None]:
     return (
         f"rule '{f.rules[0]}' concludes {_target(f.target)} in a later stratum than '{f.rules[1]}': when both fire, "
         f"'{f.rules[1]}' wins despite its lower priority",
@@ -58,22 +59,24 @@ def _late(f: Finding) -> tuple[str, str | None]:
     )
 
 
-def _out_of_range(f: Finding) -> tuple[str, str | None]:
+def _out_of_range(f: Finding, facts: dict[str, Fact]) -> tuple[str, str | None]:
     leaf = f.leaves[0]
-    lo, hi = f.values
-    effect = {
-        "never": "the comparison never holds",
-        "always": "the comparison holds whenever the fact is given",
-        "partly": "part of it lies beyond the values the fact can take",
-    }[str(f.holds)]
+    bounds = "; ".join(_bounds(facts[n]) for n in sorted(leaf.facts()))
     return (
-        f"threshold of '{condition_text(leaf)}' in rule '{f.rules[0]}' lies outside the range of '{leaf.fact}' "
-        f"[{fmt(lo)}, {fmt(hi)}]: {effect}",
-        f"the range is declared in facts.yaml; a threshold within [{fmt(lo)}, {fmt(hi)}] can both hold and fail",
+        f"'{condition_text(leaf)}' in rule '{f.rules[0]}' {f.holds} holds: {bounds}",
+        "the threshold lies at or beyond the values the fact can take (facts.yaml); move it inside the range",
     )
 
 
-def _unconcluded(f: Finding) -> tuple[str, str | None]:
+def _bounds(fact: Fact) -> str:
+    if fact.type == "enum":
+        return f"'{fact.name}' is one of " + ", ".join(fact.values or ())
+    if fact.range is not None:
+        return f"'{fact.name}' lies in [{fmt(fact.range[0])}, {fmt(fact.range[1])}]"
+    return f"'{fact.name}' is {fact.type}"
+
+
+def _unconcluded(f: Finding, _facts: dict[str, Fact]) -> tuple[str, str | None]:
     default = f.values[0] if f.values else None
     value = f"always {_value(default)} (its default)" if default is not None else "always missing"
     readers = ", ".join(f"'{r}'" for r in f.rules)
@@ -84,7 +87,7 @@ def _unconcluded(f: Finding) -> tuple[str, str | None]:
     )
 
 
-def _gap(f: Finding) -> tuple[str, str | None]:
+def _gap(f: Finding, _facts: dict[str, Fact]) -> tuple[str, str | None]:
     return (
         f"a key account in {f.stage} can match no stage rule: it holds in {f.stage} by default",
         "holding is a choice; the account below shows a state no stage rule covers",
@@ -102,9 +105,9 @@ _WORDS = {
 }
 
 
-def problem(f: Finding) -> Problem:
+def problem(f: Finding, facts: dict[str, Fact]) -> Problem:
     """The finding as a problem line: file:line:col, severity, message, help."""
-    message, help_text = _WORDS[f.kind](f)
+    message, help_text = _WORDS[f.kind](f, facts)
     return Problem(Span(f.file, f.line, f.col), message, help=help_text, code=f.kind, severity=f.severity)
 
 
@@ -144,7 +147,7 @@ def deep_check_text(c: DeepCheck) -> str:
     sources = dict(c.ruleset.files)
     blocks = []
     for f in c.findings:
-        block = problem(f).render(sources.get(f.file.rsplit("/", 1)[-1]))
+        block = problem(f, c.ruleset.facts).render(sources.get(f.file.rsplit("/", 1)[-1]))
         if f.witness is not None:
             as_of = f" --as-of {c.as_of.isoformat()}" if c.as_of else ""
             lines = witness_yaml(f).rstrip("\n").splitlines()
@@ -152,19 +155,23 @@ def deep_check_text(c: DeepCheck) -> str:
                 "    " + line for line in lines
             )
         blocks.append(block)
-    counts = ", ".join(f"{c.count(s)} {s}{'s' if c.count(s) != 1 and s != 'info' else ''}" for s in SEVERITIES)
-    summary = f"{c.ruleset.directory}: deep check: {len(c.ruleset.rules)} rules, {counts}"
+    counts = ", ".join(_plural(c.count(s), s) if s != "info" else f"{c.count(s)} info" for s in SEVERITIES)
+    summary = f"{c.ruleset.directory}: deep check: {_plural(len(c.ruleset.rules), 'rule')}, {counts}"
     return "\n\n".join([*blocks, summary]) + "\n"
 
 
 SEVERITIES = ("error", "warning", "info")
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def deep_check_dict(c: DeepCheck) -> dict[str, Any]:
     """The findings as data: each problem's fields, its kind, rules, target and witness facts."""
     findings = []
     for f in c.findings:
-        d = problem(f).to_dict() | {"kind": f.kind, "rules": list(f.rules), "target": f.target}
+        d = problem(f, c.ruleset.facts).to_dict() | {"kind": f.kind, "rules": list(f.rules), "target": f.target}
         d["witness"] = {k: _plain(v) for k, v in f.witness} if f.witness is not None else None
         findings.append(d)
     return {
