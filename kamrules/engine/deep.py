@@ -12,13 +12,15 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any
+from typing import Any, Literal
 
 import z3
 
 from kamrules.engine.compute import review_date
 from kamrules.engine.evaluate import Decision, Evaluator
 from kamrules.engine.solver import Encoding, Term, derivation_order
+from kamrules.errors import EngineError
+from kamrules.lang.computed import inputs_of
 from kamrules.lang.model import ALL_STAGES, Account, AllOf, Leaf, Rule, RuleSet
 from kamrules.lang.ops import OPS
 
@@ -34,6 +36,7 @@ SEVERITY = {
 }
 WITNESS_ID = "witness"
 Shows = Callable[[Decision], bool]  # whether an engine decision shows the finding
+Witness = tuple[tuple[str, Any], ...]  # an account's given facts, in schema order
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class Finding:
     leaves: tuple[Leaf, ...] = ()  # the comparisons concerned (a dead rule's contradiction, a threshold)
     holds: str | None = None  # out-of-range: 'never', 'always' or 'partly' on a present value
     stage: str | None = None  # gap: the current stage
-    witness: tuple[tuple[str, Any], ...] | None = None  # given facts of a verified account, schema order
+    witness: Witness | None = None  # given facts of an account the engine showed it on
 
     @property
     def severity(self) -> str:
@@ -78,29 +81,73 @@ class _Checker:
         self.enc = Encoding(ruleset, day)
         self.solver = z3.Solver()
         self.solver.add(*self.enc.domain)
+        # Each rule's firing as a literal defined once: the queries below are checks under assumptions,
+        # so the solver keeps what it learnt instead of re-reading large terms for every pair.
+        self.fires: dict[str, Term] = {}
+        for rid, term in self.enc.fires.items():
+            self.fires[rid] = z3.Bool(f"fires:{rid}")
+            self.solver.add(self.fires[rid] == term)
         self.rules = sorted(ruleset.rules, key=lambda r: r.id)
         self.dead: set[str] = set()
+        self._defined = 0
+        self._inputs: dict[str, set[str]] = {}
+
+    def _literals(self, terms: tuple[Term, ...]) -> list[Term]:
+        out = []
+        for t in terms:
+            if not (z3.is_const(t) and z3.is_bool(t)):
+                self._defined += 1
+                lit = z3.Bool(f"query:{self._defined}")
+                self.solver.add(lit == t)
+                t = lit
+            out.append(t)
+        return out
 
     def model(self, *terms: Term) -> Any:
         """A model of the terms with the domain, or None when there is none."""
-        self.solver.push()
-        self.solver.add(*terms)
-        found = self.solver.check() == z3.sat
-        model = self.solver.model() if found else None
-        self.solver.pop()
-        return model
+        found = self.solver.check(*self._literals(terms)) == z3.sat
+        return self.solver.model() if found else None
 
-    def witness(self, model: Any, shows: Shows) -> tuple[tuple[str, Any], ...] | None:
-        """The model's account, if the engine's decision on it shows the finding."""
+    def possible(self, *terms: Term) -> bool:
+        """Whether some account satisfies the terms."""
+        return bool(self.solver.check(*self._literals(terms)) == z3.sat)
+
+    def witness(self, model: Any, shows: Shows, rules: Iterable[Rule]) -> Witness | Literal[False] | None:
+        """The model's account if the engine's decision on it shows the finding; False if the engine refutes it.
+
+        The account keeps only the facts the rules concerned read when that still shows the finding. None
+        when the engine cannot run the account (a limit of durable_rules on very large rule sets): the
+        finding stands on the solver alone and is shown without a witness.
+        """
         facts = self.enc.account_facts(model)
-        decision = self.ev.evaluate(Account(WITNESS_ID, facts))
-        return tuple(facts.items()) if shows(decision) else None
+        read = set().union(*(self._given_inputs(r) for r in rules))
+        try:
+            for candidate in ({k: v for k, v in facts.items() if k in read}, facts):
+                if shows(self.ev.evaluate(Account(WITNESS_ID, candidate))):
+                    return tuple(candidate.items())
+        except EngineError:
+            return None
+        return False
+
+    def _given_inputs(self, r: Rule) -> set[str]:
+        """The given facts a rule reads: directly, through computed facts, through the rules deriving what it reads."""
+        if r.id not in self._inputs:
+            self._inputs[r.id] = set()  # the loader rules out cycles; this only stops a revisit
+            out: set[str] = set()
+            for n in r.reads():
+                f = self.rs.facts[n]
+                if f.derived:
+                    out |= set().union(*(self._given_inputs(q) for q in self.rs.rules if n in dict(q.derive)))
+                else:
+                    out |= {m for m in inputs_of(n, self.rs.facts) if self.rs.facts[m].given}
+            self._inputs[r.id] = out
+        return self._inputs[r.id]
 
     # ------------------------------------------------------------------ kinds
 
     def dead_rules(self) -> Iterable[Finding]:
         for r in self.rules:
-            if self.model(self.enc.fires[r.id]) is not None:
+            if self.possible(self.fires[r.id]):
                 continue
             self.dead.add(r.id)
             yield _at_rule(self.rs, r, "dead", leaves=self._contradiction(r))
@@ -123,11 +170,11 @@ class _Checker:
                 same_layer = target in ("stage", "structure") or a.stratum == b.stratum
                 if va == vb or a.priority != b.priority or not same_layer or {a.id, b.id} & self.dead:
                     continue
-                model = self.model(self.enc.fires[a.id], self.enc.fires[b.id])
+                model = self.model(self.fires[a.id], self.fires[b.id])
                 if model is None:
                     continue
-                w = self.witness(model, _both_fire(a.id, b.id))
-                if w is not None:
+                w = self.witness(model, _both_fire(a.id, b.id), (a, b))
+                if w is not False:
                     yield _at_rule(self.rs, b, "conflict", (a.id,), target, (vb, va), witness=w)
 
     def masked(self) -> Iterable[Finding]:
@@ -136,13 +183,13 @@ class _Checker:
                 higher = [q for q in rules if _before(q, r, target)]
                 if r.id in self.dead or not higher:
                     continue
-                if self.model(self.enc.fires[r.id], z3.Not(z3.Or(*[self.enc.fires[q.id] for q in higher]))):
+                if self.possible(self.fires[r.id], z3.Not(z3.Or(*[self.fires[q.id] for q in higher]))):
                     continue
-                by = [q for q in higher if self.model(self.enc.fires[r.id], self.enc.fires[q.id]) is not None]
-                model = self.model(self.enc.fires[r.id])
-                w = self.witness(model, _overridden_by(r.id, target, None))
+                by = [q for q in higher if self.possible(self.fires[r.id], self.fires[q.id])]
+                model = self.model(self.fires[r.id])
+                w = self.witness(model, _overridden_by(r.id, target, None), (r, *by))
                 values = tuple(_conclusion(x, target) for x in (r, *by))
-                yield _at_rule(self.rs, r, "masked", tuple(q.id for q in by), target, values, witness=w)
+                yield _at_rule(self.rs, r, "masked", tuple(q.id for q in by), target, values, witness=w or None)
 
     def late_conclusions(self) -> Iterable[Finding]:
         for target, rules in _targets(self.rs).items():
@@ -153,11 +200,11 @@ class _Checker:
                     continue
                 if _conclusion(a, target) == _conclusion(b, target):
                     continue
-                model = self.model(self.enc.fires[a.id], self.enc.fires[b.id])
+                model = self.model(self.fires[a.id], self.fires[b.id])
                 if model is None:
                     continue
-                w = self.witness(model, _overridden_by(b.id, target, a.id))
-                if w is not None:
+                w = self.witness(model, _overridden_by(b.id, target, a.id), (a, b))
+                if w is not False:
                     values = (_conclusion(b, target), _conclusion(a, target))
                     yield _at_rule(self.rs, b, "late-stratum", (a.id,), target, values, witness=w)
 
@@ -167,15 +214,30 @@ class _Checker:
             for leaf in _leaves(r.when):
                 if not OPS[leaf.op].takes_value or r.id in self.dead:
                     continue
-                present = [self.enc.term(n)[0] for n in sorted(leaf.facts())]
-                term = self.enc.leaf(leaf)
-                if self.model(*present, term) is None:
-                    holds = "never"
-                elif self.model(*present, z3.Not(term)) is None:
-                    holds = "always"
-                else:
-                    continue
-                yield Finding("out-of-range", r.file, leaf.line, leaf.col, (r.id,), leaf.fact, (), (leaf,), holds)
+                holds = self._vacuous(leaf)
+                if holds is not None:
+                    yield Finding("out-of-range", r.file, leaf.line, leaf.col, (r.id,), leaf.fact, (), (leaf,), holds)
+
+    def _vacuous(self, leaf: Leaf) -> str | None:
+        """'never' or 'always' when the comparison is decided by the facts' declarations alone."""
+        names = sorted(leaf.facts())
+        if any(self.rs.facts[n].derived for n in names):
+            return None  # what a derived fact can be is the rules' doing: dead and unconcluded rules say it
+        if all(self.rs.facts[n].given for n in names):
+            s = z3.Solver()  # on given facts only their own bounds matter: a small problem, solved at once
+            s.add(*[self.enc.bounds[n] for n in names if n in self.enc.bounds])
+        else:
+            s = self.solver
+        present = [self.enc.term(n)[0] for n in names]
+        term = self.enc.leaf(leaf)
+        for holds, probe in (("never", term), ("always", z3.Not(term))):
+            s.push()
+            s.add(*present, probe)
+            decided = s.check() == z3.unsat
+            s.pop()
+            if decided:
+                return holds
+        return None
 
     def unconcluded(self) -> Iterable[Finding]:
         facts_file = f"{self.rs.directory}/facts.yaml"
@@ -191,7 +253,7 @@ class _Checker:
         stage_rules = [r for r in self.rs.rules if r.stage]
         if stage_fact is None or stage_fact.type != "enum" or not stage_rules:
             return
-        none_fires = z3.Not(z3.Or(*[self.enc.fires[r.id] for r in stage_rules]))
+        none_fires = z3.Not(z3.Or(*[self.fires[r.id] for r in stage_rules]))
         keyed = "key_account" in self.rs.facts
         key = [self.enc.condition(Leaf("key_account", "eq", True))] if keyed else []
         for stage in stage_fact.values or ():
@@ -201,11 +263,14 @@ class _Checker:
             # An account that gives every fact the stage's rules read shows the gap best; any account will do.
             read = {n for r in stage_rules if stage in _stages_required(r) for n in r.reads()}
             given = [self.enc.term(n)[0] for n in sorted(read) if self.rs.facts[n].given]
-            model = self.model(*at, *given) or self.model(*at)
+            model = self.model(*at, *given)
+            model = self.model(*at) if model is None else model
             if model is None:
                 continue
-            w = self.witness(model, lambda d: d.stage_rule is None and (d.key_account is True or not keyed))
-            if w is None:
+            w = self.witness(
+                model, lambda d: d.stage_rule is None and (d.key_account is True or not keyed), stage_rules
+            )
+            if w is False:
                 continue
             first = next((r for r in stage_rules if stage in _stages_required(r)), stage_rules[0])
             yield _at_rule(self.rs, first, "gap", target="stage", stage=stage, witness=w)

@@ -68,7 +68,7 @@ class Encoding:
         self.as_of = as_of
         self.value: dict[str, Term] = {}
         self.present: dict[str, Term] = {}
-        self.domain: list[Term] = []  # what every account satisfies: given facts within their types and ranges
+        self.bounds: dict[str, Term] = {}  # per given fact: within its range or enum when present
         self.fires: dict[str, Term] = {}
         self._fresh = 0
         for f in self.facts.values():
@@ -95,7 +95,12 @@ class Encoding:
         elif f.range is not None:
             bounds = [v >= constant(f, f.range[0]), v <= constant(f, f.range[1])]
         if bounds:
-            self.domain.append(z3.Implies(has, z3.And(*bounds)))
+            self.bounds[f.name] = z3.Implies(has, z3.And(*bounds))
+
+    @property
+    def domain(self) -> list[Term]:
+        """What every account satisfies: given facts within their ranges and enums."""
+        return list(self.bounds.values())
 
     def var(self, name: str, ftype: str) -> Term:
         """A solver variable of the sort that holds a fact of this type."""
@@ -235,8 +240,14 @@ class Encoding:
         """The given facts of an account the model describes (absent facts left out), in schema order."""
         out: dict[str, Any] = {}
         for f in self.facts.values():
-            if f.given and z3.is_true(model.eval(self.present[f.name], model_completion=True)):
-                out[f.name] = python_value(f, model.eval(self.value[f.name], model_completion=True))
+            if not f.given:
+                continue
+            has = model[self.present[f.name]]  # a given fact's terms are constants: look them up, no eval
+            if has is not None and z3.is_true(has):
+                value = model[self.value[f.name]]
+                if value is None:  # present but unconstrained: any value of its type will do
+                    value = model.eval(self.value[f.name], model_completion=True)
+                out[f.name] = python_value(f, value)
         return out
 
 
