@@ -14,7 +14,7 @@ from kamrules.audit.log import Entry, Verification
 from kamrules.audit.replay import Backtest, Replay
 from kamrules.engine.explain import Explanation
 from kamrules.errors import KamrulesError
-from kamrules.render import checks, decision, review, scenarios
+from kamrules.render import checks, coverage, decision, review, scenarios
 from kamrules.render.audit import (
     backtest_text,
     entries_text,
@@ -121,5 +121,6 @@ RENDERERS: Mapping[type, Mapping[str, Renderer]] = {
     Timeline: {"table": _lines(scenarios.timeline_text), "json": lambda t: _json(scenarios.timeline_dict(t))},
     MonteCarlo: {"table": _lines(scenarios.monte_carlo_text), "json": _dict_json},
     # One JSON document on stdout: the failures are in it, so only the exit code says more.
+    coverage.CoveredTests: {"table": coverage.covered_text, "json": coverage.covered_json},
     TestReport: {"table": _lines(scenarios.test_report_text), "json": lambda r: _json(scenarios.test_report_dict(r))},
 }
