@@ -11,31 +11,19 @@ account that the engine refutes, never miss one, and every account it proposes i
 from __future__ import annotations
 
 import datetime as dt
-import operator
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
 import z3
 
+from kamrules.engine.reference import BINARY
 from kamrules.lang.expr import AS_OF, Bin, Call, Expr, Neg, Num, Ref
 from kamrules.lang.model import AllOf, AnyOf, Condition, Fact, Leaf, Not, Rule, RuleSet
 from kamrules.lang.ops import OPS
 
 _EPOCH = dt.date(1970, 1, 1)
 Term = Any  # a z3 expression (z3 has no type annotations)
-# The expression language's arithmetic and comparisons (lang/exprtypes.py admits no date arithmetic).
-_BINARY = {
-    "+": operator.add,
-    "-": operator.sub,
-    "*": operator.mul,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
 
 
 class _Logic:
@@ -172,7 +160,7 @@ class Encoding:
         has = z3.And(ha, hb)
         if e.op == "/":
             return z3.And(has, b != 0), _real(a) / _real(b)
-        return has, _BINARY[e.op](a, b)
+        return has, BINARY[e.op](a, b)
 
     def _call(self, e: Call) -> tuple[Term, Term]:
         if e.func == "if":

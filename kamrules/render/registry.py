@@ -14,7 +14,7 @@ from kamrules.audit.log import Entry, Verification
 from kamrules.audit.replay import Backtest, Replay
 from kamrules.engine.explain import Explanation
 from kamrules.errors import KamrulesError
-from kamrules.render import checks, coverage, decision, review, scenarios
+from kamrules.render import checks, coverage, decision, diff, review, scenarios
 from kamrules.render.audit import (
     backtest_text,
     entries_text,
@@ -102,6 +102,7 @@ RENDERERS: Mapping[type, Mapping[str, Renderer]] = {
     },
     decision.Evaluated: {"table": decision.evaluated_text, "json": decision.evaluated_json},
     decision.RulesChecked: {"table": decision.rules_checked_text, "json": decision.rules_checked_json},
+    diff.DiffReport: {"table": diff.diff_text, "json": diff.diff_json},
     checks.DeepReport: {"table": checks.report_text, "json": checks.report_json},
     decision.RulesListing: {
         "table": decision.listing_text,
