@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from kamrules.cli import main
 from kamrules.engine.deep import SEVERITY, deep_check
 from kamrules.engine.solver import Encoding, constant
 from kamrules.lang import load_account, load_ruleset
+from kamrules.lang.expr import parse
+from kamrules.lang.values import months_between
 
 ROOT = Path(__file__).resolve().parent.parent
 DEEP = Path("tests/data/deep")
@@ -113,3 +116,61 @@ def test_dead_rule_names_the_contradiction():
         ("trust_score", "gte", 8),
         ("trust_score", "lt", 5),
     ]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("2026-01-31", "2026-02-28"),
+        ("2026-01-31", "2026-03-31"),
+        ("2024-02-29", "2025-02-28"),
+        ("2023-12-15", "2026-12-01"),
+        ("2026-12-01", "2023-12-15"),
+        ("1999-12-31", "2000-03-01"),
+    ],
+)
+def test_months_between_goes_through_the_calendar(a, b, tmp_path):
+    """The solver's months_between of two dates is the engine's, at month ends and across leap years."""
+    rs = load_ruleset(ROOT / "tests/data/computed")
+    enc = Encoding(rs, dt.date.fromisoformat(b))
+    _, value = enc.expression(parse("months_between(last_review, as_of)"))
+    s = z3.Solver()
+    s.add(
+        *enc.domain,
+        enc.term("last_review")[0],
+        enc.term("last_review")[1] == constant(rs.facts["last_review"], dt.date.fromisoformat(a)),
+    )
+    assert s.check() == z3.sat
+    got = s.model().eval(value, model_completion=True).as_long()
+    assert got == months_between(dt.date.fromisoformat(a), dt.date.fromisoformat(b))
+
+
+OVERDUE = """
+  - id: overdue-by-months
+    description: Two years without a review.
+    priority: 5
+    when: {fact: months_since_review, op: gte, value: 24}
+    then: {derive: {flag: months}}
+
+  - id: overdue-by-date
+    description: No review since 2025.
+    priority: 5
+    when: {fact: last_review, op: lt, value: 2025-01-01}
+    then: {derive: {flag: date}}
+"""
+
+
+def test_conflict_through_a_computed_date_fact(tmp_path):
+    """Rules on months_between(last_review, as_of) and on last_review conflict; the witness needs --as-of."""
+    folder = tmp_path / "rules"
+    shutil.copytree(ROOT / "tests/data/computed", folder)
+    with (folder / "analyst.yaml").open("a", encoding="utf-8") as f:
+        f.write(OVERDUE)
+    with (folder / "facts.yaml").open("a", encoding="utf-8") as f:
+        f.write("\n  flag:\n    type: enum\n    values: [months, date]\n    description: a flag\n    source: derived\n")
+    check = deep_check(load_ruleset(folder), dt.date(2026, 12, 1))
+    (finding,) = [f for f in check.findings if f.kind == "conflict"]
+    assert set(finding.rules) == {"overdue-by-months", "overdue-by-date"}
+    assert check.as_of == dt.date(2026, 12, 1)
+    last_review = dict(finding.witness)["last_review"]
+    assert last_review < dt.date(2025, 1, 1) and months_between(last_review, dt.date(2026, 12, 1)) >= 24

@@ -35,6 +35,7 @@ SEVERITY = {
     "gap": "info",
 }
 WITNESS_ID = "witness"
+REFINEMENTS = 5  # accounts the engine may refute (opaque values learnt) before a witness is given up
 Shows = Callable[[Decision], bool]  # whether an engine decision shows the finding
 Witness = tuple[tuple[str, Any], ...]  # an account's given facts, in schema order
 
@@ -109,24 +110,37 @@ class _Checker:
         return self.solver.model() if found else None
 
     def possible(self, *terms: Term) -> bool:
-        """Whether some account satisfies the terms."""
-        return bool(self.solver.check(*self._literals(terms)) == z3.sat)
+        """Whether some account may satisfy the terms: only a proof that none does (unsat) says no.
 
-    def witness(self, model: Any, shows: Shows, rules: Iterable[Rule]) -> Witness | Literal[False] | None:
-        """The model's account if the engine's decision on it shows the finding; False if the engine refutes it.
-
-        The account keeps only the facts the rules concerned read when that still shows the finding. None
-        when the engine cannot run the account (a limit of durable_rules on very large rule sets): the
-        finding stands on the solver alone and is shown without a witness.
+        Nonlinear arithmetic (a computed fact dividing by a fact) can leave the solver undecided; an
+        undecided query then counts as possible, so no rule is ever called dead or masked without a proof.
         """
-        facts = self.enc.account_facts(model)
+        return bool(self.solver.check(*self._literals(terms)) != z3.unsat)
+
+    def witness(self, terms: tuple[Term, ...], shows: Shows, rules: Iterable[Rule]) -> Witness | Literal[False] | None:
+        """An account satisfying the terms on which the engine's decision shows the finding; False if none is found.
+
+        The account keeps only the facts the rules concerned read when that still shows the finding. When the
+        engine refutes an account (an opaque value was off), the true values there are learnt and the solver
+        asked again. None when the engine cannot run the account (a limit of durable_rules on very large rule
+        sets): the finding stands on the solver alone and is shown without a witness.
+        """
         read = set().union(*(self._given_inputs(r) for r in rules))
-        try:
-            for candidate in ({k: v for k, v in facts.items() if k in read}, facts):
-                if shows(self.ev.evaluate(Account(WITNESS_ID, candidate))):
-                    return tuple(candidate.items())
-        except EngineError:
-            return None
+        for _ in range(REFINEMENTS):
+            model = self.model(*terms)
+            if model is None:
+                return False
+            facts = self.enc.account_facts(model)
+            try:
+                for candidate in ({k: v for k, v in facts.items() if k in read}, facts):
+                    if shows(self.ev.evaluate(Account(WITNESS_ID, candidate))):
+                        return tuple(candidate.items())
+            except EngineError:
+                return None
+            learnt = self.enc.refine(model)
+            if not learnt:
+                return False
+            self.solver.add(*learnt)
         return False
 
     def _given_inputs(self, r: Rule) -> set[str]:
@@ -170,10 +184,7 @@ class _Checker:
                 same_layer = target in ("stage", "structure") or a.stratum == b.stratum
                 if va == vb or a.priority != b.priority or not same_layer or {a.id, b.id} & self.dead:
                     continue
-                model = self.model(self.fires[a.id], self.fires[b.id])
-                if model is None:
-                    continue
-                w = self.witness(model, _both_fire(a.id, b.id), (a, b))
+                w = self.witness((self.fires[a.id], self.fires[b.id]), _both_fire(a.id, b.id), (a, b))
                 if w is not False:
                     yield _at_rule(self.rs, b, "conflict", (a.id,), target, (vb, va), witness=w)
 
@@ -186,8 +197,7 @@ class _Checker:
                 if self.possible(self.fires[r.id], z3.Not(z3.Or(*[self.fires[q.id] for q in higher]))):
                     continue
                 by = [q for q in higher if self.possible(self.fires[r.id], self.fires[q.id])]
-                model = self.model(self.fires[r.id])
-                w = self.witness(model, _overridden_by(r.id, target, None), (r, *by))
+                w = self.witness((self.fires[r.id],), _overridden_by(r.id, target, None), (r, *by))
                 values = tuple(_conclusion(x, target) for x in (r, *by))
                 yield _at_rule(self.rs, r, "masked", tuple(q.id for q in by), target, values, witness=w or None)
 
@@ -200,10 +210,8 @@ class _Checker:
                     continue
                 if _conclusion(a, target) == _conclusion(b, target):
                     continue
-                model = self.model(self.fires[a.id], self.fires[b.id])
-                if model is None:
-                    continue
-                w = self.witness(model, _overridden_by(b.id, target, a.id), (a, b))
+                both = (self.fires[a.id], self.fires[b.id])
+                w = self.witness(both, _overridden_by(b.id, target, a.id), (a, b))
                 if w is not False:
                     values = (_conclusion(b, target), _conclusion(a, target))
                     yield _at_rule(self.rs, b, "late-stratum", (a.id,), target, values, witness=w)
@@ -259,17 +267,13 @@ class _Checker:
         for stage in stage_fact.values or ():
             if stage not in ALL_STAGES:
                 continue
-            at = [self.enc.leaf(Leaf("stage", "eq", stage)), *key, none_fires]
+            at = (self.enc.leaf(Leaf("stage", "eq", stage)), *key, none_fires)
             # An account that gives every fact the stage's rules read shows the gap best; any account will do.
             read = {n for r in stage_rules if stage in _stages_required(r) for n in r.reads()}
             given = [self.enc.term(n)[0] for n in sorted(read) if self.rs.facts[n].given]
-            model = self.model(*at, *given)
-            model = self.model(*at) if model is None else model
-            if model is None:
-                continue
-            w = self.witness(
-                model, lambda d: d.stage_rule is None and (d.key_account is True or not keyed), stage_rules
-            )
+            shows = _holds_in(keyed)
+            w = self.witness((*at, *given), shows, stage_rules)
+            w = self.witness(at, shows, stage_rules) if w is False else w
             if w is False:
                 continue
             first = next((r for r in stage_rules if stage in _stages_required(r)), stage_rules[0])
@@ -333,6 +337,11 @@ def _before(q: Rule, r: Rule, target: str) -> bool:
     if target in ("stage", "structure"):
         return q.priority > r.priority
     return (q.stratum, -q.priority) < (r.stratum, -r.priority)
+
+
+def _holds_in(keyed: bool) -> Shows:
+    """No stage rule decided, and the account is a key account (when the rule set designates key accounts)."""
+    return lambda d: d.stage_rule is None and (d.key_account is True or not keyed)
 
 
 def _both_fire(a: str, b: str) -> Shows:

@@ -8,8 +8,8 @@ declaration, appear or disappear. The cost, minimised in this order (docs/audit.
    move in steps of 0.01, as explain's proposals do), positions in the declared list / (values - 1) for
    enums, days / 365 for dates, 1 for a truth value flipped and for a fact added or removed.
 
-The solver's answer is run through the engine; one the engine refutes (possible only where the
-translation leaves a computed value open) is excluded and the solver asked again.
+The solver's answer is run through the engine; where the engine refutes it (possible only through an
+opaque value, engine/solver.py), the true values there are learnt and the solver asked again.
 """
 
 from __future__ import annotations
@@ -81,7 +81,10 @@ def exact_change(ev: Evaluator, decision: Decision, goal: str, reached: Reached)
             proposal = Proposal(goal, rows, rule, d.stage_recommended, d.move, d.key_account)
             cost = sum(_number(model.eval(t, model_completion=True)) for t in distance)
             return Exact(proposal, int(_number(model.eval(n_changed.value()))), round(cost, 6))
-        opt.add(z3.Or(*[_differs(enc, f, model) for f in levers]))  # refuted: ask for another
+        learnt = enc.refine(model)  # refuted: an opaque value was off; learn the true ones and ask again
+        if not learnt:
+            return None
+        opt.add(*learnt)
     return None
 
 
@@ -147,11 +150,6 @@ def _changes(enc: Encoding, model: Any, levers: list[Fact], given: dict[str, Any
 
 
 _ABSENT = object()
-
-
-def _differs(enc: Encoding, f: Fact, model: Any) -> Term:
-    has, value = enc.term(f.name)
-    return z3.Or(has != model.eval(has, model_completion=True), value != model.eval(value, model_completion=True))
 
 
 def _number(term: Any) -> float:

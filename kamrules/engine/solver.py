@@ -3,9 +3,10 @@
 The translation follows the evaluator's semantics exactly where it can: a comparison on a missing fact
 is false, a `not` flips its child, a derived fact takes the conclusion of the first firing rule that
 derives it (stratum, then priority, then rule id) or its default, and a computed fact is missing when
-an input is, when it divides by zero or when its value leaves the fact's range. What it cannot express
-(round, months_between) becomes an unconstrained value: the solver may then find an
-account that the engine refutes, never miss one, and every account it proposes is run through the engine.
+an input is, when it divides by zero or when its value leaves the fact's range; months_between goes
+through the civil calendar. Only round is opaque: a value within half a unit of its argument, so the
+solver may propose an account that the engine refutes but never misses one; where the engine refutes
+it, what rounding gives there is learnt (`refine`) and the solver asked again.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from kamrules.engine.reference import BINARY
 from kamrules.lang.expr import AS_OF, Bin, Call, Expr, Neg, Num, Ref
 from kamrules.lang.model import AllOf, AnyOf, Condition, Fact, Leaf, Not, Rule, RuleSet
 from kamrules.lang.ops import OPS
+from kamrules.lang.values import round_half_away
 
 _EPOCH = dt.date(1970, 1, 1)
 Term = Any  # a z3 expression (z3 has no type annotations)
+DATE_RANGE = (dt.date(1900, 1, 1), dt.date(2199, 12, 31))  # what a date fact can be in a solved account
 
 
 class _Logic:
@@ -57,6 +60,8 @@ class Encoding:
         self.value: dict[str, Term] = {}
         self.present: dict[str, Term] = {}
         self.bounds: dict[str, Term] = {}  # per given fact: within its range or enum when present
+        self.axioms: list[Term] = []  # the calendar of dates months_between reads, the band of rounded values
+        self.opaque: list[tuple[str, list[Term], Term]] = []  # (function, argument terms, value)
         self.fires: dict[str, Term] = {}
         self._fresh = 0
         for f in self.facts.values():
@@ -80,6 +85,8 @@ class Encoding:
         bounds = []
         if f.type == "enum":
             bounds = [v >= 0, v < len(f.values or ())]
+        elif f.type == "date":  # dates a person writes; unbounded, a model could name a year past 9999
+            bounds = [v >= constant(f, DATE_RANGE[0]), v <= constant(f, DATE_RANGE[1])]
         elif f.range is not None:
             bounds = [v >= constant(f, f.range[0]), v <= constant(f, f.range[1])]
         if bounds:
@@ -88,7 +95,7 @@ class Encoding:
     @property
     def domain(self) -> list[Term]:
         """What every account satisfies: given facts within their ranges and enums."""
-        return list(self.bounds.values())
+        return [*self.bounds.values(), *self.axioms]
 
     def var(self, name: str, ftype: str) -> Term:
         """A solver variable of the sort that holds a fact of this type."""
@@ -180,12 +187,52 @@ class Encoding:
             return has, out
         if e.func == "days_between":
             return has, vals[1] - vals[0]
-        return has, self._unknown(z3.IntSort() if e.func == "months_between" else z3.RealSort())
+        return has, self._opaque(e, vals)
 
-    def _unknown(self, sort: Term) -> Term:
-        """A value the translation does not model: any value of its sort."""
+    def _opaque(self, e: Call, args: list[Term]) -> Term:
+        """months_between exactly, through the calendar; round as a value within half a unit, pinned later."""
         self._fresh += 1
-        return z3.Const(f"unknown:{self._fresh}", sort)
+        if e.func == "months_between":
+            return self._months_between(args[0], args[1])
+        r = z3.Real(f"{e.func}:{self._fresh}")
+        places = e.args[1].value if len(e.args) == 2 and isinstance(e.args[1], Num) else 0
+        half = z3.RealVal(Fraction(1, 2 * 10 ** int(places)))
+        self.axioms.append(z3.And(r - args[0] <= half, args[0] - r <= half))
+        self.opaque.append((e.func, args, r))
+        return r
+
+    def _months_between(self, a: Term, b: Term) -> Term:
+        """lang/values.py's months_between on day numbers: whole months, a day of month short counts one less."""
+        (ya, ma, da), (yb, mb, db) = self._civil(a), self._civil(b)
+        ahead = (yb - ya) * 12 + mb - ma - z3.If(db < da, 1, 0)
+        behind = (ya - yb) * 12 + ma - mb - z3.If(da < db, 1, 0)
+        return z3.If(b < a, -behind, ahead)
+
+    def _civil(self, days: Term) -> tuple[Term, Term, Term]:
+        """Year, month and day of a day number (days since 1970-01-01), tied to it by the civil calendar."""
+        n = self._fresh = self._fresh + 1
+        y, m, d = z3.Int(f"year:{n}"), z3.Int(f"month:{n}"), z3.Int(f"day:{n}")
+        leap = z3.Or(z3.And(y % 4 == 0, y % 100 != 0), y % 400 == 0)
+        length = z3.If(m == 2, z3.If(leap, 29, 28), z3.If(z3.Or(m == 4, m == 6, m == 9, m == 11), 30, 31))
+        # days_from_civil (H. Hinnant's algorithm): linear, with division by constants only
+        yy = y - z3.If(m <= 2, 1, 0)
+        era = yy / 400
+        yoe = yy - era * 400
+        doy = (153 * (m + z3.If(m > 2, -3, 9)) + 2) / 5 + d - 1
+        doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        self.axioms.append(z3.And(m >= 1, m <= 12, d >= 1, d <= length, y >= 1, days == era * 146097 + doe - 719468))
+        return y, m, d
+
+    def refine(self, model: Any) -> list[Term]:
+        """What round really gives around the model's arguments: rounding is monotone, so a value learnt at x
+        bounds it on either side of x. Constraints to add, one pair per rounded value."""
+        out = []
+        for _func, args, value in self.opaque:
+            x = model.eval(args[0], model_completion=True)
+            places = int(_py_number(model.eval(args[1], model_completion=True))) if len(args) == 2 else None
+            true = _number(round_half_away(_py_number(x), places))
+            out += [z3.Implies(args[0] <= x, value <= true), z3.Implies(args[0] >= x, value >= true)]
+        return out
 
     # ------------------------------------------------------------------ conditions
 
@@ -262,6 +309,13 @@ def constant(f: Fact, value: Any) -> Term:
     return _number(value)
 
 
+def _py_number(term: Term) -> int | float:
+    if z3.is_int_value(term):
+        return int(term.as_long())
+    frac = Fraction(term.numerator_as_long(), term.denominator_as_long())
+    return int(frac) if frac.denominator == 1 else float(frac)
+
+
 def python_value(f: Fact, term: Term) -> Any:
     """A model's value as the account file writes it."""
     if f.type == "boolean":
@@ -269,8 +323,7 @@ def python_value(f: Fact, term: Term) -> Any:
     if f.type == "string":
         return term.as_string()
     if f.type == "number":
-        frac = Fraction(term.numerator_as_long(), term.denominator_as_long())
-        return int(frac) if frac.denominator == 1 else float(frac)
+        return _py_number(term)
     n = term.as_long()
     if f.type == "enum":
         return (f.values or ())[n]
