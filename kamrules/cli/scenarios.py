@@ -8,12 +8,17 @@ from kamrules import scenarios as sc
 from kamrules.cli.options import (
     as_of_option,
     format_option,
+    rules_option,
     write,
 )
 from kamrules.errors import EXIT_FAILED, EXIT_OK, CheckFailed
+from kamrules.kam import load_structure_rules
+from kamrules.lang import load_ruleset
 from kamrules.lang.model import ALL_STAGES
+from kamrules.render.coverage import CoveredTests, coverage_failure
 from kamrules.render.scenarios import failure_message
 from kamrules.scenarios import DEFAULT_TARGET
+from kamrules.scenarios.coverage import CoverageCounter
 
 
 @click.command()
@@ -42,12 +47,48 @@ def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: 
 
 @click.command("test")
 @click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--coverage",
+    "with_coverage",
+    is_flag=True,
+    help="Report which rules fired and which comparisons were seen true and false.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 100),
+    default=None,
+    help="With --coverage: exit 1 when a rule set has less than P percent of its rules fired.",
+)
+@click.option(
+    "--cases",
+    multiple=True,
+    type=click.Path(),
+    help="With --coverage: also evaluate the account cases of these files or folders (tests/cases/ format).",
+)
+@rules_option
 @format_option
 @as_of_option
-def test_scenarios(paths: tuple[str, ...], fmt: str) -> int:
+def test_scenarios(
+    paths: tuple[str, ...],
+    with_coverage: bool,
+    threshold: float | None,
+    cases: tuple[str, ...],
+    rules_dir: str,
+    fmt: str,
+) -> int:
     """Run every scenario's expectations (default folder: scenarios/); exit 1 if any fails."""
-    result = sc.run_tests(paths or ("scenarios",))
-    write(result, fmt)
-    if result.failed and fmt != "json":  # in JSON the failures are in the document, only the exit code says more
-        raise CheckFailed(failure_message(result))
-    return EXIT_FAILED if result.failed else EXIT_OK
+    if (threshold is not None or cases) and not with_coverage:
+        raise click.UsageError("--threshold and --cases need --coverage")
+    counter = CoverageCounter() if with_coverage else None
+    result = sc.run_tests(paths or ("scenarios",), counter.timeline if counter else None)
+    if counter is not None and cases:
+        rule_sets = (load_ruleset(rules_dir), load_structure_rules(rules_dir))
+        counter.cases(cases, [rs for rs in rule_sets if rs is not None])
+    coverage = counter.result(threshold) if counter is not None else None
+    write(CoveredTests(result, coverage) if coverage is not None else result, fmt)
+    failures = [failure_message(result)] if result.failed else []
+    if coverage is not None and coverage.below:
+        failures.append(coverage_failure(coverage))
+    if failures and fmt != "json":  # in JSON the failures are in the document, only the exit code says more
+        raise CheckFailed("; ".join(failures))
+    return EXIT_FAILED if failures else EXIT_OK

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kamrules.engine.evaluate import ConditionTrace, Decision, Evaluator, Reason, jsonable
+from kamrules.engine.exact import Exact, controllable, exact_change
 from kamrules.engine.proposals import Proposal, Search
 from kamrules.engine.reference import holds, leaf_holds
 from kamrules.lang.model import STAGES, UNCOUPLING, Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, stage_index
@@ -55,9 +56,15 @@ class Explanation:
     misses: tuple[Miss, ...]
     proposals: tuple[Proposal, ...]
     candidates_tried: int
+    levers: tuple[str, ...] = ()  # the controllable facts; without any, no exact change is sought
+    exact: tuple[Exact, ...] = ()  # per goal reachable by them, the smallest change of controllable facts
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
+        """JSON-ready form (`controllable` and `exact` only when the rule set has controllable facts)."""
+        exact = {"controllable": list(self.levers), "exact": [x.to_dict() for x in self.exact]} if self.levers else {}
+        return self._base_dict() | exact
+
+    def _base_dict(self) -> dict[str, Any]:
         d = self.decision
         return {
             "account": d.account,
@@ -200,9 +207,14 @@ def explain(ev: Evaluator, account: Account) -> Explanation:
         goals.append(("key account", designating, reached_key))
     search = Search(ev, d)
     proposals: list[Proposal] = []
+    exact: list[Exact] = []
     tried = 0
     for goal, rules, reached in goals:
         found, n = search.run(goal, rules, reached)
         proposals.extend(found)
         tried += n
-    return Explanation(d, tuple(g for g, _, _ in goals), tuple(misses), tuple(proposals), tried)
+        smallest = exact_change(ev, d, goal, reached)
+        if smallest is not None:
+            exact.append(smallest)
+    levers = tuple(f.name for f in controllable(ev))
+    return Explanation(d, tuple(g for g, _, _ in goals), tuple(misses), tuple(proposals), tried, levers, tuple(exact))

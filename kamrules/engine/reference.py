@@ -79,14 +79,14 @@ def reference_value(e: Expr, facts: Mapping[str, Any], as_of: dt.date) -> Any:
         if isinstance(e, Bin):
             if e.op == "/" and vals[1] == 0:
                 return None
-            out = _BINARY[e.op](vals[0], vals[1])
+            out = BINARY[e.op](vals[0], vals[1])
             return None if (isinstance(out, float) and out in (math.inf, -math.inf)) or out != out else out
         return _FUNCTIONS[e.func](*vals)
     except OverflowError:
         return None
 
 
-_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add,
     "-": operator.sub,
     "*": operator.mul,
@@ -98,6 +98,7 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
+"""The expression language's binary operators as Python's (the solver applies them to its terms too)."""
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min,
     "max": max,

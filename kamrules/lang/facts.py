@@ -100,15 +100,33 @@ def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | N
     if rejected:
         return None
     default = dnode.value if dnode is not None else None
+    controllable = _controllable(node, fname, source, col)
+    if controllable is None:
+        return None
     fact = Fact(
-        fname, ftype, str(fields["description"]), source, values or None, fields["unit"], rng, default, kspan.line
-    )
+        fname, ftype, str(fields["description"]), source, values or None, fields["unit"], rng, default, kspan.line,
+        controllable=controllable,
+    )  # fmt: skip
     if dnode is not None:
         p = value_problem(fact, default, dnode.span, f"default of fact '{fname}'")
         if p:
             col.append(p)
             return None
     return fact
+
+
+def _controllable(node: YNode, fname: str, source: Any, col: Problems) -> bool | None:
+    """The fact's `controllable:` flag (false when absent); None when it is not a truth value or not allowed."""
+    cnode = node.get("controllable")
+    if cnode is None:
+        return False
+    if cnode.kind != "scalar" or not isinstance(cnode.value, bool):
+        col.add(cnode.span, f"'controllable' of fact '{fname}' must be true or false", found=cnode.describe())
+        return None
+    if cnode.value and source != "given":
+        col.add(cnode.span, f"only a given fact can be controllable ('{fname}' is {source})", code="unknown-key")
+        return None
+    return bool(cnode.value)
 
 
 def _span(node: YNode, key: str) -> Span:

@@ -30,6 +30,7 @@ class Fact:
     line: int = 0
     computed: Expr | None = None  # source "computed": the parsed expression (lang/expr.py)
     expression: str = ""  # its text as written
+    controllable: bool = False  # a lever the account team moves itself (explain's exact smallest change)
 
     @property
     def derived(self) -> bool:

@@ -1,14 +1,15 @@
 """The operator registry: each comparison operator declared once, with everything every layer needs of it.
 
-The loader checks operands and fact types from it, the compiler takes its durable_rules form, the
-reference evaluator its predicate, explain its negation, the values that satisfy it and the gap to
-it, and the renderers its words. Adding an operator is one entry here plus its tests; nothing else
-names operators one by one.
+The loader checks operands and fact types from it, the compiler takes its durable_rules form, the deep
+check its solver form, the reference evaluator its predicate, explain its negation, the values that
+satisfy it and the gap to it, and the renderers its words. Adding an operator is one entry here plus
+its tests; nothing else names operators one by one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import operator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -47,6 +48,27 @@ Satisfy = Callable[[Any, Any, Nudge], list[Any]]
 """(operand, current value or None, nudge) -> values of the fact that make the comparison hold."""
 
 
+class Logic(Protocol):
+    """What a solver form needs of the solver beyond Python's comparison operators."""
+
+    def any(self, terms: Sequence[Any]) -> Any:
+        """The disjunction of solver terms."""
+
+    def all(self, terms: Sequence[Any]) -> Any:
+        """The conjunction of solver terms."""
+
+    def no(self, term: Any) -> Any:
+        """The negation of a solver term."""
+
+
+Solve = Callable[[Any, Any, Logic], Any]
+"""(fact term, operand term(s), logic) -> the solver term that holds when the comparison does.
+
+Presence tests get the fact's presence term instead of its value, and no operand; for the others
+the solver adds "the fact (and a `value_of` fact) is present" itself, as the predicate's caller does.
+"""
+
+
 @dataclass(frozen=True)
 class Operator:
     """One comparison operator: its words, its negation, what it applies to, how it holds and compiles."""
@@ -59,6 +81,7 @@ class Operator:
     on_boolean: bool  # applies to boolean facts
     predicate: Callable[[Any, Any], bool]  # (fact value, operand) -> holds, both present; see presence tests
     durable: Callable[[str, Any], Durable]  # (fact name, encoded operand) -> durable_rules expression
+    solver: Solve  # the comparison over solver terms (engine/solver.py, `rules check --deep`)
     satisfying: Satisfy  # the values explain proposes to make the comparison hold, closest first
     violating: Satisfy | None = None  # values that make it fail; None: the negation's satisfying values
     gap_to: Callable[[Any, Any], Any] | None = None  # (operand, observed) -> the bound a shortfall is measured to
@@ -106,45 +129,53 @@ def _threshold(t: Any, _observed: Any) -> Any:
     return t
 
 
-def _ordered(name: str, symbol: str, negation: str, predicate: Callable[[Any, Any], bool], sign: int) -> Operator:
+def _ordered(name: str, symbol: str, negation: str, compare: Callable[[Any, Any], Any], sign: int) -> Operator:
     """lt, lte, gt, gte: a strict one is met one step past the threshold, a loose one at it."""
 
     def satisfying(t: Any, _current: Any, nudge: Nudge) -> list[Any]:
         return [nudge.step(t, sign)] if sign else [t]
 
+    def predicate(a: Any, b: Any) -> bool:
+        return bool(compare(a, b))
+
+    def solver(x: Any, t: Any, _logic: Logic) -> Any:
+        return compare(x, t)
+
     return Operator(
-        name, symbol, negation, "scalar", True, False, predicate, _cmp("$" + name), satisfying, gap_to=_threshold
-    )
+        name, symbol, negation, "scalar", True, False, predicate, _cmp("$" + name), solver, satisfying,
+        gap_to=_threshold,
+    )  # fmt: skip
 
 
 # Laid out by hand (fmt: skip below) so that each operator reads as one block: its positional
 # parts on one line, then what explain needs of it.
 _ENTRIES = (
     Operator(
-        "eq", "=", "ne", "scalar", False, True, lambda a, b: bool(a == b), _cmp(None),
+        "eq", "=", "ne", "scalar", False, True, lambda a, b: bool(a == b), _cmp(None), lambda x, t, _l: x == t,
         satisfying=lambda t, _cur, _n: [t], selects=True,
     ),
     Operator(
-        "ne", "≠", "eq", "scalar", False, True, lambda a, b: bool(a != b), _cmp("$neq"),
+        "ne", "≠", "eq", "scalar", False, True, lambda a, b: bool(a != b), _cmp("$neq"), lambda x, t, _l: x != t,
         satisfying=lambda t, _cur, n: n.other(t),
     ),
-    _ordered("lt", "<", "gte", lambda a, b: bool(a < b), -1),
-    _ordered("lte", "≤", "gt", lambda a, b: bool(a <= b), 0),
-    _ordered("gt", ">", "lte", lambda a, b: bool(a > b), +1),
-    _ordered("gte", "≥", "lt", lambda a, b: bool(a >= b), 0),
+    _ordered("lt", "<", "gte", operator.lt, -1),
+    _ordered("lte", "≤", "gt", operator.le, 0),
+    _ordered("gt", ">", "lte", operator.gt, +1),
+    _ordered("gte", "≥", "lt", operator.ge, 0),
     Operator(
         "in", "in", "not_in", "list", False, False, lambda a, b: a in b,
-        lambda f, vs: _one_or("$or", [{f: v} for v in vs]),
+        lambda f, vs: _one_or("$or", [{f: v} for v in vs]), lambda x, vs, lg: lg.any([x == v for v in vs]),
         satisfying=lambda vs, cur, n: n.nearest(vs, cur), selects=True,
     ),
     Operator(
         "not_in", "not in", "in", "list", False, False, lambda a, b: a not in b,
-        lambda f, vs: _one_or("$and", [{"$neq": {f: v}} for v in vs]),
+        lambda f, vs: _one_or("$and", [{"$neq": {f: v}} for v in vs]), lambda x, vs, lg: lg.all([x != v for v in vs]),
         satisfying=lambda vs, cur, n: n.nearest([v for v in n.pool() if v not in vs], cur),
     ),
     Operator(
         "between", "between", None, "range", True, False, lambda a, b: bool(b[0] <= a <= b[1]),
         lambda f, lh: {"$and": [{"$gte": {f: lh[0]}}, {"$lte": {f: lh[1]}}]},
+        lambda x, lh, lg: lg.all([lh[0] <= x, x <= lh[1]]),
         satisfying=lambda lh, cur, _n: [lh[0] if cur is None or cur < lh[0] else lh[1]],
         violating=lambda lh, _cur, n: [n.step(lh[0], -1), n.step(lh[1], +1)],
         gap_to=lambda lh, observed: lh[0] if observed < lh[0] else lh[1],
@@ -153,12 +184,12 @@ _ENTRIES = (
     # Presence tests: the predicate is given whether the fact is present, and no operand.
     Operator(
         "exists", "exists", MISSING, "none", False, True, lambda present, _: bool(present),
-        lambda f, _: {"$ex": {f: 1}},
+        lambda f, _: {"$ex": {f: 1}}, lambda present, _t, _l: present,
         satisfying=lambda _t, _cur, _n: [],  # no value to propose without knowing the account
     ),
     Operator(
         MISSING, "missing", "exists", "none", False, True, lambda present, _: not present,
-        lambda f, _: {"$nex": {f: 1}},
+        lambda f, _: {"$nex": {f: 1}}, lambda present, _t, lg: lg.no(present),
         satisfying=lambda _t, _cur, _n: [REMOVE],
     ),
 )  # fmt: skip

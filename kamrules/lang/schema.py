@@ -108,6 +108,7 @@ FACT = Spec(
         "source": Key("scalar", True, _FACT_KEY, "a 'source:' key", {"enum": ["given", "derived", "computed"]}),
         "computed": Key("scalar", json=_TEXT),
         "default": Key("any"),
+        "controllable": Key("scalar", json={"type": "boolean"}),
     },
     names=FACT_NAME.pattern,
 )

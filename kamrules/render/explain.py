@@ -29,7 +29,26 @@ def explanation_text(e: Explanation) -> str:
         props = [p for p in e.proposals if p.goal == goal]
         out.append(f"  to reach {goal}:" + ("" if props else " no verified change of given facts found"))
         out.extend(_proposal_line(i, p) for i, p in enumerate(props, 1))
+        if e.levers:
+            out.append(_exact_line(goal, e))
     return "\n".join(out)
+
+
+def _exact_line(goal: str, e: Explanation) -> str:
+    """The smallest change over controllable facts for one goal, or that they alone cannot reach it."""
+    x = next((x for x in e.exact if x.proposal.goal == goal), None)
+    if x is None:
+        return f"    smallest over controllable facts ({', '.join(e.levers)}): none reaches it on their own"
+    p = x.proposal
+    facts = "fact" if x.facts_changed == 1 else "facts"
+    return (
+        f"    smallest over controllable facts: {_changes_text(p)}   [{x.facts_changed} {facts}, distance "
+        f"{fmt(x.distance)}; checked: {p.rule} fires, stage {p.stage} ({p.move}), key account {fmt(p.key_account)}]"
+    )
+
+
+def _changes_text(p: Proposal) -> str:
+    return ", ".join(f"{f} {fmt(a)} → {'(remove)' if b == REMOVE else fmt(b)}" for f, a, b in p.changes)
 
 
 def _because_lines(b: dict[str, Any]) -> list[str]:
@@ -72,5 +91,5 @@ def _failure_line(f: Failure) -> str:
 
 
 def _proposal_line(i: int, p: Proposal) -> str:
-    ch = ", ".join(f"{f} {fmt(a)} → {'(remove)' if b == REMOVE else fmt(b)}" for f, a, b in p.changes)
+    ch = _changes_text(p)
     return f"    {i}. {ch}   [checked: {p.rule} fires, stage {p.stage} ({p.move}), key account {fmt(p.key_account)}]"

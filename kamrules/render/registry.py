@@ -16,7 +16,7 @@ from kamrules.audit.replay import Backtest, Replay
 from kamrules.audit.verify import Verification
 from kamrules.engine.explain import Explanation
 from kamrules.errors import KamrulesError
-from kamrules.render import decision, review, scenarios
+from kamrules.render import checks, coverage, decision, diff, review, scenarios
 from kamrules.render.audit import (
     backtest_text,
     checkpoint_text,
@@ -114,6 +114,8 @@ RENDERERS: Mapping[type, Mapping[str, Renderer]] = {
     },
     decision.Evaluated: {"table": decision.evaluated_text, "json": decision.evaluated_json},
     decision.RulesChecked: {"table": decision.rules_checked_text, "json": decision.rules_checked_json},
+    diff.DiffReport: {"table": diff.diff_text, "json": diff.diff_json},
+    checks.DeepReport: {"table": checks.report_text, "json": checks.report_json},
     decision.RulesListing: {
         "table": decision.listing_text,
         "json": decision.listing_json,
@@ -136,5 +138,6 @@ RENDERERS: Mapping[type, Mapping[str, Renderer]] = {
     Timeline: {"table": _lines(scenarios.timeline_text), "json": lambda t: _json(scenarios.timeline_dict(t))},
     MonteCarlo: {"table": _lines(scenarios.monte_carlo_text), "json": _dict_json},
     # One JSON document on stdout: the failures are in it, so only the exit code says more.
+    coverage.CoveredTests: {"table": coverage.covered_text, "json": coverage.covered_json},
     TestReport: {"table": _lines(scenarios.test_report_text), "json": lambda r: _json(scenarios.test_report_dict(r))},
 }

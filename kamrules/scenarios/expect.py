@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,11 @@ class TestReport:
         return len(self.outcomes) - self.passed
 
 
-def run_tests(paths: Sequence[str | Path]) -> TestReport:
+Observer = Callable[[Timeline], None]
+"""Called with each scenario's timeline as it is checked (coverage counts its decisions)."""
+
+
+def run_tests(paths: Sequence[str | Path], observe: Observer | None = None) -> TestReport:
     """Load every scenario under ``paths``, simulate each, and check its expectations."""
     scenarios = load_scenarios(paths)
     evaluators: dict[int, Evaluator] = {}
@@ -91,12 +95,15 @@ def run_tests(paths: Sequence[str | Path]) -> TestReport:
     try:
         for sc in scenarios:
             if sc.is_portfolio:  # the portfolio review runs its own engine
-                outcomes.extend(check(simulate(sc)))
-                continue
-            # One engine per rule set, built when first needed (setdefault would build, and leak, one per scenario).
-            if id(sc.ruleset) not in evaluators:
-                evaluators[id(sc.ruleset)] = Evaluator(sc.ruleset)
-            outcomes.extend(check(simulate(sc, evaluators[id(sc.ruleset)])))
+                timeline = simulate(sc)
+            else:
+                # One engine per rule set, built when first needed (setdefault would build, and leak, one each).
+                if id(sc.ruleset) not in evaluators:
+                    evaluators[id(sc.ruleset)] = Evaluator(sc.ruleset)
+                timeline = simulate(sc, evaluators[id(sc.ruleset)])
+            if observe is not None:
+                observe(timeline)
+            outcomes.extend(check(timeline))
     finally:
         for ev in evaluators.values():
             ev.close()
