@@ -14,7 +14,7 @@ from kamrules.audit.log import Entry, Verification
 from kamrules.audit.replay import Backtest, Replay
 from kamrules.engine.explain import Explanation
 from kamrules.errors import KamrulesError
-from kamrules.render import decision, review, scenarios
+from kamrules.render import decision, export, review, scenarios
 from kamrules.render.audit import (
     backtest_text,
     entries_text,
@@ -110,7 +110,7 @@ RENDERERS: Mapping[type, Mapping[str, Renderer]] = {
     },
     Explanation: {"table": _lines(explanation_text), "json": _dict_json},
     # The portfolio's JSON is written while accounts are evaluated, by review.JsonStream.
-    review.ReviewReport: {"table": review.review_text, "csv": review.review_csv, "markdown": review.review_markdown},
+    review.ReviewReport: {"table": review.review_text, "csv": export.review_csv, "markdown": review.review_markdown},
     review.AbcReport: {"table": review.abc_text, "json": review.abc_json},
     AuditEntries: {"table": lambda a: entries_text(a.entries) + "\n", "json": _entries_json},
     Entry: {"table": _lines(record_text), "json": lambda e: to_json(e.record.to_dict()) + "\n"},
