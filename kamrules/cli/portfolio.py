@@ -135,7 +135,7 @@ def _json_stream(stack: contextlib.ExitStack, output: str | None, head: dict[str
     """The JSON document, written to stdout or to --output while accounts are evaluated."""
     if output is None:
         return pr.JsonStream(lambda text: click.echo(text, nl=False), head)
-    out = stack.enter_context(open(output, "w", encoding="utf-8"))
+    out = stack.enter_context(open(output, "w", encoding="utf-8"))  # noqa: SIM115 - closed with the run
 
     def put(text: str) -> None:
         out.write(text)
