@@ -268,11 +268,16 @@ def _header(doc: _Doc, meta: Mapping[str, Any], rv: PortfolioReview, rules: str,
         doc.block(meta["period_note"])
 
 
+def active_count(rows: Sequence[Mapping[str, Any]]) -> int:
+    """Accounts with revenue in the period."""
+    return sum(1 for r in rows if isinstance(r["revenue"], (int, float)) and r["revenue"] > 0)
+
+
 def summary_items(rv: PortfolioReview, rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The review's summary as (label, text) pairs: counts, capacity, changes, structure, concentration, warnings."""
     s = designation.counts(rv)
     sel = rv.selection
-    active = sum(1 for r in rows if isinstance(r["revenue"], (int, float)) and r["revenue"] > 0)
+    active = active_count(rows)
     keys = f"{fmt(s['key_accounts'])}"
     if sel:
         keys += f" of capacity {fmt(sel['capacity'])} ({fmt(sel['eligible'])} eligible)"
