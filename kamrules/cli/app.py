@@ -20,6 +20,7 @@ COMMANDS = {
     "test": "kamrules.cli.scenarios:test_scenarios",
     "portfolio": "kamrules.cli.portfolio:portfolio_cmd",
     "abc": "kamrules.cli.portfolio:abc_cmd",
+    "init": "kamrules.cli.init:init_cmd",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from kamrules import scenarios as sc
@@ -10,6 +12,7 @@ from kamrules.cli.options import (
     format_option,
     write,
 )
+from kamrules.lang.defaults import shipped
 from kamrules.errors import EXIT_FAILED, EXIT_OK, CheckFailed
 from kamrules.lang.model import ALL_STAGES
 from kamrules.render.scenarios import failure_message
@@ -45,8 +48,8 @@ def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: 
 @format_option
 @as_of_option
 def test_scenarios(paths: tuple[str, ...], fmt: str) -> int:
-    """Run every scenario's expectations (default folder: scenarios/); exit 1 if any fails."""
-    result = sc.run_tests(paths or ("scenarios",))
+    """Run every scenario's expectations (default: ./scenarios, else the examples shipped with kamrules)."""
+    result = sc.run_tests(paths or (("scenarios",) if Path("scenarios").is_dir() else (str(shipped("scenarios")),)))
     write(result, fmt)
     if result.failed and fmt != "json":  # in JSON the failures are in the document, only the exit code says more
         raise CheckFailed(failure_message(result))

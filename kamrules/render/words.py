@@ -184,3 +184,9 @@ def rules_source_text(source: Any) -> str:
 def written_text(path: str) -> str:
     """What a command says on stderr when it wrote its output to a file."""
     return f"wrote {path} ({os.path.getsize(path):,} bytes)"
+
+
+def initialised_text(directory: str, files: list[str]) -> str:
+    """What `kamrules init` says: the files it wrote, and how they are used."""
+    used = "kamrules uses it when run from this folder" if directory.rstrip("/") == "rules" else "pass --rules " + directory
+    return f"wrote the default rules to {directory}/ ({', '.join(files)}); {used}"
