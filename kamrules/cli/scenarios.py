@@ -12,8 +12,8 @@ from kamrules.cli.options import (
     format_option,
     write,
 )
-from kamrules.lang.defaults import shipped
 from kamrules.errors import EXIT_FAILED, EXIT_OK, CheckFailed
+from kamrules.lang.defaults import shipped
 from kamrules.lang.model import ALL_STAGES
 from kamrules.render.scenarios import failure_message
 from kamrules.scenarios import DEFAULT_TARGET

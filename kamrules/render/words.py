@@ -188,5 +188,6 @@ def written_text(path: str) -> str:
 
 def initialised_text(directory: str, files: list[str]) -> str:
     """What `kamrules init` says: the files it wrote, and how they are used."""
-    used = "kamrules uses it when run from this folder" if directory.rstrip("/") == "rules" else "pass --rules " + directory
+    here = directory.rstrip("/") == "rules"
+    used = "kamrules uses it when run from this folder" if here else "pass --rules " + directory
     return f"wrote the default rules to {directory}/ ({', '.join(files)}); {used}"
