@@ -36,7 +36,11 @@ from kamrules.render.words import rules_source_text, written_text
 @click.command("portfolio")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--transactions", is_flag=True, help="FILE holds invoice/transaction lines, not one row per account.")
-@click.option("--period", default=None, help="With --transactions: 2026-07, 2026Q3, 2026 or 2026-01-01..2026-03-31.")
+@click.option(
+    "--period",
+    default=None,
+    help="With --transactions: 2026-07, 2026Q3, 2026 or 2026-01-01..2026-03-31 (default: the latest complete quarter).",
+)
 @click.option(
     "--previous",
     default=None,
@@ -82,8 +86,6 @@ def portfolio_cmd(
 
     FILE may be - to read the table from standard input.
     """
-    if transactions and not period:
-        raise click.UsageError("--transactions needs --period")
     if not transactions and (period or previous):
         raise click.UsageError("--period and --previous apply to --transactions only")
 
@@ -94,7 +96,7 @@ def portfolio_cmd(
     source = click.get_current_context().meta[RULES_KEY]
     with contextlib.ExitStack() as stack:
         rows, before, meta = read_review_input(
-            stack.enter_context(input_file(file)), transactions, period, previous, columns
+            stack.enter_context(input_file(file)), transactions, period, previous, columns, review_date()
         )
         stream = None
         if fmt == "json":  # written while accounts are evaluated, so no run holds the whole document in memory
@@ -165,14 +167,28 @@ def _show(report: pr.ReviewReport, fmt: str, output: str | None) -> None:
 )
 @click.option("--plot", default=None, type=click.Path(dir_okay=False), help="Draw the Pareto curve to a .png or .svg.")
 @click.option("--columns", default=None, help="Column mapping, e.g. account=Cliente,revenue=Fatturato.")
+@click.option("--transactions", is_flag=True, help="FILE holds invoice lines: aggregate them per account first.")
+@click.option("--period", default=None, help="With --transactions: the period (default: the latest complete quarter).")
 @rules_option
 @format_option
+@as_of_option
 def abc_cmd(
-    file: str, metric: str, method: str, plot: str | None, columns: str | None, rules_dir: str, fmt: str
+    file: str,
+    metric: str,
+    method: str,
+    plot: str | None,
+    columns: str | None,
+    transactions: bool,
+    period: str | None,
+    rules_dir: str,
+    fmt: str,
 ) -> None:
-    """ABC analysis of one metric of an account table (JSON: Decimals as exact strings)."""
+    """ABC analysis of one metric of an account table or of invoice lines (JSON: Decimals as exact strings)."""
+    if period and not transactions:
+        raise click.UsageError("--period applies to --transactions only")
     settings = load_settings(rules_dir)
-    rows, computed = abc_rows(file, metric, method, settings, columns)
+    lines = read_review_input(file, True, period, None, columns, review_date())[0] if transactions else None
+    rows, computed = abc_rows(file, metric, method, settings, columns, lines)
     if plot:
         from kamrules.render.plot import pareto_plot  # matplotlib only when a chart is asked for
 

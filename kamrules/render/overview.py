@@ -263,9 +263,13 @@ def _header(doc: _Doc, meta: Mapping[str, Any], rv: PortfolioReview, rules: str,
     doc.block(f"# {title}" if doc.md else title)
     if doc.md:
         doc.block("")
-    doc.block(f"{rules or 'rules'}, version {rv.rules_version[:12]}" + (f"; run {run_id}" if run_id else ""))
-    if meta.get("period_note"):
-        doc.block(meta["period_note"])
+    doc.block(rules or "rules: rules")
+    doc.block(f"rules version {rv.rules_version[:12]}" + (f", run {run_id}" if run_id else ""))
+    if meta.get("period_chosen"):
+        doc.block(
+            f"No --period given: reviewing the {meta['period_chosen']}, {meta['period']}, "
+            f"against the one before, {meta['previous_period']}."
+        )
 
 
 def active_count(rows: Sequence[Mapping[str, Any]]) -> int:
