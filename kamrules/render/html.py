@@ -201,7 +201,7 @@ def explanation_html(x: Explanation) -> str:
         "explanation.html.j2",
         title=f"Why: {d.name or d.account}",
         decision=d,
-        reasons=_reasons(d),
+        fired=_reasons(d),
         text=explanation_text(x),
         version=d.rules_version,
     )
