@@ -263,13 +263,17 @@ def _header(doc: _Doc, meta: Mapping[str, Any], rv: PortfolioReview, rules: str,
     doc.block(f"# {title}" if doc.md else title)
     if doc.md:
         doc.block("")
-    doc.block(rules or "rules: rules")
-    doc.block(f"rules version {rv.rules_version[:12]}" + (f", run {run_id}" if run_id else ""))
+    doc.block((rules or "rules: rules") + f", version {rv.rules_version[:12]}" + (f", run {run_id}" if run_id else ""))
     if meta.get("period_chosen"):
         doc.block(
             f"No --period given: reviewing the {meta['period_chosen']}, {meta['period']}, "
             f"against the one before, {meta['previous_period']}."
         )
+
+
+def count(n: int) -> str:
+    """A count with thousands separators: '23,570'."""
+    return f"{n:,}"
 
 
 def active_count(rows: Sequence[Mapping[str, Any]]) -> int:
@@ -282,32 +286,31 @@ def summary_items(rv: PortfolioReview, rows: list[dict[str, Any]], meta: Mapping
     s = designation.counts(rv)
     sel = rv.selection
     active = active_count(rows)
-    keys = f"{fmt(s['key_accounts'])}"
+    keys = f"{count(s['key_accounts'])}"
     if sel:
-        keys += f" of capacity {fmt(sel['capacity'])} ({fmt(sel['eligible'])} eligible)"
+        keys += f" of capacity {count(sel['capacity'])} ({count(sel['eligible'])} eligible)"
     if rv.previous_known:
-        changes = ", ".join(f"{st} {fmt(s[st])}" for st in STATUSES)
+        changes = ", ".join(f"{st} {count(s[st])}" for st in STATUSES)
     else:
         changes = "unknown: " + designation.unknown_previous(meta)
     st = rv.structure.to_dict()
     items = [
-        ("Accounts", f"{fmt(len(rows))} ({fmt(active)} with revenue in the period)"),
+        ("Accounts", f"{count(len(rows))} ({count(active)} with revenue in the period)"),
         ("Key accounts", keys),
         ("Against previous period", changes),
         ("Structure", f"{st['recommended'] or 'none'}" + (f" (rule {st['rule']})" if st["rule"] else "")),
     ]
-    for m, c in rv.concentration.items():
-        conc = c.to_dict()
-        items.append(
-            (
-                f"Concentration, {m}",
-                f"top 20% ({fmt(conc['top20_accounts'])} accounts) hold {_figure(conc['top20_share'], 1, True)}, "
-                f"Gini {_figure(conc['gini'], 3)}, HHI {_figure(conc['hhi'], 4)}",
-            )
-        )
+    conc = {m: c.to_dict() for m, c in rv.concentration.items()}
+    if conc:
+        top20 = {c["top20_accounts"] for c in conc.values()}
+        who = f"top 20% of accounts ({count(top20.pop())})" if len(top20) == 1 else "top 20% of accounts"
+        shares = ", ".join(f"{m} {_figure(c['top20_share'], 1, True)}" for m, c in conc.items())
+        items.append(("Concentration", f"{who} hold {shares}"))
+        ginis = ", ".join(f"{m} {_figure(c['gini'], 3)}/{_figure(c['hhi'], 4)}" for m, c in conc.items())
+        items.append(("Gini / HHI", ginis))
     first = sum(1 for a in rv.accounts if "first-order" in a.notes)
     if first:
-        items.append(("Note", f"{fmt(first)} account(s): {note_text('first-order')}"))
+        items.append(("Note", f"{count(first)} account(s): {note_text('first-order')}"))
     items.extend(("Warning", w) for w in designation.warnings(rv, meta))
     return items
 
@@ -320,7 +323,7 @@ def _figure(x: str | None, places: int, as_percent: bool = False) -> str:
 
 def _more(doc: _Doc, shown: int, total: int) -> None:
     if total > shown:
-        doc.block(f"{'' if doc.md else '  '}and {fmt(total - shown)} more (--all lists them)")
+        doc.block(f"{'' if doc.md else '  '}and {count(total - shown)} more (--all lists them)")
 
 
 def _groups(doc: _Doc, rv: PortfolioReview, rows: list[dict[str, Any]], view: View, cols: Columns) -> None:
@@ -330,7 +333,7 @@ def _groups(doc: _Doc, rv: PortfolioReview, rows: list[dict[str, Any]], view: Vi
     rules: dict[str, str] = {}
     for status in STATUSES:
         group = ordered([r for r in rows if r["review"] == status], view.sort, "revenue")
-        doc.heading(f"{status.capitalize()} key accounts ({fmt(len(group))})")
+        doc.heading(f"{status.capitalize()} key accounts ({count(len(group))})")
         if not group:
             doc.block("none")
             continue
@@ -380,7 +383,7 @@ def overview(
     for label, text in summary_items(rv, rows, meta):
         doc.item(label, text)
     keys = displayed(key_accounts(rows, view), rv.metrics)
-    doc.heading(f"Key accounts ({fmt(len(keys))})")
+    doc.heading(f"Key accounts ({count(len(keys))})")
     if keys:
         doc.block(
             table(keys, _key_columns(keys, rv.metrics), cols, md) + "\n" + ("\n" if md else "") + _classes(rv.metrics)
@@ -392,11 +395,11 @@ def overview(
     _structure(doc, rv)
     if view.all:
         listed = ordered([r for r in rows if r["key_account"] or not view.key_only], view.sort, None)
-        doc.heading(f"{'Key accounts' if view.key_only else 'All accounts'} in detail ({fmt(len(listed))})")
+        doc.heading(f"{'Key accounts' if view.key_only else 'All accounts'} in detail ({count(len(listed))})")
         # the widest columns (potential, quadrant, the four classes apart) are in the CSV, XLSX and HTML
         columns = ["rank", "account", "name", "revenue", "classes", "key_account", "review", "stage", "move", "action"]
         doc.block(table(displayed(listed, rv.metrics), columns, cols, md))
     elif not view.key_only:
         doc.heading("All accounts")
-        doc.block(f"{fmt(len(rows))} accounts: --all lists every one, --output FILE.csv or .xlsx writes them all")
+        doc.block(f"{count(len(rows))} accounts: --all lists every one, --output FILE.csv or .xlsx writes them all")
     return "\n".join(doc.lines).lstrip("\n") + "\n"
