@@ -29,7 +29,7 @@ from kamrules.kam import abc_rows, load_settings, load_structure_rules
 from kamrules.kam import review as pf
 from kamrules.lang import load_ruleset
 from kamrules.render import review as pr
-from kamrules.render.overview import SORT_FIELDS, View
+from kamrules.render.rows import SORT_FIELDS, View
 from kamrules.render.words import rules_source_text, written_text
 
 

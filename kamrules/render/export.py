@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from kamrules.render import decision as report
-from kamrules.render.overview import Columns, account_row, ordered, summary_items
+from kamrules.render.overview import summary_items
 from kamrules.render.review import ReviewReport
+from kamrules.render.rows import Columns, account_row, ordered
 
 __all__ = ["FORMULA_STARTS", "accounts_table", "neutral", "review_csv", "review_xlsx"]
 

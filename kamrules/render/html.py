@@ -20,7 +20,9 @@ from kamrules.render import designation
 from kamrules.render.charts import funnel_svg, pareto_points, pareto_svg
 from kamrules.render.decision import Evaluated
 from kamrules.render.explain import explanation_text
-from kamrules.render.overview import (
+from kamrules.render.overview import summary_items
+from kamrules.render.review import ReviewReport
+from kamrules.render.rows import (
     STATUSES,
     Columns,
     account_row,
@@ -29,9 +31,7 @@ from kamrules.render.overview import (
     displayed,
     key_accounts,
     ordered,
-    summary_items,
 )
-from kamrules.render.review import ReviewReport
 from kamrules.render.selection import selection_text
 from kamrules.render.words import fmt, percent, threshold
 

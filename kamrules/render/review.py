@@ -19,7 +19,8 @@ from kamrules.kam.review import PortfolioReview
 from kamrules.lang.model import Fact
 from kamrules.render import decision as report
 from kamrules.render import designation
-from kamrules.render.overview import Columns, View, overview
+from kamrules.render.overview import overview
+from kamrules.render.rows import Columns, View
 from kamrules.render.words import percent
 
 __all__ = ["AbcReport", "JsonStream", "ReviewReport"]
