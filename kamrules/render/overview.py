@@ -116,8 +116,9 @@ def _figure(x: str | None, places: int, as_percent: bool = False) -> str:
 
 
 def _more(doc: _Doc, shown: int, total: int) -> None:
-    if total > shown:
-        doc.block(f"{'' if doc.md else '  '}and {count(total - shown)} more (--all lists them)")
+    if total > shown:  # in Markdown a blank line ends the table, or the line would be read as one of its rows
+        lead = "\n" if doc.md else "  "
+        doc.block(f"{lead}and {count(total - shown)} more (--all lists them)")
 
 
 def _groups(doc: _Doc, rv: PortfolioReview, rows: list[dict[str, Any]], view: View, cols: Columns) -> None:
