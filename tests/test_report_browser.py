@@ -120,3 +120,13 @@ def test_filter_keeps_matching_rows(page, report):
     page.fill('input[data-filter="key-table"]', first)
     assert page.locator("#key-table > tbody > tr:not(.hidden)").count() == 1
     assert page.text_content("#key-table-shown") == "1"
+
+
+def test_printing_opens_every_reason_and_hides_the_filter(page):
+    """Printing (to PDF) opens every account's reasons; in print media the filter box is not shown."""
+    closed = page.locator("#key-table details:not([open])").count()
+    assert closed > 0
+    assert page.pdf()[:4] == b"%PDF"
+    assert page.locator("#key-table details:not([open])").count() == 0
+    page.emulate_media(media="print")
+    assert not page.locator('input[data-filter="key-table"]').is_visible()
