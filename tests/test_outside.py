@@ -77,6 +77,8 @@ def test_shipped_rules_are_used_and_named_outside_the_repository(outside):
     )
     doc = json.loads(_run("portfolio", "examples/portfolio.csv", "--no-audit", "--quiet", "--format", "json").stdout)
     assert doc["rules"] == {"path": str(shipped()), "origin": "shipped"}
+    one = json.loads(_run("evaluate", ACCOUNT, "--no-audit", "--format", "json").stdout)
+    assert one["rules"] == {"path": str(shipped()), "origin": "shipped"}
 
 
 def test_rules_folder_order_option_then_cwd_then_environment(outside, monkeypatch, tmp_path_factory):

@@ -6,6 +6,7 @@ import click
 
 from kamrules.audit import log as audit
 from kamrules.cli.options import (
+    RULES_KEY,
     as_of_option,
     audit_db_option,
     no_audit_option,
@@ -58,11 +59,10 @@ def evaluate(
         prepared = kam_context.prepare(ev, accounts, settings, review_date(), context)
         decisions = ev.evaluate_many([a for a, _ in prepared])
     ids = [] if no_audit else audit.record(audit.db_path(audit_db), decisions, ruleset, "evaluate")
-    write(
-        Evaluated(tuple(decisions), ruleset, tuple(ids), tuple(n for _, n in prepared)),
-        output_format(output, fmt),
-        output,
-    )
+    source = click.get_current_context().meta[RULES_KEY]
+    rules = {"path": source.path, "origin": source.origin}
+    evaluated = Evaluated(tuple(decisions), ruleset, tuple(ids), tuple(n for _, n in prepared), rules)
+    write(evaluated, output_format(output, fmt), output)
 
 
 @click.command("explain")
