@@ -191,7 +191,9 @@ def evaluated_html(e: Evaluated) -> str:
         }
         for i, d in enumerate(e.decisions)
     ]
-    return _page("decisions.html.j2", title="Account decisions", decisions=decisions, version=e.ruleset.version)
+    return _page(
+        "decisions.html.j2", title="Account decisions", decisions=decisions, version=e.ruleset.version, rules=e.rules
+    )
 
 
 def explanation_html(x: Explanation) -> str:
