@@ -128,6 +128,14 @@ def test_dash_reads_the_table_from_standard_input(doc):
     assert json.loads(r.stdout)["summary"] == doc["summary"]
 
 
+def test_a_bad_row_on_standard_input_names_stdin():
+    """A bad cell read from standard input is exit 3 at <stdin>:row:column."""
+    data = "account,revenue\nA1,100\nA2,lots\n"
+    r = _run("portfolio", "-", "--rules", RULES, "--no-audit", "--quiet", input=data)
+    assert r.exit_code == 3
+    assert r.output.startswith("<stdin>:3:")
+
+
 def test_xlsx_has_a_summary_and_an_accounts_sheet(tmp_path, doc):
     """--output review.xlsx writes a Summary sheet and an Accounts sheet with one row per account."""
     out = tmp_path / "review.xlsx"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -13,7 +14,7 @@ import click
 from click.decorators import FC
 
 from kamrules.engine.compute import reviewing_on
-from kamrules.errors import EXIT_OK, EngineError, KamrulesError
+from kamrules.errors import EXIT_OK, EngineError, InvalidInput, KamrulesError
 from kamrules.lang.defaults import ENV_RULES, find_rules
 from kamrules.render.registry import render
 from kamrules.render.words import rules_source_text, written_text
@@ -144,7 +145,11 @@ def input_file(path: str) -> Iterator[str]:
         name = os.path.join(tmp, "stdin" + suffix)
         with open(name, "wb") as f:
             f.write(data)
-        yield name
+        try:
+            yield name
+        except InvalidInput as e:  # the problems name standard input, not a file that is gone by then
+            stdin = [dataclasses.replace(p, span=p.span._replace(file="<stdin>")) for p in e.problems]
+            raise InvalidInput(stdin) from None
 
 
 # The review date: computed facts read it as `as_of`, the review's dates (review due) are counted to it.
