@@ -63,3 +63,18 @@ def test_quarterly_review_runs_and_designates_within_capacity(cdnow, previous, p
     assert sel["eligible"] >= sel["designated"]
     kept = len(summary["review"]["kept"])
     assert kept + len(summary["review"]["new"]) == sel["designated"]
+
+
+def test_yearly_review_text_is_summary_first_and_short(cdnow):
+    """The 1998-against-1997 review of 23,570 customers is under 400 lines and lists every key account by line 40."""
+    args = ["portfolio", str(cdnow), "--transactions", "--period", "1998", "--previous", "1997", "--rules", str(RULES)]
+    text = CliRunner().invoke(main, [*args, "--no-audit", "--quiet"])
+    doc = json.loads(CliRunner().invoke(main, [*args, "--no-audit", "--quiet", "--format", "json"]).stdout)
+    assert text.exit_code == 0, text.output[-2000:]
+    lines = text.stdout.splitlines()
+    assert doc["summary"]["accounts"] > 20_000
+    assert len(lines) < 400
+    keys = [a["account"] for a in doc["accounts"] if a["decision"]["key_account"]]
+    assert len(keys) == 24
+    first40 = "\n".join(lines[:40])
+    assert all(f"  {k}  " in first40 for k in keys)

@@ -362,7 +362,8 @@ def test_new_records_are_compact_and_keep_what_replays_them(tmp_path):
     assert run("evaluate", "--rules", str(RULES), str(VENETA), db=db).exit_code == 0
     header, (rec,) = block(db, 1)
     assert (header["schema"], header["kind"], header["count"]) == (3, "account", 1)
-    assert set(rec) == {"account", "name", "origin", "given", "derived", "stage", "actions", "fired"}
+    # the default rules compute dates (days_since_review, months_in_stage): the review date is recorded too
+    assert set(rec) == {"account", "name", "origin", "given", "derived", "stage", "actions", "fired", "as_of"}
     assert rec["given"]["trust_score"] == 5.5 and rec["stage"]["move"] == "hold"
 
 

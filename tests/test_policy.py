@@ -144,7 +144,7 @@ def test_review_lists_next_in_line_and_warns_beyond_capacity(tmp_path):
     assert ranks == sorted(ranks) and ranks[0] >= 3 and len(ranks) == min(10, sel["eligible"] - 2)
     assert sel["warnings"][0]["code"] == "eligibility-exceeds-capacity"
     text = run("portfolio", PORTFOLIO, "--rules", rules, "--no-audit").output
-    assert "next in line" in text and "warning:" in text
+    assert "Next in line (eligible, left out by capacity)" in text and "Warning:" in text
 
 
 def test_bad_selection_setting_is_invalid_input(tmp_path):

@@ -80,7 +80,9 @@ def test_changed_threshold_breaks_an_expectation(tmp_path, in_root):
     stages.write_text(text.replace(old, old.replace("value: 6}", "value: 7}")), encoding="utf-8")
     scenario = tmp_path / "full-path.yaml"
     scenario.write_text(
-        (SCENARIOS / "full-path.yaml").read_text(encoding="utf-8").replace("rules: rules\n", f"rules: {rules}\n"),
+        (SCENARIOS / "full-path.yaml")
+        .read_text(encoding="utf-8")
+        .replace("\naccount:\n", f"\nrules: {rules}\naccount:\n", 1),
         encoding="utf-8",
     )
     result = CliRunner().invoke(main, ["test", str(scenario)])

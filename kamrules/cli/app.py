@@ -21,6 +21,7 @@ COMMANDS = {
     "portfolio": "kamrules.cli.portfolio:portfolio_cmd",
     "abc": "kamrules.cli.portfolio:abc_cmd",
     "serve": "kamrules.cli.serve:serve_cmd",
+    "init": "kamrules.cli.init:init_cmd",
 }
 
 

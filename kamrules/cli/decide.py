@@ -9,10 +9,13 @@ import click
 from kamrules.audit import log as audit
 from kamrules.audit.verify import tail_problem
 from kamrules.cli.options import (
+    RULES_KEY,
     as_of_option,
     audit_db_option,
-    format_option,
     no_audit_option,
+    output_format,
+    output_option,
+    report_formats_option,
     rules_option,
     write,
 )
@@ -29,7 +32,8 @@ from kamrules.render.decision import Evaluated
 @click.command()
 @click.argument("account_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @rules_option
-@format_option
+@report_formats_option
+@output_option("table", "json", "html")
 @audit_db_option
 @no_audit_option
 @as_of_option
@@ -44,6 +48,7 @@ def evaluate(
     account_files: tuple[str, ...],
     rules_dir: str,
     fmt: str,
+    output: str | None,
     audit_db: str | None,
     no_audit: bool,
     portfolio_file: str | None,
@@ -57,7 +62,10 @@ def evaluate(
         prepared = kam_context.prepare(ev, accounts, settings, context)
         decisions = ev.evaluate_many([a for a, _ in prepared])
     ids = [] if no_audit else _record(audit.db_path(audit_db), decisions, ruleset)
-    write(Evaluated(tuple(decisions), ruleset, tuple(ids), tuple(n for _, n in prepared)), fmt)
+    source = click.get_current_context().meta[RULES_KEY]
+    rules = {"path": source.path, "origin": source.origin}
+    evaluated = Evaluated(tuple(decisions), ruleset, tuple(ids), tuple(n for _, n in prepared), rules)
+    write(evaluated, output_format(output, fmt), output)
 
 
 def _record(path: Path, decisions: list[Decision], ruleset: RuleSet) -> list[str]:
@@ -71,9 +79,10 @@ def _record(path: Path, decisions: list[Decision], ruleset: RuleSet) -> list[str
 @click.command("explain")
 @click.argument("account_file", type=click.Path(dir_okay=False))
 @rules_option
-@format_option
+@report_formats_option
+@output_option("table", "json", "html")
 @as_of_option
-def explain_cmd(account_file: str, rules_dir: str, fmt: str) -> None:
+def explain_cmd(account_file: str, rules_dir: str, fmt: str, output: str | None) -> None:
     """Why this decision, why not the next move, and what changes of given facts would reach it."""
     ruleset = load_ruleset(rules_dir)
     account = load_account(account_file, ruleset)
@@ -82,4 +91,4 @@ def explain_cmd(account_file: str, rules_dir: str, fmt: str) -> None:
         # the same computed facts as evaluate (potential, score, capacity, review dates)
         account = kam_context.prepare(ev, [account], settings)[0][0]
         explanation = explain.explain(ev, account)
-    write(explanation, fmt)
+    write(explanation, output_format(output, fmt), output)

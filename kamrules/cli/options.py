@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
-from collections.abc import Callable
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
 from click.decorators import FC
 
 from kamrules.engine.compute import reviewing_on
-from kamrules.errors import EXIT_OK, EngineError, KamrulesError
+from kamrules.errors import EXIT_OK, EngineError, InvalidInput, KamrulesError
+from kamrules.lang.defaults import ENV_RULES, find_rules
 from kamrules.render.registry import render
-from kamrules.scenarios import DEFAULT_RULES
+from kamrules.render.words import rules_source_text, written_text
 
 # The error handler shows an error in the format the command was asked for; the option leaves it here.
 FORMAT_KEY = "kamrules.format"
+# Where the rules came from (a RulesSource): every text output ends with it.
+RULES_KEY = "kamrules.rules"
 
 
 class KamrulesGroup(click.Group):
@@ -43,8 +50,49 @@ def _show(err: KamrulesError, ctx: click.Context) -> int:
     return err.exit_code
 
 
-def write(obj: Any, fmt: str) -> None:
-    click.echo(render(obj, fmt), nl=False)
+def write(obj: Any, fmt: str, output: str | None = None, name_rules: bool = True) -> None:
+    """Render ``obj`` to stdout, or to the file ``output``; text output ends with where the rules came from."""
+    text = render(obj, fmt)
+    source = click.get_current_context().meta.get(RULES_KEY)
+    if fmt == "table" and source is not None and name_rules:
+        text += rules_source_text(source) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    click.echo(written_text(output), err=True)
+
+
+# --output FILE: the format from the file's extension.
+OUTPUT_FORMATS = {".txt": "table", ".md": "markdown", ".csv": "csv", ".json": "json", ".html": "html", ".xlsx": "xlsx"}
+
+
+def output_option(*formats: str) -> Callable[[FC], FC]:
+    """--output FILE, whose extension says the format (one of ``formats``); it overrides --format."""
+    allowed = {ext: f for ext, f in OUTPUT_FORMATS.items() if f in formats}
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None:
+            ext = os.path.splitext(value)[1].lower()
+            if ext not in allowed:
+                raise click.BadParameter(f"'{value}': the extension must be one of {', '.join(allowed)}", ctx, param)
+            ctx.meta[FORMAT_KEY] = "table" if allowed[ext] in ("xlsx", "html") else allowed[ext]
+        return value
+
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False),
+        default=None,
+        callback=check,
+        help=f"Write to this file; the format is the extension's ({', '.join(allowed)}).",
+    )
+
+
+def output_format(output: str | None, fmt: str) -> str:
+    """The format of the output: the extension of --output when given, else --format."""
+    return OUTPUT_FORMATS[os.path.splitext(output)[1].lower()] if output else fmt
 
 
 def _remember_format(ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -68,9 +116,50 @@ def rules_dir_option(help: str, **kwargs: Any) -> Callable[[FC], FC]:
     return click.option("--rules", "rules_dir", type=click.Path(file_okay=False), help=help, **kwargs)
 
 
-rules_option = rules_dir_option("Rules folder (facts.yaml and rule files).", default=DEFAULT_RULES, show_default=True)
+def _find_rules(ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+    source = find_rules(value)
+    ctx.meta[RULES_KEY] = source
+    return source.path
+
+
+def given_rules() -> bool:
+    """Whether the command was given its rules folder (then its output names it already)."""
+    source = click.get_current_context().meta.get(RULES_KEY)
+    return source is not None and source.origin == "option"
+
+
+# The rules folder as an argument (rules check, rules list): when left out, the same order as --rules.
+rules_argument = click.argument("rules_dir", required=False, type=click.Path(), callback=_find_rules)
+rules_option = rules_dir_option(
+    f"Rules folder (facts.yaml and rule files). Default: ./rules when present, else ${ENV_RULES}, "
+    "else the rules shipped with kamrules.",
+    callback=_find_rules,
+)
 format_option = _format_option("table", "json")
 all_formats_option = _format_option("table", "json", "csv", "markdown")
+review_formats_option = _format_option("table", "json", "csv", "markdown", "html")
+report_formats_option = _format_option("table", "json", "html")
+
+
+@contextlib.contextmanager
+def input_file(path: str) -> Iterator[str]:
+    """The path of an input file; for ``-``, standard input saved to a temporary stdin.csv (or stdin.json)."""
+    if path != "-":
+        yield path
+        return
+    data = sys.stdin.buffer.read()
+    suffix = ".json" if data.lstrip()[:1] in (b"[", b"{") else ".csv"
+    with tempfile.TemporaryDirectory(prefix="kamrules-") as tmp:
+        name = os.path.join(tmp, "stdin" + suffix)
+        with open(name, "wb") as f:
+            f.write(data)
+        try:
+            yield name
+        except InvalidInput as e:  # the problems name standard input, not a file that is gone by then
+            stdin = [dataclasses.replace(p, span=p.span._replace(file="<stdin>")) for p in e.problems]
+            raise InvalidInput(stdin) from None
+
+
 # The review date: computed facts read it as `as_of`, the review's dates (review due) are counted to it.
 # It is set for the command's whole run and undone when it ends.
 as_of_option = click.option(

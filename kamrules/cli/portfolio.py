@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import uuid
+from typing import Any
 
 import click
 
 from kamrules.audit import log as audit
 from kamrules.cli.options import (
-    all_formats_option,
+    RULES_KEY,
     as_of_option,
     audit_db_option,
     format_option,
+    input_file,
     no_audit_option,
+    output_format,
+    output_option,
+    review_formats_option,
     rules_option,
     write,
 )
@@ -23,12 +29,18 @@ from kamrules.kam import abc_rows, load_settings, load_structure_rules
 from kamrules.kam import review as pf
 from kamrules.lang import load_ruleset
 from kamrules.render import review as pr
+from kamrules.render.rows import SORT_FIELDS, View
+from kamrules.render.words import rules_source_text, written_text
 
 
 @click.command("portfolio")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--transactions", is_flag=True, help="FILE holds invoice/transaction lines, not one row per account.")
-@click.option("--period", default=None, help="With --transactions: 2026-07, 2026Q3, 2026 or 2026-01-01..2026-03-31.")
+@click.option(
+    "--period",
+    default=None,
+    help="With --transactions: 2026-07, 2026Q3, 2026 or 2026-01-01..2026-03-31 (default: the latest complete quarter).",
+)
 @click.option(
     "--previous",
     default=None,
@@ -36,7 +48,19 @@ from kamrules.render import review as pr
 )
 @click.option("--columns", default=None, help="Column mapping, e.g. account=Cliente,date=Data,amount=Importo.")
 @rules_option
-@all_formats_option
+@review_formats_option
+@output_option("table", "markdown", "csv", "json", "html", "xlsx")
+@click.option(
+    "--top", type=click.IntRange(min=0), default=20, show_default=True, help="New, kept and lost: the first N of each."
+)
+@click.option("--key-only", is_flag=True, help="Only key accounts in the account lists (CSV, XLSX, HTML, --all).")
+@click.option(
+    "--sort",
+    type=click.Choice(SORT_FIELDS),
+    default=None,
+    help="Order of the account lists (numbers largest first, rank smallest first); default: rank, revenue.",
+)
+@click.option("--all", "show_all", is_flag=True, help="Everything: every new/kept/lost account and every account.")
 @click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
 @audit_db_option
 @as_of_option
@@ -49,25 +73,40 @@ def portfolio_cmd(
     columns: str | None,
     rules_dir: str,
     fmt: str,
+    output: str | None,
+    top: int,
+    key_only: bool,
+    sort: str | None,
+    show_all: bool,
     quiet: bool,
     audit_db: str | None,
     no_audit: bool,
 ) -> None:
-    """Portfolio review: ABC classes, potential, key accounts new/kept/lost with reasons, stages, structure."""
-    if transactions and not period:
-        raise click.UsageError("--transactions needs --period")
+    """Portfolio review: ABC classes, potential, key accounts new/kept/lost with reasons, stages, structure.
+
+    FILE may be - to read the table from standard input.
+    """
     if not transactions and (period or previous):
         raise click.UsageError("--period and --previous apply to --transactions only")
 
     ruleset = load_ruleset(rules_dir)
     settings = load_settings(rules_dir)
     structure_rules = load_structure_rules(rules_dir)
-    rows, before, meta = read_review_input(file, transactions, period, previous, columns)
-    stream = None
-    if fmt == "json":  # written while accounts are evaluated, so no run holds the whole document in memory
-        head = {"input": meta, "rules_version": ruleset.version, "settings": settings.to_dict()}
-        stream = pr.JsonStream(lambda text: click.echo(text, nl=False), head)
+    fmt = output_format(output, fmt)
+    source = click.get_current_context().meta[RULES_KEY]
     with contextlib.ExitStack() as stack:
+        rows, before, meta = read_review_input(
+            stack.enter_context(input_file(file)), transactions, period, previous, columns, review_date()
+        )
+        stream = None
+        if fmt == "json":  # written while accounts are evaluated, so no run holds the whole document in memory
+            head = {
+                "input": meta,
+                "rules": {"path": source.path, "origin": source.origin},
+                "rules_version": ruleset.version,
+                "settings": settings.to_dict(),
+            }
+            stream = _json_stream(stack, output, head)
         log = None if no_audit else stack.enter_context(audit.Recorder(audit.db_path(audit_db), ruleset, "portfolio"))
 
         def on_batch(results: list[pf.AccountResult]) -> None:
@@ -83,10 +122,37 @@ def portfolio_cmd(
         rv = pf.review(rows, ruleset, settings, before, progress, on_batch, structure_rules, review_date())
         if log and rv.structure.decision:
             log.add([rv.structure.decision], structure_rules, kind="portfolio")
+        if stream:
+            stream.finish(rv)
     if stream:
-        stream.finish(rv)
+        if output:
+            click.echo(written_text(output), err=True)
+        return
+    run_id = uuid.uuid4().hex[:12]  # names this run in the report
+    view = View(top, key_only, sort, show_all)
+    _show(pr.ReviewReport(rv, meta, ruleset.facts, view, rules_source_text(source), run_id), fmt, output)
+
+
+def _json_stream(stack: contextlib.ExitStack, output: str | None, head: dict[str, Any]) -> pr.JsonStream:
+    """The JSON document, written to stdout or to --output while accounts are evaluated."""
+    if output is None:
+        return pr.JsonStream(lambda text: click.echo(text, nl=False), head)
+    out = stack.enter_context(open(output, "w", encoding="utf-8"))  # noqa: SIM115 - closed with the run
+
+    def put(text: str) -> None:
+        out.write(text)
+
+    return pr.JsonStream(put, head)
+
+
+def _show(report: pr.ReviewReport, fmt: str, output: str | None) -> None:
+    if fmt == "xlsx":
+        from kamrules.render.export import review_xlsx  # openpyxl only when a workbook is asked for
+
+        review_xlsx(report, str(output))
+        click.echo(written_text(str(output)), err=True)
     else:
-        write(pr.ReviewReport(rv, meta), fmt)
+        write(report, fmt, output, name_rules=False)  # the report names its rules at the top
 
 
 @click.command("abc")
@@ -101,14 +167,28 @@ def portfolio_cmd(
 )
 @click.option("--plot", default=None, type=click.Path(dir_okay=False), help="Draw the Pareto curve to a .png or .svg.")
 @click.option("--columns", default=None, help="Column mapping, e.g. account=Cliente,revenue=Fatturato.")
+@click.option("--transactions", is_flag=True, help="FILE holds invoice lines: aggregate them per account first.")
+@click.option("--period", default=None, help="With --transactions: the period (default: the latest complete quarter).")
 @rules_option
 @format_option
+@as_of_option
 def abc_cmd(
-    file: str, metric: str, method: str, plot: str | None, columns: str | None, rules_dir: str, fmt: str
+    file: str,
+    metric: str,
+    method: str,
+    plot: str | None,
+    columns: str | None,
+    transactions: bool,
+    period: str | None,
+    rules_dir: str,
+    fmt: str,
 ) -> None:
-    """ABC analysis of one metric of an account table (JSON: Decimals as exact strings)."""
+    """ABC analysis of one metric of an account table or of invoice lines (JSON: Decimals as exact strings)."""
+    if period and not transactions:
+        raise click.UsageError("--period applies to --transactions only")
     settings = load_settings(rules_dir)
-    rows, computed = abc_rows(file, metric, method, settings, columns)
+    lines = read_review_input(file, True, period, None, columns, review_date())[0] if transactions else None
+    rows, computed = abc_rows(file, metric, method, settings, columns, lines)
     if plot:
         from kamrules.render.plot import pareto_plot  # matplotlib only when a chart is asked for
 

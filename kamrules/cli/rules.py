@@ -11,6 +11,8 @@ from kamrules.cli.options import (
     all_formats_option,
     as_of_option,
     format_option,
+    given_rules,
+    rules_argument,
     write,
 )
 from kamrules.engine.compute import review_date
@@ -22,7 +24,6 @@ from kamrules.lang.diff import diff_rulesets
 from kamrules.render.checks import DeepReport
 from kamrules.render.decision import RulesChecked, RulesListing
 from kamrules.render.diff import DiffReport
-from kamrules.scenarios import DEFAULT_RULES
 
 
 @click.group()
@@ -31,7 +32,7 @@ def rules() -> None:
 
 
 @rules.command("check")
-@click.argument("rules_dir", default=DEFAULT_RULES, type=click.Path())
+@rules_argument
 @click.option(
     "--deep",
     is_flag=True,
@@ -46,19 +47,19 @@ def rules_check(rules_dir: str, deep: bool, fmt: str) -> int:
     load_settings(rules_dir)  # settings.yaml belongs to the folder: check it too
     structure = load_structure_rules(rules_dir)  # and so do the portfolio rules
     if not deep:
-        write(RulesChecked(rules_dir, ruleset), fmt)
+        write(RulesChecked(rules_dir, ruleset), fmt, name_rules=not given_rules())
         return EXIT_OK
     report = DeepReport(tuple(deep_check(rs) for rs in (ruleset, structure) if rs is not None))
-    write(report, fmt)
+    write(report, fmt, name_rules=not given_rules())
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
 @rules.command("list")
-@click.argument("rules_dir", default=DEFAULT_RULES, type=click.Path())
+@rules_argument
 @all_formats_option
 def rules_list(rules_dir: str, fmt: str) -> None:
     """The rules as a table: id, source, priority, when, then (CSV and JSON add stratum and description)."""
-    write(RulesListing(load_ruleset(rules_dir)), fmt)
+    write(RulesListing(load_ruleset(rules_dir)), fmt, name_rules=not given_rules())
 
 
 @rules.command("diff")

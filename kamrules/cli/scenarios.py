@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from kamrules import scenarios as sc
@@ -14,6 +16,7 @@ from kamrules.cli.options import (
 from kamrules.errors import EXIT_FAILED, EXIT_OK, CheckFailed
 from kamrules.kam import load_structure_rules
 from kamrules.lang import load_ruleset
+from kamrules.lang.defaults import shipped
 from kamrules.lang.model import ALL_STAGES
 from kamrules.render.coverage import CoveredTests, coverage_failure
 from kamrules.render.scenarios import failure_message
@@ -76,16 +79,18 @@ def test_scenarios(
     rules_dir: str,
     fmt: str,
 ) -> int:
-    """Run every scenario's expectations (default folder: scenarios/); exit 1 if any fails."""
+    """Run every scenario's expectations (default: ./scenarios, else the examples shipped with kamrules)."""
     if (threshold is not None or cases) and not with_coverage:
         raise click.UsageError("--threshold and --cases need --coverage")
     counter = CoverageCounter() if with_coverage else None
-    result = sc.run_tests(paths or ("scenarios",), counter.timeline if counter else None)
+    default = ("scenarios",) if Path("scenarios").is_dir() else (str(shipped("scenarios")),)
+    result = sc.run_tests(paths or default, counter.timeline if counter else None)
     if counter is not None and cases:
         rule_sets = (load_ruleset(rules_dir), load_structure_rules(rules_dir))
         counter.cases(cases, [rs for rs in rule_sets if rs is not None])
     coverage = counter.result(threshold) if counter is not None else None
-    write(CoveredTests(result, coverage) if coverage is not None else result, fmt)
+    # each scenario names its own rules; --rules only serves the account cases of --coverage
+    write(CoveredTests(result, coverage) if coverage is not None else result, fmt, name_rules=bool(cases))
     failures = [failure_message(result)] if result.failed else []
     if coverage is not None and coverage.below:
         failures.append(coverage_failure(coverage))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +30,7 @@ __all__ = [
     "InvoiceLine",
     "Period",
     "aggregate_invoices",
+    "latest_complete_quarter",
     "parse_period",
     "read_invoice_lines",
     "read_review_input",
@@ -279,14 +280,31 @@ def aggregate_invoices(
 # The input of a portfolio review.
 
 
+def latest_complete_quarter(lines: Sequence[InvoiceLine], as_of: dt.date) -> Period:
+    """The last calendar quarter that ended before ``as_of`` and has invoice lines (the review's default period)."""
+    last = min(max(li.date for li in lines), as_of)
+    quarter = parse_period(f"{last.year}Q{(last.month - 1) // 3 + 1}")
+    return quarter if quarter.end < as_of else quarter.previous()
+
+
 def read_review_input(
-    path: str, transactions: bool, period: str | None, previous: str | None, columns: str | None
+    path: str,
+    transactions: bool,
+    period: str | None,
+    previous: str | None,
+    columns: str | None,
+    as_of: dt.date | None = None,
 ) -> tuple[list[AccountRow], list[AccountRow] | None, dict[str, str]]:
-    """The current rows, the previous period's rows (invoices only) and a description of the input."""
+    """The current rows, the previous period's rows (invoices only; None when it has no lines) and the input.
+
+    Without ``period``, invoice lines are reviewed for the latest complete quarter before ``as_of``.
+    """
     mapping = parse_column_mapping(columns) if columns else None
     if not transactions:
         return read_account_table(path, mapping), None, {"file": path, "kind": "accounts"}
-    p = parse_period(period or "", "--period")
+    lines = read_invoice_lines(path, mapping)
+    chosen = period is None
+    p = latest_complete_quarter(lines, as_of or dt.date.today()) if chosen else parse_period(period or "", "--period")
     pp = parse_period(previous, "--previous") if previous else p.previous()
     if pp.end >= p.start:
         raise InvalidInput.at(
@@ -296,7 +314,6 @@ def read_review_input(
             found=f"{pp.start.isoformat()}..{pp.end.isoformat()}",
             code="period",
         )
-    lines = read_invoice_lines(path, mapping)
     if not any(li.date in p for li in lines):
         first, last = min(li.date for li in lines), max(li.date for li in lines)
         raise InvalidInput.at(
@@ -308,5 +325,10 @@ def read_review_input(
             help="choose a --period the file covers",
         )
     cur = add_signals(aggregate_invoices(lines, p, pp, source=path), lines, p)
-    before = add_signals(aggregate_invoices(lines, pp, pp.previous(), source=path), lines, pp)
-    return cur, before, {"file": path, "kind": "invoices", "period": p.label, "previous_period": pp.label}
+    before = None  # no lines in the previous period: its designation is unknown, not "none"
+    if any(li.date in pp for li in lines):
+        before = add_signals(aggregate_invoices(lines, pp, pp.previous(), source=path), lines, pp)
+    meta = {"file": path, "kind": "invoices", "period": p.label, "previous_period": pp.label}
+    if chosen:
+        meta["period_chosen"] = "latest complete quarter"
+    return cur, before, meta

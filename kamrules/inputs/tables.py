@@ -68,6 +68,7 @@ def read_account_table(
     table = read_table(path)
     mapping = dict(columns or {})
     rename = {v: k for k, v in mapping.items()}
+    _not_invoice_lines(table, rename)
     account_col = mapping.get("account", "account")
     fact_cols, problems = _fact_columns(table, mapping, account_col)
     dec, p = decide_decimal(table.file, all_strings(table, fact_cols), decimal)
@@ -91,6 +92,21 @@ def read_account_table(
     if problems:
         raise InvalidInput(problems)
     return rows
+
+
+def _not_invoice_lines(table: Table, rename: Mapping[str, str]) -> None:
+    """One error with the hint, not an error per row, when an account table is given invoice lines."""
+    roles = {rename.get(c, c) for c in table.columns}
+    if {"date", "amount"} <= roles and "revenue" not in roles:
+        raise InvalidInput.at(
+            Span(table.file, 1, 1),
+            "this file holds invoice lines (a date and an amount per line), not one row per account",
+            expected="an account table, or invoice lines with --transactions",
+            found="columns " + ", ".join(table.columns),
+            code="invoice-lines",
+            help="add --transactions (portfolio, abc); --period chooses the period, by default the latest "
+            "complete quarter",
+        )
 
 
 def _fact_columns(table: Table, mapping: Mapping[str, str], account_col: str) -> tuple[list[str], list[Problem]]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from kamrules.errors import InvalidInput, Problem, Span
-from kamrules.inputs import parse_column_mapping, read_account_table
+from kamrules.inputs import AccountRow, parse_column_mapping, read_account_table
 from kamrules.kam.abc import AbcRow, abc_classes
 from kamrules.kam.computed_abc import ComputedAbc, computed_abc
 from kamrules.kam.settings import Settings
@@ -15,10 +15,19 @@ __all__ = ["abc_rows"]
 
 
 def abc_rows(
-    path: str, metric: str, method: str, settings: Settings, columns: str | None = None
+    path: str,
+    metric: str,
+    method: str,
+    settings: Settings,
+    columns: str | None = None,
+    rows: Sequence[AccountRow] | None = None,
 ) -> tuple[Sequence[AbcRow], ComputedAbc | None]:
-    """The ABC analysis of one numeric column of an account table; a row without a number is an error."""
-    rows = read_account_table(path, parse_column_mapping(columns) if columns else None)
+    """The ABC analysis of one numeric column of an account table (or of ``rows`` already read from ``path``).
+
+    A row without a number is an error.
+    """
+    if rows is None:
+        rows = read_account_table(path, parse_column_mapping(columns) if columns else None)
     if not any(metric in r.facts for r in rows):
         raise InvalidInput.at(
             rows[0].span if rows else Span(path),

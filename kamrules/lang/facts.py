@@ -71,7 +71,7 @@ def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | N
     unknown_keys(node, FACT, what, col)
     col_start = len(col)
     missing_keys(node, FACT, what, kspan, col)
-    fields = {k: _scalar(node, k, what, col) for k in ("type", "description", "source", "unit")}
+    fields = {k: _scalar(node, k, what, col) for k in ("type", "description", "source", "unit", "label")}
     ftype, source = fields["type"], fields["source"]
     _check_choice(node, "type", ftype, FACT_TYPES, f"unknown type '{ftype}' for {what}", col)
     if source is not None and source not in ("given", "derived", "computed"):
@@ -103,9 +103,10 @@ def _parse_fact(fname: str, node: YNode, kspan: Span, col: Problems) -> Fact | N
     controllable = _controllable(node, fname, source, col)
     if controllable is None:
         return None
+    label = None if fields["label"] is None else str(fields["label"])
     fact = Fact(
         fname, ftype, str(fields["description"]), source, values or None, fields["unit"], rng, default, kspan.line,
-        controllable=controllable,
+        controllable=controllable, label=label,
     )  # fmt: skip
     if dnode is not None:
         p = value_problem(fact, default, dnode.span, f"default of fact '{fname}'")

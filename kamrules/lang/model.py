@@ -31,6 +31,12 @@ class Fact:
     computed: Expr | None = None  # source "computed": the parsed expression (lang/expr.py)
     expression: str = ""  # its text as written
     controllable: bool = False  # a lever the account team moves itself (explain's exact smallest change)
+    label: str | None = None  # the column title a person reads (facts.yaml `label:`); the name when absent
+
+    @property
+    def title(self) -> str:
+        """The label, or the name in words when the fact has none."""
+        return self.label or self.name.replace("_", " ")
 
     @property
     def derived(self) -> bool:

@@ -103,6 +103,7 @@ FACT = Spec(
         "type": Key("scalar", True, _FACT_KEY, "a 'type:' key", {"enum": list(FACT_TYPES)}),
         "values": Key("seq", json={"type": "array", "items": _TEXT}),
         "unit": Key("scalar"),
+        "label": Key("scalar", json=_TEXT),
         "range": Key("seq", json={"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}),
         "description": Key("scalar", True, _FACT_KEY, "a 'description:' key", _TEXT),
         "source": Key("scalar", True, _FACT_KEY, "a 'source:' key", {"enum": ["given", "derived", "computed"]}),

@@ -56,6 +56,7 @@ class Evaluated:
     ruleset: RuleSet
     ids: tuple[str, ...] = ()
     notes: tuple[tuple[str, ...], ...] = ()  # per decision: note codes on how its facts were computed
+    rules: dict[str, str] | None = None  # the rules folder and why it was chosen: {"path", "origin"}
 
     def notes_of(self, i: int) -> tuple[str, ...]:
         """The note codes of the i-th decision."""
@@ -67,6 +68,8 @@ def evaluated_dicts(e: Evaluated) -> list[dict[str, Any]]:
     data = [d.to_dict() | {"notes": [note_text(c) for c in e.notes_of(i)]} for i, d in enumerate(e.decisions)]
     if e.ids:
         data = [x | {"decision_id": i} for x, i in zip(data, e.ids, strict=True)]
+    if e.rules:
+        data = [x | {"rules": e.rules} for x in data]
     return data
 
 

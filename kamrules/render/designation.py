@@ -6,14 +6,27 @@ and Markdown summary (kamrules/render/review.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kamrules.engine import Decision
 from kamrules.kam import selection as sel
 from kamrules.kam.review import DESIGNATION_FACTS, AccountResult, PortfolioReview, designation_reasons
 from kamrules.kam.settings import Settings
+from kamrules.render.words import fmt, trace_text
 
-__all__ = ["designation_text", "review_entry", "summary", "trailer"]
+__all__ = [
+    "counts",
+    "designation_text",
+    "review_entry",
+    "rules_of",
+    "short_why",
+    "structure_lines",
+    "summary",
+    "trailer",
+    "unknown_previous",
+    "warnings",
+]
 
 
 def designation_text(d: Decision) -> str:
@@ -89,3 +102,70 @@ def summary(rv: PortfolioReview) -> dict[str, Any]:
 def trailer(rv: PortfolioReview) -> dict[str, Any]:
     """The parts of the JSON document that follow the streamed accounts."""
     return {"metrics": list(rv.metrics), "summary": summary(rv)}
+
+
+def counts(rv: PortfolioReview) -> dict[str, int]:
+    """Key accounts now, and how many are new, kept and lost against the previous period."""
+    out = {"key_accounts": sum(1 for a in rv.accounts if a.decision.key_account)}
+    out.update({s: len(rv.by_status(s)) for s in ("new", "kept", "lost")})
+    return out
+
+
+def unknown_previous(meta: Mapping[str, Any]) -> str:
+    """Why new, kept and lost cannot be told."""
+    if "period" in meta:
+        return f"no invoice lines in the previous period {meta.get('previous_period') or ''}".rstrip()
+    return "the table has no previous_key_account column"
+
+
+def warnings(rv: PortfolioReview, meta: Mapping[str, Any]) -> list[str]:
+    """What a reader must know before trusting the review: capacity overrun, unknown previous period."""
+    out = []
+    for w in rv.selection.get("warnings", []):
+        if w["code"] == "eligibility-exceeds-capacity":
+            out.append(
+                f"{w['eligible']:,} accounts are eligible for {w['capacity']} key-account places; tighten the "
+                "eligibility rules or raise the capacity (kam_managers, accounts_per_manager)"
+            )
+    if not rv.previous_known and "period" in meta:
+        out.append(f"{unknown_previous(meta)}: every key account would look new, so new/kept/lost is unknown")
+    return out
+
+
+def short_why(a: AccountResult) -> str:
+    """Why the account is (no longer) a key account, in a few words: rank and score, or the rule."""
+    d = a.decision
+    if a.prepared is None:
+        return "no lines in this period"
+    rule, elig = d.derived_by.get("key_account"), d.derived_by.get("eligible")
+    rank, cap, score = (d.given.get(f) for f in ("selection_rank", "key_account_capacity", "selection_score"))
+    scored = f", score {score:.3f}" if isinstance(score, (int, float)) else ""
+    if d.key_account:
+        return f"rank {rank} of {cap} places{scored}; {elig}"
+    if rule == "default" and d.derived.get("eligible") is True:
+        return f"rank {rank} beyond capacity {cap}{scored}" if rank is not None else "eligible but not ranked"
+    if rule == "default" and elig not in (None, "default"):
+        return f"not eligible: {elig}"
+    return f"withdrawn by {rule}" if rule != "default" else "not eligible: no eligibility rule fires"
+
+
+def rules_of(a: AccountResult) -> dict[str, str]:
+    """The designation rules that fired on the account, each with its description on one line."""
+    return {r.rule.id: " ".join((r.rule.description or "").split()) for r in designation_reasons(a.decision)}
+
+
+def structure_lines(rv: PortfolioReview) -> list[tuple[str, str]]:
+    """The structure recommendation, the portfolio facts and each rule's conditions, as (label, text) pairs."""
+    st = rv.structure.to_dict()
+    lines = [
+        ("recommended", f"{st['recommended'] or 'none'} (rule {st['rule'] or '-'})"),
+        ("portfolio facts", ", ".join(f"{k} {fmt(v)}" for k, v in rv.portfolio_facts.items())),
+    ]
+    for r in st["reasons"]:
+        # A comparison under a `not` must not hold for the rule to fire: say so.
+        conds = "; ".join(
+            ("must not hold: " if ".not." in f".{c['path']}." else "") + trace_text(c, verdict=True)
+            for c in r["conditions"]
+        )
+        lines.append((r["rule"], f"{' '.join((r['description'] or '').split()).rstrip('.')}; because {conds}"))
+    return lines

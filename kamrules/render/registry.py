@@ -16,7 +16,7 @@ from kamrules.audit.replay import Backtest, Replay
 from kamrules.audit.verify import Verification
 from kamrules.engine.explain import Explanation
 from kamrules.errors import KamrulesError
-from kamrules.render import checks, coverage, decision, diff, review, scenarios
+from kamrules.render import checks, coverage, decision, diff, export, html, review, scenarios
 from kamrules.render.audit import (
     backtest_text,
     checkpoint_text,
@@ -111,8 +111,13 @@ RENDERERS: Mapping[type, Mapping[str, Renderer]] = {
         # Commands with CSV or Markdown output report errors as text on stderr.
         "csv": _error_text,
         "markdown": _error_text,
+        "html": _error_text,
     },
-    decision.Evaluated: {"table": decision.evaluated_text, "json": decision.evaluated_json},
+    decision.Evaluated: {
+        "table": decision.evaluated_text,
+        "json": decision.evaluated_json,
+        "html": html.evaluated_html,
+    },
     decision.RulesChecked: {"table": decision.rules_checked_text, "json": decision.rules_checked_json},
     diff.DiffReport: {"table": diff.diff_text, "json": diff.diff_json},
     checks.DeepReport: {"table": checks.report_text, "json": checks.report_json},
@@ -122,9 +127,14 @@ RENDERERS: Mapping[type, Mapping[str, Renderer]] = {
         "csv": decision.listing_csv,
         "markdown": decision.listing_markdown,
     },
-    Explanation: {"table": _lines(explanation_text), "json": _dict_json},
+    Explanation: {"table": _lines(explanation_text), "json": _dict_json, "html": html.explanation_html},
     # The portfolio's JSON is written while accounts are evaluated, by review.JsonStream.
-    review.ReviewReport: {"table": review.review_text, "csv": review.review_csv, "markdown": review.review_markdown},
+    review.ReviewReport: {
+        "table": review.review_text,
+        "csv": export.review_csv,
+        "markdown": review.review_markdown,
+        "html": html.review_html,
+    },
     review.AbcReport: {"table": review.abc_text, "json": review.abc_json},
     AuditEntries: {"table": lambda a: entries_text(a.entries, a.more) + "\n", "json": _entries_json},
     Checkpointed: {

@@ -8,116 +8,22 @@ to the rules (and echoed in each decision) are JSON numbers, as the engine sees 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from tabulate import tabulate
 
-from kamrules.engine.evaluate import Decision
 from kamrules.kam import AbcRow, ComputedAbc, Settings
 from kamrules.kam.review import PortfolioReview
+from kamrules.lang.model import Fact
 from kamrules.render import decision as report
 from kamrules.render import designation
-from kamrules.render.selection import note_text, selection_lines, selection_text
-from kamrules.render.words import fixed, fmt, percent, trace_text
+from kamrules.render.overview import overview
+from kamrules.render.rows import Columns, View
+from kamrules.render.words import percent
 
 __all__ = ["AbcReport", "JsonStream", "ReviewReport"]
-
-
-def _top_action(d: Decision) -> str:
-    return d.actions[0]["id"] if d.actions else ""
-
-
-def account_rows(rv: PortfolioReview) -> list[dict[str, Any]]:
-    """One flat row per account for table, CSV and Markdown."""
-    out = []
-    for a in rv.accounts:
-        d = a.decision
-        row = {"account": d.account, "name": d.name or ""}
-        for m in rv.metrics:
-            row[f"abc_{m}"] = d.given.get(f"abc_{m}", "")
-        pot, est = d.given.get("potential_score"), a.prepared
-        confidence = "" if not est or est.potential_given or not est.potential else est.potential.confidence
-        row["potential"] = (
-            "" if pot is None else fixed(pot, 2) + (f" ({percent(confidence, 0)})" if confidence != "" else "")
-        )
-        row["quadrant"] = d.derived.get("selection_quadrant", "")
-        row["eligible"] = "yes" if d.derived.get("eligible") else "no"
-        row["rank"] = d.given.get("selection_rank", "")
-        row["key_account"] = fmt(bool(d.key_account))
-        row["review"] = a.status or ""
-        row["stage"] = f"{d.stage_current or '-'} → {d.stage_recommended or '-'}"
-        row["move"] = d.move
-        row["top_action"] = _top_action(d)
-        out.append(row)
-    return out
-
-
-def _names(entries: list[dict[str, Any]]) -> str:
-    return (
-        ", ".join(
-            f"{e['account']}" + (f" ({e['name']})" if e.get("name") and e["name"] != e["account"] else "")
-            for e in entries
-        )
-        or "none"
-    )
-
-
-def _figure(x: str | None, places: int, as_percent: bool = False) -> str:
-    """A concentration figure (an exact decimal string), or n/a when there is none."""
-    if x is None:
-        return "n/a"
-    return percent(x, places) if as_percent else fixed(x, places)
-
-
-def summary_text(rv: PortfolioReview, meta: dict[str, Any], md: bool = False) -> str:
-    """The review, concentration and structure as text (Markdown when md)."""
-    s = designation.summary(rv)
-    h = "## " if md else ""
-    b = "- " if md else "  "
-    lines = [
-        f"{h}Summary",
-        f"{b}accounts: {s['accounts']}, key accounts: {s['key_accounts']}"
-        + (f" (period {meta['period']}, previous {meta['previous_period']})" if "period" in meta else ""),
-    ]
-    lines.extend(selection_lines(s.get("selection", {}), b))
-    first = sum(1 for a in rv.accounts if "first-order" in a.notes)
-    if first:
-        lines.append(f"{b}{first} account(s) with a first-ever order in the period: {note_text('first-order')}")
-    if not s["previous_designation_known"]:
-        lines.append(f"{b}previous designation unknown (no previous_key_account column): no new/kept/lost review")
-    else:
-        for status in ("new", "kept", "lost"):
-            entries = s["review"][status]
-            lines.append(f"{b}{status} key accounts: {len(entries)}: {_names(entries)}")
-            for e in entries:
-                lines.append(f"{b}  {e['account']}: {e['why']}")
-                if e.get("selection") and e["selection"].get("rank") is not None:
-                    lines.append(f"{b}    {selection_text(e['selection'])}")
-                if status == "lost" and e.get("previous_why"):
-                    lines.append(f"{b}    previously: {e['previous_why']}")
-    lines.append(f"{h}Concentration" if md else "Concentration")
-    for m, c in s["concentration"].items():
-        lines.append(
-            f"{b}{m}: top 20% of accounts ({c['top20_accounts']}) hold {_figure(c['top20_share'], 1, True)}, "
-            f"Gini {_figure(c['gini'], 3)}, HHI {_figure(c['hhi'], 4)}"
-        )
-    st = s["structure"]
-    lines.append(f"{h}Structure" if md else "Structure")
-    lines.append(
-        f"{b}recommended: {st['recommended'] or 'none'} (rule {st['rule'] or '-'}); portfolio facts: "
-        + ", ".join(f"{k} {v}" for k, v in s["portfolio_facts"].items())
-    )
-    for r in st["reasons"]:
-        # A comparison under a `not` must not hold for the rule to fire: say so.
-        conds = "; ".join(
-            ("must not hold: " if ".not." in f".{c['path']}." else "") + trace_text(c, verdict=True)
-            for c in r["conditions"]
-        )
-        lines.append(f"{b}{r['rule']}: {' '.join((r['description'] or '').split())}")
-        lines.append(f"{b}  because {conds}")
-    return "\n".join(lines)
 
 
 class JsonStream:
@@ -162,33 +68,28 @@ def _compact(data: Any) -> str:
 
 @dataclass(frozen=True)
 class ReviewReport:
-    """What `kamrules portfolio` shows in table, CSV or Markdown form: the review and where its input came from."""
+    """What `kamrules portfolio` shows: the review, where its input and rules came from, and how much to show."""
 
     review: PortfolioReview
     meta: dict[str, Any]
+    facts: Mapping[str, Fact] = field(default_factory=dict)
+    view: View = field(default_factory=View)
+    rules: str = ""  # where the rules came from, in words
+    run_id: str = ""
 
-
-def _columns(rows: list[dict[str, Any]]) -> list[str]:
-    return list(rows[0]) if rows else ["account"]
-
-
-def review_csv(r: ReviewReport) -> str:
-    """One row per account as CSV."""
-    rows = account_rows(r.review)
-    return report.csv_text(rows, _columns(rows), lineterminator="\n")
+    def text(self, md: bool) -> str:
+        """The summary-first document, as text or Markdown."""
+        return overview(self.review, self.meta, self.view, Columns(self.facts), md, self.rules, self.run_id)
 
 
 def review_markdown(r: ReviewReport) -> str:
-    """The accounts table and the summary as Markdown."""
-    rows = account_rows(r.review)
-    accounts = report.table(rows, _columns(rows), "github", None)
-    return "## Accounts\n\n" + accounts + "\n\n" + summary_text(r.review, r.meta, md=True) + "\n"
+    """The summary, the key accounts and the changes as Markdown."""
+    return r.text(md=True)
 
 
 def review_text(r: ReviewReport) -> str:
-    """The accounts table and the summary for the terminal."""
-    rows = account_rows(r.review)
-    return report.table(rows, _columns(rows), "simple", 40) + "\n\n" + summary_text(r.review, r.meta) + "\n"
+    """The summary, the key accounts and the changes for the terminal."""
+    return r.text(md=False)
 
 
 def abc_dicts(rows: Sequence[AbcRow]) -> list[dict[str, Any]]:

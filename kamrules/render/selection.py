@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["NOTES", "note_text", "notes_text", "selection_lines", "selection_text", "selection_why"]
+__all__ = ["NOTES", "note_text", "notes_text", "selection_text", "selection_why"]
 
 NOTES = {
     "no-selection-rank": (
@@ -73,25 +73,3 @@ def selection_text(detail: Mapping[str, Any]) -> str:
         + (f"{score:.3f}" if isinstance(score, (int, float)) else "unknown")
         + (" = " + " + ".join(parts) if parts else "")
     )
-
-
-def selection_lines(sel: Mapping[str, Any], bullet: str) -> list[str]:
-    """The selection summary: capacity, eligible, designated, next in line, warnings."""
-    if not sel:
-        return []
-    lines = [
-        f"{bullet}selection: {sel['eligible']} eligible, {sel['designated']} designated, capacity {sel['capacity']}"
-    ]
-    nxt = sel.get("next_in_line") or []
-    if nxt:
-        lines.append(
-            f"{bullet}next in line (eligible, left out by capacity): "
-            + ", ".join(f"{e['account']} (rank {e['rank']}, score {e['selection_score']:.3f})" for e in nxt)
-        )
-    for w in sel.get("warnings", []):
-        if w["code"] == "eligibility-exceeds-capacity":
-            lines.append(
-                f"{bullet}warning: {w['eligible']} accounts are eligible for {w['capacity']} key-account places; "
-                "tighten the eligibility rules or raise the capacity (kam_managers, accounts_per_manager)"
-            )
-    return lines

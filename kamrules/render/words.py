@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -165,3 +166,28 @@ def trace_rows(conditions: Iterable[Any]) -> list[list[str]]:
         ]
         for c in conditions
     ]
+
+
+_ORIGINS = {
+    "option": "--rules",
+    "current folder": "./rules in the current folder",
+    "environment": "from $KAMRULES_RULES",
+    "shipped": "the defaults shipped with kamrules; `kamrules init` copies them to tune",
+}
+
+
+def rules_source_text(source: Any) -> str:
+    """Where the rules came from (a RulesSource): 'rules: rules (./rules in the current folder)'."""
+    return f"rules: {source.path} ({_ORIGINS.get(source.origin, source.origin)})"
+
+
+def written_text(path: str) -> str:
+    """What a command says on stderr when it wrote its output to a file."""
+    return f"wrote {path} ({os.path.getsize(path):,} bytes)"
+
+
+def initialised_text(directory: str, files: list[str]) -> str:
+    """What `kamrules init` says: the files it wrote, and how they are used."""
+    here = directory.rstrip("/") == "rules"
+    used = "kamrules uses it when run from this folder" if here else "pass --rules " + directory
+    return f"wrote the default rules to {directory}/ ({', '.join(files)}); {used}"

@@ -18,6 +18,7 @@ from kamrules.lang import (
     load_ruleset,
     read_yaml,
 )
+from kamrules.lang.defaults import find_rules
 from kamrules.scenarios.model import Scenario
 from kamrules.scenarios.steps import read_steps
 
@@ -38,7 +39,7 @@ def load_scenario(path: str | Path, rulesets: dict[str, RuleSet] | None = None) 
     top = Span(name, 1, 1)
     sname = _name(root.get("name"), top, probs)
     desc = _description(root.get("description"), probs)
-    ruleset = _ruleset(root, top, probs, rulesets)
+    ruleset = _ruleset(root, probs, rulesets)
     if ruleset is None:
         raise InvalidInput(probs)
     pn = root.get("portfolio")
@@ -83,7 +84,18 @@ def _description(dn: YNode | None, probs: Problems) -> str:
     return " ".join(dn.value.split())
 
 
-_CWD_HELP = "relative paths are resolved against the current directory (run from the project root)"
+_CWD_HELP = (
+    "relative paths are resolved against the current directory, else against the folder above the "
+    "scenario's folder (where the shipped examples keep theirs)"
+)
+
+
+def _located(value: str, scenario_file: str) -> Path:
+    """A relative path from the current directory when it exists there, else from above the scenario's folder."""
+    here = Path(value)
+    if here.is_absolute() or here.exists() or not scenario_file:
+        return here
+    return Path(scenario_file).resolve().parent.parent / value
 
 
 def _path(node: YNode, what: str, kind: str, example: str, expected: str, probs: Problems) -> str | None:
@@ -91,12 +103,13 @@ def _path(node: YNode, what: str, kind: str, example: str, expected: str, probs:
     if node.kind != "scalar" or not isinstance(node.value, str) or not node.value.strip():
         probs.add(node.span, f"'{what}' must be a {kind} path", expected=example, found=node.describe())
         return None
-    exists = Path(node.value).is_dir() if kind == "folder" else Path(node.value).is_file()
+    found = _located(node.value, node.span.file)
+    exists = found.is_dir() if kind == "folder" else found.is_file()
     if not exists:
         label = {"portfolio": "portfolio file", "account_file": "account file", "rules": "rules folder"}[what]
         probs.add(node.span, f"{label} '{node.value}' not found", expected=expected, help=_CWD_HELP)
         return None
-    return node.value
+    return str(found)
 
 
 def _portfolio(pn: YNode, probs: Problems) -> list[AccountRow] | None:
@@ -118,19 +131,11 @@ def _portfolio(pn: YNode, probs: Problems) -> list[AccountRow] | None:
         return None
 
 
-def _ruleset(root: YNode, top: Span, probs: Problems, cache: dict[str, RuleSet] | None) -> RuleSet | None:
+def _ruleset(root: YNode, probs: Problems, cache: dict[str, RuleSet] | None) -> RuleSet | None:
     rn = root.get("rules")
-    rules_dir: str | None = DEFAULT_RULES
+    rules_dir: str | None = find_rules(None).path  # ./rules, else $KAMRULES_RULES, else the shipped defaults
     if rn is not None:
         rules_dir = _path(rn, "rules", "folder", "text, e.g. rules", "a folder with facts.yaml and rule files", probs)
-    elif not Path(DEFAULT_RULES).is_dir():
-        probs.add(
-            top,
-            f"rules folder '{DEFAULT_RULES}' not found",
-            expected="a folder with facts.yaml and rule files",
-            help=_CWD_HELP,
-        )
-        return None
     if rules_dir is None:
         return None
     key = str(Path(rules_dir).resolve())
