@@ -9,6 +9,7 @@ from kamrules.cli.options import (
     format_option,
     write,
 )
+from kamrules.engine.compiler import check_compilable
 from kamrules.kam import load_settings, load_structure_rules
 from kamrules.lang import load_ruleset
 from kamrules.render.decision import RulesChecked, RulesListing
@@ -28,6 +29,7 @@ def rules_check(rules_dir: str, fmt: str) -> None:
     ruleset = load_ruleset(rules_dir)
     load_settings(rules_dir)  # settings.yaml belongs to the folder: check it too
     load_structure_rules(rules_dir)  # and so do the portfolio rules
+    check_compilable(ruleset)  # what the engine could not run is refused now, not at evaluation
     write(RulesChecked(rules_dir, ruleset), fmt)
 
 
