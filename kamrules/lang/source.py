@@ -96,13 +96,7 @@ def read_text(path: str | Path, limit: int = MAX_TEXT_BYTES) -> str:
     except OSError as e:
         raise InvalidInput.at(Span(str(path)), f"cannot read file: {e.strerror}") from None
     if len(data) > limit:
-        raise InvalidInput.at(
-            Span(str(path)),
-            "file too large",
-            expected=f"at most {limit // 2**20} MB",
-            found="more",
-            code="too-large",
-        )
+        raise _too_large(str(path), limit)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -120,11 +114,19 @@ def read_text(path: str | Path, limit: int = MAX_TEXT_BYTES) -> str:
     return text.removeprefix("\ufeff")
 
 
+def _too_large(name: str, limit: int) -> InvalidInput:
+    return InvalidInput.at(
+        Span(name), "file too large", expected=f"at most {limit // 2**20} MB", found="more", code="too-large"
+    )
+
+
 def read_yaml(path: str | Path, text: str | None = None) -> YNode:
     """Parse one YAML file into positioned nodes; empty files, syntax errors and duplicate keys are errors."""
     name = str(path)
     if text is None:
         text = read_text(path, MAX_YAML_BYTES)
+    elif len(text) > MAX_YAML_BYTES:  # a text read by the caller (a rules folder, a recorded rule set)
+        raise _too_large(name, MAX_YAML_BYTES)
     _check_printable(name, text)
     if not text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
         raise InvalidInput(
