@@ -94,4 +94,9 @@ def selection_lines(sel: Mapping[str, Any], bullet: str) -> list[str]:
                 f"{bullet}warning: {w['eligible']} accounts are eligible for {w['capacity']} key-account places; "
                 "tighten the eligibility rules or raise the capacity (kam_managers, accounts_per_manager)"
             )
+        elif w["code"] == "no-revenue-column":
+            lines.append(
+                f"{bullet}warning: the table has no revenue (no 'revenue' column, or no amount in it): "
+                "no account has an ABC class on revenue; map the column with --columns revenue=NAME"
+            )
     return lines
