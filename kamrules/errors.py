@@ -166,8 +166,15 @@ class EngineError(KamrulesError):
         return f"internal error: {self}\n  help: this is a bug in kamrules; please report it with the command you ran"
 
 
+_SOURCE_LIMIT = 512 * 2**20  # lang.source.MAX_TEXT_BYTES: no file kamrules reads is larger
+
+
 def _read_source(file: str) -> str | None:
+    # Only a regular file of a size kamrules reads: /dev/zero or a fifo would be read without end.
     try:
-        return Path(file).read_text(encoding="utf-8")
+        p = Path(file)
+        if not p.is_file() or p.stat().st_size > _SOURCE_LIMIT:
+            return None
+        return p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None

@@ -302,3 +302,12 @@ def test_portfolio_regions_counts_distinct_regions_of_key_accounts(tmp_path):
     assert 1 < len(keys) == doc["summary"]["portfolio_facts"]["portfolio_regions"]
     plain = json.loads(_run("portfolio", PORTFOLIO, "--rules", RULES, "--format", "json", "--no-audit").stdout)
     assert "portfolio_regions" not in plain["summary"]["portfolio_facts"]
+
+
+def test_table_without_revenue_warns(tmp_path):
+    """A table with no revenue column is reviewed with a warning that no account has a revenue ABC class."""
+    table = tmp_path / "norev.csv"
+    table.write_text("account,volume,purchases\nA,10,3\nB,20,4\n")
+    result = CliRunner().invoke(main, ["portfolio", str(table), "--no-audit", "--rules", str(ROOT / "rules")])
+    assert result.exit_code == 0, result.output
+    assert "Warning: the table has no revenue" in result.output

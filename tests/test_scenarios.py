@@ -236,6 +236,28 @@ def test_monte_carlo_is_reproducible_and_sums_to_one(in_root):
     assert monte_carlo(sc, 200, 8).counts != a.counts
 
 
+def test_monte_carlo_in_batches_counts_every_run(in_root, monkeypatch):
+    """Runs counted batch by batch (here of 7) add up to every run; the percentiles are exact nearest ranks."""
+    sc = load_scenario("scenarios/growth.yaml")
+    whole = monte_carlo(sc, 30, 7)
+    monkeypatch.setattr("kamrules.scenarios.montecarlo.CHUNK", 7)
+    mc = monte_carlo(sc, 30, 7)
+    assert [sum(c.values()) for c in mc.counts] == [30] * len(sc.steps)
+    assert mc.counts != whole.counts or mc.time_counts != whole.time_counts  # the draws went batch by batch
+    times = sorted(t for t, c in enumerate(mc.time_counts) for _ in range(c))
+    assert mc.reached == len(times) > 0
+    for p in (10, 50, 90):
+        assert mc.percentile(p) == times[max(-(-p * len(times) // 100) - 1, 0)]
+    assert mc.mean_time == pytest.approx(sum(times) / len(times))
+
+
+def test_cli_runs_beyond_the_time_budget_is_a_usage_error(in_root):
+    """`--runs` past 1,000,000 evaluations (runs x periods) exits 2 naming the most runs the scenario allows."""
+    result = CliRunner().invoke(main, ["simulate", "scenarios/growth.yaml", "--runs", "200000"])
+    assert result.exit_code == 2
+    assert "at most 125,000 runs for this scenario" in result.output
+
+
 def test_cli_monte_carlo_1000_runs_seed_7_twice(in_root):
     """`simulate --runs 1000 --seed 7` prints the same JSON twice, with probabilities summing to 1 per period."""
     args = ["simulate", "scenarios/growth.yaml", "--runs", "1000", "--seed", "7", "--format", "json"]

@@ -127,7 +127,7 @@ def test_bad_period():
         parse_period("July")
     assert headlines(exc) == [
         "--period:1:1: error: not a period (expected a month 2026-07, a quarter 2026Q3, "
-        "a year 2026 or a range 2026-01-01..2026-03-31, found 'July')"
+        "a year 2026 or a range 2026-01-01..2026-03-31, from 1900 on, found 'July')"
     ]
 
 

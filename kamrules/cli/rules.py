@@ -15,6 +15,7 @@ from kamrules.cli.options import (
     rules_argument,
     write,
 )
+from kamrules.engine.compiler import check_compilable
 from kamrules.engine.compute import review_date
 from kamrules.engine.deep import deep_check
 from kamrules.errors import EXIT_FAILED, EXIT_OK
@@ -46,6 +47,7 @@ def rules_check(rules_dir: str, deep: bool, fmt: str) -> int:
     ruleset = load_ruleset(rules_dir)
     load_settings(rules_dir)  # settings.yaml belongs to the folder: check it too
     structure = load_structure_rules(rules_dir)  # and so do the portfolio rules
+    check_compilable(ruleset)  # what the engine could not run is refused now, not at evaluation
     if not deep:
         write(RulesChecked(rules_dir, ruleset), fmt, name_rules=not given_rules())
         return EXIT_OK

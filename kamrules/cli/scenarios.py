@@ -22,15 +22,17 @@ from kamrules.render.coverage import CoveredTests, coverage_failure
 from kamrules.render.scenarios import failure_message
 from kamrules.scenarios import DEFAULT_TARGET
 from kamrules.scenarios.coverage import CoverageCounter
+from kamrules.scenarios.montecarlo import MAX_EVALUATIONS
 
 
 @click.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
 @click.option(
     "--runs",
-    type=click.IntRange(min=1, max=10_000_000),
+    type=click.IntRange(min=1, max=MAX_EVALUATIONS),
     default=None,
-    help="Monte Carlo: run the scenario N times with random changes drawn (default: one expected path).",
+    help=f"Monte Carlo: run the scenario N times with random changes drawn (default: one expected path); "
+    f"N x periods at most {MAX_EVALUATIONS:,}.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Monte Carlo draws.")
 @click.option(
@@ -45,6 +47,14 @@ from kamrules.scenarios.coverage import CoverageCounter
 def simulate(scenario_file: str, runs: int | None, seed: int, target: str, fmt: str) -> None:
     """Simulate a scenario period by period (timeline), or --runs N times (stage probabilities)."""
     scenario = sc.load_scenario(scenario_file)
+    if runs is not None and runs * len(scenario.steps) > MAX_EVALUATIONS:
+        # The time budget (docs/scenarios.md); memory stays flat, so time is what bounds the runs.
+        raise click.BadParameter(
+            f"{runs:,} runs x {len(scenario.steps)} periods = {runs * len(scenario.steps):,} evaluations; "
+            f"at most {MAX_EVALUATIONS:,} (about 15 minutes on one core): at most "
+            f"{MAX_EVALUATIONS // len(scenario.steps):,} runs for this scenario",
+            param_hint="'--runs'",
+        )
     write(sc.simulate(scenario) if runs is None else sc.monte_carlo(scenario, runs, seed, target), fmt)
 
 

@@ -22,19 +22,28 @@ How each known sharp edge of durable_rules 2.0.28 is met here (each has a test i
   an explicit ``$ex`` for it (tests/test_property.py found this).
 - Rulesets live in a process-wide table of the C engine: each Engine gets a unique name and deletes
   its ruleset on close, so two rule sets in one process never see each other's facts.
+- More than 64 firings of one fact in one ruleset (error 303), a ``$or`` nested in a ``$or`` or over a
+  dozen ``$and`` (error 113), more than 4,096 rules (error 106): the compiler splits every rule into
+  pure conjunctions and deals them into rulesets (shards) of one stratum and at most 64 rules each;
+  a firing of a term is reported as its rule.
+- One session serves every batch: two threads asserting at once would read each other's firings.
+  A lock makes the round trip atomic (the C calls hold the GIL anyway, so nothing runs in parallel
+  inside the engine; see benchmarks/threads_bench.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import durable_rules_engine as _dre
 
-from kamrules.engine.compiler import STRATUM_KEY, compile_ruleset
+from kamrules.engine.compiler import STRATUM_KEY, rule_of, shards
 from kamrules.errors import EngineError
 from kamrules.lang.model import RuleSet
 
@@ -83,22 +92,29 @@ def dumps_facts(batch: list[dict[str, Any]]) -> str:
 
 
 class Engine:
-    """A rule set compiled into a durable_rules ruleset; fires rules on batches of facts."""
+    """A rule set compiled into durable_rules rulesets (shards); fires rules on batches of facts.
+
+    Safe to share across threads: one lock around each round trip (assert, read the firings, retract),
+    because every batch passes through the same session of the same C rulesets.
+    """
 
     def __init__(self, ruleset: RuleSet, definition: dict[str, dict[str, Any]] | None = None) -> None:
         self.ruleset = ruleset
-        self.definition = definition if definition is not None else compile_ruleset(ruleset)
-        self.name = f"kamrules-{ruleset.version[:12]}-{next(_names)}"
-        try:
-            self._handle = _dre.create_ruleset(self.name, dumps(self.definition))
-        except _dre.error as e:  # the C engine reports failures with a numeric code
-            raise EngineError(f"durable_rules refused the compiled rule set {ruleset.directory}: {e}") from None
+        # definition: one ruleset for every stratum, as given (tests of the engine's own failures).
+        parts = [(None, definition)] if definition is not None else shards(ruleset)
+        self._lock = threading.Lock()
+        self._handles: list[tuple[int | None, int]] = []
         self._open = True
+        try:
+            for stratum, rules in parts:
+                name = f"kamrules-{ruleset.version[:12]}-{next(_names)}"
+                self._handles.append((stratum, _dre.create_ruleset(name, dumps(rules))))
+        except _dre.error as e:  # the C engine reports failures with a numeric code
+            self.close()
+            raise EngineError(f"durable_rules refused the compiled rule set {ruleset.directory}: {e}") from None
 
     def fire(self, facts: Iterable[Mapping[str, Any]], stratum: int) -> list[set[str]]:
         """The ids of the rules of one stratum that fire on each fact (facts already encoded)."""
-        if not self._open:
-            raise EngineError("engine used after close()")
         batch = []
         for k, f in enumerate(facts):
             # _k goes first: the engine echoes the fact in key order, so _drain finds it at once.
@@ -109,54 +125,62 @@ class Engine:
         if not batch:
             return fired
         payload = dumps_facts(batch)
+        with self._lock:
+            if not self._open:
+                raise EngineError("engine used after close()")
+            for s, handle in self._handles:
+                if s is None or s == stratum:
+                    self._round_trip(handle, payload, fired)
+        return fired
+
+    def _round_trip(self, handle: int, payload: str, fired: list[set[str]]) -> None:
         try:
-            code, state = _dre.assert_facts(self._handle, payload)
+            code, state = _dre.assert_facts(handle, payload)
             # Result code 1 (not handled) may still leave firings for other facts of the batch.
             if code not in (0, _NOT_HANDLED):
                 raise EngineError(f"durable_rules returned code {code} asserting facts")
-            self._drain(state, fired)
+            _drain(handle, state, fired)
         except EngineError:
             raise
         except _dre.error as e:
             raise EngineError(f"durable_rules failed while evaluating: {e}") from None
         finally:
-            self._retract(payload)
-        return fired
-
-    def _drain(self, state: int, fired: list[set[str]]) -> None:
-        result = _dre.start_action_for_state(self._handle, state)
-        message = result[1] if result else None
-        while message:
-            # A message is {"<rule id>":{"m":{...the fact...}}}; decoding the whole fact costs more
-            # than every other step, and only the rule id and our batch index are needed.
-            rule_id = message[2 : message.index('"', 2)]
-            start = message.index(_INDEX_MARK) + len(_INDEX_MARK)
-            fired[int(message[start : message.index(",", start)])].add(rule_id)
-            message = _dre.complete_and_start_action(self._handle, state)
-
-    def _retract(self, payload: str) -> None:
-        try:
-            _dre.retract_facts(self._handle, payload)
-        except _dre.error as e:
-            raise EngineError(f"durable_rules could not retract facts: {e}") from None
+            try:
+                _dre.retract_facts(handle, payload)
+            except _dre.error as e:
+                raise EngineError(f"durable_rules could not retract facts: {e}") from None
 
     def live_facts(self) -> list[dict[str, Any]]:
         """Facts the engine still holds (empty between calls: nothing leaks between accounts)."""
-        try:
-            facts: list[dict[str, Any]] = json.loads(_dre.get_facts(self._handle, _SID))
-            return facts
-        except _dre.error:
+        facts: list[dict[str, Any]] = []
+        for _, handle in self._handles:
             # get_facts raises when the session was never created (nothing ever fired)
-            return []
+            with contextlib.suppress(_dre.error):
+                facts.extend(json.loads(_dre.get_facts(handle, _SID)))
+        return facts
 
     def close(self) -> None:
-        """Free the ruleset in the C engine."""
-        if self._open:
-            self._open = False
-            _dre.delete_ruleset(self._handle)
+        """Free the rulesets in the C engine."""
+        with self._lock:
+            if self._open:
+                self._open = False
+                for _, handle in self._handles:
+                    _dre.delete_ruleset(handle)
 
     def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _drain(handle: int, state: int, fired: list[set[str]]) -> None:
+    result = _dre.start_action_for_state(handle, state)
+    message = result[1] if result else None
+    while message:
+        # A message is {"<rule id>":{"m":{...the fact...}}}; decoding the whole fact costs more
+        # than every other step, and only the rule id and our batch index are needed.
+        rule_id = rule_of(message[2 : message.index('"', 2)])
+        start = message.index(_INDEX_MARK) + len(_INDEX_MARK)
+        fired[int(message[start : message.index(",", start)])].add(rule_id)
+        message = _dre.complete_and_start_action(handle, state)

@@ -24,6 +24,7 @@ from kamrules.inputs.cells import (
 from kamrules.inputs.records import Record, Table, all_strings, missing_column, no_rows, parse_column_mapping
 from kamrules.inputs.signals import add_signals
 from kamrules.inputs.tables import AccountRow, read_account_table, read_table
+from kamrules.lang import account_id_problem
 
 __all__ = [
     "INVOICE_ROLES",
@@ -58,6 +59,9 @@ class InvoiceLine:
 # Periods.
 
 
+FIRST_YEAR = 1900  # the earliest period: before it, the periods a review looks back on would not be dates
+
+
 @dataclass(frozen=True)
 class Period:
     """A closed range of days with the label it was written as."""
@@ -72,22 +76,27 @@ class Period:
     def previous(self) -> Period:
         """The period of the same kind just before: previous month, quarter, year, or as many days."""
         if re.fullmatch(r"\d{4}", self.label):
-            return parse_period(str(self.start.year - 1))
+            return _earlier(str(self.start.year - 1))
         if m := re.fullmatch(r"(\d{4})Q([1-4])", self.label):
             y, q = int(m[1]), int(m[2])
-            return parse_period(f"{y - 1}Q4" if q == 1 else f"{y}Q{q - 1}")
+            return _earlier(f"{y - 1}Q4" if q == 1 else f"{y}Q{q - 1}")
         if re.fullmatch(r"\d{4}-\d{2}", self.label):
             last = self.start - dt.timedelta(days=1)
-            return parse_period(f"{last.year}-{last.month:02d}")
+            return _earlier(f"{last.year}-{last.month:02d}")
         days = (self.end - self.start).days + 1
         end = self.start - dt.timedelta(days=1)
         start = end - dt.timedelta(days=days - 1)
         return Period(start, end, f"{start.isoformat()}..{end.isoformat()}")
 
 
-def parse_period(text: str, source: str = "--period") -> Period:
-    """A month ``2026-07``, quarter ``2026Q3``, year ``2026`` or range ``2026-01-01..2026-03-31``."""
-    t = text.strip()
+def _earlier(label: str) -> Period:
+    """The period before one parse_period accepted: always a period (parse_period starts at FIRST_YEAR)."""
+    period = _period(label)
+    assert period is not None, label
+    return period
+
+
+def _period(t: str) -> Period | None:
     try:
         if m := re.fullmatch(r"(\d{4})", t):
             y = int(m[1])
@@ -107,10 +116,20 @@ def parse_period(text: str, source: str = "--period") -> Period:
                 return Period(start, end, t)
     except ValueError:
         pass
+    return None
+
+
+def parse_period(text: str, source: str = "--period") -> Period:
+    """A month ``2026-07``, quarter ``2026Q3``, year ``2026`` or range ``2026-01-01..2026-03-31``."""
+    period = _period(text.strip())
+    # From 1900 on: the periods before it (previous period, signals over four periods) must be dates too.
+    if period is not None and period.start.year >= FIRST_YEAR:
+        return period
     raise InvalidInput.at(
         Span(source, 1, 1, max(len(text), 1)),
         "not a period",
-        expected="a month 2026-07, a quarter 2026Q3, a year 2026 or a range 2026-01-01..2026-03-31",
+        expected="a month 2026-07, a quarter 2026Q3, a year 2026 or a range 2026-01-01..2026-03-31, "
+        f"from {FIRST_YEAR} on",
         found=f"'{text}'",
         code="period",
     )
@@ -195,6 +214,8 @@ def _invoice_line(
         problems.append(
             Problem(span, "missing account id", expected="an account id", found="an empty cell", code="account")
         )
+    elif (bad_id := account_id_problem(account, span)) is not None:
+        problems.append(bad_id)
     raw, span = _cell(rec, cols, "date")
     day = parse_date(raw, order)
     if day is None:

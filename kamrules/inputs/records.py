@@ -56,6 +56,10 @@ def parse_column_mapping(text: str, source: str = "--columns") -> dict[str, str]
             )
         elif key in out:
             problems.append(duplicate(span, "mapping", key, f"to '{out[key]}'", "columns"))
+        elif column in out.values():
+            # One column read as two things (amount and margin) would report one number twice.
+            other = next(k for k, c in out.items() if c == column)
+            problems.append(duplicate(span, "column", column, f"for '{other}'", "columns", " per role"))
         else:
             out[key] = column
     if problems:

@@ -11,6 +11,7 @@ from kamrules.inputs.cells import Value, account_id, decide_decimal, fact_value
 from kamrules.inputs.records import Record, Table, all_strings, empty_file, missing_column, no_rows
 from kamrules.inputs.textfiles import read_csv, read_json, read_yaml_table
 from kamrules.inputs.xlsx import read_xlsx
+from kamrules.lang import account_id_problem
 
 __all__ = ["NOT_FACTS", "AccountRow", "read_account_table", "read_table"]
 
@@ -134,6 +135,10 @@ def _new_account(rec: Record, account_col: str, first_seen: dict[str, Span], pro
         problems.append(
             Problem(span, "missing account id", expected="an account id", found="an empty cell", code="account")
         )
+        return None
+    bad_id = account_id_problem(account, span)
+    if bad_id is not None:
+        problems.append(bad_id)
         return None
     if account in first_seen:
         problems.append(

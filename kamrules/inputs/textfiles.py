@@ -114,6 +114,10 @@ def _decode_row(decoder: json.JSONDecoder, name: str, text: str, pos: int) -> tu
         raise InvalidInput(
             [Problem(Span(name, line, col), "not a finite number", expected="a number", found=str(e), code="number")]
         ) from None
+    except RecursionError:
+        raise InvalidInput.at(
+            Span(name, line, col), "JSON nested too deeply", expected="a flat object per row", code="json"
+        ) from None
     except KeyError as e:
         raise InvalidInput.at(
             Span(name, line, col),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 from kamrules.errors import InvalidInput, Span
 from kamrules.inputs.records import Record, Table, empty_file, header_problems
@@ -19,6 +20,9 @@ def _blank(row: list[Any]) -> bool:
 def _sheet_rows(name: str) -> list[list[Any]]:
     """The cell values of the workbook's first sheet, row by row."""
     import openpyxl  # only needed for workbooks
+
+    # openpyxl parses sheets with defusedxml when it is installed (a dependency): entities are refused.
+    from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
     from openpyxl.utils.exceptions import InvalidFileException
 
     p = Path(name)
@@ -27,18 +31,29 @@ def _sheet_rows(name: str) -> list[list[Any]]:
     try:
         wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError):
-        raise InvalidInput.at(
-            Span(name),
-            "cannot read workbook",
-            expected="an .xlsx file saved by a spreadsheet program",
-            found="a file that is not an .xlsx workbook",
-            code="xlsx",
-        ) from None
+        raise _unreadable(name, "a file that is not an .xlsx workbook") from None
+    except (ParseError, ValueError):  # openpyxl wraps defusedxml's refusal of entities in a ValueError
+        raise _unreadable(name, _BAD_XML) from None
     try:
-        ws = wb.worksheets[0]
-        return [list(r) for r in ws.iter_rows(values_only=True)]
+        # Read-only sheets are parsed while iterating: damaged or hostile XML surfaces here.
+        return [list(r) for r in wb.worksheets[0].iter_rows(values_only=True)]
+    except (ParseError, DefusedXmlException, zipfile.BadZipFile, KeyError, OSError):
+        raise _unreadable(name, _BAD_XML) from None
     finally:
         wb.close()
+
+
+_BAD_XML = "damaged sheet XML, or XML that declares entities (refused: they can expand without bound)"
+
+
+def _unreadable(name: str, found: str) -> InvalidInput:
+    return InvalidInput.at(
+        Span(name),
+        "cannot read workbook",
+        expected="an .xlsx file saved by a spreadsheet program",
+        found=found,
+        code="xlsx",
+    )
 
 
 def read_xlsx(name: str) -> Table:

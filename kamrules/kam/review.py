@@ -255,4 +255,7 @@ def review(
     eligible = [p.account for p in prepared if p.account.id in ranks]
     designated = {a.decision.account for a in results if a.decision.key_account}
     chosen = sel.summary(designated, ranks, settings.selection, eligible)
+    if "abc_revenue" in ruleset.facts and "revenue" not in metrics:
+        # Revenue is the first ABC criterion (docs/domain.md): a review without it says so, not silently.
+        chosen["warnings"].append({"code": "no-revenue-column"})
     return PortfolioReview(results, metrics, conc, pfacts, structure, settings, ruleset.version, previous_known, chosen)

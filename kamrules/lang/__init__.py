@@ -2,6 +2,7 @@
 
 from kamrules.lang.accounts import (
     account_from_node,
+    account_id_problem,
     fact_value_problem,
     load_account,
     load_accounts,
@@ -54,6 +55,7 @@ __all__ = [
     "Spec",
     "YNode",
     "account_from_node",
+    "account_id_problem",
     "check_keys",
     "describe_value",
     "did_you_mean",

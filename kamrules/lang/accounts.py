@@ -75,7 +75,21 @@ def _account_id(an: YNode | None, col: Problems) -> str | None:
         col.add(an.span, "invalid account id", expected="text or a number", found=an.describe())
         return None
     # A numeric id keeps the digits as written (007 stays 007).
-    return str(an.raw if isinstance(an.value, (int, float)) else an.value)
+    acc_id = str(an.raw if isinstance(an.value, (int, float)) else an.value)
+    problem = account_id_problem(acc_id, an.span)
+    if problem is not None:
+        col.append(problem)
+        return None
+    return acc_id
+
+
+def account_id_problem(acc_id: str, span: Span) -> Problem | None:
+    """Why an account id cannot be used (a line break or another control character in it), or None."""
+    bad = next((c for c in acc_id if not c.isprintable() and c != " "), None)
+    if bad is None:
+        return None
+    # An id is printed in tables, logs and CSV: a line break in it would forge a line of output.
+    return Problem(span, "control character in an account id", "printable text", f"U+{ord(bad):04X}", code="account")
 
 
 def fact_value_problem(

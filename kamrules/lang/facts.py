@@ -38,7 +38,7 @@ def load_facts(path: Path, text: str, col: Problems) -> dict[str, Fact]:
         col.add(body.span, "too many facts", expected=f"at most {MAX_FACTS}", found=str(len(body.value)))
     for fname, node in body.items():
         kspan = body.key_spans[fname]
-        if not FACT_NAME.match(fname) or fname in RESERVED_NAMES:
+        if not FACT_NAME.fullmatch(fname) or fname in RESERVED_NAMES:
             col.add(
                 kspan,
                 f"invalid fact name '{fname}'",

@@ -45,7 +45,7 @@ def _parse_rule(node: YNode, file: str, facts: dict[str, Fact], col: Problems) -
         col.add(desc.span, f"description of {what} must be text", expected="text", found=desc.describe())
     prio = _priority(node, what, col)
     tn = child(node, "tags", RULE, f"'tags' of {what}", col)
-    tags = tuple(str(t.value) for t in tn.value if t.kind == "scalar") if tn is not None else ()
+    tags = _tags(tn, what, col) if tn is not None else ()
     wn = node.get("when")
     when = parse_condition(wn, facts, col, what) if wn is not None else None
     then = child(node, "then", RULE, f"'then' of {what}", col)
@@ -60,7 +60,7 @@ def _rule_id(node: YNode, col: Problems) -> str | None:
     idn = node.get("id")
     if idn is None:
         return None
-    if idn.kind != "scalar" or not isinstance(idn.value, str) or not RULE_ID.match(idn.value):
+    if idn.kind != "scalar" or not isinstance(idn.value, str) or not RULE_ID.fullmatch(idn.value):
         col.bad(idn, "invalid rule id", "kebab-case text (a-z, 0-9, '-')", code="bad-name")
         return None
     return idn.value
@@ -145,13 +145,21 @@ def _parse_action(node: YNode, what: str, col: Problems) -> Action | None:
     if i is None or t is None:
         col.needs(node, where, ("id", "text"), "{id: kebab-case, text: a sentence}")
         return None
-    if i.kind != "scalar" or not isinstance(i.value, str) or not RULE_ID.match(i.value):
+    if i.kind != "scalar" or not isinstance(i.value, str) or not RULE_ID.fullmatch(i.value):
         col.add(i.span, "invalid action id", expected="kebab-case text", found=i.describe(), code="bad-name")
         return None
     if t.kind != "scalar" or not isinstance(t.value, str) or not t.value.strip():
         col.add(t.span, "action text must be text", expected="a sentence", found=t.describe())
         return None
     return Action(i.value, " ".join(t.value.split()))
+
+
+def _tags(node: YNode, what: str, col: Problems) -> tuple[str, ...]:
+    """A rule's tags: each one text."""
+    for t in node.value:
+        if t.kind != "scalar" or not isinstance(t.value, str):
+            col.add(t.span, f"a tag of {what} must be text", expected="text", found=t.describe(), code="bad-tag")
+    return tuple(t.value for t in node.value if t.kind == "scalar" and isinstance(t.value, str))
 
 
 def rule_ids(root: YNode) -> list[tuple[str, Span]]:

@@ -15,6 +15,14 @@ import yaml
 from kamrules.errors import InvalidInput, Problem, Span
 
 _constructor = yaml.SafeLoader(stream="")
+# Caps on what one file may hold (documented in docs/rule-language.md, "Limits"): kamrules' own files
+# are a few KB, so these stop a hostile or broken file long before it costs time or memory.
+MAX_YAML_BYTES = 8 * 2**20  # a YAML file (rules, facts, settings, accounts, scenarios, YAML tables)
+MAX_TEXT_BYTES = 512 * 2**20  # a CSV or JSON table
+MAX_DEPTH = 100  # nested mappings and lists
+MAX_DIGITS = 300  # digits of a number: a double ends near 1.8e308
+# What YAML 1.1 allows in a file (its printable set); anything else is refused where it stands.
+_NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _DECIMAL_INT = re.compile(r"[-+]?[0-9]+\Z")
 _DECIMAL_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+\.[0-9]*|[0-9]+(?=[eE]))([eE][-+]?[0-9]+)?\Z")
 
@@ -75,17 +83,20 @@ def describe_value(value: Any) -> str:
     return type(value).__name__
 
 
-def read_text(path: str | Path) -> str:
-    """A file's text, or an InvalidInput naming the file and where its bytes stop being UTF-8."""
+def read_text(path: str | Path, limit: int = MAX_TEXT_BYTES) -> str:
+    """A file's text (at most ``limit`` bytes), or an InvalidInput naming the file and what is wrong with it."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        with p.open("rb") as f:
+            data = f.read(limit + 1)  # never more: /dev/zero or a pipe has no size to check first
     except FileNotFoundError:
         raise InvalidInput.at(Span(str(path)), "file not found") from None
     except IsADirectoryError:
         raise InvalidInput.at(Span(str(path)), "is a directory, expected a file") from None
     except OSError as e:
         raise InvalidInput.at(Span(str(path)), f"cannot read file: {e.strerror}") from None
+    if len(data) > limit:
+        raise _too_large(str(path), limit)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -103,17 +114,28 @@ def read_text(path: str | Path) -> str:
     return text.removeprefix("\ufeff")
 
 
+def _too_large(name: str, limit: int) -> InvalidInput:
+    return InvalidInput.at(
+        Span(name), "file too large", expected=f"at most {limit // 2**20} MB", found="more", code="too-large"
+    )
+
+
 def read_yaml(path: str | Path, text: str | None = None) -> YNode:
     """Parse one YAML file into positioned nodes; empty files, syntax errors and duplicate keys are errors."""
     name = str(path)
     if text is None:
-        text = read_text(path)
+        text = read_text(path, MAX_YAML_BYTES)
+    elif len(text) > MAX_YAML_BYTES:  # a text read by the caller (a rules folder, a recorded rule set)
+        raise _too_large(name, MAX_YAML_BYTES)
+    _check_printable(name, text)
     if not text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
         raise InvalidInput(
             [Problem(Span(name, 1, 1), "file is empty", expected="a YAML document", found="no content", code="empty")]
         )
     try:
-        docs = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        docs = list(yaml.compose_all(text, Loader=_BoundedLoader))
+    except _Refused as e:
+        raise InvalidInput([e.problem(name)]) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -152,6 +174,60 @@ def read_yaml(path: str | Path, text: str | None = None) -> YNode:
     if problems:
         raise InvalidInput(problems)
     return node
+
+
+def _check_printable(name: str, text: str) -> None:
+    """Refuse a control character (a NUL byte, say) at its line and column, before the parser words it."""
+    m = _NOT_PRINTABLE.search(text)
+    if m is None:
+        return
+    before = text[: m.start()]
+    line, col = before.count("\n") + 1, m.start() - (before.rfind("\n") + 1) + 1
+    raise InvalidInput.at(
+        Span(name, line, col),
+        "control character in the file",
+        expected="text (tabs and line breaks are the only control characters allowed)",
+        found=f"U+{ord(m.group()):04X}",
+        code="encoding",
+    )
+
+
+class _Refused(Exception):
+    """Something the bounded loader will not compose, and where."""
+
+    def __init__(self, mark: Any, message: str, expected: str, found: str) -> None:
+        super().__init__(message)
+        self.mark, self.message, self.expected, self.found = mark, message, expected, found
+
+    def problem(self, name: str) -> Problem:
+        """The problem at the mark."""
+        span = Span(name, self.mark.line + 1, self.mark.column + 1)
+        return Problem(span, self.message, self.expected, self.found, code="yaml-limit")
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader without aliases or anchors (a few aliases expand to billions of nodes) and with a depth cap."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        """Compose one node, refusing an alias, an anchor or one level too deep."""
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            kind = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
+            raise _Refused(
+                event.start_mark,
+                f"YAML {kind}s are not supported",
+                "every value written out where it is used",
+                f"{'*' if kind == 'alias' else '&'}{event.anchor}",
+            )
+        if self._depth >= MAX_DEPTH:
+            raise _Refused(event.start_mark, "YAML nested too deeply", f"at most {MAX_DEPTH} levels", "more")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _too_deep(name: str) -> InvalidInput:
@@ -213,10 +289,10 @@ def _convert(node: yaml.Node, name: str, problems: list[Problem]) -> YNode:
     if isinstance(node, yaml.SequenceNode):
         return YNode("seq", [_convert(v, name, problems) for v in node.value], span)
     assert isinstance(node, yaml.ScalarNode)  # compose() makes only mappings, sequences and scalars
-    return YNode("scalar", _scalar(node), span, raw=node.value)
+    return YNode("scalar", _scalar(node, span, problems), span, raw=node.value)
 
 
-def _scalar(node: yaml.ScalarNode) -> Any:
+def _scalar(node: yaml.ScalarNode, span: Span, problems: list[Problem]) -> Any:
     tag = node.tag
     if tag == "tag:yaml.org,2002:bool":
         # YAML 1.1 reads yes/no/on/off as booleans; only true/false mean a boolean here.
@@ -228,15 +304,41 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     # is reported where a number is expected.
     if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") or node.style is None:
         text = node.value
-        if _DECIMAL_INT.match(text):
-            return int(text, 10)
-        if _DECIMAL_FLOAT.match(text):
-            return float(text)
+        if _DECIMAL_INT.match(text) or _DECIMAL_FLOAT.match(text):
+            return _number(text, span, problems)
         if tag == "tag:yaml.org,2002:float" and text.lower().lstrip("+-") in (".nan", ".inf"):
             return _constructor.construct_yaml_float(node)
     if tag == "tag:yaml.org,2002:timestamp":
-        return _constructor.construct_yaml_timestamp(node)
+        try:
+            return _constructor.construct_yaml_timestamp(node)
+        except ValueError:  # 2026-02-31: the shape of a date, not a day of the calendar
+            problems.append(Problem(span, "impossible date", "a day of the calendar", f"'{node.value}'", code="date"))
     return node.value
+
+
+def _number(text: str, span: Span, problems: list[Problem]) -> Any:
+    """A plain decimal number, or the text with a problem when it is too long, too large or too small."""
+    digits = sum(c.isdigit() for c in text.partition("e")[0].partition("E")[0])
+    if digits > MAX_DIGITS:
+        problems.append(Problem(span, "number too long", f"at most {MAX_DIGITS} digits", f"{digits}", code="number"))
+        return text
+    if _DECIMAL_INT.match(text):
+        return int(text, 10)
+    value = float(text)
+    mantissa = text.lower().partition("e")[0]
+    if math.isinf(value) or (value == 0.0 and any(c in "123456789" for c in mantissa)):
+        # 1.0e400 would become infinity and 1.0e-400 zero: the number written is not the number read.
+        problems.append(
+            Problem(
+                span,
+                "number out of range",
+                "a number a double holds (about 1e-308 to 1e308, or 0)",
+                f"'{text}'",
+                code="number",
+            )
+        )
+        return text
+    return value
 
 
 def is_finite_number(value: Any) -> bool:

@@ -127,6 +127,11 @@ def warnings(rv: PortfolioReview, meta: Mapping[str, Any]) -> list[str]:
                 f"{w['eligible']:,} accounts are eligible for {w['capacity']} key-account places; tighten the "
                 "eligibility rules or raise the capacity (kam_managers, accounts_per_manager)"
             )
+        elif w["code"] == "no-revenue-column":
+            out.append(
+                "the table has no revenue (no 'revenue' column, or no amount in it): no account has an ABC "
+                "class on revenue; map the column with --columns revenue=NAME"
+            )
     if not rv.previous_known and "period" in meta:
         out.append(f"{unknown_previous(meta)}: every key account would look new, so new/kept/lost is unknown")
     return out

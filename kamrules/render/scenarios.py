@@ -214,10 +214,10 @@ def monte_carlo_text(mc: MonteCarlo) -> str:
         f"Scenario {mc.scenario}: {mc.runs} runs, seed {mc.seed}; probability of each stage at the end of each period",
         table(rows, list(rows[0]), "simple", None),
     ]
-    if mc.times:
+    if mc.reached:
         out.append(
             f"time to reach {mc.target}: mean {mc.mean_time:.2f} periods, p10 {mc.percentile(10)}, "
-            f"p50 {mc.percentile(50)}, p90 {mc.percentile(90)} (among the {len(mc.times)} runs that reach it); "
+            f"p50 {mc.percentile(50)}, p90 {mc.percentile(90)} (among the {mc.reached} runs that reach it); "
             f"never reached in {mc.never_share:.1%} of runs"
         )
     else:

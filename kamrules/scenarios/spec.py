@@ -69,7 +69,7 @@ def _name(nn: YNode | None, top: Span, probs: Problems) -> str:
     if nn is None:
         probs.add(top, "missing key 'name'", expected="name: a-kebab-case-name", code="missing-key")
         return ""
-    if nn.kind != "scalar" or not isinstance(nn.value, str) or not RULE_ID.match(nn.value):
+    if nn.kind != "scalar" or not isinstance(nn.value, str) or not RULE_ID.fullmatch(nn.value):
         probs.bad(nn, "invalid scenario name", "kebab-case text (a-z, 0-9, '-')", code="bad-name")
         return ""
     return nn.value
