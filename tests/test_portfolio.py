@@ -310,4 +310,4 @@ def test_table_without_revenue_warns(tmp_path):
     table.write_text("account,volume,purchases\nA,10,3\nB,20,4\n")
     result = CliRunner().invoke(main, ["portfolio", str(table), "--no-audit", "--rules", str(ROOT / "rules")])
     assert result.exit_code == 0, result.output
-    assert "Warning: the table has no revenue" in result.output
+    assert "Warning:" in result.output and "the table has no revenue" in result.output
