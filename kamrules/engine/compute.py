@@ -89,13 +89,14 @@ def plan(ruleset: RuleSet) -> tuple[Fact, ...]:
     return tuple(done.values())
 
 
-# id(ruleset) -> (ruleset, its computed facts known before the rules); the ruleset is kept so its id stays its own.
-_BEFORE_RULES: dict[int, tuple[RuleSet, tuple[Fact, ...]]] = {}
+# The last rule set asked about and its answer: a review asks once per account about the same rule set,
+# and one slot keeps no rule set alive after a reload.
+_BEFORE_RULES: list[tuple[RuleSet, tuple[Fact, ...]]] = []
 
 
 def before_rules(ruleset: RuleSet) -> tuple[Fact, ...]:
     """The computed facts that read neither a derived fact nor the review date: known before any rule runs."""
-    hit = _BEFORE_RULES.get(id(ruleset))
+    hit = _BEFORE_RULES[0] if _BEFORE_RULES else None  # one read: another thread may replace the slot
     if hit is None or hit[0] is not ruleset:
         facts = ruleset.facts
         early: dict[str, Fact] = {}
@@ -104,7 +105,8 @@ def before_rules(ruleset: RuleSet) -> tuple[Fact, ...]:
             reads = refs(f.computed, as_of=True)
             if all(n in early or (n in facts and facts[n].given) for n in reads):
                 early[f.name] = f
-        hit = _BEFORE_RULES[id(ruleset)] = (ruleset, tuple(early.values()))
+        hit = (ruleset, tuple(early.values()))
+        _BEFORE_RULES[:] = [hit]
     return hit[1]
 
 
