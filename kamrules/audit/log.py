@@ -12,15 +12,18 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kamrules import __version__
-from kamrules.audit.chain import GENESIS, audit_key, canonical, key_id, link_hash, mac, merkle_root
+from kamrules.audit.chain import GENESIS, audit_key, canonical, key_id, link_hash, mac, merkle_root, sha256
 from kamrules.audit.records import KINDS, Record, compact, compact_record, pack, read_record, unpack
 from kamrules.audit.store import ENV_VAR, connect, db_path, problem, tables, transaction
 from kamrules.engine import Decision
 from kamrules.errors import KamrulesError
 from kamrules.lang import RuleSet
+
+if TYPE_CHECKING:  # polars is imported when a frame is recorded or read: `evaluate` starts without it
+    import polars as pl
 
 __all__ = ["ENV_VAR", "Entry", "Recorder", "db_path", "head", "iter_decisions", "list_decisions", "record", "show"]
 
@@ -52,7 +55,8 @@ class Recorder:
     def __init__(self, path: Path, ruleset: RuleSet, command: str) -> None:
         self.path, self.ruleset, self.command = path, ruleset, command
         self.run = uuid.uuid4().hex[:16]
-        self.ids: list[str] = []
+        self.ids: list[str] = []  # of the decisions recorded through add(); add_frame() returns its own
+        self.count = 0  # decisions recorded in this run so far
         self._key = audit_key()
         self._digests: list[str] = []
 
@@ -68,15 +72,38 @@ class Recorder:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if not decisions:
             return
+        data, digest = pack([compact(d) for d in decisions])
+        first = self._block(data, digest, len(decisions), 3, ruleset or self.ruleset, kind)
+        self.ids.extend(f"{self.run}-{first + i}" for i in range(1, len(decisions) + 1))
+
+    def add_frame(self, frame: pl.DataFrame, ruleset: RuleSet | None = None, kind: str = "account") -> pl.Series:
+        """Append a compact decision frame (audit/frames.py) as Parquet blocks; returns the decisions' ids.
+
+        Each block is committed before the next is encoded; no decision becomes a Python object on the way.
+        """
+        from kamrules.audit import frames
+
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         rs = ruleset or self.ruleset
-        records = [compact(d) for d in decisions]
-        data, digest = pack(records)
-        first = len(self.ids)
+        problem = frames.frame_problem(frame, rs)
+        if problem:
+            raise ValueError(f"not a compact decision frame of rule set {rs.version[:12]}: {problem}")
+        first = self.count
+        for offset in range(0, frame.height, frames.FRAME_BLOCK):
+            data = frames.encode(frame.slice(offset, frames.FRAME_BLOCK))
+            self._block(data, sha256(data), min(frames.FRAME_BLOCK, frame.height - offset), 4, rs, kind)
+        return frames.decision_ids(self.run, first, frame.height)
+
+    def _block(self, data: bytes, digest: str, count: int, schema: int, rs: RuleSet, kind: str) -> int:
+        """Append one block of ``count`` decisions; returns how many the run had before it."""
+        first = self.count
         header = self._header(
             "block",
+            schema=schema,
             block=len(self._digests),
             first=first,
-            count=len(records),
+            count=count,
             kind=kind,
             rules_version=rs.version,
             rules_dir=rs.directory,
@@ -84,7 +111,8 @@ class Recorder:
         )
         self._append(header, data, rs)
         self._digests.append(digest)
-        self.ids.extend(f"{self.run}-{first + i}" for i in range(1, len(records) + 1))
+        self.count += count
+        return first
 
     def _header(self, type_: str, **fields: Any) -> dict[str, Any]:
         base = {"type": type_, "schema": 3, "run": self.run, "command": self.command, "recorded_at": _now()}
@@ -123,7 +151,7 @@ class Recorder:
         end = self._header(
             "end",
             blocks=len(self._digests),
-            count=len(self.ids),
+            count=self.count,
             root=merkle_root(self._digests),  # over the run's blocks: one block proves its part of the run
             status="complete" if exc_type is None else "aborted",
         )
@@ -175,11 +203,31 @@ def _row_entry(path: Path, row: tuple[int, str, str, str, str, str]) -> Entry:
     return Entry(seq, did, at, account, version, rec)
 
 
-def block_entries(path: Path, seq: int, header_text: str, data: bytes) -> list[Entry]:
-    """The decisions of one stored block."""
+def block_entries(
+    path: Path,
+    seq: int,
+    header_text: str,
+    data: bytes,
+    account: str | None = None,
+    rule: str | None = None,
+    index: int | None = None,
+) -> list[Entry]:
+    """The decisions of one stored block (only those of an account, a fired rule, a place in the run, when given)."""
     try:
         header = json.loads(header_text)
-        return [_block_entry(seq, header, i, d) for i, d in enumerate(unpack(data)[0], header["first"] + 1)]
+        if header["schema"] == 4:
+            from kamrules.audit import frames  # polars only for a log that holds frames
+
+            found = frames.block_records(data, header["first"], account, rule, index)
+        else:
+            found = [
+                (i, d)
+                for i, d in enumerate(unpack(data)[0], header["first"] + 1)
+                if (account is None or d.get("account") == account)
+                and (rule is None or rule in d.get("fired", ()))
+                and (index is None or i == index)
+            ]
+        return [_block_entry(seq, header, i, d) for i, d in found]
     except (ValueError, KeyError, TypeError) as e:
         raise problem(path, f"record {seq} cannot be read: {e}") from None
 
@@ -197,12 +245,14 @@ def iter_decisions(
 ) -> Iterator[Entry]:
     """Recorded decisions, oldest first, filtered by account, time (ISO date or datetime, UTC), fired rule, run."""
     with connect(path) as conn:
-        for entry in _all_entries(path, conn, since, run):
+        for entry in _all_entries(path, conn, since, run, account, rule):
             if (account is None or entry.account == account) and (rule is None or rule in entry.record.fired):
                 yield entry
 
 
-def _all_entries(path: Path, conn: sqlite3.Connection, since: str | None, run: str | None) -> Iterator[Entry]:
+def _all_entries(
+    path: Path, conn: sqlite3.Connection, since: str | None, run: str | None, account: str | None, rule: str | None
+) -> Iterator[Entry]:
     if run is None:
         sql = f"SELECT {_COLUMNS} FROM decisions" + (" WHERE recorded_at >= ?" if since else "") + " ORDER BY seq"
         yield from (_row_entry(path, r) for r in conn.execute(sql, [since] if since else []))
@@ -216,7 +266,7 @@ def _all_entries(path: Path, conn: sqlite3.Connection, since: str | None, run: s
     sql = "SELECT seq, header, data FROM blocks WHERE " + " AND ".join(where) + " ORDER BY seq"
     if "blocks" in tables(conn):  # a log written before schema 3, opened read-only, has none
         for seq, header, data in conn.execute(sql, args):
-            yield from block_entries(path, seq, header, data)
+            yield from block_entries(path, seq, header, data, account, rule)
 
 
 def _prefix(text: str) -> str:
@@ -266,8 +316,8 @@ def _compact(path: Path, conn: sqlite3.Connection, run: str, index: int) -> Entr
         except (ValueError, TypeError, KeyError):
             raise problem(path, f"record {seq} cannot be read: its header is damaged") from None
         if first < index <= first + count:
-            entry: Entry = block_entries(path, seq, header, data)[index - first - 1]
-            return entry
+            found = block_entries(path, seq, header, data, index=index)
+            return found[0] if found else 0
     return 0
 
 

@@ -14,7 +14,9 @@ from kamrules.engine.evaluate import jsonable
 # Version 1: records written before `schema` and `kind` existed; every one of them is an account decision.
 # Version 2: one row per decision with its full trace (about 6 KB).
 # Version 3: compact decisions (facts, outcome, fired rules) in compressed blocks; the trace is recomputed on demand.
-SCHEMA = 3
+# Version 4: the same compact decisions, a block written from a whole frame of them as Parquet (audit/frames.py).
+SCHEMA = 4
+BLOCK_SCHEMAS = (3, 4)
 KINDS = ("account", "portfolio")
 # On a block of 2,000 decisions level 6 is 2% larger than level 9 in less than half the time.
 _ZLIB_LEVEL = 6
@@ -153,7 +155,7 @@ def compact_record(data: dict[str, Any], decision_id: str, header: dict[str, Any
             firings=(),
             decision=decision,
             kind=_kind(header["kind"]),
-            schema=3,
+            schema=header["schema"],
         )
     except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"its compact record is incomplete ({type(e).__name__}: {e})") from None
@@ -168,8 +170,8 @@ def read_record(data: Any) -> Record:
         raise ValueError(f"its schema version {schema!r} is not a positive integer")
     if schema > SCHEMA:
         raise ValueError(f"its schema version {schema} is newer than this kamrules reads (1 to {SCHEMA})")
-    if schema == SCHEMA:
-        raise ValueError(f"a schema {SCHEMA} decision is stored in a block, not in a row of its own")
+    if schema in BLOCK_SCHEMAS:
+        raise ValueError(f"a schema {schema} decision is stored in a block, not in a row of its own")
     try:
         return Record(
             decision_id=data["decision_id"],

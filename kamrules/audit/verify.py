@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from kamrules.audit.chain import GENESIS, audit_key, chain_hash, key_id, link_hash, mac_ok, merkle_root
+from kamrules.audit.chain import GENESIS, audit_key, chain_hash, key_id, link_hash, mac_ok, merkle_root, sha256
 from kamrules.audit.checkpoint import Checkpoint
-from kamrules.audit.records import SCHEMA, compact_record, read_record, unpack
+from kamrules.audit.records import BLOCK_SCHEMAS, compact_record, read_record, unpack
 from kamrules.audit.store import connect, tables
 from kamrules.errors import CheckFailed
 from kamrules.lang import ruleset_version
@@ -119,24 +119,23 @@ class _Walk:
             return "its header is not valid JSON"
         if (header.get("run"), header.get("recorded_at")) != (run, at):
             return "its columns disagree with its header (a column was altered)"
-        if header.get("schema") != SCHEMA:
-            return f"its schema version {header.get('schema')!r} is not {SCHEMA}, the one this kamrules reads"
+        if header.get("schema") not in BLOCK_SCHEMAS:
+            readable = " or ".join(map(str, BLOCK_SCHEMAS))
+            return f"its schema version {header.get('schema')!r} is not {readable}, the ones this kamrules reads"
         if header.get("type") == "end":
             return self._end_problem(header, run, data)
         if data is None or header.get("type") != "block":
             return "it is neither a block of decisions nor the end of a run"
         try:
-            records, digest = unpack(data)
-            for i, record in enumerate(records):
-                compact_record(record, f"{run}-{i}", header)
+            count, digest = _frame_block(data) if header["schema"] == 4 else _json_block(data, run, header)
         except ValueError as e:
             return f"its decisions cannot be read: {e}"
-        if len(records) != header.get("count") or digest != header.get("digest"):
+        if count != header.get("count") or digest != header.get("digest"):
             return "its decisions were altered (digest mismatch)"
         if header.get("rules_version") not in self.versions:
             return f"its rule set {str(header.get('rules_version'))[:12]} is missing from the log"
-        self.runs.setdefault(run, []).append((digest, len(records)))
-        self.decisions += len(records)
+        self.runs.setdefault(run, []).append((digest, count))
+        self.decisions += count
         return None
 
     def _end_problem(self, header: dict[str, Any], run: str, data: bytes | None) -> str | None:
@@ -147,6 +146,21 @@ class _Walk:
         if data is not None or (header.get("root"), header.get("blocks"), header.get("count")) != counted:
             return f"the end of run {run} does not match the blocks recorded for it"
         return None
+
+
+def _json_block(data: bytes, run: str, header: dict[str, Any]) -> tuple[int, str]:
+    """A schema-3 block's decisions, each read as a record: how many, and the digest of their text."""
+    records, digest = unpack(data)
+    for i, record in enumerate(records):
+        compact_record(record, f"{run}-{i}", header)
+    return len(records), digest
+
+
+def _frame_block(data: bytes) -> tuple[int, str]:
+    """A schema-4 block decoded as a decision frame (columns and types checked as a whole): rows and digest."""
+    from kamrules.audit import frames  # polars only for a log that holds frames
+
+    return frames.decode(data).height, sha256(data)
 
 
 # What each column must hold; SQLite lets anyone with the file store any type in any column.
