@@ -8,6 +8,7 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,9 +91,15 @@ class Recorder:
         if problem:
             raise ValueError(f"not a compact decision frame of rule set {rs.version[:12]}: {problem}")
         first = self.count
-        for offset in range(0, frame.height, frames.FRAME_BLOCK):
-            data = frames.encode(frame.slice(offset, frames.FRAME_BLOCK))
-            self._block(data, sha256(data), min(frames.FRAME_BLOCK, frame.height - offset), 4, rs, kind)
+        slices = [frame.slice(offset, frames.FRAME_BLOCK) for offset in range(0, frame.height, frames.FRAME_BLOCK)]
+        # The next block is encoded while this one is written: polars and SQLite both release the GIL, and
+        # writing (WAL, fsync) is mostly waiting on the disk. At most two encoded blocks are held at a time.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            encoded = [pool.submit(frames.encode, part) for part in slices[:1]]
+            for i, part in enumerate(slices):
+                data = encoded.pop().result()
+                encoded.extend(pool.submit(frames.encode, after) for after in slices[i + 1 : i + 2])
+                self._block(data, sha256(data), part.height, 4, rs, kind)
         return frames.decision_ids(self.run, first, frame.height)
 
     def _block(self, data: bytes, digest: str, count: int, schema: int, rs: RuleSet, kind: str) -> int:
