@@ -12,7 +12,7 @@ import polars as pl
 from kamrules.engine import Decision
 from kamrules.lang import RuleSet
 
-# A fact's type as the engine sees it, as a column (docs/audit.md, "The compact decision frame").
+# A fact's type as the engine sees it, as a column (docs/audit.md, "Runs written from columns").
 DTYPES: dict[str, pl.DataType] = {
     "number": pl.Float64(),
     "integer": pl.Int64(),
@@ -67,7 +67,8 @@ def compact_frame(decisions: Sequence[Decision], ruleset: RuleSet) -> pl.DataFra
 
 
 def _value(v: Any) -> Any:
-    # A number fact read from YAML may be an int; as a Float64 column it is the same number.
+    # A list value is a tuple in a decision; polars takes lists. (An int of a number fact, as YAML gives it,
+    # becomes a Float64: the same number, which replay compares equal.)
     return list(v) if isinstance(v, tuple) else v
 
 
