@@ -7,6 +7,8 @@ import io
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -262,3 +264,18 @@ def test_a_block_that_is_not_a_decision_frame_says_its_decisions_cannot_be_read(
         r = run("audit", "show", f"{header['run']}-1", db=db)
         assert r.exit_code == 3 and f"record {seq} cannot be read" in r.output
         (tmp_path / "copy.sqlite").unlink()
+
+
+def test_evaluate_checks_a_frame_written_tail_without_polars(both, tmp_path):
+    """The check before evaluate appends finds a changed frame block at the log's end, and never imports polars."""
+    db = copy(both[0], tmp_path)
+    code = (
+        "import sys; from pathlib import Path; from kamrules.audit import verify; "
+        f"print(verify.tail_problem(Path({str(db)!r}))); print('polars' in sys.modules)"
+    )
+    intact = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert intact.stdout.split("\n")[:2] == ["None", "False"]
+    seq, _, data = frame_block(db)
+    tamper(db, "UPDATE blocks SET data = ? WHERE seq = ?", (_flip_byte(data), seq))
+    changed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert changed.stdout.startswith(f"record {seq}: its decisions were altered") and "False" in changed.stdout
