@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import json
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -279,3 +280,24 @@ def test_evaluate_checks_a_frame_written_tail_without_polars(both, tmp_path):
     tamper(db, "UPDATE blocks SET data = ? WHERE seq = ?", (_flip_byte(data), seq))
     changed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert changed.stdout.startswith(f"record {seq}: its decisions were altered") and "False" in changed.stdout
+
+
+def test_backtest_counts_each_change_once_per_run(both, tmp_path):
+    """Backtest over the two runs finds every change of the decision run in the frame run too, decision for decision."""
+    db, by_decision, by_frame = both
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    text = (rules / "designation.yaml").read_text()  # every account excluded as if its margin were negative
+    (rules / "designation.yaml").write_text(
+        text.replace("{fact: margin, op: lt, value: 0}", "{fact: margin, op: lt, value: 1.0e12}")
+    )
+    b = replays.backtest(db, str(rules))
+    assert b.decisions == 2 * len(by_decision) - 2  # the portfolio decisions are not re-run
+    place = {i: n for ids in (by_decision, by_frame) for n, i in enumerate(ids)}
+    for kind, found in b.by_type.items():
+        per_run = [
+            sorted((place[x["decision_id"]], x["detail"]) for x in found if x["decision_id"] in ids)
+            for ids in (set(by_decision), set(by_frame))
+        ]
+        assert per_run[0] == per_run[1], kind
+    assert b.changed > 0 and b.changed % 2 == 0
