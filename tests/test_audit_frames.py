@@ -182,6 +182,11 @@ def test_list_filters_a_frame_run_like_a_decision_run(both):
         assert all(account in (None, e.account) and (fired is None or fired in e.record.fired) for e in found[1])
     listed = json.loads(run("audit", "list", "--run", runs[1], "--limit", "0", "--format", "json", db=db).output)
     assert [x["decision_id"] for x in listed] == by_frame
+    for r, ids in zip(runs, (by_decision, by_frame), strict=True):
+        shown = run("audit", "list", "--run", r, "--limit", "5", db=db)
+        assert f"and {len(ids) - 5:,} more" in shown.output and ids[4] in shown.output and ids[5] not in shown.output
+    fired = run("audit", "list", "--rule", rule, "--limit", "1", db=db).output
+    assert f"and {2 * len(found[1]) - 1:,} more" in fired
 
 
 def test_a_long_frame_is_recorded_in_blocks_and_each_decision_shown(reviewed, tmp_path, monkeypatch):

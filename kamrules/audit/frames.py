@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import polars as pl
@@ -161,18 +161,31 @@ def decode(data: bytes) -> pl.DataFrame:
     return frame
 
 
-def block_records(
-    data: bytes, first: int, account: str | None = None, rule: str | None = None, index: int | None = None
-) -> list[tuple[int, dict[str, Any]]]:
-    """The compact decisions of a Parquet block with their place in the run, filtered before any becomes a dict."""
-    frame = decode(data).with_row_index("index", offset=first + 1)
+def _matching(frame: pl.DataFrame, account: str | None, rule: str | None) -> pl.DataFrame:
     if account is not None:
         frame = frame.filter(pl.col("account") == account)
     if rule is not None:
         frame = frame.filter(pl.col("fired").list.contains(rule))
+    return frame
+
+
+def block_count(data: bytes, account: str | None = None, rule: str | None = None) -> int:
+    """How many decisions of a Parquet block are an account's or fired a rule, counted by column."""
+    return _matching(decode(data), account, rule).height
+
+
+def block_records(
+    data: bytes, first: int, account: str | None = None, rule: str | None = None, index: int | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The compact decisions of a Parquet block with their place in the run, filtered before any becomes a dict.
+
+    Made into dicts a thousand at a time, so the first decisions of a block are listed without the rest.
+    """
+    frame = _matching(decode(data).with_row_index("index", offset=first + 1), account, rule)
     if index is not None:
         frame = frame.filter(pl.col("index") == index)
-    return list(zip(frame["index"].to_list(), frame_records(frame.drop("index")), strict=True))
+    for part in frame.iter_slices(1000):
+        yield from zip(part["index"].to_list(), frame_records(part.drop("index")), strict=True)
 
 
 def frame_records(frame: pl.DataFrame) -> list[dict[str, Any]]:

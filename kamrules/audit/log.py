@@ -7,7 +7,7 @@ import json
 import re
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -26,7 +26,18 @@ from kamrules.lang import RuleSet
 if TYPE_CHECKING:  # polars is imported when a frame is recorded or read: `evaluate` starts without it
     import polars as pl
 
-__all__ = ["ENV_VAR", "Entry", "Recorder", "db_path", "head", "iter_decisions", "list_decisions", "record", "show"]
+__all__ = [
+    "ENV_VAR",
+    "Entry",
+    "Recorder",
+    "count_decisions",
+    "db_path",
+    "head",
+    "iter_decisions",
+    "list_decisions",
+    "record",
+    "show",
+]
 
 
 def _now() -> str:
@@ -218,14 +229,16 @@ def block_entries(
     account: str | None = None,
     rule: str | None = None,
     index: int | None = None,
-) -> list[Entry]:
+) -> Iterator[Entry]:
     """The decisions of one stored block (only those of an account, a fired rule, a place in the run, when given)."""
     try:
         header = json.loads(header_text)
         if header["schema"] == 4:
             from kamrules.audit import frames  # polars only for a log that holds frames
 
-            found = frames.block_records(data, header["first"], account, rule, index)
+            found: Iterable[tuple[int, dict[str, Any]]] = frames.block_records(
+                data, header["first"], account, rule, index
+            )
         else:
             found = [
                 (i, d)
@@ -234,7 +247,8 @@ def block_entries(
                 and (rule is None or rule in d.get("fired", ()))
                 and (index is None or i == index)
             ]
-        return [_block_entry(seq, header, i, d) for i, d in found]
+        for i, d in found:
+            yield _block_entry(seq, header, i, d)
     except (ValueError, KeyError, TypeError) as e:
         raise problem(path, f"record {seq} cannot be read: {e}") from None
 
@@ -252,17 +266,28 @@ def iter_decisions(
 ) -> Iterator[Entry]:
     """Recorded decisions, oldest first, filtered by account, time (ISO date or datetime, UTC), fired rule, run."""
     with connect(path) as conn:
-        for entry in _all_entries(path, conn, since, run, account, rule):
-            if (account is None or entry.account == account) and (rule is None or rule in entry.record.fired):
-                yield entry
+        yield from (e for e in _all_entries(path, conn, since, run, account, rule) if _matches(e, account, rule))
+
+
+def _matches(entry: Entry, account: str | None, rule: str | None) -> bool:
+    return (account is None or entry.account == account) and (rule is None or rule in entry.record.fired)
 
 
 def _all_entries(
     path: Path, conn: sqlite3.Connection, since: str | None, run: str | None, account: str | None, rule: str | None
 ) -> Iterator[Entry]:
     if run is None:
-        sql = f"SELECT {_COLUMNS} FROM decisions" + (" WHERE recorded_at >= ?" if since else "") + " ORDER BY seq"
-        yield from (_row_entry(path, r) for r in conn.execute(sql, [since] if since else []))
+        yield from (_row_entry(path, r) for r in _rows(conn, since))
+    for seq, header, data in _blocks(conn, since, run):
+        yield from block_entries(path, seq, header, data, account, rule)
+
+
+def _rows(conn: sqlite3.Connection, since: str | None) -> sqlite3.Cursor:
+    sql = f"SELECT {_COLUMNS} FROM decisions" + (" WHERE recorded_at >= ?" if since else "") + " ORDER BY seq"
+    return conn.execute(sql, [since] if since else [])
+
+
+def _blocks(conn: sqlite3.Connection, since: str | None, run: str | None) -> Iterator[tuple[int, str, bytes]]:
     where, args = ["data IS NOT NULL"], []
     if since:
         where.append("recorded_at >= ?")
@@ -272,8 +297,28 @@ def _all_entries(
         args.append(_prefix(run))
     sql = "SELECT seq, header, data FROM blocks WHERE " + " AND ".join(where) + " ORDER BY seq"
     if "blocks" in tables(conn):  # a log written before schema 3, opened read-only, has none
-        for seq, header, data in conn.execute(sql, args):
-            yield from block_entries(path, seq, header, data, account, rule)
+        yield from conn.execute(sql, args)
+
+
+def count_decisions(
+    path: Path, account: str | None = None, since: str | None = None, rule: str | None = None, run: str | None = None
+) -> int:
+    """How many decisions iter_decisions() gives, a frame-written block counted by column (no record made)."""
+    with connect(path) as conn:
+        rows = 0 if run else sum(_matches(_row_entry(path, r), account, rule) for r in _rows(conn, since))
+        return rows + sum(_block_count(path, seq, h, d, account, rule) for seq, h, d in _blocks(conn, since, run))
+
+
+def _block_count(path: Path, seq: int, header_text: str, data: bytes, account: str | None, rule: str | None) -> int:
+    try:
+        header = json.loads(header_text)
+        if header["schema"] == 4:
+            from kamrules.audit import frames
+
+            return frames.block_count(data, account, rule)
+    except (ValueError, KeyError, TypeError) as e:
+        raise problem(path, f"record {seq} cannot be read: {e}") from None
+    return sum(1 for _ in block_entries(path, seq, header_text, data, account, rule))
 
 
 def _prefix(text: str) -> str:
@@ -323,8 +368,7 @@ def _compact(path: Path, conn: sqlite3.Connection, run: str, index: int) -> Entr
         except (ValueError, TypeError, KeyError):
             raise problem(path, f"record {seq} cannot be read: its header is damaged") from None
         if first < index <= first + count:
-            found = block_entries(path, seq, header, data, index=index)
-            return found[0] if found else 0
+            return next(block_entries(path, seq, header, data, index=index), 0)
     return 0
 
 
