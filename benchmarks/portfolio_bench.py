@@ -10,6 +10,7 @@ then runs `kamrules portfolio FILE --format json` as a child process (decision l
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import resource
@@ -43,14 +44,14 @@ def generate(path: Path, n: int, seed: int = SEED) -> None:
         "purchases",
         "margin",
         "stage",
-        "months_in_stage",
+        "stage_since",
         "trust_score",
         "contact_pairs",
         "functions_involved",
         "attractiveness",
         "relative_strength",
         "share_of_wallet",
-        "revenue_growth",
+        "revenue_previous",
         "regions",
         "executive_sponsor",
         "priorities_changed",
@@ -72,14 +73,14 @@ def generate(path: Path, n: int, seed: int = SEED) -> None:
                             rng.randint(1, 200),
                             f"{rev * rng.uniform(0.05, 0.35):.2f}",
                             rng.choice(STAGES),
-                            rng.randint(0, 60),
+                            (dt.date(2026, 6, 30) - dt.timedelta(days=rng.randint(0, 1800))).isoformat(),
                             round(rng.uniform(0, 10), 1),
                             rng.randint(0, 20),
                             rng.randint(0, 8),
                             round(rng.uniform(0, 10), 1),
                             round(rng.uniform(0, 10), 1),
                             "" if i % 4 == 0 else round(rng.uniform(0, 1), 2),
-                            "" if i % 5 == 0 else round(rng.uniform(-0.5, 1.0), 2),
+                            "" if i % 5 == 0 else f"{rev / rng.uniform(0.5, 1.5):.2f}",
                             rng.randint(0, 8),
                             rng.choice(["true", "false"]),
                             "true" if rng.random() < 0.05 else "false",
