@@ -67,6 +67,21 @@ class RulePlan:
                 layers = [r.stratum for r in ruleset.rules if any(d == fname for d, _ in r.derive)]
                 self._settled_after.setdefault(max(layers, default=0), []).append(fname)
 
+        self._steps = self._compile()
+
+    def _compile(self) -> list[list[pl.Expr]]:
+        """The plan's steps, built once: each a set of columns computed from the ones before."""
+        facts = self.ruleset.facts
+        steps: list[list[pl.Expr]] = []
+        for stratum in range(self.ruleset.strata):
+            if self._computed and (stratum == 0 or self._reads_derived):
+                # In dependency order: each computed fact reads the ones before it.
+                steps.extend([computed_expr(f, self.as_of)] for f in self._computed)
+            layer = [r for r in self.ordered if r.stratum == stratum]
+            steps.append([condition_expr(r.when, facts).alias(rule_column(r.id)) for r in layer])
+            steps.append(self._settle(stratum, layer))
+        return steps
+
     def lazy(self, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         """The frame with every rule's column, the facts as the last stratum left them, and who derived what."""
         lf = frame.lazy()
@@ -75,13 +90,9 @@ class RulePlan:
         missing = [pl.lit(None, dtype=DTYPES[f.type]).alias(n) for n, f in facts.items() if n not in have]
         derived = [n for n, f in facts.items() if f.derived]
         lf = lf.with_columns(*missing, *(pl.lit(None, dtype=pl.String()).alias(by_column(n)) for n in derived))
-        for stratum in range(self.ruleset.strata):
-            if self._computed and (stratum == 0 or self._reads_derived):
-                for f in self._computed:  # in dependency order: each reads the ones before it
-                    lf = lf.with_columns(computed_expr(f, self.as_of))
-            layer = [r for r in self.ordered if r.stratum == stratum]
-            lf = lf.with_columns(*(condition_expr(r.when, facts).alias(rule_column(r.id)) for r in layer))
-            lf = lf.with_columns(*self._settle(stratum, layer))
+        for step in self._steps:
+            if step:
+                lf = lf.with_columns(*step)
         return lf
 
     def run(self, frame: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
