@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import polars as pl
@@ -10,7 +11,6 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from test_property import accounts as shipped_accounts
 
 from kamrules import Evaluator, load_ruleset
@@ -42,7 +42,8 @@ COMPUTED = {
     "c_months": {"type": "integer", "unit": "months", "range": [-2, 6], "computed": "months_between(d1, as_of)"},
     "c_days": {"type": "integer", "unit": "days", "range": [-100000, 100000], "computed": "days_between(d1, d2)"},
     "c_round": {"type": "number", "range": [-1, 1], "computed": "round(n1 * 0.15, 1)"},
-    "c_pick": {"type": "number", "range": [-1000, 1000], "computed": "if(b1 == true, n1 - k0, max(n2, 0))"},  # reads a derived fact
+    # reads a derived fact: computed again before every stratum
+    "c_pick": {"type": "number", "range": [-1000, 1000], "computed": "if(b1 == true, n1 - k0, max(n2, 0))"},
 }
 # Derived facts by level: a rule deriving a level-L fact reads only facts of lower levels (so strata 0, 1, 2).
 LEVELS = [["k0", "k1"], ["k2"], ["k3"]]
@@ -242,7 +243,8 @@ def test_cross_check_names_the_first_differing_account(monkeypatch):
     accounts = [Account("good", {"n1": 1.0}), Account("bad", {"n1": 2.0})]
     rs = load_ruleset_texts(
         [
-            ("facts.yaml", _dump({"facts": {"n1": {"type": "number", "range": [0, 10], "description": "n", "source": "given"}}})),
+            ("facts.yaml", _dump({"facts": {"n1": {"type": "number", "range": [0, 10], "description": "n",
+                                                   "source": "given"}}})),
             ("r.yaml", "rules:\n  - {id: big, description: d, when: {fact: n1, op: gt, value: 1.5}, "
                        "then: {recommend: {actions: [{id: a, text: A.}]}}}\n"),
         ],
@@ -293,3 +295,56 @@ def test_evaluator_from_firings_needs_no_engine():
     assert ev._engine is None
     ev.close()
 
+
+def _cli(args):
+    from click.testing import CliRunner
+
+    from kamrules.cli import main
+
+    return CliRunner().invoke(main, args)
+
+
+RUN_ID = re.compile(r"\b[0-9a-f]{12}\b")  # the random run id; the rules version (64 hex digits) is kept
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown", "html"])
+def test_engines_write_identical_outputs(fmt):
+    """`kamrules portfolio --engine durable` and `--engine columnar` write the same bytes (run id normalised)."""
+    out = {}
+    for engine in ("durable", "columnar"):
+        r = _cli(["portfolio", str(ROOT / "examples/portfolio.csv"), "--rules", str(ROOT / "rules"),
+                  "--format", fmt, "--engine", engine, "--no-audit", "--quiet", "--as-of", "2026-09-30"])  # fmt: skip
+        assert r.exit_code == 0, r.output[-2000:]
+        out[engine] = RUN_ID.sub("RUN", r.stdout)
+    assert out["durable"] == out["columnar"]
+
+
+def test_cli_cross_check_exits_4_on_a_planted_difference(monkeypatch):
+    """A plan that disagrees with durable_rules stops `kamrules portfolio` with exit 4, naming the account."""
+    real = RulePlan.firings
+
+    def planted(self, frame):
+        firings = real(self, frame)
+        return [[r for r in f if not r.startswith("quadrant-")] for f in firings]
+
+    monkeypatch.setattr(RulePlan, "firings", planted)
+    args = ["portfolio", str(ROOT / "examples/portfolio.csv"), "--rules", str(ROOT / "rules"), "--no-audit", "--quiet"]
+    r = _cli(args)
+    assert r.exit_code == 4, r.output[-2000:]
+    assert "decided account '" in r.output and "only durable_rules ['quadrant-" in r.output
+    assert _cli([*args, "--cross-check", "0"]).exit_code == 0  # unchecked, the planted bug goes through
+
+
+def test_cdnow_quarter_decides_alike(tmp_path):
+    """The shipped rules on the CDNOW acceptance data (one quarter against the previous): identical in both engines."""
+    from test_acceptance_cdnow import cdnow_invoice_csv
+
+    path = cdnow_invoice_csv(tmp_path / "cdnow.csv")
+    out = {}
+    for engine in ("durable", "columnar"):
+        r = _cli(["portfolio", str(path), "--transactions", "--period", "1997Q2", "--previous", "1997Q1",
+                  "--rules", str(ROOT / "rules"), "--format", "csv", "--engine", engine,
+                  "--no-audit", "--quiet"])  # fmt: skip
+        assert r.exit_code == 0, r.output[-2000:]
+        out[engine] = RUN_ID.sub("RUN", r.stdout)
+    assert out["durable"] == out["columnar"]

@@ -126,17 +126,21 @@ class RulePlan:
         lf = self.lazy(frame)
         rules = self.by_priority
         stage = pl.col("stage") if "stage" in self.ruleset.facts else pl.lit(None, dtype=pl.String())
-        return lf.with_columns(
-            _first([r for r in rules if r.stage], lambda r: r.id).alias("stage_rule"),
-            _first([r for r in rules if r.stage], lambda r: r.stage).alias("\x00stage_target"),
-            _first([r for r in rules if r.structure], lambda r: r.id).alias("structure_rule"),
-            _first([r for r in rules if r.structure], lambda r: r.structure).alias("structure"),
-            _ids([(r, r.id) for r in self.ordered]).alias("fired"),
-            _ids([(r, a.id) for r in rules for a in r.actions]).list.unique(maintain_order=True).alias("actions"),
-        ).with_columns(
-            stage.alias("stage_current"),
-            pl.coalesce(pl.col("\x00stage_target"), stage).alias("stage_recommended"),
-        ).with_columns(move_expr(pl.col("stage_current"), pl.col("stage_recommended")).alias("move"))
+        return (
+            lf.with_columns(
+                _first([r for r in rules if r.stage], lambda r: r.id).alias("stage_rule"),
+                _first([r for r in rules if r.stage], lambda r: r.stage).alias("\x00stage_target"),
+                _first([r for r in rules if r.structure], lambda r: r.id).alias("structure_rule"),
+                _first([r for r in rules if r.structure], lambda r: r.structure).alias("structure"),
+                _ids([(r, r.id) for r in self.ordered]).alias("fired"),
+                _ids([(r, a.id) for r in rules for a in r.actions]).list.unique(maintain_order=True).alias("actions"),
+            )
+            .with_columns(
+                stage.alias("stage_current"),
+                pl.coalesce(pl.col("\x00stage_target"), stage).alias("stage_recommended"),
+            )
+            .with_columns(move_expr(pl.col("stage_current"), pl.col("stage_recommended")).alias("move"))
+        )
 
     def firings(self, frame: pl.LazyFrame | pl.DataFrame) -> list[list[str]]:
         """The ids of the rules that fire on each account, in evaluation order (Evaluator's `firings=`)."""

@@ -77,7 +77,7 @@ def leaf_expr(leaf: Leaf, facts: dict[str, Fact]) -> pl.Expr:
 
 def _literal(value: Any, fact: Fact) -> pl.Expr:
     # Numbers keep their own type (an integer threshold on a number fact compares exactly, as in Python).
-    if isinstance(value, bool) or isinstance(value, (dt.date, str)):
+    if isinstance(value, (bool, dt.date, str)):
         return pl.lit(value, dtype=DTYPES[fact.type])
     return pl.lit(value)
 
@@ -189,10 +189,8 @@ def round_series(s: pl.Series, places: int | None) -> pl.Series:
         # Far from .5 and small enough that the scaled float is exact to well under the distance to a tie.
         safe = (np.abs(frac - 0.5) > 1e-6) & (y < 1e12)
         fast = np.sign(x) * np.floor(y + 0.5) / scale
-    out: list[Any] = fast.tolist()
     valid = np.isfinite(x)
-    for i in np.flatnonzero(~safe).tolist():
-        out[i] = round_half_away(float(x[i]), places) if valid[i] else None
-    if places is None:
-        return pl.Series(s.name, out, dtype=pl.Float64(), strict=False).cast(pl.Int64())
-    return pl.Series(s.name, out, dtype=pl.Float64(), strict=False)
+    for i in np.flatnonzero(~safe).tolist():  # NaN stands for "no value" until the end
+        fast[i] = float(round_half_away(float(x[i]), places)) if valid[i] else np.nan
+    out = pl.Series(s.name, fast, dtype=pl.Float64()).fill_nan(None)
+    return out.cast(pl.Int64(), strict=False) if places is None else out
