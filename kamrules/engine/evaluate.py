@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple, get_args
 
@@ -11,11 +11,11 @@ from kamrules import __version__
 from kamrules.engine.compiler import encode_value
 from kamrules.engine.compute import Computation, compute, plan, review_date
 from kamrules.engine.durable import Engine
-from kamrules.engine.reference import holds, leaf_holds, other_value
+from kamrules.engine.reference import holds, leaf_holds, leaf_paths, other_value
 from kamrules.errors import EngineError
 from kamrules.lang.computed import inputs_of
 from kamrules.lang.expr import AS_OF, refs
-from kamrules.lang.model import Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet, stage_move
+from kamrules.lang.model import Account, Rule, RuleSet, stage_move
 
 Trace = Literal["full", "fired", "none"]
 """How much provenance a decision keeps: every comparison of each fired rule (full), the fired rules
@@ -229,12 +229,9 @@ class Evaluator:
         as_of: dt.date | None = None,
         firings: Sequence[Collection[str]] | None = None,
     ) -> list[Decision]:
-        """Decisions for a batch of accounts, fired through the engine together (as_of: this batch's review date).
-
-        ``firings``: the ids of the rules that fire on each account, as another engine found them (the
-        columnar plan, engine/columnar.py); the decisions are then built from them, without durable_rules,
-        exactly as from the engine's own firings.
-        """
+        """Decisions for a batch, fired through the engine together or taken from ``firings`` (as_of: its date)."""
+        # firings: each account's fired rule ids as another engine found them (engine/columnar.py); the
+        # decisions are built from them exactly as from durable_rules' own, without durable_rules.
         if firings is not None and len(firings) != len(accounts):
             raise ValueError(f"{len(firings)} firings for {len(accounts)} accounts")
         level = self.trace if trace is None else _checked(trace)
@@ -258,10 +255,7 @@ class Evaluator:
                             encoded[i].pop(c.fact, None)
                         else:
                             encoded[i][c.fact] = encode_value(c.value)
-            if firings is not None:
-                hits = [{rid for rid in f if self._by_id[rid].stratum == stratum} for f in firings]
-            else:
-                hits = self.engine.fire(encoded, stratum)
+            hits = self.engine.fire(encoded, stratum) if firings is None else self._layer(firings, stratum)
             for i in range(n):
                 rules = sorted((self._by_id[rid] for rid in hits[i]), key=conflict_order)
                 for r in rules:
@@ -282,6 +276,9 @@ class Evaluator:
                 self._decision(accounts[i], facts[i], derived_by[i], fired[i], overridden[i], level) for i in range(n)
             )
         ]
+
+    def _layer(self, firings: Sequence[Collection[str]], stratum: int) -> list[set[str]]:
+        return [{rid for rid in f if self._by_id[rid].stratum == stratum} for f in firings]
 
     def _settle(
         self,
@@ -387,18 +384,6 @@ def _checked(trace: str) -> Trace:
     if trace not in get_args(Trace):
         raise ValueError(f"trace must be one of {', '.join(get_args(Trace))}, not {trace!r}")
     return trace  # type: ignore[return-value]
-
-
-def leaf_paths(cond: Condition, path: str = "") -> Iterable[tuple[str, Leaf]]:
-    """Every comparison in a condition tree with where it stands (e.g. ``all[2].any[0]``)."""
-    if isinstance(cond, (AllOf, AnyOf)):
-        kind = "all" if isinstance(cond, AllOf) else "any"
-        for i, c in enumerate(cond.children):
-            yield from leaf_paths(c, f"{path}{kind}[{i}].")
-    elif isinstance(cond, Not):
-        yield from leaf_paths(cond.child, f"{path}not.")
-    else:
-        yield path.rstrip(".") or "when", cond
 
 
 def evaluate(ruleset: RuleSet, account: Account) -> Decision:
