@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -348,3 +349,68 @@ def test_cdnow_quarter_decides_alike(tmp_path):
         assert r.exit_code == 0, r.output[-2000:]
         out[engine] = RUN_ID.sub("RUN", r.stdout)
     assert out["durable"] == out["columnar"]
+
+
+def _compact_frame(decisions, ruleset):
+    """A local copy of the frame contract's converter (docs: /work/prompts/frame.md) until audit/frames.py lands."""
+    from kamrules.engine.columnar_expr import DTYPES
+
+    given = list(ruleset.given_facts())
+    derived = [f for f in ruleset.facts.values() if f.derived]
+    schema = {
+        "account": pl.String, "name": pl.String, "origin": pl.String,
+        "given": pl.Struct({f.name: DTYPES[f.type] for f in given}),
+        "derived": pl.Struct({f.name: DTYPES[f.type] for f in derived}),
+        "stage_current": pl.String, "stage_recommended": pl.String, "move": pl.String, "stage_rule": pl.String,
+        "structure": pl.String, "structure_rule": pl.String,
+        "actions": pl.List(pl.String), "fired": pl.List(pl.String), "as_of": pl.Date,
+    }  # fmt: skip
+    rows = [
+        {
+            "account": d.account,
+            "name": d.name,
+            "origin": d.origin,
+            "given": {f.name: d.given.get(f.name) for f in given},
+            "derived": {f.name: d.derived.get(f.name) for f in derived},
+            "stage_current": d.stage_current,
+            "stage_recommended": d.stage_recommended,
+            "move": d.move,
+            "stage_rule": d.stage_rule,
+            "structure": d.structure,
+            "structure_rule": d.structure_rule,
+            "actions": [a["id"] for a in d.actions],
+            "fired": d.fired,
+            "as_of": d.as_of,
+        }
+        for d in decisions
+    ]
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(rule_sets(), portfolio())
+def test_compact_decision_frame_equals_the_durable_decisions(ruleset, accounts):
+    """kam/scale.decision_frame (columns all the way) equals the frame contract's converter of durable decisions."""
+    from kamrules.kam.scale import decision_frame
+
+    frame = account_frame(ruleset, accounts).with_columns(
+        pl.Series("account", [a.id for a in accounts]), pl.Series("name", [f"N{a.id}" for a in accounts])
+    )
+    got = decision_frame(ruleset, frame, AS_OF, cross_check=len(accounts))
+    with Evaluator(ruleset, as_of=AS_OF) as ev:
+        want = _compact_frame(ev.evaluate_many([replace(a, name=f"N{a.id}") for a in accounts]), ruleset)
+    assert got.columns == want.columns
+    assert got.equals(want), (got.to_dicts(), want.to_dicts())
+
+
+def test_compact_frame_cross_check_catches_a_planted_difference(monkeypatch):
+    """A plan that fires nothing is caught by the columnar review's durable_rules sample (exit 4)."""
+    from kamrules.engine import columnar
+    from kamrules.kam.scale import decision_frame
+
+    accounts = [Account("A1", {"revenue": 5_000_000.0, "stage": "mid-KAM", "trust_score": 9.0})]
+    frame = account_frame(SHIPPED, accounts).with_columns(pl.Series("account", ["A1"]))
+    monkeypatch.setattr(columnar, "condition_expr", lambda cond, facts: pl.lit(False))
+    with pytest.raises(CrossCheckError) as e:
+        decision_frame(SHIPPED, frame, AS_OF)
+    assert e.value.exit_code == 4 and "account 'A1'" in str(e.value)
