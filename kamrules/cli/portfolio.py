@@ -34,6 +34,24 @@ from kamrules.render.rows import SORT_FIELDS, View
 from kamrules.render.words import rules_source_text, written_text
 
 
+def engine_options(f: Any) -> Any:
+    """`--engine` and `--cross-check`: the rules stage of a command that reviews a whole portfolio."""
+    f = click.option(
+        "--cross-check",
+        type=click.IntRange(min=0),
+        default=CROSS_CHECK,
+        show_default=True,
+        help="With --engine columnar: a seeded sample of N accounts also runs through durable_rules; exit 4 if any differs.",
+    )(f)
+    return click.option(
+        "--engine",
+        type=click.Choice(ENGINES),
+        default="columnar",
+        show_default=True,
+        help="Which engine chooses the firings: the columnar rule plan or durable_rules (same decisions).",
+    )(f)
+
+
 @click.command("portfolio")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--transactions", is_flag=True, help="FILE holds invoice/transaction lines, not one row per account.")
@@ -63,20 +81,7 @@ from kamrules.render.words import rules_source_text, written_text
 )
 @click.option("--all", "show_all", is_flag=True, help="Everything: every new/kept/lost account and every account.")
 @click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
-@click.option(
-    "--engine",
-    type=click.Choice(ENGINES),
-    default="columnar",
-    show_default=True,
-    help="Which engine chooses the firings: the columnar rule plan or durable_rules (same decisions).",
-)
-@click.option(
-    "--cross-check",
-    type=click.IntRange(min=0),
-    default=CROSS_CHECK,
-    show_default=True,
-    help="With --engine columnar: accounts (a seeded sample) also run through durable_rules; exit 4 if any differs.",
-)
+@engine_options
 @audit_db_option
 @as_of_option
 @no_audit_option
