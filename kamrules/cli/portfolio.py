@@ -41,7 +41,7 @@ def engine_options(f: Any) -> Any:
         type=click.IntRange(min=0),
         default=CROSS_CHECK,
         show_default=True,
-        help="With --engine columnar: a seeded sample of N accounts also through durable_rules; exit 4 on a difference.",
+        help="With --engine columnar: N sampled accounts also run through durable_rules; exit 4 on a difference.",
     )(f)
     return click.option(
         "--engine",
