@@ -414,3 +414,22 @@ def test_compact_frame_cross_check_catches_a_planted_difference(monkeypatch):
     with pytest.raises(CrossCheckError) as e:
         decision_frame(SHIPPED, frame, AS_OF)
     assert e.value.exit_code == 4 and "account 'A1'" in str(e.value)
+
+
+def test_compact_frame_types_columns_as_the_engine_compares():
+    """An integral number column (read as Int64) is a number fact: Float64 in the frame, the same decision."""
+    from kamrules.kam.scale import decision_frame
+
+    frame = pl.DataFrame({"account": ["A1"], "revenue": [5_000_000], "stage": ["mid-KAM"]})
+    got = decision_frame(SHIPPED, frame, AS_OF)
+    assert got.schema["given"].to_schema()["revenue"] == pl.Float64
+    assert got["given"].struct.field("revenue").to_list() == [5_000_000.0]
+
+
+def test_account_frame_refuses_a_value_its_column_cannot_hold():
+    """A value of the wrong type is an internal error (exit 4), never a silent missing fact."""
+    from kamrules.errors import EngineError
+
+    with pytest.raises(EngineError) as e:
+        account_frame(SHIPPED, [Account("a", {"revenue": "lots"})])
+    assert e.value.exit_code == 4 and "revenue" in str(e.value)

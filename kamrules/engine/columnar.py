@@ -19,6 +19,7 @@ import polars as pl
 from kamrules.engine.columnar_expr import DTYPES, computed_expr, condition_expr
 from kamrules.engine.compute import plan, review_date
 from kamrules.engine.evaluate import conflict_order
+from kamrules.errors import EngineError
 from kamrules.lang.computed import inputs_of
 from kamrules.lang.model import STAGES, UNCOUPLING, Account, Rule, RuleSet
 
@@ -43,7 +44,10 @@ def account_frame(ruleset: RuleSet, accounts: Sequence[Account]) -> pl.DataFrame
     columns = {}
     for name, fact in ruleset.facts.items():
         values = [a.facts.get(name) for a in accounts]
-        columns[name] = pl.Series(name, values, dtype=DTYPES[fact.type], strict=False)
+        try:  # strict: a value the column cannot hold must not become a silent null (a missing fact)
+            columns[name] = pl.Series(name, values, dtype=DTYPES[fact.type], strict=True)
+        except (TypeError, OverflowError, pl.exceptions.PolarsError) as e:
+            raise EngineError(f"fact '{name}' has a value the columnar plan cannot hold as {fact.type}: {e}") from None
     return pl.DataFrame(columns, height=len(accounts))
 
 

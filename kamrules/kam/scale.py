@@ -17,6 +17,7 @@ import polars as pl
 
 from kamrules.engine import Decision, Evaluator
 from kamrules.engine.columnar import RulePlan, by_column
+from kamrules.engine.columnar_expr import DTYPES
 from kamrules.engine.compute import review_date
 from kamrules.kam.engines import CROSS_CHECK, SEED, CrossCheckError
 from kamrules.lang import Account, RuleSet
@@ -54,6 +55,8 @@ def decision_frame(
     plan = RulePlan(ruleset, day)
     have = set(accounts.columns)
     base = accounts.with_columns(
+        # Each fact as the engine compares it (an integral number column read as Int64 is still a number).
+        *(pl.col(n).cast(DTYPES[f.type]) for n, f in ruleset.facts.items() if n in have),
         *([] if "name" in have else [pl.lit(None, dtype=pl.String()).alias("name")]),
         *([] if "origin" in have else [pl.lit("", dtype=pl.String()).alias("origin")]),
     )
