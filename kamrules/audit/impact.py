@@ -19,6 +19,7 @@ from kamrules.audit.replay import account_of, recorded_as_of
 from kamrules.engine import Decision, Evaluator
 from kamrules.inputs import read_review_input
 from kamrules.kam import load_settings, load_structure_rules
+from kamrules.kam.engines import CROSS_CHECK
 from kamrules.kam.review import AccountResult, review
 from kamrules.lang import RuleSet
 from kamrules.lang.diff import RulesDiff
@@ -88,10 +89,12 @@ def _blame(old: Decision, new: Decision, diff: RulesDiff) -> str | None:
     return None
 
 
-def portfolio_impact(file: str, diff: RulesDiff, as_of: dt.date | None = None) -> ImpactReport:
+def portfolio_impact(
+    file: str, diff: RulesDiff, as_of: dt.date | None = None, engine: str = "columnar", cross_check: int = CROSS_CHECK
+) -> ImpactReport:
     """Review the portfolio table under the old and the new rules, and compare account by account."""
     rows, _, _ = read_review_input(file, False, None, None, None)
-    sides = [_reviewed(rows, rs, as_of) for rs in (diff.old, diff.new)]
+    sides = [_reviewed(rows, rs, as_of, engine, cross_check) for rs in (diff.old, diff.new)]
     (old, old_structure), (new, new_structure) = sides
     impacts = [i for acc, d in new.items() if acc in old for i in compare(old[acc], d, diff)]
     if old_structure != new_structure:
@@ -100,7 +103,9 @@ def portfolio_impact(file: str, diff: RulesDiff, as_of: dt.date | None = None) -
     return ImpactReport(file, len(new), tuple(impacts))
 
 
-def _reviewed(rows: Sequence[Any], rs: RuleSet, as_of: dt.date | None) -> tuple[dict[str, Decision], Any]:
+def _reviewed(
+    rows: Sequence[Any], rs: RuleSet, as_of: dt.date | None, engine: str, cross_check: int
+) -> tuple[dict[str, Decision], Any]:
     """Full decisions by account and (structure, rule) of one review."""
     decisions: dict[str, Decision] = {}
 
@@ -114,6 +119,8 @@ def _reviewed(rows: Sequence[Any], rs: RuleSet, as_of: dt.date | None) -> tuple[
         on_batch=keep,
         structure_rules=load_structure_rules(rs.directory),
         as_of=as_of,
+        engine=engine,
+        cross_check=cross_check,
     )
     return decisions, (rv.structure.structure, rv.structure.structure_rule)
 

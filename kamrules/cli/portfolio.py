@@ -27,10 +27,29 @@ from kamrules.engine.compute import review_date
 from kamrules.inputs import read_review_input
 from kamrules.kam import abc_rows, load_settings, load_structure_rules
 from kamrules.kam import review as pf
+from kamrules.kam.engines import CROSS_CHECK, ENGINES
 from kamrules.lang import load_ruleset
 from kamrules.render import review as pr
 from kamrules.render.rows import SORT_FIELDS, View
 from kamrules.render.words import rules_source_text, written_text
+
+
+def engine_options(f: Any) -> Any:
+    """`--engine` and `--cross-check`: the rules stage of a command that reviews a whole portfolio."""
+    f = click.option(
+        "--cross-check",
+        type=click.IntRange(min=0),
+        default=CROSS_CHECK,
+        show_default=True,
+        help="With --engine columnar: N sampled accounts also run through durable_rules; exit 4 on a difference.",
+    )(f)
+    return click.option(
+        "--engine",
+        type=click.Choice(ENGINES),
+        default="columnar",
+        show_default=True,
+        help="Which engine chooses the firings: the columnar rule plan or durable_rules (same decisions).",
+    )(f)
 
 
 @click.command("portfolio")
@@ -62,6 +81,7 @@ from kamrules.render.words import rules_source_text, written_text
 )
 @click.option("--all", "show_all", is_flag=True, help="Everything: every new/kept/lost account and every account.")
 @click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
+@engine_options
 @audit_db_option
 @as_of_option
 @no_audit_option
@@ -79,6 +99,8 @@ def portfolio_cmd(
     sort: str | None,
     show_all: bool,
     quiet: bool,
+    engine: str,
+    cross_check: int,
     audit_db: str | None,
     no_audit: bool,
 ) -> None:
@@ -119,7 +141,9 @@ def portfolio_cmd(
         show_bar = sys.stderr.isatty() and not quiet
         bar = click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr) if show_bar else None
         progress = stack.enter_context(bar).update if bar else None
-        rv = pf.review(rows, ruleset, settings, before, progress, on_batch, structure_rules, review_date())
+        rv = pf.review(
+            rows, ruleset, settings, before, progress, on_batch, structure_rules, review_date(), engine, cross_check
+        )
         if log and rv.structure.decision:
             log.add([rv.structure.decision], structure_rules, kind="portfolio")
         if stream:

@@ -15,6 +15,7 @@ from kamrules.cli.options import (
     rules_argument,
     write,
 )
+from kamrules.cli.portfolio import engine_options
 from kamrules.engine.compiler import check_compilable
 from kamrules.engine.compute import review_date
 from kamrules.engine.deep import deep_check
@@ -83,14 +84,23 @@ def rules_list(rules_dir: str, fmt: str) -> None:
 )
 @format_option
 @as_of_option
-def rules_diff(old_dir: str, new_dir: str, portfolio_file: str | None, audit_db: str | None, fmt: str) -> None:
+@engine_options
+def rules_diff(
+    old_dir: str,
+    new_dir: str,
+    portfolio_file: str | None,
+    audit_db: str | None,
+    fmt: str,
+    engine: str,
+    cross_check: int,
+) -> None:
     """Rules added, removed and changed from OLD_DIR to NEW_DIR, with positions; and the accounts affected."""
     if portfolio_file and audit_db:
         raise click.UsageError("--portfolio and --audit-db are alternatives: give one")
     diff = diff_rulesets(load_ruleset(old_dir), load_ruleset(new_dir))
     impact = None
     if portfolio_file:
-        impact = portfolio_impact(portfolio_file, diff, review_date())
+        impact = portfolio_impact(portfolio_file, diff, review_date(), engine, cross_check)
     elif audit_db:
         impact = audit_impact(Path(audit_db), diff)
     write(DiffReport(diff, impact), fmt)

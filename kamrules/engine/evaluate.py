@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple, get_args
 
@@ -11,11 +11,11 @@ from kamrules import __version__
 from kamrules.engine.compiler import encode_value
 from kamrules.engine.compute import Computation, compute, plan, review_date
 from kamrules.engine.durable import Engine
-from kamrules.engine.reference import holds, leaf_holds, other_value
+from kamrules.engine.reference import holds, leaf_holds, leaf_paths, other_value
 from kamrules.errors import EngineError
 from kamrules.lang.computed import inputs_of
 from kamrules.lang.expr import AS_OF, refs
-from kamrules.lang.model import Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet, stage_move
+from kamrules.lang.model import Account, Rule, RuleSet, stage_move
 
 Trace = Literal["full", "fired", "none"]
 """How much provenance a decision keeps: every comparison of each fired rule (full), the fired rules
@@ -166,8 +166,8 @@ def jsonable(v: Any) -> Any:
     return v
 
 
-def _order(rule: Rule) -> tuple[int, str]:
-    # Conflict resolution, documented in docs/rule-language.md: highest priority, then rule id.
+def conflict_order(rule: Rule) -> tuple[int, str]:
+    """The sort key of conflict resolution (docs/rule-language.md): highest priority, then rule id."""
     return (-rule.priority, rule.id)
 
 
@@ -184,7 +184,7 @@ class Evaluator:
         )
         # Recorded (and shown) only when a computed fact reads it: other decisions do not depend on the date.
         self.as_of = self._day if any(AS_OF in refs(f.computed, as_of=True) for f in self._plan if f.computed) else None
-        self.engine = Engine(ruleset)
+        self._engine: Engine | None = None  # built on first use: decisions from given firings need none
         self._by_id = {r.id: r for r in ruleset.rules}
         self._computed_names = {f.name for f in self._plan}
         self._by_stratum: list[list[Rule]] = [[] for _ in range(ruleset.strata)]
@@ -200,9 +200,17 @@ class Evaluator:
                 layers = [r.stratum for r in ruleset.rules if any(d == fname for d, _ in r.derive)]
                 self._settled_after.setdefault(max(layers, default=0), []).append(fname)
 
+    @property
+    def engine(self) -> Engine:
+        """The rule set compiled into durable_rules (built when first needed)."""
+        if self._engine is None:
+            self._engine = Engine(self.ruleset)
+        return self._engine
+
     def close(self) -> None:
         """Free the engine."""
-        self.engine.close()
+        if self._engine is not None:
+            self._engine.close()
 
     def __enter__(self) -> Evaluator:
         return self
@@ -215,9 +223,17 @@ class Evaluator:
         return self.evaluate_many([account], trace, as_of)[0]
 
     def evaluate_many(
-        self, accounts: Sequence[Account], trace: Trace | None = None, as_of: dt.date | None = None
+        self,
+        accounts: Sequence[Account],
+        trace: Trace | None = None,
+        as_of: dt.date | None = None,
+        firings: Sequence[Collection[str]] | None = None,
     ) -> list[Decision]:
-        """Decisions for a batch of accounts, fired through the engine together (as_of: this batch's review date)."""
+        """Decisions for a batch, fired through the engine together or taken from ``firings`` (as_of: its date)."""
+        # firings: each account's fired rule ids as another engine found them (engine/columnar.py); the
+        # decisions are built from them exactly as from durable_rules' own, without durable_rules.
+        if firings is not None and len(firings) != len(accounts):
+            raise ValueError(f"{len(firings)} firings for {len(accounts)} accounts")
         level = self.trace if trace is None else _checked(trace)
         # A scenario reviews each period on its own date; one evaluator serves them all.
         day = as_of or self._day
@@ -226,21 +242,22 @@ class Evaluator:
         derived_by: list[dict[str, str]] = [{} for _ in range(n)]
         fired: list[list[Rule]] = [[] for _ in range(n)]
         overridden: list[dict[str, dict[str, str]]] = [{} for _ in range(n)]
-        encoded = [{k: encode_value(v) for k, v in f.items()} for f in facts]
+        given = firings is not None
+        encoded = [] if given else [{k: encode_value(v) for k, v in f.items()} for f in facts]
         computed: list[list[Computation]] = [[] for _ in range(n)]
         for stratum in range(self.ruleset.strata):
             if self._plan and (stratum == 0 or self._reads_derived):
                 # Computed before each stratum: a computed fact may read derived facts settled by the last one.
                 for i in range(n):
                     computed[i] = compute(self._plan, facts[i], day)
-                    for c in computed[i]:
+                    for c in () if given else computed[i]:
                         if c.value is None:
                             encoded[i].pop(c.fact, None)
                         else:
                             encoded[i][c.fact] = encode_value(c.value)
-            hits = self.engine.fire(encoded, stratum)
+            hits = self.engine.fire(encoded, stratum) if firings is None else self._layer(firings, stratum)
             for i in range(n):
-                rules = sorted((self._by_id[rid] for rid in hits[i]), key=_order)
+                rules = sorted((self._by_id[rid] for rid in hits[i]), key=conflict_order)
                 for r in rules:
                     # A cheap cross-check on every run; the property tests prove it in depth.
                     if not holds(r.when, facts[i]):
@@ -251,7 +268,7 @@ class Evaluator:
                 fired[i].extend(rules)
                 before = len(derived_by[i])
                 self._settle(stratum, rules, facts[i], derived_by[i], overridden[i])
-                if len(derived_by[i]) != before:
+                if len(derived_by[i]) != before and not given:
                     encoded[i].update((k, encode_value(facts[i][k])) for k in derived_by[i])
         return [
             replace(d, computed=tuple(computed[i]), as_of=day if self.as_of else None) if self._plan else d
@@ -259,6 +276,9 @@ class Evaluator:
                 self._decision(accounts[i], facts[i], derived_by[i], fired[i], overridden[i], level) for i in range(n)
             )
         ]
+
+    def _layer(self, firings: Sequence[Collection[str]], stratum: int) -> list[set[str]]:
+        return [{rid for rid in f if self._by_id[rid].stratum == stratum} for f in firings]
 
     def _settle(
         self,
@@ -290,8 +310,8 @@ class Evaluator:
         overridden: dict[str, dict[str, str]],
         trace: Trace,
     ) -> Decision:
-        ordered = sorted(fired, key=lambda r: (r.stratum, *_order(r)))
-        by_priority = sorted(fired, key=_order)
+        ordered = sorted(fired, key=lambda r: (r.stratum, *conflict_order(r)))
+        by_priority = sorted(fired, key=conflict_order)
         stage_rule = next((r for r in by_priority if r.stage), None)
         structure_rule = next((r for r in by_priority if r.structure), None)
         for r in fired:
@@ -364,18 +384,6 @@ def _checked(trace: str) -> Trace:
     if trace not in get_args(Trace):
         raise ValueError(f"trace must be one of {', '.join(get_args(Trace))}, not {trace!r}")
     return trace  # type: ignore[return-value]
-
-
-def leaf_paths(cond: Condition, path: str = "") -> Iterable[tuple[str, Leaf]]:
-    """Every comparison in a condition tree with where it stands (e.g. ``all[2].any[0]``)."""
-    if isinstance(cond, (AllOf, AnyOf)):
-        kind = "all" if isinstance(cond, AllOf) else "any"
-        for i, c in enumerate(cond.children):
-            yield from leaf_paths(c, f"{path}{kind}[{i}].")
-    elif isinstance(cond, Not):
-        yield from leaf_paths(cond.child, f"{path}not.")
-    else:
-        yield path.rstrip(".") or "when", cond
 
 
 def evaluate(ruleset: RuleSet, account: Account) -> Decision:

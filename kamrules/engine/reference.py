@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kamrules.lang.expr import AS_OF, Bin, Call, Expr, Neg, Num, Ref, refs
@@ -43,6 +43,18 @@ def leaf_holds(leaf: Leaf, facts: Mapping[str, Any]) -> bool:
     else:
         right = leaf.value
     return op.predicate(left, right)
+
+
+def leaf_paths(cond: Condition, path: str = "") -> Iterable[tuple[str, Leaf]]:
+    """Every comparison in a condition tree with where it stands (e.g. ``all[2].any[0]``)."""
+    if isinstance(cond, (AllOf, AnyOf)):
+        kind = "all" if isinstance(cond, AllOf) else "any"
+        for i, c in enumerate(cond.children):
+            yield from leaf_paths(c, f"{path}{kind}[{i}].")
+    elif isinstance(cond, Not):
+        yield from leaf_paths(cond.child, f"{path}not.")
+    else:
+        yield path.rstrip(".") or "when", cond
 
 
 def other_value(leaf: Leaf, facts: Mapping[str, Any]) -> Any:

@@ -13,7 +13,10 @@ account table or from aggregated invoice lines) and:
    Decimal values, into the facts ``abc_<metric>``; a class given in the input is kept;
 4. estimates the future potential (kamrules/kam/potential.py) into ``potential_score`` unless the
    row gives one; missing inputs lower the stated confidence and are never invented;
-5. evaluates every account through ONE Evaluator, in batches;
+5. evaluates every account through ONE Evaluator, in batches, with the rules stage of
+   kamrules/kam/engines.py: the columnar plan chooses the firings (``engine="columnar"``, the
+   default; a seeded sample of ``cross_check`` accounts is checked through durable_rules, exit 4 on a
+   difference) or durable_rules does (``engine="durable"``); the decisions are the same either way;
 6. compares the designation with the previous one: ``previous`` rows (the same invoice lines
    for the previous period, reviewed the same way) or the ``previous_key_account`` column →
    new, kept and lost key accounts, each with the rules that (un)designated it;
@@ -30,11 +33,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
-from kamrules.engine import Decision, Evaluator, Reason
+from kamrules.engine import Decision, Reason
 from kamrules.inputs.tables import AccountRow
 from kamrules.kam import selection as sel
 from kamrules.kam.abc import AbcRow
 from kamrules.kam.concentration import Concentration
+from kamrules.kam.engines import CROSS_CHECK, PortfolioRules
 from kamrules.kam.prepare import METRICS, Prepared, prepare
 from kamrules.kam.settings import Settings
 from kamrules.kam.structure import StructureDecision, portfolio_facts, recommend_structure
@@ -164,7 +168,7 @@ def slim(d: Decision) -> Decision:
 
 
 def _evaluate(
-    ev: Evaluator,
+    ev: PortfolioRules,
     accounts: list[Account],
     batch: int,
     progress: Callable[[int], None] | None,
@@ -172,6 +176,7 @@ def _evaluate(
 ) -> list[Decision]:
     """Evaluate in batches; full decisions go to ``emit`` and only slim ones are kept, so memory stays small."""
     decisions: list[Decision] = []
+    ev.sampling(accounts)
     for i in range(0, len(accounts), batch):
         chunk = ev.evaluate_many(accounts[i : i + batch])
         if emit:
@@ -206,6 +211,8 @@ def review(
     on_batch: Callable[[list[AccountResult]], None] | None = None,
     structure_rules: RuleSet | None = None,
     as_of: dt.date | None = None,
+    engine: str = "columnar",
+    cross_check: int = CROSS_CHECK,
 ) -> PortfolioReview:
     """Review a portfolio; ``previous`` rows (if given) set the previous designation instead of the column.
 
@@ -213,13 +220,14 @@ def review(
     potential, review status) as soon as it is evaluated, to be written or recorded; the returned
     review keeps slim decisions only, so memory does not grow with the provenance.
     ``structure_rules`` is the portfolio rule set (kamrules.kam.structure.load_structure_rules);
-    without it there is no structure recommendation.
+    without it there is no structure recommendation. ``engine`` and ``cross_check``: the rules stage
+    (kamrules/kam/engines.py).
     """
     settings = settings or Settings()
     prepared, metrics, conc = prepare(rows, ruleset, settings)
     before_prepared = prepare(previous, ruleset, settings)[0] if previous is not None else []
     before = _Previous(previous is not None, {})
-    with Evaluator(ruleset, as_of=as_of) as ev:
+    with PortfolioRules(ruleset, as_of, engine, cross_check) as ev:
         # The previous period goes first: its designation is the current continuity, and each current
         # account's status is known when it is emitted. Selection: a first pass of the rules says who
         # is eligible; the eligible are ranked by score.

@@ -33,6 +33,7 @@ from typing import Any
 
 from kamrules.engine import Evaluator
 from kamrules.engine.compute import with_computed
+from kamrules.kam.engines import PortfolioRules
 from kamrules.kam.potential import Potential, estimate
 from kamrules.lang import Account, Problems, RuleSet, YNode, is_finite_number
 
@@ -230,7 +231,9 @@ def _share(facts: Mapping[str, Any]) -> float:
     return 0.0 if v is None else v
 
 
-def select(ev: Evaluator, accounts: Sequence[Account], batch: int = 2000) -> tuple[list[Account], dict[str, int]]:
+def select(
+    ev: Evaluator | PortfolioRules, accounts: Sequence[Account], batch: int = 2000
+) -> tuple[list[Account], dict[str, int]]:
     """Accounts with ``selection_rank`` set on the eligible ones (first pass of the rules), and the ranks.
 
     A rule set that derives no ``eligible`` or declares no ``selection_rank`` is left as it is.
@@ -239,6 +242,8 @@ def select(ev: Evaluator, accounts: Sequence[Account], batch: int = 2000) -> tup
     if "eligible" not in facts or "selection_rank" not in facts:
         return list(accounts), {}
     scored: list[tuple[str, float, float]] = []
+    if isinstance(ev, PortfolioRules):  # the eligibility pass is cross-checked on its own sample
+        ev.sampling([a for a in accounts if "selection_rank" not in a.facts])
     for i in range(0, len(accounts), batch):
         chunk = [a for a in accounts[i : i + batch] if "selection_rank" not in a.facts]
         for a, d in zip(chunk, ev.evaluate_many(chunk), strict=True):

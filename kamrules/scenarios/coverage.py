@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kamrules.engine import Decision, Evaluator
-from kamrules.engine.evaluate import leaf_paths
-from kamrules.engine.reference import leaf_holds
+from kamrules.engine.reference import leaf_holds, leaf_paths
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.kam import load_structure_rules
 from kamrules.lang import RuleSet, YNode, fact_value_problem, read_yaml

@@ -131,7 +131,10 @@ def _portfolio_steps(scenario: Scenario, draw: Draw) -> Iterator[PortfolioStepRe
         for acc, changes in step.account_changes:
             _apply(changes, facts[acc], rs, draw, clamps, True, acc)
         current = [AccountRow(r.account, dict(facts[r.account]), r.span) for r in rows]
-        rv = review(current, rs, settings, structure_rules=structure_rules, as_of=period_end(step.label))
+        # A scenario's portfolio is small and reviewed once per step and run: durable_rules, as for one account.
+        rv = review(
+            current, rs, settings, structure_rules=structure_rules, as_of=period_end(step.label), engine="durable"
+        )
         decisions = {a.decision.account: a.decision for a in rv.accounts}
         moves: dict[str, str] = {}
         stages: dict[str, str] = {}
