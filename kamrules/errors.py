@@ -152,7 +152,8 @@ class InvalidInput(KamrulesError):
             out.append(p.render(lines=sources[p.span.file]))
         rest = len(self.problems) - len(self.shown())
         if rest:
-            out.append(f"... and {rest} more problem{'s' if rest != 1 else ''} not shown (the first {SHOWN_PROBLEMS} are)")
+            more = f"{rest} more problem{'s' if rest != 1 else ''}"
+            out.append(f"... and {more} not shown (the first {SHOWN_PROBLEMS} are)")
         out.append(f"found {self.summary()}")
         return "\n".join(out)
 

@@ -131,6 +131,8 @@ def abc_json(a: AbcReport) -> str:
     else:
         lim = a.computed.limits
         doc["limits"] = {k: [str(x) for x in getattr(lim, k)] for k in ("pareto", "break_even", "ab_limit", "bc_limit")}
+        if a.computed.notes:
+            doc["notes"] = list(a.computed.notes)
     if a.plot:
         doc["plot"] = a.plot
     return report.to_json(doc) + "\n"
@@ -152,6 +154,8 @@ def abc_text(a: AbcReport) -> str:
     cutoffs = f", cut-offs {a.settings.a_cut}/{a.settings.b_cut}" if a.computed is None else ""
     head = f"ABC by {a.metric} ({a.method}{cutoffs}): " + ", ".join(f"{c} {n}" for c, n in a.counts().items())
     tail = f"\nPareto chart: {a.plot}" if a.plot else ""
+    if a.computed is not None and a.computed.notes:
+        head += "".join(f"\nnote: {n}" for n in a.computed.notes)
     cols = list(table[0]) if table else ["rank"]
     body = tabulate([[t[c] for c in cols] for t in table], headers=cols, tablefmt="simple", disable_numparse=True)
     return head + "\n" + body + tail + "\n"
