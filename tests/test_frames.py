@@ -108,3 +108,26 @@ def test_frame_columns_are_typed_and_money_exact(tmp_path):
         {"revenue": D("3"), "previous_key_account": False},
     ]
     assert str(frame.rows()[1].facts["revenue"]) == "3"  # as written, not as the column's two places
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_abc_on_columns_equals_abc_on_rows_with_ties_and_nonpositive_values(seed, tmp_path):
+    """ABC of the frame's column gives the same classes, ranks, values and shares as kam/abc.py on the rows."""
+    from kamrules.kam.abc import abc_classes
+    from kamrules.kam.abc_frame import abc_of_frame
+    from kamrules.kam.settings import Settings
+
+    rnd = random.Random(seed)
+    n = rnd.randint(1, 300)
+    pool = [rnd.choice(["0", "-5", "10", "10.5", "3", "100", "7.25", "1"]) for _ in range(6)]  # many ties
+    ids = rnd.sample(range(10_000), n)
+    values = [rnd.choice(pool) if rnd.random() < 0.7 else f"{rnd.uniform(-50, 500):.{rnd.randint(0, 3)}f}" for _ in ids]
+    path = tmp_path / "a.csv"
+    path.write_text(
+        "account,revenue\n" + "".join(f"Z{i},{v}\n" for i, v in zip(ids, values, strict=True)), encoding="utf-8"
+    )
+    settings = Settings(a_cut=D(rnd.choice(["0.8", "0.5", "0.95"])), b_cut=D("0.95"))
+    rows, _ = abc_of_frame(read_account_frame(str(path)), "revenue", "fixed", settings)
+    expected = abc_classes({f"Z{i}": D(v) for i, v in zip(ids, values, strict=True)}, settings.a_cut, settings.b_cut)
+    assert list(rows) == list(expected)
+    assert [str(r.value) for r in rows] == [str(r.value) for r in expected]  # values as written

@@ -155,17 +155,20 @@ def fact_column(
 ) -> FactColumn:
     """One fact column read at once; odd cells one by one through cells.fact_value (which adds their problems)."""
     t = cells.str.strip_chars()
-    lower = t.str.to_lowercase()
     empty = (t == "").fill_null(True)
     plain = t.str.contains(_PLAIN[dec]).fill_null(False)
-    boolean = lower.is_in(["true", "false"]).fill_null(False)
-    numeric_like = (
-        t.str.contains(_LOOKS_NUMERIC) | lower.is_in(_NOT_FINITE) | t.str.starts_with("#") | t.str.contains(_ISO)
-    ) | t.str.contains(_DMY_DOT)
-    text = (~numeric_like.fill_null(False)) & ~boolean & ~empty
-    odd = ~(empty | plain | boolean | text) | cells.str.contains(_ODD_SPACE).fill_null(False)
-    plain, boolean, text = plain & ~odd, boolean & ~odd, text & ~odd
     n = len(cells)
+    lower = t.str.to_lowercase()
+    none = pl.Series([False] * n)
+    boolean = text = odd = none
+    if bool((~(empty | plain)).any()):  # a column of plain numbers needs no other test
+        boolean = lower.is_in(["true", "false"]).fill_null(False)
+        numeric_like = (
+            t.str.contains(_LOOKS_NUMERIC) | lower.is_in(_NOT_FINITE) | t.str.starts_with("#") | t.str.contains(_ISO)
+        ) | t.str.contains(_DMY_DOT)
+        text = (~numeric_like.fill_null(False)) & ~boolean & ~empty
+        odd = ~(empty | plain | boolean | text) | cells.str.contains(_ODD_SPACE).fill_null(False)
+        plain, boolean, text = plain & ~odd, boolean & ~odd, text & ~odd
     others: dict[int, Value] = {}
     if bool(odd.any()):
         idx = pl.Series(range(n)).filter(odd)
@@ -174,17 +177,21 @@ def fact_column(
             if v is not None:
                 others[i] = v
     other_types = {type(v) for v in others.values()}
-    if not bool(boolean.any()) and not bool(text.any()) and other_types <= {Decimal}:
-        written = (
-            pl.DataFrame({"t": t, "p": plain})
-            .select(pl.when("p").then(pl.col("t").str.replace(",", ".", literal=True)))
-            .to_series()
-        )
+    has_bool, has_text, has_num = bool(boolean.any()), bool(text.any()), bool(plain.any())
+    if not has_bool and not has_text and other_types <= {Decimal}:
+        written = _where(plain, t.str.replace(",", ".", literal=True) if dec == "," else t)
         if others:
             written = written.scatter(list(others), [str(v) for v in others.values()])
         written = written.alias(name)
         return FactColumn(_decimals(written), written)
+    if not others and not has_num and not (has_bool and has_text):  # all text or all booleans: no Python values
+        return FactColumn(_where(text, t).alias(name) if has_text else _where(boolean, lower == "true").alias(name))
     return _mixed(name, n, t, lower, {"num": plain, "bool": boolean, "text": text}, others)
+
+
+def _where(mask: pl.Series, values: pl.Series) -> pl.Series:
+    """``values`` where ``mask`` holds, null elsewhere."""
+    return pl.DataFrame({"m": mask, "v": values}).select(pl.when("m").then("v")).to_series()
 
 
 def _mixed(
