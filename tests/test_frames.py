@@ -131,3 +131,45 @@ def test_abc_on_columns_equals_abc_on_rows_with_ties_and_nonpositive_values(seed
     expected = abc_classes({f"Z{i}": D(v) for i, v in zip(ids, values, strict=True)}, settings.a_cut, settings.b_cut)
     assert list(rows) == list(expected)
     assert [str(r.value) for r in rows] == [str(r.value) for r in expected]  # values as written
+
+
+@pytest.mark.parametrize("decimal", [".", ","])
+def test_invoice_totals_per_quarter_equal_the_row_readers(decimal, tmp_path):
+    """The streamed group_by gives each account's exact revenue and lines per quarter, as aggregate_invoices does."""
+    from kamrules.inputs import aggregate_invoices, parse_period, read_invoice_lines
+    from kamrules.inputs.invoice_frames import totals_per_period
+
+    rnd = random.Random(5)
+    sep = ";" if decimal == "," else ","
+    lines = [f"account{sep}date{sep}amount"]
+    for _ in range(500):
+        amount = f"{rnd.uniform(-100, 10_000):.{rnd.randint(0, 2)}f}".replace(".", decimal)
+        lines.append(f"K{rnd.randint(1, 30)}{sep}2026-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}{sep}{amount}")
+    path = tmp_path / "inv.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = totals_per_period(path, "quarter", decimal=decimal)
+    rows = read_invoice_lines(path, decimal=decimal)
+    want = []
+    for q in ("2026Q1", "2026Q2", "2026Q3", "2026Q4"):
+        p = parse_period(q)
+        # aggregate_invoices also lists accounts with lines only in the quarter before (0 lines): not totals
+        want += [
+            (r.account, q, r.facts["revenue"], r.facts["purchases"])
+            for r in aggregate_invoices(rows, p)
+            if r.facts["purchases"]
+        ]
+    assert list(got.iter_rows()) == sorted(want, key=lambda w: (w[1], w[0]))
+
+
+def test_invoice_totals_report_bad_cells_through_the_row_reader(tmp_path):
+    """A bad line is reported with its row and column, as the row reader reports it."""
+    from kamrules.inputs.invoice_frames import totals_per_period
+
+    path = tmp_path / "inv.csv"
+    path.write_text("account,date,amount\nA,2026-01-05,10\nB,2026-02-30,5\nC,2026-03-01,#N/A\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as exc:
+        totals_per_period(path)
+    assert [(p.span.line, p.span.col, p.message) for p in exc.value.problems] == [
+        (3, 2, "not a valid date"),
+        (4, 3, "not a valid amount"),
+    ]

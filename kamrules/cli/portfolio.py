@@ -201,4 +201,4 @@ def abc_cmd(
         from kamrules.render.plot import pareto_plot  # matplotlib only when a chart is asked for
 
         pareto_plot(rows, metric, plot)
-    write(pr.AbcReport(tuple(rows), computed, metric, method, settings, plot), fmt)
+    write(pr.AbcReport(rows, computed, metric, method, settings, plot), fmt)

@@ -9,6 +9,7 @@ do not fit int64 sums, take ``abc_rows`` on the frame's rows (the same problems 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from decimal import Decimal, getcontext
 from fractions import Fraction
@@ -39,6 +40,12 @@ class _Written(Sequence[Decimal]):
         if isinstance(i, slice):
             return [Decimal(w) for w in self._w[i]]
         return Decimal(self._w[i])
+
+    def text(self, order: list[int]) -> list[str]:
+        """str() of the numbers at these places; a number written as Decimal prints it is not parsed again."""
+        w = self._w
+        canonical = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
+        return [x if canonical.fullmatch(x) else str(Decimal(x)) for x in map(w.__getitem__, order)]
 
 
 def _units(frame: AccountFrame, metric: str) -> tuple[np.ndarray, int] | None:

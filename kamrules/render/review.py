@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _quote  # what json.dumps(ensure_ascii=False) quotes strings with
 from typing import Any
 
+import polars as pl
 from tabulate import tabulate
 
 from kamrules.kam import AbcRow, ComputedAbc, Settings
+from kamrules.kam.abc import AbcResult
 from kamrules.kam.review import PortfolioReview
 from kamrules.lang.model import Fact
 from kamrules.render import decision as report
@@ -92,26 +95,11 @@ def review_text(r: ReviewReport) -> str:
     return r.text(md=False)
 
 
-def abc_dicts(rows: Sequence[AbcRow]) -> list[dict[str, Any]]:
-    """JSON rows: Decimals (value, share, cumulative_share) as exact strings."""
-    return [
-        {
-            "account": r.account,
-            "value": str(r.value),
-            "rank": r.rank,
-            "share": str(r.share),
-            "cumulative_share": str(r.cumulative_share),
-            "class": r.cls,
-        }
-        for r in rows
-    ]
-
-
 @dataclass(frozen=True)
 class AbcReport:
     """What `kamrules abc` shows: the classified rows and how they were classified."""
 
-    rows: tuple[AbcRow, ...]
+    rows: Sequence[AbcRow]  # an AbcResult keeps its arrays: JSON is written from them without row objects
     computed: ComputedAbc | None
     metric: str
     method: str
@@ -120,12 +108,14 @@ class AbcReport:
 
     def counts(self) -> dict[str, int]:
         """Accounts per class, A to C."""
+        if isinstance(self.rows, AbcResult):
+            return self.rows.counts()
         return {c: sum(1 for r in self.rows if r.cls == c) for c in "ABC"}
 
 
 def abc_json(a: AbcReport) -> str:
     """The ABC rows as JSON, with the cut-offs (fixed) or the computed limits; Decimals as exact strings."""
-    doc: dict[str, Any] = {"metric": a.metric, "method": a.method, "counts": a.counts(), "accounts": abc_dicts(a.rows)}
+    doc: dict[str, Any] = {"metric": a.metric, "method": a.method, "counts": a.counts(), "accounts": []}
     if a.computed is None:
         doc["cutoffs"] = {"a": str(a.settings.a_cut), "b": str(a.settings.b_cut)}
     else:
@@ -135,7 +125,34 @@ def abc_json(a: AbcReport) -> str:
             doc["notes"] = list(a.computed.notes)
     if a.plot:
         doc["plot"] = a.plot
-    return report.to_json(doc) + "\n"
+    text = report.to_json(doc)
+    if len(a.rows):
+        # A million rows through json's indenting encoder (pure Python) take most of a run: the same text, built
+        # column by column from the analysis' arrays.
+        text = text.replace('"accounts": []', '"accounts": [\n' + _abc_rows_json(a.rows) + "\n  ]", 1)
+    return text + "\n"
+
+
+def _abc_rows_json(rows: Sequence[AbcRow]) -> str:
+    """The rows as report.to_json indents them inside the document (Decimal strings need no escaping)."""
+    cols = rows.text_columns() if isinstance(rows, AbcResult) else AbcResult._of_rows(list(rows)).text_columns()
+    frame = pl.DataFrame(
+        {
+            "account": [_quote(x) for x in cols["account"]],
+            "value": cols["value"],
+            "rank": pl.int_range(1, len(cols["value"]) + 1, eager=True).cast(pl.String),
+            "share": cols["share"],
+            "cumulative_share": cols["cumulative_share"],
+            "class": cols["class"],
+        }
+    )
+    parts: list[pl.Expr | str] = ['    {\n      "account": ', pl.col("account")]
+    for name in ("value", "rank", "share", "cumulative_share", "class"):
+        q = "" if name == "rank" else '"'
+        parts += [f',\n      "{name}": {q}', pl.col(name), q]
+    parts.append("\n    }")
+    exprs = [pl.lit(p) if isinstance(p, str) else p for p in parts]
+    return str(frame.select(pl.concat_str(exprs).str.join(",\n")).item())
 
 
 def abc_text(a: AbcReport) -> str:
