@@ -233,13 +233,12 @@ class AbcResult(Sequence[AbcRow]):
         div, t = self._ctx.divide, Decimal(self._total)
         last = "1" if self._total > 0 else "0"
         shares = list(map(str, map(div, map(Decimal, self._ranked[:npos].tolist()), repeat(t))))
+        cums = list(map(str, map(div, map(Decimal, self._cum.tolist()), repeat(t))))
         return {
             "account": list(map(str, map(accounts.__getitem__, order))),
             "value": values,
-            "share": list(map(str, map(div, map(Decimal, self._ranked[:npos].tolist()), repeat(t))))
-            + ["0"] * (n - npos),
-            "cumulative_share": list(map(str, map(div, map(Decimal, self._cum.tolist()), repeat(t))))
-            + [last] * (n - npos),
+            "share": shares + ["0"] * (n - npos),
+            "cumulative_share": cums + [last] * (n - npos),
             "class": ["A"] * self._n_a + ["B"] * (self._n_ab - self._n_a) + ["C"] * (n - self._n_ab),
         }
 
