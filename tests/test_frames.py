@@ -112,9 +112,10 @@ def test_frame_columns_are_typed_and_money_exact(tmp_path):
 
 @pytest.mark.parametrize("seed", range(40))
 def test_abc_on_columns_equals_abc_on_rows_with_ties_and_nonpositive_values(seed, tmp_path):
-    """ABC of the frame's column gives the same classes, ranks, values and shares as kam/abc.py on the rows."""
+    """ABC of the frame's column (fixed and computed) gives the same classes, ranks, values, shares and limits."""
     from kamrules.kam.abc import abc_classes
     from kamrules.kam.abc_frame import abc_of_frame
+    from kamrules.kam.computed_abc import computed_abc
     from kamrules.kam.settings import Settings
 
     rnd = random.Random(seed)
@@ -122,6 +123,8 @@ def test_abc_on_columns_equals_abc_on_rows_with_ties_and_nonpositive_values(seed
     pool = [rnd.choice(["0", "-5", "10", "10.5", "3", "100", "7.25", "1"]) for _ in range(6)]  # many ties
     ids = rnd.sample(range(10_000), n)
     values = [rnd.choice(pool) if rnd.random() < 0.7 else f"{rnd.uniform(-50, 500):.{rnd.randint(0, 3)}f}" for _ in ids]
+    if seed % 2:  # all positive: computed ABC on columns, not the row path that values <= 0 take
+        values = [v if D(v) > 0 else "2" for v in values]
     path = tmp_path / "a.csv"
     path.write_text(
         "account,revenue\n" + "".join(f"Z{i},{v}\n" for i, v in zip(ids, values, strict=True)), encoding="utf-8"
@@ -131,6 +134,10 @@ def test_abc_on_columns_equals_abc_on_rows_with_ties_and_nonpositive_values(seed
     expected = abc_classes({f"Z{i}": D(v) for i, v in zip(ids, values, strict=True)}, settings.a_cut, settings.b_cut)
     assert list(rows) == list(expected)
     assert [str(r.value) for r in rows] == [str(r.value) for r in expected]  # values as written
+    computed_rows, computed = abc_of_frame(read_account_frame(str(path)), "revenue", "computed", settings)
+    reference = computed_abc({f"Z{i}": D(v) for i, v in zip(ids, values, strict=True)}, str(path))
+    assert list(computed_rows) == list(reference.rows)
+    assert (computed.limits, computed.notes) == (reference.limits, reference.notes)
 
 
 @pytest.mark.parametrize("decimal", [".", ","])

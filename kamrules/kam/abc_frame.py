@@ -21,7 +21,7 @@ import polars as pl
 from kamrules.inputs.frames import AccountFrame
 from kamrules.kam.abc import AbcResult, AbcRow, _check_cuts, _fits
 from kamrules.kam.abc_table import abc_rows
-from kamrules.kam.computed_abc import ComputedAbc, computed_abc
+from kamrules.kam.computed_abc import ComputedAbc, computed_of_ranked
 from kamrules.kam.settings import Settings
 
 __all__ = ["abc_of_frame"]
@@ -78,9 +78,8 @@ def abc_of_frame(
     written = frame.facts[metric].written
     accounts = frame.accounts["account"]
     originals = _Written(written.to_list()) if written is not None else None
-    if method == "computed":
-        values = dict(zip(accounts.to_list(), originals or [], strict=True))
-        c = computed_abc(values, frame.file)
+    if method == "computed":  # every value is positive here (checked above)
+        c = computed_of_ranked(classify_units(accounts, originals, ints, scale, Decimal(1), Decimal(1)))
         return c.rows, c
     return classify_units(accounts, originals, ints, scale, settings.a_cut, settings.b_cut), None
 

@@ -25,9 +25,19 @@ from fractions import Fraction
 import numpy as np
 
 from kamrules.errors import InvalidInput, Problem, Span
-from kamrules.kam.abc import AbcRow, _abc_classes_exact, _check_values, _classify, _dec, _ranked, _scaled, abc_classes
+from kamrules.kam.abc import (
+    AbcResult,
+    AbcRow,
+    _abc_classes_exact,
+    _check_values,
+    _classify,
+    _dec,
+    _ranked,
+    _scaled,
+    abc_classes,
+)
 
-__all__ = ["AbcLimits", "ComputedAbc", "computed_abc"]
+__all__ = ["AbcLimits", "ComputedAbc", "computed_abc", "computed_of_ranked"]
 
 
 @dataclass(frozen=True)
@@ -154,8 +164,12 @@ def _computed_positive(values: Mapping[str, Decimal], source: str) -> ComputedAb
     if scaled is None or not bool((scaled[2] > 0).all()):
         return _computed_abc_exact(values, source)  # also raises the problems for values <= 0
     accounts, originals, ints, scale = scaled
-    res = _classify(accounts, originals, ints, scale, Decimal(1), Decimal(1))
-    n, total, cum = len(ints), res._total, res._cum
+    return computed_of_ranked(_classify(accounts, originals, ints, scale, Decimal(1), Decimal(1)))
+
+
+def computed_of_ranked(res: AbcResult) -> ComputedAbc:
+    """Computed ABC of positive int64 values already ranked (``_classify`` with cut-offs 1 and 1)."""
+    n, total, cum = len(res), res._total, res._cum
 
     def dist(i: int, m: int) -> int:
         # n^2 T^2 times the squared distance from curve point i to (m / n, 1), exact in Python ints.
