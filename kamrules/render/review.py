@@ -133,12 +133,21 @@ def abc_json(a: AbcReport) -> str:
     return text + "\n"
 
 
+def _quoted(accounts: list[str]) -> pl.Series:
+    """Each id as a JSON string, as json.dumps(ensure_ascii=False) writes it."""
+    ids = pl.Series(accounts, dtype=pl.String)
+    # json escapes only quotes, backslashes and control characters: ids without them just get quotes.
+    if bool(ids.str.contains(r'["\\\x00-\x1f]').any()):
+        return pl.Series([_quote(x) for x in accounts], dtype=pl.String)
+    return pl.select(pl.concat_str([pl.lit('"'), pl.lit(ids), pl.lit('"')])).to_series()
+
+
 def _abc_rows_json(rows: Sequence[AbcRow]) -> str:
     """The rows as report.to_json indents them inside the document (Decimal strings need no escaping)."""
     cols = rows.text_columns() if isinstance(rows, AbcResult) else AbcResult._of_rows(list(rows)).text_columns()
     frame = pl.DataFrame(
         {
-            "account": [_quote(x) for x in cols["account"]],
+            "account": _quoted(cols["account"]),
             "value": cols["value"],
             "rank": pl.int_range(1, len(cols["value"]) + 1, eager=True).cast(pl.String),
             "share": cols["share"],
