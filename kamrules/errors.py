@@ -12,6 +12,10 @@ EXIT_USAGE = 2  # bad command line (click's own code)
 EXIT_INVALID = 3  # invalid input: rule files, facts schema, account files, tables
 EXIT_INTERNAL = 4  # a bug in kamrules or in the engine it drives
 
+# A file with 100,000 bad cells (an invoice export given as an account table) is not read by anyone past
+# the first few dozen problems: show these, and count the rest.
+SHOWN_PROBLEMS = 50
+
 
 class Span(NamedTuple):
     """A place in a file: 1-based line and column, and how many characters it covers."""
@@ -52,25 +56,28 @@ class Problem:
             text += f" (found {self.found})"
         return f"{self.span}: {self.severity}: {text}"
 
-    def render(self, source: str | None = None) -> str:
-        """The headline, the offending source line with a caret, and the help line."""
-        lines = [self.headline()]
-        if source is not None and self.span.line > 0:
-            src_lines = source.splitlines()
-            if self.span.line <= len(src_lines):
-                text = src_lines[self.span.line - 1]
-                num = str(self.span.line)
-                pad = " " * len(num)
-                lines.append(f"{pad} |")
-                lines.append(f"{num} | {text}")
-                if self.span.cell:
-                    lines.append(f"{pad} | (row {self.span.line}, column {self.span.col})")
-                else:
-                    caret = " " * max(self.span.col - 1, 0) + "^" * max(self.span.length, 1)
-                    lines.append(f"{pad} | {caret}")
+    def render(self, source: str | None = None, lines: list[str] | None = None) -> str:
+        """The headline, the offending source line with a caret, and the help line.
+
+        ``lines`` is ``source`` already split: a caller rendering many problems of one file splits it once.
+        """
+        out = [self.headline()]
+        if lines is None and source is not None:
+            lines = source.splitlines()
+        if lines is not None and self.span.line > 0 and self.span.line <= len(lines):
+            text = lines[self.span.line - 1]
+            num = str(self.span.line)
+            pad = " " * len(num)
+            out.append(f"{pad} |")
+            out.append(f"{num} | {text}")
+            if self.span.cell:
+                out.append(f"{pad} | (row {self.span.line}, column {self.span.col})")
+            else:
+                caret = " " * max(self.span.col - 1, 0) + "^" * max(self.span.length, 1)
+                out.append(f"{pad} | {caret}")
         if self.help:
-            lines.append(f"  help: {self.help}")
-        return "\n".join(lines)
+            out.append(f"  help: {self.help}")
+        return "\n".join(out)
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (``--format json``)."""
@@ -130,24 +137,36 @@ class InvalidInput(KamrulesError):
         n = len(self.problems)
         return f"{n} problem{'s' if n != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}"
 
+    def shown(self) -> list[Problem]:
+        """The problems a person is shown: the first SHOWN_PROBLEMS in file order (all are kept in ``problems``)."""
+        return self.problems[:SHOWN_PROBLEMS]
+
     def render(self) -> str:
-        """Every problem with its source line, then the summary."""
-        sources: dict[str, str | None] = {}
+        """The first problems with their source lines, how many more there are, then the summary."""
+        sources: dict[str, list[str] | None] = {}
         out = []
-        for p in self.problems:
+        for p in self.shown():
             if p.span.file not in sources:
-                sources[p.span.file] = _read_source(p.span.file)
-            out.append(p.render(sources[p.span.file]))
+                text = _read_source(p.span.file)
+                sources[p.span.file] = None if text is None else text.splitlines()
+            out.append(p.render(lines=sources[p.span.file]))
+        rest = len(self.problems) - len(self.shown())
+        if rest:
+            more = f"{rest} more problem{'s' if rest != 1 else ''}"
+            out.append(f"... and {more} not shown (the first {SHOWN_PROBLEMS} are)")
         out.append(f"found {self.summary()}")
         return "\n".join(out)
 
     def to_dict(self) -> dict[str, Any]:
-        """The problems as data."""
-        return {
+        """The problems as data: the first SHOWN_PROBLEMS, and how many more there are."""
+        doc: dict[str, Any] = {
             "error": "InvalidInput",
             "exit_code": self.exit_code,
-            "problems": [p.to_dict() for p in self.problems],
+            "problems": [p.to_dict() for p in self.shown()],
         }
+        if len(self.problems) > SHOWN_PROBLEMS:
+            doc["more_problems"] = len(self.problems) - SHOWN_PROBLEMS
+        return doc
 
 
 class CheckFailed(KamrulesError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 from decimal import Decimal as D
 from pathlib import Path
@@ -160,14 +161,31 @@ def test_computed_abc_single_account_is_a():
     assert [r.cls for r in computed_abc({"x": D(3)}).rows] == ["A"]
 
 
-def test_computed_abc_refuses_nonpositive_values():
-    """Computed ABC names every account whose value is not positive."""
-    with pytest.raises(InvalidInput) as exc:
-        computed_abc({"a": D(5), "b": D(0), "c": D(-1)}, source="revenue")
-    assert [p.headline() for p in exc.value.problems] == [
-        "revenue: error: account 'b' has no positive value (expected a value > 0, found 0)",
-        "revenue: error: account 'c' has no positive value (expected a value > 0, found -1)",
-    ]
+def test_computed_abc_puts_nonpositive_values_in_class_c_with_a_note():
+    """Zero and negative values are class C after every positive one; the limits come from the positive values."""
+    values = {"a": D(50), "b": D(0), "c": D(-1), "d": D(30), "e": D(5), "f": D(1)}
+    result = computed_abc(values, source="revenue")
+    alone = computed_abc({k: v for k, v in values.items() if v > 0})
+    assert [(r.account, r.cls, r.rank, r.nonpositive) for r in result.rows] == [
+        (r.account, r.cls, r.rank, False) for r in alone.rows
+    ] + [("b", "C", 5, True), ("c", "C", 6, True)]
+    assert [r.share for r in result.rows] == [r.share for r in alone.rows] + [D(0), D(0)]
+    assert (result.limits.ab_limit, result.limits.bc_limit) == (alone.limits.ab_limit, alone.limits.bc_limit)
+    assert (result.limits.a_count, result.limits.b_count, result.limits.c_count) == (
+        alone.limits.a_count,
+        alone.limits.b_count,
+        alone.limits.c_count + 2,
+    )
+    assert result.notes == (
+        "2 accounts with a zero or negative value are in class C; the limits are read from the 4 positive values",
+    )
+
+
+def test_computed_abc_with_no_positive_value_is_all_c():
+    """With no positive value every account is class C, with the note."""
+    result = computed_abc({"a": D(0), "b": D(-3)})
+    assert [(r.account, r.cls) for r in result.rows] == [("a", "C"), ("b", "C")]
+    assert result.notes[0].startswith("2 accounts with a zero or negative value are in class C")
 
 
 def test_computed_abc_refuses_empty_input():
@@ -278,3 +296,20 @@ def test_fast_path_matches_exact_path_on_many_tied_values():
     assert concentration(values) == _concentration_exact(values)
     positive = {k: v for k, v in values.items() if v > 0}
     assert computed_abc(positive) == _computed_abc_exact(positive, "<values>")
+
+
+def test_cli_computed_abc_on_the_readme_example_notes_the_zero_account():
+    """`kamrules abc --method computed` on the README's example portfolio succeeds and notes its zero account."""
+    from click.testing import CliRunner
+
+    from kamrules.cli import main
+
+    example = Path(__file__).parent.parent / "examples" / "portfolio.csv"
+    result = CliRunner().invoke(main, ["abc", str(example), "--method", "computed", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["notes"] == [
+        "1 account with a zero or negative value is in class C; the limits are read from the 29 positive values"
+    ]
+    last = doc["accounts"][-1]
+    assert (last["class"], last["rank"]) == ("C", 30)

@@ -278,3 +278,22 @@ def test_review_input_period_without_lines():
         "invoices.csv: error: no invoice lines in 2030Q3 "
         "(expected lines dated 2030-07-01..2030-09-30, found lines from 2026-06-30 to 2026-09-30)"
     ]
+
+
+def test_errors_capped_at_first_fifty_with_a_count(tmp_path):
+    """100,000 bad cells are all found, but the text and JSON forms show the first 50 and count the rest."""
+    from kamrules.errors import SHOWN_PROBLEMS
+
+    path = tmp_path / "bad.csv"
+    path.write_text("account;revenue\n" + "".join(f"A{i};#DIV/0!\n" for i in range(100_000)), encoding="utf-8")
+    with pytest.raises(InvalidInput) as exc:
+        read_account_table(path)
+    err = exc.value
+    assert len(err.problems) == 100_000
+    text = err.render()
+    assert text.count("error: not a valid number") == SHOWN_PROBLEMS == 50
+    assert "A0;#DIV/0!" in text and "A50;#DIV/0!" not in text  # the first 50 rows in file order
+    assert text.endswith("... and 99950 more problems not shown (the first 50 are)\nfound 100000 problems in 1 file")
+    doc = err.to_dict()
+    assert (len(doc["problems"]), doc["more_problems"]) == (50, 99_950)
+    assert doc["problems"][0]["line"] == 2

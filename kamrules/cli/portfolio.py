@@ -211,10 +211,18 @@ def abc_cmd(
     if period and not transactions:
         raise click.UsageError("--period applies to --transactions only")
     settings = load_settings(rules_dir)
-    lines = read_review_input(file, True, period, None, columns, review_date())[0] if transactions else None
-    rows, computed = abc_rows(file, metric, method, settings, columns, lines)
+    if transactions:
+        lines = read_review_input(file, True, period, None, columns, review_date())[0]
+        rows, computed = abc_rows(file, metric, method, settings, columns, lines)
+    else:  # read and classed column by column; rows are made when they are written
+        from kamrules.inputs.frames import read_account_frame
+        from kamrules.inputs.records import parse_column_mapping
+        from kamrules.kam.abc_frame import abc_of_frame
+
+        frame = read_account_frame(file, parse_column_mapping(columns) if columns else None)
+        rows, computed = abc_of_frame(frame, metric, method, settings)
     if plot:
         from kamrules.render.plot import pareto_plot  # matplotlib only when a chart is asked for
 
         pareto_plot(rows, metric, plot)
-    write(pr.AbcReport(tuple(rows), computed, metric, method, settings, plot), fmt)
+    write(pr.AbcReport(rows, computed, metric, method, settings, plot), fmt)

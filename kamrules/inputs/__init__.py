@@ -31,7 +31,10 @@ Reading rules (what a spreadsheet export looks like, and what is refused):
 
 Modules, lowest first: ``cells`` (one cell → a value), ``records`` (what readers give),
 ``textfiles`` and ``xlsx`` (files → records), ``tables`` (account tables), ``invoices``
-(invoice lines, periods, totals per period, the input of a portfolio review).
+(invoice lines, periods, totals per period, the input of a portfolio review). Columnar reading:
+``grid`` (a CSV file → string cells with row numbers), ``columns`` (whole columns checked at once),
+``frames`` (account tables as polars frames; CSV account tables are read this way),
+``invoice_frames`` (invoice totals per period as a streamed group_by).
 """
 
 from kamrules.inputs.cells import Value

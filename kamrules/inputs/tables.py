@@ -66,7 +66,18 @@ def read_account_table(
     path: str | Path, columns: Mapping[str, str] | None = None, decimal: str | None = None
 ) -> list[AccountRow]:
     """One AccountRow per row of an account table; ``columns`` maps fact names to file columns."""
-    table = read_table(path)
+    if Path(str(path)).suffix.lower() in (".csv", ".txt", ".tsv"):
+        # Read column by column (kamrules.inputs.frames imports this module, hence the late import).
+        from kamrules.inputs.frames import read_account_frame
+
+        return read_account_frame(path, columns, decimal).rows()
+    return rows_of_table(read_table(path), columns, decimal)
+
+
+def rows_of_table(
+    table: Table, columns: Mapping[str, str] | None = None, decimal: str | None = None
+) -> list[AccountRow]:
+    """One AccountRow per record of a table read row by row (JSON, YAML, XLSX; CSV in the columnar reader's tests)."""
     mapping = dict(columns or {})
     rename = {v: k for k, v in mapping.items()}
     _not_invoice_lines(table, rename)

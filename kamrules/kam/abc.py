@@ -212,6 +212,36 @@ class AbcResult(Sequence[AbcRow]):
                     gc.enable()
         return self._rows
 
+    def text_columns(self) -> dict[str, list[str]]:
+        """Every row's account, value, share, cumulative share and class as text, in rank order, without rows."""
+        if self._rows is not None:
+            rows = self._rows
+            return {
+                "account": [r.account for r in rows],
+                "value": [str(r.value) for r in rows],
+                "share": [str(r.share) for r in rows],
+                "cumulative_share": [str(r.cumulative_share) for r in rows],
+                "class": [r.cls for r in rows],
+            }
+        accounts, n, npos = self._account_list(), len(self._order), len(self._cum)
+        order = self._order.tolist()
+        if self._originals is None:
+            values = [str(Decimal(u).scaleb(-self._scale)) for u in self._ranked.tolist()]
+        else:
+            text = getattr(self._originals, "text", None)  # numbers kept as written print without a Decimal each
+            values = text(order) if text else list(map(str, map(self._originals.__getitem__, order)))
+        div, t = self._ctx.divide, Decimal(self._total)
+        last = "1" if self._total > 0 else "0"
+        shares = list(map(str, map(div, map(Decimal, self._ranked[:npos].tolist()), repeat(t))))
+        cums = list(map(str, map(div, map(Decimal, self._cum.tolist()), repeat(t))))
+        return {
+            "account": list(map(str, map(accounts.__getitem__, order))),
+            "value": values,
+            "share": shares + ["0"] * (n - npos),
+            "cumulative_share": cums + [last] * (n - npos),
+            "class": ["A"] * self._n_a + ["B"] * (self._n_ab - self._n_a) + ["C"] * (n - self._n_ab),
+        }
+
     def _account_list(self) -> Any:
         acc = self._accounts
         return acc.tolist() if isinstance(acc, np.ndarray) else acc

@@ -7,8 +7,10 @@ break-even point is the one where the curve's slope is nearest 1 (the rightmost 
 the A/B limit is the leftmost of the two and the B/C limit (submarginal point) is the point
 nearest (x of the rightmost of the two, 1). The slope at point i is that of the segment
 reaching it, n * v_i / total, which is exact (the R package smooths the curve and reads it on a
-grid, so its limits can differ by a few accounts). It needs positive values; anything else is
-an InvalidInput.
+grid, so its limits can differ by a few accounts). The limits are read from the positive values;
+accounts with a zero or negative value (no sales, or returns) are class C, ranked after every
+positive account, and the result carries a note saying how many there are. Only an empty input
+is an InvalidInput.
 
 Ranking and shares follow the conventions of kamrules/kam/abc.py.
 """
@@ -16,16 +18,26 @@ Ranking and shares follow the conventions of kamrules/kam/abc.py.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
 
 from kamrules.errors import InvalidInput, Problem, Span
-from kamrules.kam.abc import AbcRow, _abc_classes_exact, _check_values, _classify, _dec, _ranked, _scaled
+from kamrules.kam.abc import (
+    AbcResult,
+    AbcRow,
+    _abc_classes_exact,
+    _check_values,
+    _classify,
+    _dec,
+    _ranked,
+    _scaled,
+    abc_classes,
+)
 
-__all__ = ["AbcLimits", "ComputedAbc", "computed_abc"]
+__all__ = ["AbcLimits", "ComputedAbc", "computed_abc", "computed_of_ranked"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,8 @@ class ComputedAbc:
 
     rows: Sequence[AbcRow]
     limits: AbcLimits
+    # what a reader should know about how the limits were read (accounts left to class C)
+    notes: tuple[str, ...] = ()
 
 
 def _computed_abc_exact(values: Mapping[str, Decimal], source: str) -> ComputedAbc:
@@ -113,13 +127,49 @@ def _computed_abc_exact(values: Mapping[str, Decimal], source: str) -> ComputedA
 
 
 def computed_abc(values: Mapping[str, Decimal], source: str = "<values>") -> ComputedAbc:
-    """Class accounts by the limits Ultsch & Lötsch's computed ABC analysis reads from the data."""
+    """Class accounts by the limits Ultsch & Lötsch's computed ABC analysis reads from the data.
+
+    Zero and negative values are class C with a note; the limits are read from the positive values.
+    """
+    try:
+        nonpositive = sum(1 for v in values.values() if not v > 0)
+    except (TypeError, ArithmeticError):
+        _check_values(values)  # names the account whose value is not a finite Decimal
+        raise
+    if not nonpositive:
+        return _computed_positive(values, source)
+    positive = {a: v for a, v in values.items() if v > 0}
+    base = _computed_positive(positive, source) if positive else None
+    ab = base.limits.a_count if base else 0
+    bc = ab + base.limits.b_count if base else 0
+    ranked = abc_classes(values, Decimal(1), Decimal(1))  # ranks and shares of every account; classes below
+    if ranked._rows is None:
+        rows: Sequence[AbcRow] = ranked._reclassed(ab, bc)
+    else:
+        rows = [replace(r, cls="A" if r.rank <= ab else "B" if r.rank <= bc else "C") for r in ranked._rows]
+    origin = (Decimal(0), Decimal(0))
+    lim = base.limits if base else AbcLimits(origin, origin, origin, origin, 0, 0, 0)
+    limits = replace(lim, c_count=len(values) - bc)
+    s = "s" if nonpositive != 1 else ""
+    note = (
+        f"{nonpositive} account{s} with a zero or negative value {'are' if s else 'is'} in class C; "
+        f"the limits are read from the {len(positive)} positive value{'s' if len(positive) != 1 else ''}"
+    )
+    return ComputedAbc(rows, limits, (note,))
+
+
+def _computed_positive(values: Mapping[str, Decimal], source: str) -> ComputedAbc:
+    """computed_abc of values that are all positive."""
     scaled = _scaled(values)
     if scaled is None or not bool((scaled[2] > 0).all()):
         return _computed_abc_exact(values, source)  # also raises the problems for values <= 0
     accounts, originals, ints, scale = scaled
-    res = _classify(accounts, originals, ints, scale, Decimal(1), Decimal(1))
-    n, total, cum = len(ints), res._total, res._cum
+    return computed_of_ranked(_classify(accounts, originals, ints, scale, Decimal(1), Decimal(1)))
+
+
+def computed_of_ranked(res: AbcResult) -> ComputedAbc:
+    """Computed ABC of positive int64 values already ranked (``_classify`` with cut-offs 1 and 1)."""
+    n, total, cum = len(res), res._total, res._cum
 
     def dist(i: int, m: int) -> int:
         # n^2 T^2 times the squared distance from curve point i to (m / n, 1), exact in Python ints.

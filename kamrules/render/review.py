@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _quote  # what json.dumps(ensure_ascii=False) quotes strings with
 from typing import Any
 
+import polars as pl
 from tabulate import tabulate
 
 from kamrules.kam import AbcRow, ComputedAbc, Settings
+from kamrules.kam.abc import AbcResult
 from kamrules.kam.review import PortfolioReview
 from kamrules.lang.model import Fact
 from kamrules.render import decision as report
@@ -92,26 +95,11 @@ def review_text(r: ReviewReport) -> str:
     return r.text(md=False)
 
 
-def abc_dicts(rows: Sequence[AbcRow]) -> list[dict[str, Any]]:
-    """JSON rows: Decimals (value, share, cumulative_share) as exact strings."""
-    return [
-        {
-            "account": r.account,
-            "value": str(r.value),
-            "rank": r.rank,
-            "share": str(r.share),
-            "cumulative_share": str(r.cumulative_share),
-            "class": r.cls,
-        }
-        for r in rows
-    ]
-
-
 @dataclass(frozen=True)
 class AbcReport:
     """What `kamrules abc` shows: the classified rows and how they were classified."""
 
-    rows: tuple[AbcRow, ...]
+    rows: Sequence[AbcRow]  # an AbcResult keeps its arrays: JSON is written from them without row objects
     computed: ComputedAbc | None
     metric: str
     method: str
@@ -120,20 +108,60 @@ class AbcReport:
 
     def counts(self) -> dict[str, int]:
         """Accounts per class, A to C."""
+        if isinstance(self.rows, AbcResult):
+            return self.rows.counts()
         return {c: sum(1 for r in self.rows if r.cls == c) for c in "ABC"}
 
 
 def abc_json(a: AbcReport) -> str:
     """The ABC rows as JSON, with the cut-offs (fixed) or the computed limits; Decimals as exact strings."""
-    doc: dict[str, Any] = {"metric": a.metric, "method": a.method, "counts": a.counts(), "accounts": abc_dicts(a.rows)}
+    doc: dict[str, Any] = {"metric": a.metric, "method": a.method, "counts": a.counts(), "accounts": []}
     if a.computed is None:
         doc["cutoffs"] = {"a": str(a.settings.a_cut), "b": str(a.settings.b_cut)}
     else:
         lim = a.computed.limits
         doc["limits"] = {k: [str(x) for x in getattr(lim, k)] for k in ("pareto", "break_even", "ab_limit", "bc_limit")}
+        if a.computed.notes:
+            doc["notes"] = list(a.computed.notes)
     if a.plot:
         doc["plot"] = a.plot
-    return report.to_json(doc) + "\n"
+    text = report.to_json(doc)
+    if len(a.rows):
+        # A million rows through json's indenting encoder (pure Python) take most of a run: the same text, built
+        # column by column from the analysis' arrays.
+        text = text.replace('"accounts": []', '"accounts": [\n' + _abc_rows_json(a.rows) + "\n  ]", 1)
+    return text + "\n"
+
+
+def _quoted(accounts: list[str]) -> pl.Series:
+    """Each id as a JSON string, as json.dumps(ensure_ascii=False) writes it."""
+    ids = pl.Series(accounts, dtype=pl.String)
+    # json escapes only quotes, backslashes and control characters: ids without them just get quotes.
+    if bool(ids.str.contains(r'["\\\x00-\x1f]').any()):
+        return pl.Series([_quote(x) for x in accounts], dtype=pl.String)
+    return pl.select(pl.concat_str([pl.lit('"'), pl.lit(ids), pl.lit('"')])).to_series()
+
+
+def _abc_rows_json(rows: Sequence[AbcRow]) -> str:
+    """The rows as report.to_json indents them inside the document (Decimal strings need no escaping)."""
+    cols = rows.text_columns() if isinstance(rows, AbcResult) else AbcResult._of_rows(list(rows)).text_columns()
+    frame = pl.DataFrame(
+        {
+            "account": _quoted(cols["account"]),
+            "value": cols["value"],
+            "rank": pl.int_range(1, len(cols["value"]) + 1, eager=True).cast(pl.String),
+            "share": cols["share"],
+            "cumulative_share": cols["cumulative_share"],
+            "class": cols["class"],
+        }
+    )
+    parts: list[pl.Expr | str] = ['    {\n      "account": ', pl.col("account")]
+    for name in ("value", "rank", "share", "cumulative_share", "class"):
+        q = "" if name == "rank" else '"'
+        parts += [f',\n      "{name}": {q}', pl.col(name), q]
+    parts.append("\n    }")
+    exprs = [pl.lit(p) if isinstance(p, str) else p for p in parts]
+    return str(frame.select(pl.concat_str(exprs).str.join(",\n")).item())
 
 
 def abc_text(a: AbcReport) -> str:
@@ -152,6 +180,8 @@ def abc_text(a: AbcReport) -> str:
     cutoffs = f", cut-offs {a.settings.a_cut}/{a.settings.b_cut}" if a.computed is None else ""
     head = f"ABC by {a.metric} ({a.method}{cutoffs}): " + ", ".join(f"{c} {n}" for c, n in a.counts().items())
     tail = f"\nPareto chart: {a.plot}" if a.plot else ""
+    if a.computed is not None and a.computed.notes:
+        head += "".join(f"\nnote: {n}" for n in a.computed.notes)
     cols = list(table[0]) if table else ["rank"]
     body = tabulate([[t[c] for c in cols] for t in table], headers=cols, tablefmt="simple", disable_numparse=True)
     return head + "\n" + body + tail + "\n"
