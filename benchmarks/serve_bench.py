@@ -102,12 +102,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def report(what: str, latencies: list[float], wall: float, per_request: int, cpu: float) -> None:
+def report(what: str, latencies: list[float], wall: float, per_request: int, cpu: float, client_cpu: float) -> None:
     n = len(latencies)
     p50, p99 = latencies[n // 2], latencies[min(n - 1, int(n * 0.99))]
     print(
         f"{what}: {n} requests in {wall:.1f} s: {n / wall:,.1f} requests/s, {n * per_request / wall:,.0f} accounts/s; "
-        f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; server CPU {cpu / n * 1000:.2f} ms per request"
+        f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; CPU per request: server {cpu / n * 1000:.2f} ms, "
+        f"clients {client_cpu / n * 1000:.2f} ms"
     )
 
 
@@ -134,9 +135,10 @@ def main() -> None:
             ):
                 if size > 1 and args.skip_batches:
                     continue
-                cpu = cpu_seconds(proc.pid)
+                cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
                 latencies, wall = load(url, path, bodies, min(clients, args.clients), args.seconds)
-                report(what, latencies, wall, size, cpu_seconds(proc.pid) - cpu)
+                cpu, client_cpu = cpu_seconds(proc.pid) - cpu, time.process_time() - client_cpu
+                report(what, latencies, wall, size, cpu, client_cpu)
         finally:
             proc.terminate()
             proc.wait(60)
