@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from kamrules.engine.evaluate import Decision, Evaluator, evaluate
-from kamrules.errors import CheckFailed, EngineError, InvalidInput, KamrulesError, Problem
-from kamrules.lang import load_account, load_ruleset
-from kamrules.lang.model import Account, RuleSet
+if TYPE_CHECKING:
+    from kamrules.engine.evaluate import Decision, Evaluator, evaluate
+    from kamrules.errors import CheckFailed, EngineError, InvalidInput, KamrulesError, Problem
+    from kamrules.lang import load_account, load_ruleset
+    from kamrules.lang.model import Account, RuleSet
+
+# name -> the module that defines it. They are imported on first use (PEP 562), so that
+# `kamrules --version` and every module reading __version__ do not load the engine.
+_EXPORTS = {
+    "Account": "kamrules.lang.model",
+    "CheckFailed": "kamrules.errors",
+    "Decision": "kamrules.engine.evaluate",
+    "EngineError": "kamrules.errors",
+    "Evaluator": "kamrules.engine.evaluate",
+    "InvalidInput": "kamrules.errors",
+    "KamrulesError": "kamrules.errors",
+    "Problem": "kamrules.errors",
+    "RuleSet": "kamrules.lang.model",
+    "evaluate": "kamrules.engine.evaluate",
+    "load_account": "kamrules.lang",
+    "load_ruleset": "kamrules.lang",
+}
 
 __all__ = [
     "Account",
@@ -24,3 +45,18 @@ __all__ = [
     "load_account",
     "load_ruleset",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module when the name is first asked for."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kamrules' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The public names, as without lazy imports."""
+    return sorted(set(globals()) | set(__all__))

@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kamrules.errors import InvalidInput
-from kamrules.kam import abc_classes, computed_abc, concentration
+from kamrules.kam import abc_classes
+from kamrules.kam.computed_abc import computed_abc
+from kamrules.kam.concentration import concentration
 
 
 def classes(rows):

@@ -9,7 +9,8 @@ from decimal import Decimal as D
 import pytest
 
 from kamrules.errors import InvalidInput
-from kamrules.kam import abc_classes, computed_abc
+from kamrules.kam import abc_classes
+from kamrules.kam.computed_abc import computed_abc
 from kamrules.render.plot import pareto_plot
 
 VALUES = {f"C{i:02d}": D(1000 // (i + 1)) for i in range(30)} | {"ZERO": D(0)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,14 +20,19 @@ from kamrules.cli.options import (
     rules_option,
     write,
 )
-from kamrules.engine import Decision, explain
 from kamrules.engine.evaluate import Evaluator
-from kamrules.inputs import read_account_table
 from kamrules.kam import context as kam_context
-from kamrules.kam import load_settings
-from kamrules.lang import RuleSet, load_account, load_accounts, load_ruleset
-from kamrules.render.audit import tail_warning
+from kamrules.kam.settings import load_settings
+from kamrules.lang.accounts import load_account, load_accounts
+from kamrules.lang.loader import load_ruleset
 from kamrules.render.decision import Evaluated
+
+if TYPE_CHECKING:
+    from kamrules.engine.evaluate import Decision
+    from kamrules.lang.model import RuleSet
+
+# What only some runs need is imported when they need it (a portfolio to rank against; explain's
+# solver, z3; the words for a damaged log), so that evaluating one account starts quickly.
 
 
 @click.command()
@@ -57,7 +63,11 @@ def evaluate(
     ruleset = load_ruleset(rules_dir)
     accounts = load_accounts(account_files, ruleset)
     settings = load_settings(rules_dir)
-    context = read_account_table(portfolio_file) if portfolio_file else None
+    context = None
+    if portfolio_file:
+        from kamrules.inputs.tables import read_account_table
+
+        context = read_account_table(portfolio_file)
     with Evaluator(ruleset) as ev:
         prepared = kam_context.prepare(ev, accounts, settings, context)
         decisions = ev.evaluate_many([a for a, _ in prepared])
@@ -72,6 +82,8 @@ def _record(path: Path, decisions: list[Decision], ruleset: RuleSet) -> list[str
     """Record before anything is shown (a decision shown is a decision recorded), warning of a broken log end."""
     problem = tail_problem(path)
     if problem:
+        from kamrules.render.audit import tail_warning
+
         click.echo(tail_warning(path, problem), err=True)
     return audit.record(path, decisions, ruleset, "evaluate")
 
@@ -84,6 +96,8 @@ def _record(path: Path, decisions: list[Decision], ruleset: RuleSet) -> list[str
 @as_of_option
 def explain_cmd(account_file: str, rules_dir: str, fmt: str, output: str | None) -> None:
     """Why this decision, why not the next move, and what changes of given facts would reach it."""
+    from kamrules.engine import explain
+
     ruleset = load_ruleset(rules_dir)
     account = load_account(account_file, ruleset)
     settings = load_settings(rules_dir)

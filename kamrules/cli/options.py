@@ -8,16 +8,15 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from click.decorators import FC
 
-from kamrules.engine.compute import reviewing_on
 from kamrules.errors import EXIT_OK, EngineError, InvalidInput, KamrulesError
 from kamrules.lang.defaults import ENV_RULES, find_rules
-from kamrules.render.registry import render
-from kamrules.render.words import rules_source_text, written_text
+
+if TYPE_CHECKING:
+    from click.decorators import FC
 
 # The error handler shows an error in the format the command was asked for; the option leaves it here.
 FORMAT_KEY = "kamrules.format"
@@ -43,7 +42,13 @@ class KamrulesGroup(click.Group):
         ctx.exit(code or EXIT_OK)
 
 
+# The renderers (kamrules.render) are imported when there is something to show, not when a command is
+# looked up: the registry reaches every renderer, and most commands need one.
+
+
 def _show(err: KamrulesError, ctx: click.Context) -> int:
+    from kamrules.render.registry import render
+
     fmt = ctx.meta.get(FORMAT_KEY, "table")
     # A JSON error is the command's one document on stdout; text goes to stderr.
     click.echo(render(err, fmt), nl=False, err=fmt != "json")
@@ -52,6 +57,9 @@ def _show(err: KamrulesError, ctx: click.Context) -> int:
 
 def write(obj: Any, fmt: str, output: str | None = None, name_rules: bool = True) -> None:
     """Render ``obj`` to stdout, or to the file ``output``; text output ends with where the rules came from."""
+    from kamrules.render.registry import render
+    from kamrules.render.words import rules_source_text, written_text
+
     text = render(obj, fmt)
     source = click.get_current_context().meta.get(RULES_KEY)
     if fmt == "table" and source is not None and name_rules:
@@ -162,9 +170,14 @@ def input_file(path: str) -> Iterator[str]:
 
 # The review date: computed facts read it as `as_of`, the review's dates (review due) are counted to it.
 # It is set for the command's whole run and undone when it ends.
+def _review_date(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+    from kamrules.engine.compute import reviewing_on
+
+    ctx.with_resource(reviewing_on(value.date() if value is not None else None))
+
+
 as_of_option = click.option(
-    "--as-of", type=click.DateTime(["%Y-%m-%d"]), expose_value=False,
-    callback=lambda ctx, _p, v: ctx.with_resource(reviewing_on(v.date() if v is not None else None)),
+    "--as-of", type=click.DateTime(["%Y-%m-%d"]), expose_value=False, callback=_review_date,
     help="Review date (YYYY-MM-DD; default today): computed facts read it as `as_of`; last_review is compared with it.",
 )  # fmt: skip
 no_audit_option = click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision log.")

@@ -1,14 +1,40 @@
 """The domain computations: ABC analysis, concentration, future potential, settings and the periodic review."""
 
-from kamrules.kam.abc import AbcResult, AbcRow, abc_classes
-from kamrules.kam.abc_table import abc_rows
-from kamrules.kam.computed_abc import AbcLimits, ComputedAbc, computed_abc
-from kamrules.kam.concentration import Concentration, concentration
-from kamrules.kam.potential import DEFAULT_WEIGHTS, Potential, estimate
-from kamrules.kam.settings import Settings, load_settings
-from kamrules.kam.structure import StructureDecision, load_structure_rules
+from __future__ import annotations
 
-# `review` is not re-exported here: the name is its submodule's (kamrules.kam.review).
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kamrules.kam.abc import AbcResult, AbcRow, abc_classes
+    from kamrules.kam.abc_table import abc_rows
+    from kamrules.kam.computed_abc import AbcLimits, ComputedAbc
+    from kamrules.kam.concentration import Concentration
+    from kamrules.kam.potential import DEFAULT_WEIGHTS, Potential, estimate
+    from kamrules.kam.settings import Settings, load_settings
+    from kamrules.kam.structure import StructureDecision, load_structure_rules
+
+# name -> the module that defines it, imported when the name is first used (PEP 562): importing one
+# submodule of kamrules.kam does not load the others.
+_EXPORTS = {
+    "AbcLimits": "kamrules.kam.computed_abc",
+    "AbcResult": "kamrules.kam.abc",
+    "AbcRow": "kamrules.kam.abc",
+    "ComputedAbc": "kamrules.kam.computed_abc",
+    "Concentration": "kamrules.kam.concentration",
+    "DEFAULT_WEIGHTS": "kamrules.kam.potential",
+    "Potential": "kamrules.kam.potential",
+    "Settings": "kamrules.kam.settings",
+    "StructureDecision": "kamrules.kam.structure",
+    "abc_classes": "kamrules.kam.abc",
+    "abc_rows": "kamrules.kam.abc_table",
+    "estimate": "kamrules.kam.potential",
+    "load_settings": "kamrules.kam.settings",
+    "load_structure_rules": "kamrules.kam.structure",
+}
+
+# `review`, `computed_abc` and `concentration` are not re-exported here: each name is its submodule's
+# (kamrules.kam.review, ...), and a submodule imported later would rebind the name to itself.
 __all__ = [
     "DEFAULT_WEIGHTS",
     "AbcLimits",
@@ -21,9 +47,17 @@ __all__ = [
     "StructureDecision",
     "abc_classes",
     "abc_rows",
-    "computed_abc",
-    "concentration",
     "estimate",
     "load_settings",
     "load_structure_rules",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module when the name is first asked for."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

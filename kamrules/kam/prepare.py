@@ -9,17 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kamrules.engine.compute import with_computed
 from kamrules.errors import InvalidInput, Problem
 from kamrules.inputs.tables import NOT_FACTS, AccountRow
 from kamrules.kam import selection as sel
-from kamrules.kam.abc import AbcRow, abc_classes
-from kamrules.kam.concentration import Concentration, concentration
 from kamrules.kam.potential import Potential, estimate
 from kamrules.kam.settings import Settings
 from kamrules.lang import Account, RuleSet, fact_value_problem, observation_problem
+
+if TYPE_CHECKING:
+    from kamrules.kam.abc import AbcRow
+    from kamrules.kam.concentration import Concentration
 
 __all__ = ["METRICS", "Prepared", "prepare"]
 
@@ -56,6 +58,10 @@ def prepare(
 
     Raises InvalidInput with every bad value of every row.
     """
+    # Imported here, not at the top: they load numpy, which evaluating one account does not need.
+    from kamrules.kam.abc import abc_classes
+    from kamrules.kam.concentration import concentration
+
     problems: list[Problem] = []
     unknown = _unknown_columns(rows, ruleset, problems)
     split = [_split(row, unknown, ruleset, problems) for row in rows]

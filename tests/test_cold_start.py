@@ -1,0 +1,65 @@
+"""Commands load what they use: a quick command does not import the heavy libraries of the others."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT = ROOT / "examples" / "accounts" / "meccanica-torinese.yaml"
+HEAVY = ["numpy", "polars", "fastapi", "pydantic", "uvicorn", "z3", "matplotlib", "openpyxl", "jinja2"]
+
+# Runs the command line in this interpreter and prints, after it, which of HEAVY it imported.
+PROBE = """
+import json, sys
+from kamrules.cli import main
+try:
+    main(sys.argv[2:], prog_name="kamrules")
+except SystemExit as e:
+    code = e.code
+print("\\n" + json.dumps({"code": code, "loaded": [m for m in json.loads(sys.argv[1]) if m in sys.modules]}))
+"""
+
+
+def _loaded(*args: str, cwd: Path) -> tuple[int, list[str]]:
+    """The exit code of `kamrules ARGS` and the heavy modules it imported."""
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(HEAVY), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    ).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["code"], result["loaded"]
+
+
+def test_version_imports_nothing_heavy(tmp_path: Path) -> None:
+    """`kamrules --version` answers without numpy, polars, fastapi, pydantic, z3, matplotlib, openpyxl or jinja2."""
+    code, loaded = _loaded("--version", cwd=tmp_path)
+    assert (code, loaded) == (0, [])
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_evaluate_imports_nothing_heavy(tmp_path: Path, fmt: str) -> None:
+    """Evaluating one account (recorded in the log) needs none of the libraries of reviews, solver or service."""
+    args = ["evaluate", str(ACCOUNT), "--rules", str(ROOT / "rules"), "--audit-db", str(tmp_path / "a.sqlite")]
+    code, loaded = _loaded(*args, "--format", fmt, cwd=tmp_path)
+    assert (code, loaded) == (0, [])
+
+
+def test_public_api_still_imports() -> None:
+    """The names kamrules exports lazily are the objects of their modules, and unknown names are AttributeErrors."""
+    import kamrules
+    from kamrules.engine.evaluate import Evaluator
+    from kamrules.lang.loader import load_ruleset
+
+    assert kamrules.Evaluator is Evaluator and kamrules.load_ruleset is load_ruleset
+    assert set(kamrules.__all__) <= set(dir(kamrules))
+    with pytest.raises(AttributeError):
+        _ = kamrules.no_such_name
