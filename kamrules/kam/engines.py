@@ -11,14 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from kamrules.engine import Decision, Evaluator
-from kamrules.engine.columnar import RulePlan, account_frame
 from kamrules.engine.compute import review_date
 from kamrules.engine.evaluate import Trace
 from kamrules.errors import EngineError
 from kamrules.lang import Account, RuleSet
+
+if TYPE_CHECKING:  # polars only when a portfolio is reviewed: single-account commands start without it
+    from kamrules.engine.columnar import RulePlan
 
 EngineName = Literal["columnar", "durable"]
 ENGINES = ("columnar", "durable")
@@ -51,7 +53,11 @@ class PortfolioRules:
         self.cross_check = cross_check
         self._seed = seed
         self.evaluator = Evaluator(ruleset, as_of=as_of)
-        self._plan = RulePlan(ruleset, as_of or review_date()) if engine == "columnar" else None
+        self._plan: RulePlan | None = None
+        if engine == "columnar":
+            from kamrules.engine.columnar import RulePlan
+
+            self._plan = RulePlan(ruleset, as_of or review_date())
         self._sample: set[str] | None = None
         self.checked = 0  # accounts cross-checked through durable_rules so far
 
@@ -82,6 +88,8 @@ class PortfolioRules:
     def _run(self, accounts: Sequence[Account], trace: Trace | None, check_all: bool) -> list[Decision]:
         if self._plan is None:
             return self.evaluator.evaluate_many(accounts, trace)
+        from kamrules.engine.columnar import account_frame
+
         firings = self._plan.firings(account_frame(self.ruleset, accounts))
         decisions = self.evaluator.evaluate_many(accounts, trace, firings=firings)
         if self.cross_check:
