@@ -10,17 +10,9 @@ from typing import Any
 import polars as pl
 
 from kamrules.engine import Decision
+from kamrules.engine.columnar_expr import DTYPES  # a fact type as a column: the same types the plan compares
 from kamrules.lang import RuleSet
 
-# A fact's type as the engine sees it, as a column (docs/audit.md, "Runs written from columns").
-DTYPES: dict[str, pl.DataType] = {
-    "number": pl.Float64(),
-    "integer": pl.Int64(),
-    "boolean": pl.Boolean(),
-    "string": pl.String(),
-    "enum": pl.String(),
-    "date": pl.Date(),
-}
 _TEXT = ("stage_current", "stage_recommended", "move", "stage_rule", "structure", "structure_rule")
 # Decisions per block when a whole frame is recorded: large enough that a block's Parquet metadata is noise
 # (under 0.1 byte per decision), small enough that `audit show` decodes one block in a few milliseconds.

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from kamrules.errors import InvalidInput, Problem, Span, duplicate
-from kamrules.inputs.records import empty_file
+from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.inputs.records import check_header, empty_file
 from kamrules.lang import read_text
 
 __all__ = ["Grid", "read_csv_grid"]
@@ -100,29 +100,9 @@ def _split_quoted(name: str, text: str, delimiter: str) -> tuple[list[str], pl.D
 
 def _header_problems(name: str, header: list[str], cells: pl.DataFrame) -> list[Problem]:
     """Duplicate column names, and nameless columns that hold data."""
-    problems: list[Problem] = []
-    seen: dict[str, int] = {}
-    for i, h in enumerate(header, start=1):
-        if not h:
-            # Spreadsheets often export trailing empty columns; only a nameless column with data is wrong.
-            if bool((cells[f"c{i - 1}"].str.strip_chars().fill_null("") != "").any()):
-                problems.append(
-                    Problem(
-                        Span(name, 1, i, cell=True),
-                        "column has data but no name",
-                        expected="a column name",
-                        found="an empty header cell",
-                        code="header",
-                    )
-                )
-            continue
-        if h in seen:
-            problems.append(
-                duplicate(Span(name, 1, i, len(h), cell=True), "column", h, f"in column {seen[h]}", "header")
-            )
-        else:
-            seen[h] = i
-    return problems
+    return check_header(
+        name, header, lambda i, h: bool((cells[f"c{i - 1}"].str.strip_chars().fill_null("") != "").any())
+    )
 
 
 def read_csv_grid(name: str) -> Grid:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kamrules.errors import InvalidInput, Problem, Span, duplicate
@@ -74,12 +75,19 @@ def empty_file(name: str, what: str) -> InvalidInput:
 
 def header_problems(name: str, header: list[str], records: list[Record]) -> list[Problem]:
     """Duplicate column names, and nameless columns that hold data."""
+    return check_header(
+        name, header, lambda i, h: any(str(r.cells.get(h, ("", None))[0] or "").strip() for r in records)
+    )
+
+
+def check_header(name: str, header: list[str], has_data: Callable[[int, str], bool]) -> list[Problem]:
+    """Duplicate column names, and nameless columns for which ``has_data(position, name)`` is true."""
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     for i, h in enumerate(header, start=1):
         if not h:
             # Spreadsheets often export trailing empty columns; only a nameless column with data is wrong.
-            if any(str(r.cells.get(h, ("", None))[0] or "").strip() for r in records):
+            if has_data(i, h):
                 problems.append(
                     Problem(
                         Span(name, 1, i, cell=True),
