@@ -373,13 +373,20 @@ def _positions(ids: Any) -> np.ndarray:
 
 
 def _classify(
-    accounts: Any, originals: Sequence[Decimal] | None, ints: np.ndarray, scale: int, a_cut: Decimal, b_cut: Decimal
+    accounts: Any,
+    originals: Sequence[Decimal] | None,
+    ints: np.ndarray,
+    scale: int,
+    a_cut: Decimal,
+    b_cut: Decimal,
+    positions: np.ndarray | None = None,
 ) -> AbcResult:
-    """Rank and class int64 values (already checked by _fits) exactly."""
+    """Rank and class int64 values (already checked by _fits) exactly; ``positions``: each id's place in id order."""
     _ = a_cut * _ONE, b_cut * _ONE  # the reference path multiplies the cut-offs by a Decimal: same TypeErrors
     n = len(ints)
+    pos = _positions(accounts) if positions is None else positions
     # Value descending, id ascending, as one int64 key; keys are unique, so the fast unstable sort is exact.
-    order = np.argsort(-ints * n + _positions(accounts)) if n else np.zeros(0, dtype=np.int64)
+    order = np.argsort(-ints * n + pos) if n else np.zeros(0, dtype=np.int64)
     ranked = ints[order]
     npos = int(np.count_nonzero(ranked > 0))  # positives come first
     cum = np.cumsum(ranked[:npos])

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from decimal import Decimal, getcontext
-from fractions import Fraction
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from kamrules.inputs.frames import AccountFrame
-from kamrules.kam.abc import AbcResult, AbcRow, _check_cuts, _fits
+from kamrules.kam.abc import AbcResult, AbcRow, _check_cuts, _classify, _fits
 from kamrules.kam.abc_table import abc_rows
 from kamrules.kam.computed_abc import ComputedAbc, computed_of_ranked
 from kamrules.kam.settings import Settings
@@ -94,18 +93,6 @@ def classify_units(
 ) -> AbcResult:
     """Fixed-cut-off ABC of int64 values (checked by _fits) beside unique account ids, ranked exactly."""
     _check_cuts(a_cut, b_cut)
-    n = len(ints)
     # Each id's place in id order: polars sorts strings by UTF-8 bytes, which is code point order, Python's order.
     pos = (accounts.rank("ordinal").cast(pl.Int64) - 1).to_numpy()
-    order = np.argsort(-ints * n + pos)
-    ranked = ints[order]
-    npos = int(np.count_nonzero(ranked > 0))
-    cum = np.cumsum(ranked[:npos])
-    total = int(cum[-1]) if npos else 0
-    n_a = n_ab = 0
-    if total > 0:
-        before = cum - ranked[:npos]
-        fa, fb = Fraction(a_cut), Fraction(b_cut)
-        n_a = int(np.searchsorted(before, -((-fa.numerator * total) // fa.denominator), side="left"))
-        n_ab = int(np.searchsorted(before, -((-fb.numerator * total) // fb.denominator), side="left"))
-    return AbcResult(accounts.to_list(), originals, order, ranked, cum, scale, n_a, n_ab, getcontext().copy())
+    return _classify(accounts.to_list(), originals, ints, scale, a_cut, b_cut, pos)
