@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from kamrules.lang.expr import AS_OF, Bin, Call, Expr, Neg, Num, Ref
+from kamrules.lang.expr import AS_OF, COMPARE, Bin, Call, Expr, Neg, Num, Ref
 from kamrules.lang.model import AllOf, AnyOf, Condition, Fact, Leaf, Not
 from kamrules.lang.ops import OPS
 from kamrules.lang.values import round_half_away
@@ -136,14 +136,8 @@ def _binary(e: Bin, as_of: dt.date) -> pl.Expr:
         return _finite(a * b)
     if op == "/":
         return pl.when(b != 0).then(_finite(a / b))
-    return {
-        "<": a < b,
-        "<=": a <= b,
-        ">": a > b,
-        ">=": a >= b,
-        "==": a == b,
-        "!=": a != b,
-    }[op]
+    compared: pl.Expr = COMPARE[op](a, b)
+    return compared
 
 
 def _call(e: Call, as_of: dt.date) -> pl.Expr:

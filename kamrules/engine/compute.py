@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from kamrules.lang.expr import AS_OF, Bin, Call, Expr, Neg, Num, Ref, refs, unparse
+from kamrules.lang.expr import AS_OF, COMPARE, Bin, Call, Expr, Neg, Num, Ref, refs, unparse
 from kamrules.lang.model import Fact, RuleSet
 from kamrules.lang.values import months_between, round_half_away
 
@@ -189,14 +189,7 @@ def _apply(e: Bin, a: Any, b: Any) -> Any:
         if b == 0:
             raise _Undefined("zero", unparse(e.right))
         return _finite(a / b, e)
-    return {
-        "<": a < b,
-        "<=": a <= b,
-        ">": a > b,
-        ">=": a >= b,
-        "==": a == b,
-        "!=": a != b,
-    }[op]
+    return COMPARE[op](a, b)
 
 
 def _call(e: Call, facts: Mapping[str, Any], as_of: dt.date) -> Any:

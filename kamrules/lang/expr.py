@@ -15,9 +15,11 @@ evaluated (`engine/compute.py`, `engine/reference.py`). Positions are 0-based of
 from __future__ import annotations
 
 import difflib
+import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 FUNCTIONS = {
     "min": (2, 9),
@@ -34,6 +36,15 @@ AS_OF = "as_of"
 """The review date: `--as-of`, default today."""
 
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+# What each comparison does, for Python values and for column expressions alike (both overload the operators).
+COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 MAX_LENGTH = 1000  # characters of one expression
 MAX_DEPTH = 60  # nesting of parentheses and calls: deeper is no formula a person writes
 
