@@ -383,8 +383,7 @@ def _classify(
 ) -> AbcResult:
     """Rank and class int64 values (already checked by _fits) exactly; ``positions``: each id's place in id order."""
     _ = a_cut * _ONE, b_cut * _ONE  # the reference path multiplies the cut-offs by a Decimal: same TypeErrors
-    n = len(ints)
-    pos = _positions(accounts) if positions is None else positions
+    n, pos = len(ints), _positions(accounts) if positions is None else positions
     # Value descending, id ascending, as one int64 key; keys are unique, so the fast unstable sort is exact.
     order = np.argsort(-ints * n + pos) if n else np.zeros(0, dtype=np.int64)
     ranked = ints[order]
