@@ -41,6 +41,8 @@ COLUMNS = (
     "as_of",
 )
 """The compact decision frame's columns, in order (the frame contract)."""
+OUTCOME = COLUMNS[COLUMNS.index("stage_current") : COLUMNS.index("fired") + 1]
+"""The columns the rule plan's outcome already holds as the frame wants them."""
 
 
 def decision_frame(
@@ -77,14 +79,7 @@ def decision_frame(
                 ).alias("derived")
                 if derived
                 else pl.lit(None).alias("derived"),
-                "stage_current",
-                "stage_recommended",
-                "move",
-                "stage_rule",
-                "structure",
-                "structure_rule",
-                "actions",
-                "fired",
+                *OUTCOME,
                 pl.lit(stamp, dtype=pl.Date()).alias("as_of"),
             )
             .collect()
