@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kamrules.engine import Decision, Reason
 from kamrules.inputs.tables import AccountRow
@@ -43,6 +43,9 @@ from kamrules.kam.prepare import METRICS, Prepared, prepare
 from kamrules.kam.settings import Settings
 from kamrules.kam.structure import StructureDecision, portfolio_facts, recommend_structure
 from kamrules.lang import Account, RuleSet
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = ["DESIGNATION_FACTS", "AccountResult", "PortfolioReview", "designation_reasons", "review"]
 
@@ -135,10 +138,23 @@ class PortfolioReview:
     rules_version: str
     previous_known: bool
     selection: dict[str, Any] = field(default_factory=dict)  # capacity, eligible, next in line, warnings
+    table: pl.DataFrame | None = None  # the account rows, when the review ran on columns (kam/frame_review.py)
+    # With a table, `accounts` holds the key accounts and this makes any other account's result on demand.
+    resolve: Callable[[list[str]], list[AccountResult]] | None = field(default=None, compare=False, repr=False)
 
     def by_status(self, status: str) -> list[AccountResult]:
         """The accounts that are new, kept or lost key accounts, in input order."""
-        return [a for a in self.accounts if a.status == status]
+        if self.table is None:
+            return [a for a in self.accounts if a.status == status]
+        return self.results_of(self.table.filter(self.table["review"] == status)["account"].to_list())
+
+    def results_of(self, ids: list[str]) -> list[AccountResult]:
+        """These accounts' results, in this order (made on demand when the review ran on columns)."""
+        known = {a.decision.account: a for a in self.accounts}
+        missing = [i for i in ids if i not in known]
+        if missing and self.resolve is not None:
+            known.update((a.decision.account, a) for a in self.resolve(missing))
+        return [known[i] for i in ids]
 
 
 def designation_reasons(d: Decision) -> list[Reason]:
