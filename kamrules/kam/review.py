@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kamrules.engine import Decision, Reason
 from kamrules.inputs.tables import AccountRow
@@ -43,6 +43,9 @@ from kamrules.kam.prepare import METRICS, Prepared, prepare
 from kamrules.kam.settings import Settings
 from kamrules.kam.structure import StructureDecision, portfolio_facts, recommend_structure
 from kamrules.lang import Account, RuleSet
+
+if TYPE_CHECKING:  # polars only when a review holds its accounts as a table
+    import polars as pl
 
 __all__ = ["DESIGNATION_FACTS", "AccountResult", "PortfolioReview", "designation_reasons", "review"]
 
@@ -135,10 +138,42 @@ class PortfolioReview:
     rules_version: str
     previous_known: bool
     selection: dict[str, Any] = field(default_factory=dict)  # capacity, eligible, next in line, warnings
+    # One row per account (render/rows.py:account_row's columns, then `notes`); when set, `accounts` holds only
+    # the key accounts and the new, kept and lost ones, which renderers show one by one.
+    table: pl.DataFrame | None = field(default=None, compare=False)
 
     def by_status(self, status: str) -> list[AccountResult]:
         """The accounts that are new, kept or lost key accounts, in input order."""
         return [a for a in self.accounts if a.status == status]
+
+    def account_count(self) -> int:
+        """How many accounts were reviewed (lost ones absent now included)."""
+        return len(self.accounts) if self.table is None else self.table.height
+
+    def key_count(self) -> int:
+        """How many accounts are key accounts now."""
+        if self.table is None:
+            return sum(1 for a in self.accounts if a.decision.key_account)
+        return int(self.table["key_account"].sum())
+
+    def status_count(self, status: str) -> int:
+        """How many accounts are new, kept or lost key accounts (``status``)."""
+        if self.table is None:
+            return len(self.by_status(status))
+        return int((self.table["review"] == status).sum())
+
+    def note_count(self, code: str) -> int:
+        """How many accounts carry the note ``code``."""
+        if self.table is None:
+            return sum(1 for a in self.accounts if code in a.notes)
+        return int(self.table["notes"].list.contains(code).sum())
+
+    def active_count(self) -> int:
+        """How many accounts have revenue in the period."""
+        if self.table is None:
+            revenues = (a.decision.given.get("revenue") for a in self.accounts)
+            return sum(1 for r in revenues if isinstance(r, (int, float)) and r > 0)
+        return int((self.table["revenue"] > 0).sum())
 
 
 def designation_reasons(d: Decision) -> list[Reason]:
