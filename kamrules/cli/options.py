@@ -73,7 +73,15 @@ def write(obj: Any, fmt: str, output: str | None = None, name_rules: bool = True
 
 
 # --output FILE: the format from the file's extension.
-OUTPUT_FORMATS = {".txt": "table", ".md": "markdown", ".csv": "csv", ".json": "json", ".html": "html", ".xlsx": "xlsx"}
+OUTPUT_FORMATS = {
+    ".txt": "table",
+    ".md": "markdown",
+    ".csv": "csv",
+    ".json": "json",
+    ".html": "html",
+    ".xlsx": "xlsx",
+    ".parquet": "parquet",
+}
 
 
 def output_option(*formats: str) -> Callable[[FC], FC]:
@@ -85,7 +93,7 @@ def output_option(*formats: str) -> Callable[[FC], FC]:
             ext = os.path.splitext(value)[1].lower()
             if ext not in allowed:
                 raise click.BadParameter(f"'{value}': the extension must be one of {', '.join(allowed)}", ctx, param)
-            ctx.meta[FORMAT_KEY] = "table" if allowed[ext] in ("xlsx", "html") else allowed[ext]
+            ctx.meta[FORMAT_KEY] = "table" if allowed[ext] in ("xlsx", "html", "parquet") else allowed[ext]
         return value
 
     return click.option(
@@ -145,7 +153,7 @@ rules_option = rules_dir_option(
 )
 format_option = _format_option("table", "json")
 all_formats_option = _format_option("table", "json", "csv", "markdown")
-review_formats_option = _format_option("table", "json", "csv", "markdown", "html")
+review_formats_option = _format_option("table", "json", "csv", "markdown", "html", "parquet")
 report_formats_option = _format_option("table", "json", "html")
 
 

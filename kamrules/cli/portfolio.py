@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 import uuid
 from dataclasses import dataclass
@@ -75,7 +76,7 @@ def engine_options(f: Any) -> Any:
 @click.option("--columns", default=None, help="Column mapping, e.g. account=Cliente,date=Data,amount=Importo.")
 @rules_option
 @review_formats_option
-@output_option("table", "markdown", "csv", "json", "html", "xlsx")
+@output_option("table", "markdown", "csv", "json", "html", "xlsx", "parquet")
 @click.option(
     "--top", type=click.IntRange(min=0), default=20, show_default=True, help="New, kept and lost: the first N of each."
 )
@@ -243,6 +244,16 @@ def _show(report: pr.ReviewReport, fmt: str, output: str | None) -> None:
 
         review_xlsx(report, str(output))
         click.echo(written_text(str(output)), err=True)
+    elif fmt == "parquet":
+        from kamrules.render.export import review_parquet
+
+        if output is None:  # binary, to standard output as it is
+            buf = io.BytesIO()
+            review_parquet(report, buf)
+            click.echo(buf.getvalue(), nl=False)
+        else:
+            review_parquet(report, output)
+            click.echo(written_text(output), err=True)
     else:
         write(report, fmt, output, name_rules=False)  # the report names its rules at the top
 

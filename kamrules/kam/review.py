@@ -44,7 +44,7 @@ from kamrules.kam.settings import Settings
 from kamrules.kam.structure import StructureDecision, portfolio_facts, recommend_structure
 from kamrules.lang import Account, RuleSet
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # polars only when a review holds its accounts as a table
     import polars as pl
 
 __all__ = ["DESIGNATION_FACTS", "AccountResult", "PortfolioReview", "designation_reasons", "review"]
@@ -138,8 +138,9 @@ class PortfolioReview:
     rules_version: str
     previous_known: bool
     selection: dict[str, Any] = field(default_factory=dict)  # capacity, eligible, next in line, warnings
-    table: pl.DataFrame | None = None  # the account rows, when the review ran on columns (kam/frame_review.py)
-    # With a table, `accounts` holds the key accounts and this makes any other account's result on demand.
+    # One row per account (render/rows.py:account_row's columns, then `notes`), when the review ran on columns
+    # (kam/frame_review.py); then `accounts` holds the key accounts and `resolve` makes any other one's result.
+    table: pl.DataFrame | None = field(default=None, compare=False)
     resolve: Callable[[list[str]], list[AccountResult]] | None = field(default=None, compare=False, repr=False)
 
     def by_status(self, status: str) -> list[AccountResult]:
@@ -155,6 +156,35 @@ class PortfolioReview:
         if missing and self.resolve is not None:
             known.update((a.decision.account, a) for a in self.resolve(missing))
         return [known[i] for i in ids]
+
+    def account_count(self) -> int:
+        """How many accounts were reviewed (lost ones absent now included)."""
+        return len(self.accounts) if self.table is None else self.table.height
+
+    def key_count(self) -> int:
+        """How many accounts are key accounts now."""
+        if self.table is None:
+            return sum(1 for a in self.accounts if a.decision.key_account)
+        return int(self.table["key_account"].sum())
+
+    def status_count(self, status: str) -> int:
+        """How many accounts are new, kept or lost key accounts (``status``)."""
+        if self.table is None:
+            return len(self.by_status(status))
+        return int((self.table["review"] == status).sum())
+
+    def note_count(self, code: str) -> int:
+        """How many accounts carry the note ``code``."""
+        if self.table is None:
+            return sum(1 for a in self.accounts if code in a.notes)
+        return int(self.table["notes"].list.contains(code).sum())
+
+    def active_count(self) -> int:
+        """How many accounts have revenue in the period."""
+        if self.table is None:
+            revenues = (a.decision.given.get("revenue") for a in self.accounts)
+            return sum(1 for r in revenues if isinstance(r, (int, float)) and r > 0)
+        return int((self.table["revenue"] > 0).sum())
 
 
 def designation_reasons(d: Decision) -> list[Reason]:

@@ -88,8 +88,8 @@ def summary(rv: PortfolioReview) -> dict[str, Any]:
     """The review, the concentration figures and the structure recommendation."""
     review = {s: [review_entry(a, rv.settings) for a in rv.by_status(s)] for s in ("new", "kept", "lost")}
     return {
-        "accounts": len(rv.accounts),
-        "key_accounts": sum(1 for a in rv.accounts if a.decision.key_account),
+        "accounts": rv.account_count(),
+        "key_accounts": rv.key_count(),
         "previous_designation_known": rv.previous_known,
         "selection": dict(rv.selection),
         "review": review,
@@ -106,8 +106,8 @@ def trailer(rv: PortfolioReview) -> dict[str, Any]:
 
 def counts(rv: PortfolioReview) -> dict[str, int]:
     """Key accounts now, and how many are new, kept and lost against the previous period."""
-    out = {"key_accounts": sum(1 for a in rv.accounts if a.decision.key_account)}
-    out.update({s: len(rv.by_status(s)) for s in ("new", "kept", "lost")})
+    out = {"key_accounts": rv.key_count()}
+    out.update({s: rv.status_count(s) for s in ("new", "kept", "lost")})
     return out
 
 

@@ -8,16 +8,16 @@ cells get a leading apostrophe, which spreadsheets show as text; numbers stay nu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from kamrules.render import columns
 from kamrules.render import decision as report
+from kamrules.render.columns import FORMULA_STARTS
 from kamrules.render.overview import summary_items
 from kamrules.render.review import ReviewReport
 from kamrules.render.rows import Columns, account_row, ordered
 
-__all__ = ["FORMULA_STARTS", "accounts_table", "neutral", "review_csv", "review_xlsx"]
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+__all__ = ["FORMULA_STARTS", "accounts_table", "neutral", "review_csv", "review_parquet", "review_xlsx"]
 
 
 def neutral(value: Any) -> Any:
@@ -29,18 +29,28 @@ def neutral(value: Any) -> Any:
 
 def accounts_table(r: ReviewReport) -> tuple[list[str], list[dict[str, Any]]]:
     """The account rows (key accounts only with --key-only, in --sort order) and their columns."""
-    rows = [account_row(a, r.review.metrics) for a in r.review.accounts]
-    if r.view.key_only:
-        rows = [x for x in rows if x["key_account"]]
-    rows = ordered(rows, r.view.sort, None)
-    columns = list(rows[0]) if rows else ["account"]
-    return columns, [{c: neutral(v) for c, v in x.items()} for x in rows]
+    if r.review.table is not None:  # filtered and ordered in polars
+        rows = columns.view_frame(r.review, r.view).to_dicts()
+    else:
+        rows = [account_row(a, r.review.metrics) for a in r.review.accounts]
+        if r.view.key_only:
+            rows = [x for x in rows if x["key_account"]]
+        rows = ordered(rows, r.view.sort, None)
+    names = list(rows[0]) if rows else ["account"]
+    return names, [{c: neutral(v) for c, v in x.items()} for x in rows]
 
 
 def review_csv(r: ReviewReport) -> str:
     """One row per account as CSV, under the column ids (for scripts; the XLSX has the labels)."""
-    columns, rows = accounts_table(r)
-    return report.csv_text(rows, columns, lineterminator="\n")
+    if r.review.table is not None:  # written from the columns: no million dicts
+        return columns.csv_text(columns.view_frame(r.review, r.view))
+    names, rows = accounts_table(r)
+    return report.csv_text(rows, names, lineterminator="\n")
+
+
+def review_parquet(r: ReviewReport, out: str | Path | IO[bytes]) -> None:
+    """One typed row per account as Parquet, the CSV's columns and rows (text without the apostrophe)."""
+    columns.view_frame(r.review, r.view).write_parquet(out)
 
 
 def review_xlsx(r: ReviewReport, path: str | Path) -> None:
@@ -51,13 +61,12 @@ def review_xlsx(r: ReviewReport, path: str | Path) -> None:
     summary = wb.create_sheet("Summary")
     summary.append(["Portfolio review", neutral(str(r.meta.get("file", "")))])
     summary.append(["Rules", neutral(r.rules), neutral(r.review.rules_version)])
-    every = [account_row(a, r.review.metrics) for a in r.review.accounts]
-    for label, text in summary_items(r.review, every, r.meta):
+    for label, text in summary_items(r.review, r.meta):
         summary.append([label, neutral(text)])
     sheet = wb.create_sheet("Accounts")
-    columns, rows = accounts_table(r)
+    names, rows = accounts_table(r)
     titles = Columns(r.facts)
-    sheet.append([titles.title(c) for c in columns])
+    sheet.append([titles.title(c) for c in names])
     for row in rows:
-        sheet.append([row[c] for c in columns])
+        sheet.append([row[c] for c in names])
     wb.save(str(path))

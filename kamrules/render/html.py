@@ -22,16 +22,7 @@ from kamrules.render.decision import Evaluated
 from kamrules.render.explain import explanation_text
 from kamrules.render.overview import summary_items
 from kamrules.render.review import ReviewReport
-from kamrules.render.rows import (
-    STATUSES,
-    Columns,
-    account_row,
-    active_count,
-    cell,
-    displayed,
-    key_accounts,
-    ordered,
-)
+from kamrules.render.rows import STATUSES, Columns, cell, displayed, key_accounts, ordered, review_rows
 from kamrules.render.selection import selection_text
 from kamrules.render.words import fmt, percent, threshold
 
@@ -138,7 +129,7 @@ def _groups(r: ReviewReport, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
 def review_html(r: ReviewReport) -> str:
     """The portfolio review as one self-contained HTML page."""
     rv = r.review
-    rows = [account_row(a, rv.metrics) for a in rv.accounts]
+    rows = review_rows(rv)
     keys = [x for x in rows if x["key_account"]]
     cols = Columns(r.facts)
     pareto = [
@@ -153,10 +144,10 @@ def review_html(r: ReviewReport) -> str:
         rules=r.rules,
         version=rv.rules_version,
         run_id=r.run_id,
-        summary=summary_items(rv, rows, r.meta),
-        counts={"accounts": len(rows), "key_accounts": len(keys), **designation.counts(rv)},
+        summary=summary_items(rv, r.meta),
+        counts={"accounts": rv.account_count(), "key_accounts": len(keys), **designation.counts(rv)},
         capacity=rv.selection.get("capacity"),
-        active=active_count(rows),
+        active=rv.active_count(),
         key_revenue=cell("revenue", sum(x["revenue"] or 0 for x in keys)),
         previous_known=rv.previous_known,
         pareto=pareto,

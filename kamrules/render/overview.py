@@ -14,12 +14,11 @@ from kamrules.render.rows import (
     WIDTH,
     Columns,
     View,
-    account_row,
-    active_count,
     count,
     displayed,
     key_accounts,
     ordered,
+    review_rows,
     table,
 )
 from kamrules.render.selection import note_text
@@ -75,11 +74,11 @@ def _header(doc: _Doc, meta: Mapping[str, Any], rv: PortfolioReview, rules: str,
         )
 
 
-def summary_items(rv: PortfolioReview, rows: list[dict[str, Any]], meta: Mapping[str, Any]) -> list[tuple[str, str]]:
+def summary_items(rv: PortfolioReview, meta: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The review's summary as (label, text) pairs: counts, capacity, changes, structure, concentration, warnings."""
     s = designation.counts(rv)
     sel = rv.selection
-    active = active_count(rows)
+    active = rv.active_count()
     keys = f"{count(s['key_accounts'])}"
     if sel:
         keys += f" of capacity {count(sel['capacity'])} ({count(sel['eligible'])} eligible)"
@@ -89,7 +88,7 @@ def summary_items(rv: PortfolioReview, rows: list[dict[str, Any]], meta: Mapping
         changes = "unknown: " + designation.unknown_previous(meta)
     st = rv.structure.to_dict()
     items = [
-        ("Accounts", f"{count(len(rows))} ({count(active)} with revenue in the period)"),
+        ("Accounts", f"{count(rv.account_count())} ({count(active)} with revenue in the period)"),
         ("Key accounts", keys),
         ("Against previous period", changes),
         ("Structure", f"{st['recommended'] or 'none'}" + (f" (rule {st['rule']})" if st["rule"] else "")),
@@ -102,7 +101,7 @@ def summary_items(rv: PortfolioReview, rows: list[dict[str, Any]], meta: Mapping
         items.append(("Concentration", f"{who} hold {shares}"))
         ginis = ", ".join(f"{m} {_figure(c['gini'], 3)}/{_figure(c['hhi'], 4)}" for m, c in conc.items())
         items.append(("Gini / HHI", ginis))
-    first = sum(1 for a in rv.accounts if "first-order" in a.notes)
+    first = rv.note_count("first-order")
     if first:
         items.append(("Note", f"{count(first)} account(s): {note_text('first-order')}"))
     items.extend(("Warning", w) for w in designation.warnings(rv, meta))
@@ -121,20 +120,18 @@ def _more(doc: _Doc, shown: int, total: int) -> None:
         doc.block(f"{lead}and {count(total - shown)} more (--all lists them)")
 
 
-def _groups(doc: _Doc, rv: PortfolioReview, rows: list[dict[str, Any]], view: View, cols: Columns) -> None:
+def _groups(doc: _Doc, rv: PortfolioReview, view: View, cols: Columns) -> None:
     if not rv.previous_known:
         return
-    by_id = {a.decision.account: a for a in rv.accounts}
     rules: dict[str, str] = {}
     for status in STATUSES:
-        group = ordered([r for r in rows if r["review"] == status], view.sort, "revenue")
+        group = ordered(review_rows(rv, {"review": status}), view.sort, "revenue")
         doc.heading(f"{status.capitalize()} key accounts ({count(len(group))})")
         if not group:
             doc.block("none")
             continue
         shown = group if view.all else group[: view.top]
-        for r in shown:
-            a = by_id[r["account"]]
+        for r, a in zip(shown, rv.results_of([r["account"] for r in shown]), strict=True):
             r["why"] = designation.short_why(a)
             rules.update(designation.rules_of(a))
         named = any(r["name"] and r["name"] != r["account"] for r in shown)
@@ -172,12 +169,11 @@ def overview(
 ) -> str:
     """The whole review as text (Markdown when md): summary, key accounts, new/kept/lost, structure."""
     doc = _Doc(md)
-    rows = [account_row(a, rv.metrics) for a in rv.accounts]
     _header(doc, meta, rv, rules, run_id)
     doc.heading("Summary")
-    for label, text in summary_items(rv, rows, meta):
+    for label, text in summary_items(rv, meta):
         doc.item(label, text)
-    keys = displayed(key_accounts(rows, view), rv.metrics)
+    keys = displayed(key_accounts(review_rows(rv, {"key_account": True}), view), rv.metrics)
     doc.heading(f"Key accounts ({count(len(keys))})")
     if keys:
         doc.block(
@@ -185,16 +181,17 @@ def overview(
         )
     else:
         doc.block("none")
-    _groups(doc, rv, rows, view, cols)
+    _groups(doc, rv, view, cols)
     _next_in_line(doc, rv, view)
     _structure(doc, rv)
     if view.all:
-        listed = ordered([r for r in rows if r["key_account"] or not view.key_only], view.sort, None)
+        listed = ordered(review_rows(rv, {"key_account": True} if view.key_only else None), view.sort, None)
         doc.heading(f"{'Key accounts' if view.key_only else 'All accounts'} in detail ({count(len(listed))})")
         # the widest columns (potential, quadrant, the four classes apart) are in the CSV, XLSX and HTML
         columns = ["rank", "account", "name", "revenue", "classes", "key_account", "review", "stage", "move", "action"]
         doc.block(table(displayed(listed, rv.metrics), columns, cols, md))
     elif not view.key_only:
         doc.heading("All accounts")
-        doc.block(f"{count(len(rows))} accounts: --all lists every one, --output FILE.csv or .xlsx writes them all")
+        n = count(rv.account_count())
+        doc.block(f"{n} accounts: --all lists every one, --output FILE.csv or .xlsx writes them all")
     return "\n".join(doc.lines).lstrip("\n") + "\n"

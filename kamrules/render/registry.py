@@ -195,6 +195,7 @@ RENDERERS: Mapping[str, Mapping[str, str]] = {
         "csv": "_error_text",
         "markdown": "_error_text",
         "html": "_error_text",
+        "parquet": "_error_text",
     },
     f"{_DECISION}.Evaluated": {
         "table": f"{_DECISION}:evaluated_text",

@@ -12,7 +12,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from kamrules.kam.review import AccountResult
+from kamrules.kam.review import AccountResult, PortfolioReview
 from kamrules.lang.model import Fact
 from kamrules.render.words import fixed, fmt, percent
 
@@ -24,7 +24,6 @@ __all__ = [
     "Columns",
     "View",
     "account_row",
-    "active_count",
     "amount",
     "cell",
     "count",
@@ -32,6 +31,7 @@ __all__ = [
     "fit_table",
     "key_accounts",
     "ordered",
+    "review_rows",
     "table",
 ]
 
@@ -88,6 +88,21 @@ def account_row(a: AccountResult, metrics: Sequence[str]) -> dict[str, Any]:
     row["action"] = d.actions[0]["text"] if d.actions else ""
     row["action_id"] = d.actions[0]["id"] if d.actions else ""
     return row
+
+
+def review_rows(rv: PortfolioReview, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The review's account rows whose columns equal ``where``'s values (all rows without it), in table order.
+
+    From the review's table when it has one, filtered there, so only the rows asked for become dicts.
+    """
+    where = dict(where or {})
+    if rv.table is None:
+        rows = (account_row(a, rv.metrics) for a in rv.accounts)
+        return [r for r in rows if all(r[c] == v for c, v in where.items())]
+    import polars as pl  # a review holding a table has polars loaded already
+
+    frame = rv.table.filter(*(pl.col(c) == v for c, v in where.items())) if where else rv.table
+    return frame.drop("notes").to_dicts()
 
 
 def amount(value: Any) -> str:
@@ -229,8 +244,3 @@ def displayed(rows: list[dict[str, Any]], metrics: Sequence[str]) -> list[dict[s
 def count(n: int) -> str:
     """A count with thousands separators: '23,570'."""
     return f"{n:,}"
-
-
-def active_count(rows: Sequence[Mapping[str, Any]]) -> int:
-    """Accounts with revenue in the period."""
-    return sum(1 for r in rows if isinstance(r["revenue"], (int, float)) and r["revenue"] > 0)
