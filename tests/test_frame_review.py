@@ -181,3 +181,28 @@ def test_a_columnar_review_is_recorded_and_verifies(tmp_path: Path) -> None:
     assert log.count_decisions(db) == 30 + 1  # every account, and the portfolio's structure decision
     r = CliRunner().invoke(main, ["audit", "verify"], env={log.ENV_VAR: str(db)}, catch_exceptions=False)
     assert r.exit_code == 0, r.output
+
+
+def test_the_report_names_its_run_and_explain_recomputes_a_trace_from_it(tmp_path: Path) -> None:
+    """Full provenance on demand: the run id in the report finds the account's decision in the log."""
+    import re
+
+    from click.testing import CliRunner
+
+    from kamrules.audit import log
+    from kamrules.cli import main
+
+    db = tmp_path / "log.db"
+    r = CliRunner().invoke(
+        main,
+        ["portfolio", str(ROOT / "examples" / "portfolio.csv"), "--rules", str(RULES), "--quiet"],
+        env={log.ENV_VAR: str(db)},
+        catch_exceptions=False,
+    )
+    run = re.search(r", run ([0-9a-f]{12})", r.output)
+    assert r.exit_code == 0 and run, r.output
+    r = CliRunner().invoke(
+        main, ["audit", "explain", "C1002", "--run", run[1]], env={log.ENV_VAR: str(db)}, catch_exceptions=False
+    )
+    assert r.exit_code == 0, r.output
+    assert "C1002" in r.output

@@ -160,7 +160,8 @@ def portfolio_cmd(
         if output:
             click.echo(written_text(output), err=True)
         return
-    run_id = uuid.uuid4().hex[:12]  # names this run in the report
+    # The log's own run id, so that `audit explain ACCOUNT --run RUN` finds the run the report names.
+    run_id = log.run[:12] if log else uuid.uuid4().hex[:12]
     view = View(top, key_only, sort, show_all)
     _show(pr.ReviewReport(rv, meta or {}, ruleset.facts, view, rules_source_text(source), run_id), fmt, output)
 
