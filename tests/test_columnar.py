@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_property import accounts as shipped_accounts
 
 from kamrules import Evaluator, load_ruleset
-from kamrules.engine.columnar import RulePlan, account_frame, by_column
+from kamrules.engine.columnar import RulePlan, _ids, account_frame, by_column, rule_column
 from kamrules.engine.reference import reference_fired
 from kamrules.kam.engines import CrossCheckError, PortfolioRules, difference
 from kamrules.lang import load_ruleset_texts
@@ -329,11 +329,32 @@ def test_cli_cross_check_exits_4_on_a_planted_difference(monkeypatch):
         return [[r for r in f if not r.startswith("quadrant-")] for f in firings]
 
     monkeypatch.setattr(RulePlan, "firings", planted)
+    # JSON is written account by account: the plan's firings are what it checks
+    args = ["portfolio", str(ROOT / "examples/portfolio.csv"), "--rules", str(ROOT / "rules"), "--no-audit", "--quiet"]
+    r = _cli([*args, "--format", "json"])
+    assert r.exit_code == 4, r.output[-2000:]
+    assert "decided account '" in r.output and "only durable_rules ['quadrant-" in r.output
+    assert _cli([*args, "--format", "json", "--cross-check", "0"]).exit_code == 0  # unchecked, it goes through
+
+
+def test_cli_cross_check_of_the_review_on_columns_exits_4(monkeypatch):
+    """The review on columns checks its sample too: a rule the plan drops stops it with exit 4."""
+    real = RulePlan.outcome
+
+    def planted(self, frame):
+        dropped = [pl.lit(False).alias(rule_column(r.id)) for r in self.ruleset.rules if r.id.startswith("quadrant-")]
+        return (
+            real(self, frame)
+            .with_columns(*dropped)
+            .with_columns(_ids([(r, r.id) for r in self.ordered]).alias("fired"))
+        )
+
+    monkeypatch.setattr(RulePlan, "outcome", planted)
     args = ["portfolio", str(ROOT / "examples/portfolio.csv"), "--rules", str(ROOT / "rules"), "--no-audit", "--quiet"]
     r = _cli(args)
     assert r.exit_code == 4, r.output[-2000:]
-    assert "decided account '" in r.output and "only durable_rules ['quadrant-" in r.output
-    assert _cli([*args, "--cross-check", "0"]).exit_code == 0  # unchecked, the planted bug goes through
+    assert "decided account '" in r.output and "fired:" in r.output
+    assert _cli([*args, "--cross-check", "0"]).exit_code == 0
 
 
 def test_cdnow_quarter_decides_alike(tmp_path):
