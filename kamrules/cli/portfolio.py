@@ -6,7 +6,8 @@ import contextlib
 import io
 import sys
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,13 +27,19 @@ from kamrules.cli.options import (
 )
 from kamrules.engine.compute import review_date
 from kamrules.inputs import read_review_input
-from kamrules.kam import abc_rows, load_settings, load_structure_rules
+from kamrules.kam import Settings, abc_rows, load_settings, load_structure_rules
 from kamrules.kam import review as pf
 from kamrules.kam.engines import CROSS_CHECK, ENGINES
-from kamrules.lang import load_ruleset
+from kamrules.lang import RuleSet, load_ruleset
 from kamrules.render import review as pr
 from kamrules.render.rows import SORT_FIELDS, View
 from kamrules.render.words import rules_source_text, written_text
+
+ON_COLUMNS = ("table", "markdown", "csv")
+"""The formats a columnar review writes from its account table (JSON and HTML show every account's provenance)."""
+
+if TYPE_CHECKING:
+    from kamrules.kam.frame_review import ColumnReview
 
 
 def engine_options(f: Any) -> Any:
@@ -118,33 +125,33 @@ def portfolio_cmd(
     fmt = output_format(output, fmt)
     source = click.get_current_context().meta[RULES_KEY]
     with contextlib.ExitStack() as stack:
-        rows, before, meta = read_review_input(
-            stack.enter_context(input_file(file)), transactions, period, previous, columns, review_date()
-        )
-        stream = None
-        if fmt == "json":  # written while accounts are evaluated, so no run holds the whole document in memory
-            head = {
-                "input": meta,
-                "rules": {"path": source.path, "origin": source.origin},
-                "rules_version": ruleset.version,
-                "settings": settings.to_dict(),
-            }
-            stream = _json_stream(stack, output, head)
+        path = stack.enter_context(input_file(file))
+        stream, done, meta = None, None, None
+        if engine == "columnar" and not transactions and fmt in ON_COLUMNS:
+            done, meta = _on_columns(path, columns, ruleset, settings, structure_rules, cross_check)
+        if done is None:
+            rows, before, meta = read_review_input(path, transactions, period, previous, columns, review_date())
         log = None if no_audit else stack.enter_context(audit.Recorder(audit.db_path(audit_db), ruleset, "portfolio"))
-
-        def on_batch(results: list[pf.AccountResult]) -> None:
+        if done is not None:
+            rv = done.review
             if log:
-                log.add([r.decision for r in results])
-            if stream:
-                for r in results:
-                    stream.account(r.to_dict())
-
-        show_bar = sys.stderr.isatty() and not quiet
-        bar = click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr) if show_bar else None
-        progress = stack.enter_context(bar).update if bar else None
-        rv = pf.review(
-            rows, ruleset, settings, before, progress, on_batch, structure_rules, review_date(), engine, cross_check
-        )
+                log.add_frame(done.decisions)
+        else:
+            if fmt == "json":  # written while accounts are evaluated, so no run holds the whole document in memory
+                head = {
+                    "input": meta,
+                    "rules": {"path": source.path, "origin": source.origin},
+                    "rules_version": ruleset.version,
+                    "settings": settings.to_dict(),
+                }
+                stream = _json_stream(stack, output, head)
+            bar = None
+            if sys.stderr.isatty() and not quiet:
+                bar = stack.enter_context(
+                    click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr)
+                )
+            run = _Rows(ruleset, settings, structure_rules, engine, cross_check)
+            rv = run.review(rows, before, log, stream, bar.update if bar else None)
         if log and rv.structure.decision:
             log.add([rv.structure.decision], structure_rules, kind="portfolio")
         if stream:
@@ -153,9 +160,71 @@ def portfolio_cmd(
         if output:
             click.echo(written_text(output), err=True)
         return
-    run_id = uuid.uuid4().hex[:12]  # names this run in the report
+    # The log's own run id, so that `audit explain ACCOUNT --run RUN` finds the run the report names.
+    run_id = log.run[:12] if log else uuid.uuid4().hex[:12]
     view = View(top, key_only, sort, show_all)
-    _show(pr.ReviewReport(rv, meta, ruleset.facts, view, rules_source_text(source), run_id), fmt, output)
+    _show(pr.ReviewReport(rv, meta or {}, ruleset.facts, view, rules_source_text(source), run_id), fmt, output)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The review account by account (any input, any format), recorded and streamed batch by batch."""
+
+    ruleset: RuleSet
+    settings: Settings
+    structure_rules: RuleSet | None
+    engine: str
+    cross_check: int
+
+    def review(
+        self,
+        rows: Any,
+        before: Any,
+        log: audit.Recorder | None,
+        stream: pr.JsonStream | None,
+        progress: Any,
+    ) -> pf.PortfolioReview:
+        """The review of the rows; each batch of results goes to the log and the JSON stream as it is made."""
+
+        def on_batch(results: list[pf.AccountResult]) -> None:
+            if log:
+                log.add([r.decision for r in results])
+            if stream:
+                for r in results:
+                    stream.account(r.to_dict())
+
+        rs, day = self.ruleset, review_date()
+        return pf.review(
+            rows,
+            rs,
+            self.settings,
+            before,
+            progress,
+            on_batch,
+            self.structure_rules,
+            day,
+            self.engine,
+            self.cross_check,
+        )
+
+
+def _on_columns(
+    path: str,
+    columns: str | None,
+    ruleset: RuleSet,
+    settings: Settings,
+    structure_rules: RuleSet | None,
+    cross_check: int,
+) -> tuple[ColumnReview | None, dict[str, Any] | None]:
+    """The review of a CSV account table on columns; (None, None) when the table needs the row path."""
+    from kamrules.inputs.frames import read_review_frame  # polars only for a portfolio
+    from kamrules.kam.frame_review import review_columns
+
+    rf = read_review_frame(path, False, None, None, columns, review_date())
+    if rf.current.given_rows is not None:  # not a CSV table: read row by row already
+        return None, None
+    done = review_columns(rf.current, ruleset, settings, structure_rules, review_date(), cross_check)
+    return (done, rf.meta) if done is not None else (None, None)
 
 
 def _json_stream(stack: contextlib.ExitStack, output: str | None, head: dict[str, Any]) -> pr.JsonStream:

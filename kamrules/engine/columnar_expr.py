@@ -8,7 +8,7 @@ zero, a result that is not finite or beyond the fact's range) is null.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import polars as pl
@@ -135,9 +135,15 @@ def _binary(e: Bin, as_of: dt.date) -> pl.Expr:
     if op == "*":
         return _finite(a * b)
     if op == "/":
-        return pl.when(b != 0).then(_finite(a / b))
+        return pl.when(b != 0).then(_finite(divide(a, b)))
     compared: pl.Expr = COMPARE[op](a, b)
     return compared
+
+
+def divide(a: pl.Expr, b: pl.Expr | float) -> pl.Expr:
+    """a / b as Python divides: polars multiplies by the reciprocal of a constant divisor, which is not."""
+    # b + a * 0 is b as a column (a NaN or null where a is, where the quotient is no value anyway).
+    return a / (b + a * 0)
 
 
 def _call(e: Call, as_of: dt.date) -> pl.Expr:
@@ -169,8 +175,8 @@ def months_between_expr(a: pl.Expr, b: pl.Expr) -> pl.Expr:
     return pl.when(a.is_null() | b.is_null()).then(None).when(b < a).then(-whole).otherwise(whole)
 
 
-def round_series(s: pl.Series, places: int | None) -> pl.Series:
-    """round_half_away on a column: vectorised where floats are far from a tie, exact (Decimal) on the rest."""
+def round_series(s: pl.Series, places: int | None, exact: Callable[[float, Any], Any] | None = None) -> pl.Series:
+    """``exact`` (round_half_away, or Python's round) on a column: vectorised where floats are far from a tie."""
     import numpy as np  # polars hands numpy the column's buffer
 
     if s.dtype.is_integer() or s.dtype == pl.Boolean():
@@ -185,6 +191,6 @@ def round_series(s: pl.Series, places: int | None) -> pl.Series:
         fast = np.sign(x) * np.floor(y + 0.5) / scale
     valid = np.isfinite(x)
     for i in np.flatnonzero(~safe).tolist():  # NaN stands for "no value" until the end
-        fast[i] = float(round_half_away(float(x[i]), places)) if valid[i] else np.nan
+        fast[i] = float((exact or round_half_away)(float(x[i]), places)) if valid[i] else np.nan
     out = pl.Series(s.name, fast, dtype=pl.Float64()).fill_nan(None)
     return out.cast(pl.Int64(), strict=False) if places is None else out

@@ -159,6 +159,9 @@ def fact_column(
     plain = t.str.contains(_PLAIN[dec]).fill_null(False)
     n = len(cells)
     lower = t.str.to_lowercase()
+    dates = _iso_dates(t, empty, cells)
+    if dates is not None:
+        return FactColumn(dates.alias(name))
     none = pl.Series([False] * n)
     boolean = text = odd = none
     if bool((~(empty | plain)).any()):  # a column of plain numbers needs no other test
@@ -187,6 +190,16 @@ def fact_column(
     if not others and not has_num and not (has_bool and has_text):  # all text or all booleans: no Python values
         return FactColumn(_where(text, t).alias(name) if has_text else _where(boolean, lower == "true").alias(name))
     return _mixed(name, n, t, lower, {"num": plain, "bool": boolean, "text": text}, others)
+
+
+def _iso_dates(t: pl.Series, empty: pl.Series, cells: pl.Series) -> pl.Series | None:
+    """A column of real YYYY-MM-DD days (and empty cells) as a Date column; None for any other column."""
+    iso = t.str.contains(r"^\d{4}-\d{2}-\d{2}$").fill_null(False)
+    if not bool(iso.any()) or not bool((empty | iso).all()) or bool(cells.str.contains(_ODD_SPACE).any()):
+        return None
+    dates = t.str.to_date("%Y-%m-%d", strict=False)
+    # A day that is not in the calendar (2026-02-30) is left to the cell reader, which says so.
+    return dates if dates.null_count() == int(empty.sum()) else None
 
 
 def _where(mask: pl.Series, values: pl.Series) -> pl.Series:

@@ -13,7 +13,7 @@ import numpy as np
 
 from kamrules.kam.abc import _check_values, _dec, _scaled
 
-__all__ = ["Concentration", "concentration"]
+__all__ = ["Concentration", "concentration", "concentration_of_units"]
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,14 @@ def concentration(values: Mapping[str, Decimal]) -> Concentration:
     scaled = _scaled(values)
     if scaled is None:
         return _concentration_exact(values)
-    ints, scale = scaled[2], scaled[3]
+    return concentration_of_units(scaled[2], scaled[3])
+
+
+def concentration_of_units(ints: np.ndarray, scale: int) -> Concentration:
+    """`concentration` of exact int64 multiples of 10**-scale whose n * max fits int64 (abc._fits)."""
     n = len(ints)
     xs = np.sort(np.maximum(ints, 0))
-    total = int(xs.sum())  # _scaled checked that n * max fits int64
+    total = int(xs.sum())
     positive = int(np.count_nonzero(xs))
     top_k = -(-n // 5)
     if total <= 0:

@@ -20,7 +20,7 @@ portfolio, scenarios) uses this one estimator, through ``selection.enrich``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,14 @@ class Potential:
             "components": {k: round(v, 6) for k, v in self.components.items()},
             "missing": list(self.missing),
         }
+
+
+def fold(terms: Iterable[float]) -> float:
+    """The terms added left to right (as on columns; sum() compensates float sums from Python 3.12 on)."""
+    total = 0.0
+    for t in terms:
+        total += t
+    return total
 
 
 def _clamp(x: float) -> float:
@@ -80,11 +88,11 @@ def components(facts: Mapping[str, Any]) -> dict[str, float]:
 def estimate(facts: Mapping[str, Any], weights: Mapping[str, float] | None = None) -> Potential:
     """Weighted mean of the known components; confidence is the weight share they carry."""
     w = dict(DEFAULT_WEIGHTS if weights is None else weights)
-    total = sum(v for v in w.values() if v > 0)
+    total = fold(v for v in w.values() if v > 0)
     comps = {k: v for k, v in components(facts).items() if w.get(k, 0) > 0}
-    known = sum(w[k] for k in comps)
+    known = fold(w[k] for k in comps)
     missing = tuple(k for k in w if w[k] > 0 and k not in comps)
     if not comps or total <= 0:
         return Potential(None, 0.0, {}, missing)
-    score = sum(w[k] * c for k, c in comps.items()) / known
+    score = fold(w[k] * c for k, c in comps.items()) / known
     return Potential(round(score, 6), round(known / total, 6), comps, missing)

@@ -138,13 +138,24 @@ class PortfolioReview:
     rules_version: str
     previous_known: bool
     selection: dict[str, Any] = field(default_factory=dict)  # capacity, eligible, next in line, warnings
-    # One row per account (render/rows.py:account_row's columns, then `notes`); when set, `accounts` holds only
-    # the key accounts and the new, kept and lost ones, which renderers show one by one.
+    # One row per account (render/rows.py:account_row's columns, then `notes`), when the review ran on columns
+    # (kam/frame_review.py); then `accounts` holds the key accounts and `resolve` makes any other one's result.
     table: pl.DataFrame | None = field(default=None, compare=False)
+    resolve: Callable[[list[str]], list[AccountResult]] | None = field(default=None, compare=False, repr=False)
 
     def by_status(self, status: str) -> list[AccountResult]:
         """The accounts that are new, kept or lost key accounts, in input order."""
-        return [a for a in self.accounts if a.status == status]
+        if self.table is None:
+            return [a for a in self.accounts if a.status == status]
+        return self.results_of(self.table.filter(self.table["review"] == status)["account"].to_list())
+
+    def results_of(self, ids: list[str]) -> list[AccountResult]:
+        """These accounts' results, in this order (made on demand when the review ran on columns)."""
+        known = {a.decision.account: a for a in self.accounts}
+        missing = [i for i in ids if i not in known]
+        if missing and self.resolve is not None:
+            known.update((a.decision.account, a) for a in self.resolve(missing))
+        return [known[i] for i in ids]
 
     def account_count(self) -> int:
         """How many accounts were reviewed (lost ones absent now included)."""

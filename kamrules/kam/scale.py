@@ -22,7 +22,7 @@ from kamrules.engine.compute import review_date
 from kamrules.kam.engines import CROSS_CHECK, SEED, CrossCheckError
 from kamrules.lang import Account, RuleSet
 
-__all__ = ["COLUMNS", "decision_frame", "decisions_row"]
+__all__ = ["COLUMNS", "decision_frame", "decisions_row", "sample_positions"]
 
 COLUMNS = (
     "account",
@@ -91,15 +91,14 @@ def decision_frame(
 
 def _cross_check(ev: Evaluator, ruleset: RuleSet, base: pl.DataFrame, out: pl.DataFrame, n: int, seed: int) -> None:
     """Run a seeded sample of the rows through durable_rules; the first disagreement raises CrossCheckError."""
-    k = min(n, base.height)
-    picked = sorted(random.Random(seed).sample(range(base.height), k)) if k < base.height else list(range(k))
+    picked = sample_positions(base.height, n, seed)
     sample = base[picked]
     facts = [f for f in ruleset.facts if f in sample.columns]
     accounts = [
         Account(str(r["account"]), {f: r[f] for f in facts if r[f] is not None}, r["name"], r["origin"] or "")
         for r in sample.iter_rows(named=True)
     ]
-    durable = ev.evaluate_many(accounts)
+    durable = ev.evaluate_many(accounts, "none")  # the frame holds no provenance: none to build
     for d, row in zip(durable, out[picked].iter_rows(named=True), strict=True):
         want = decisions_row(d, ruleset)
         for key in COLUMNS:
@@ -108,6 +107,12 @@ def _cross_check(ev: Evaluator, ruleset: RuleSet, base: pl.DataFrame, out: pl.Da
                     f"the columnar review and durable_rules decided account '{d.account}' differently: "
                     f"{key}: columnar {row[key]!r}, durable_rules {want[key]!r}"
                 )
+
+
+def sample_positions(height: int, n: int, seed: int = SEED) -> list[int]:
+    """The rows a cross-check takes: a seeded sample of n (all when fewer), in row order."""
+    k = min(n, height)
+    return sorted(random.Random(seed).sample(range(height), k)) if k < height else list(range(k))
 
 
 def decisions_row(d: Decision, ruleset: RuleSet) -> dict[str, Any]:

@@ -34,19 +34,22 @@ from typing import Any
 from kamrules.engine import Evaluator
 from kamrules.engine.compute import with_computed
 from kamrules.kam.engines import PortfolioRules
-from kamrules.kam.potential import Potential, estimate
+from kamrules.kam.potential import Potential, estimate, fold
 from kamrules.lang import Account, Problems, RuleSet, YNode, is_finite_number
 
 __all__ = [
+    "COMPONENTS",
     "DEFAULT_SCORE_WEIGHTS",
     "SelectionSettings",
     "enrich",
+    "fold",
     "parse_settings",
     "rank_eligible",
     "score_components",
     "selection_detail",
     "selection_score",
     "summary",
+    "summary_of",
     "with_continuity",
 ]
 
@@ -61,6 +64,8 @@ DEFAULT_SCORE_WEIGHTS: dict[str, float] = {
     "continuity": 0.15,
 }
 _CLASS_POINTS = {"A": 1.0, "B": 0.5, "C": 0.0}
+COMPONENTS = tuple(DEFAULT_SCORE_WEIGHTS)
+"""The score's components, in the order their weighted terms are added."""
 
 
 @dataclass(frozen=True)
@@ -158,9 +163,9 @@ def score_components(facts: Mapping[str, Any]) -> dict[str, float]:
 def selection_score(facts: Mapping[str, Any], weights: Mapping[str, float] | None = None) -> float:
     """The weighted mean of the score components, rounded to 6 decimals (the rules read this number)."""
     w = dict(DEFAULT_SCORE_WEIGHTS if weights is None else weights)
-    total = sum(w.values())
+    total = fold(w.values())
     comps = score_components(facts)
-    return round(sum(w.get(k, 0.0) * c for k, c in comps.items()) / total, 6) if total > 0 else 0.0
+    return round(fold(w.get(k, 0.0) * comps[k] for k in COMPONENTS) / total, 6) if total > 0 else 0.0
 
 
 def enrich(
@@ -270,17 +275,23 @@ def summary(
     """Capacity, eligible and designated counts, the next in line (eligible, left out by capacity) and warnings."""
     scores = {a.id: a.facts.get("selection_score") for a in eligible}
     left = sorted((r, i) for i, r in ranks.items() if i not in designated)
+    nxt = [(i, r, scores.get(i)) for r, i in left[: selection.next_in_line]]
+    return summary_of(len(ranks), len(designated), nxt, selection)
+
+
+def summary_of(
+    eligible: int, designated: int, next_in_line: Sequence[tuple[str, int, Any]], selection: SelectionSettings
+) -> dict[str, Any]:
+    """`summary` from its counts and the next in line (account, rank, score), best rank first."""
     out: dict[str, Any] = {
         "capacity": selection.capacity,
-        "eligible": len(ranks),
-        "designated": len(designated),
-        "next_in_line": [
-            {"account": i, "rank": r, "selection_score": scores.get(i)} for r, i in left[: selection.next_in_line]
-        ],
+        "eligible": eligible,
+        "designated": designated,
+        "next_in_line": [{"account": i, "rank": r, "selection_score": s} for i, r, s in next_in_line],
         "warnings": [],
     }
-    if ranks and len(ranks) > selection.warn_ratio * selection.capacity:
-        warning = {"code": "eligibility-exceeds-capacity", "eligible": len(ranks), "capacity": selection.capacity}
+    if eligible and eligible > selection.warn_ratio * selection.capacity:
+        warning = {"code": "eligibility-exceeds-capacity", "eligible": eligible, "capacity": selection.capacity}
         out["warnings"].append(warning)
     return out
 

@@ -74,14 +74,19 @@ def load_structure_rules(rules_dir: str | Path) -> RuleSet | None:
 def portfolio_facts(decisions: Sequence[Decision], rules: RuleSet | None) -> dict[str, Any]:
     """The portfolio_* facts of the accounts' decisions, only those the portfolio rules declare."""
     keys = [d for d in decisions if d.key_account]
+    revenues = (d.given.get("revenue") for d in decisions)
+    return facts_of_keys(keys, sum(r for r in revenues if isinstance(r, (int, float)) and r > 0), rules)
+
+
+def facts_of_keys(keys: Sequence[Decision], total: float, rules: RuleSet | None) -> dict[str, Any]:
+    """The portfolio_* facts from the key accounts' decisions and the sum of all positive revenues, in account order."""
     facts: dict[str, Any] = {
         "portfolio_key_accounts": len(keys),
         "portfolio_advanced_stage_accounts": sum(1 for d in keys if d.stage_recommended in ADVANCED_STAGES),
     }
-    revenues = [(bool(d.key_account), d.given.get("revenue")) for d in decisions]
-    total = sum(r for _, r in revenues if isinstance(r, (int, float)) and r > 0)
+    # Summed in account order, as the account list would be.
     if total > 0:
-        key_total = sum(r for k, r in revenues if k and isinstance(r, (int, float)) and r > 0)
+        key_total = sum(r for r in (d.given.get("revenue") for d in keys) if isinstance(r, (int, float)) and r > 0)
         facts["portfolio_key_revenue_share"] = round(key_total / total, 6)
     regions = {d.given["region"] for d in keys if isinstance(d.given.get("region"), str)}
     if regions:

@@ -123,7 +123,6 @@ def _more(doc: _Doc, shown: int, total: int) -> None:
 def _groups(doc: _Doc, rv: PortfolioReview, view: View, cols: Columns) -> None:
     if not rv.previous_known:
         return
-    by_id = {a.decision.account: a for a in rv.accounts}
     rules: dict[str, str] = {}
     for status in STATUSES:
         group = ordered(review_rows(rv, {"review": status}), view.sort, "revenue")
@@ -132,8 +131,7 @@ def _groups(doc: _Doc, rv: PortfolioReview, view: View, cols: Columns) -> None:
             doc.block("none")
             continue
         shown = group if view.all else group[: view.top]
-        for r in shown:
-            a = by_id[r["account"]]
+        for r, a in zip(shown, rv.results_of([r["account"] for r in shown]), strict=True):
             r["why"] = designation.short_why(a)
             rules.update(designation.rules_of(a))
         named = any(r["name"] and r["name"] != r["account"] for r in shown)
