@@ -134,5 +134,5 @@ def csv_text(frame: pl.DataFrame) -> str:
     if not frame.height:
         return buf.getvalue()
     cells = pl.DataFrame([_cells(frame, c) for c in frame.columns])
-    lines = cells.select(pl.concat_str(pl.all(), separator=",").str.join("\n")).item()
-    return f"{buf.getvalue()}{lines}\n"
+    # every cell is already as the csv module writes it, quotes included: polars only joins them
+    return buf.getvalue() + cells.write_csv(include_header=False, quote_style="never", line_terminator="\n")

@@ -68,6 +68,18 @@ class View:
     all: bool = False
 
 
+def _key_account(a: AccountResult) -> bool:
+    return bool(a.decision.key_account)
+
+
+def _review(a: AccountResult) -> str:
+    return a.status or ""
+
+
+# The columns review_rows filters results on before it builds their rows.
+_OF_RESULT: dict[str, Callable[[AccountResult], Any]] = {"key_account": _key_account, "review": _review}
+
+
 def account_row(a: AccountResult, metrics: Sequence[str]) -> dict[str, Any]:
     """One account as typed values (numbers stay numbers, booleans booleans); `cell` words them."""
     d, est = a.decision, a.prepared
@@ -80,8 +92,8 @@ def account_row(a: AccountResult, metrics: Sequence[str]) -> dict[str, Any]:
     row["eligible"] = bool(d.derived.get("eligible"))
     row["rank"] = d.given.get("selection_rank")
     row["selection_score"] = d.given.get("selection_score")
-    row["key_account"] = bool(d.key_account)
-    row["review"] = a.status or ""
+    row["key_account"] = _key_account(a)
+    row["review"] = _review(a)
     row["stage_current"] = d.stage_current or ""
     row["stage_recommended"] = d.stage_recommended or ""
     row["move"] = d.move
@@ -97,8 +109,10 @@ def review_rows(rv: PortfolioReview, where: Mapping[str, Any] | None = None) -> 
     """
     where = dict(where or {})
     if rv.table is None:
-        rows = (account_row(a, rv.metrics) for a in rv.accounts)
-        return [r for r in rows if all(r[c] == v for c, v in where.items())]
+        first = {c: v for c, v in where.items() if c in _OF_RESULT}
+        chosen = (a for a in rv.accounts if all(_OF_RESULT[c](a) == v for c, v in first.items()))
+        rows = (account_row(a, rv.metrics) for a in chosen)
+        return [r for r in rows if all(r[c] == v for c, v in where.items() if c not in first)]
     import polars as pl  # a review holding a table has polars loaded already
 
     frame = rv.table.filter(*(pl.col(c) == v for c, v in where.items())) if where else rv.table
