@@ -206,3 +206,18 @@ def test_the_report_names_its_run_and_explain_recomputes_a_trace_from_it(tmp_pat
     )
     assert r.exit_code == 0, r.output
     assert "C1002" in r.output
+
+
+def test_a_csv_file_is_written_as_the_csv_on_standard_output(tmp_path: Path) -> None:
+    """--output FILE.csv from a review on columns (written a slice at a time) is the CSV durable_rules prints."""
+    from kamrules.render import columns
+
+    out = tmp_path / "accounts.csv"
+    args = [str(ROOT / "examples" / "portfolio.csv"), "--rules", str(RULES), "--no-audit"]
+    printed = _portfolio(*args, "--format", "csv", "--engine", "durable")
+    old, columns.SLICE = columns.SLICE, 7  # several slices on 30 accounts
+    try:
+        _portfolio(*args, "--output", str(out))
+    finally:
+        columns.SLICE = old
+    assert out.read_text(encoding="utf-8").rstrip("\n") == printed.rstrip("\n")

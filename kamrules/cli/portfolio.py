@@ -136,6 +136,7 @@ def portfolio_cmd(
             rv = done.review
             if log:
                 log.add_frame(done.decisions)
+            done = None  # the decision frame is recorded: the report needs only the review
         else:
             if fmt == "json":  # written while accounts are evaluated, so no run holds the whole document in memory
                 head = {
@@ -218,13 +219,19 @@ def _on_columns(
 ) -> tuple[ColumnReview | None, dict[str, Any] | None]:
     """The review of a CSV account table on columns; (None, None) when the table needs the row path."""
     from kamrules.inputs.frames import read_review_frame  # polars only for a portfolio
-    from kamrules.kam.frame_review import review_columns
+    from kamrules.kam.frame_facts import engine_facts
+    from kamrules.kam.frame_review import review_facts
 
     rf = read_review_frame(path, False, None, None, columns, review_date())
-    if rf.current.given_rows is not None:  # not a CSV table: read row by row already
+    meta, frame = rf.meta, rf.current
+    del rf
+    if frame.given_rows is not None:  # not a CSV table: read row by row already
         return None, None
-    done = review_columns(rf.current, ruleset, settings, structure_rules, review_date(), cross_check)
-    return (done, rf.meta) if done is not None else (None, None)
+    ff = engine_facts(frame, ruleset, settings)
+    del frame  # the table as read (its cells as text too) is much of a run's memory and no longer needed
+    if ff is None:
+        return None, None
+    return review_facts(ff, ruleset, settings, structure_rules, review_date(), cross_check), meta
 
 
 def _json_stream(stack: contextlib.ExitStack, output: str | None, head: dict[str, Any]) -> pr.JsonStream:
@@ -255,6 +262,11 @@ def _show(report: pr.ReviewReport, fmt: str, output: str | None) -> None:
         else:
             review_parquet(report, output)
             click.echo(written_text(output), err=True)
+    elif fmt == "csv" and output is not None:
+        from kamrules.render.export import review_csv_file
+
+        review_csv_file(report, output)
+        click.echo(written_text(output), err=True)
     else:
         write(report, fmt, output, name_rules=False)  # the report names its rules at the top
 

@@ -32,7 +32,7 @@ from kamrules.kam.settings import Settings
 from kamrules.kam.structure import facts_of_keys, recommend_structure
 from kamrules.lang import Account, RuleSet
 
-__all__ = ["ColumnReview", "review_columns"]
+__all__ = ["ColumnReview", "review_columns", "review_facts"]
 
 RANK = "\x00rank"
 
@@ -56,8 +56,19 @@ def review_columns(
 ) -> ColumnReview | None:
     """The review of an account table (no previous period but its previous_key_account column), or None."""
     ff = engine_facts(frame, ruleset, settings)
-    if ff is None:
-        return None
+    return None if ff is None else review_facts(ff, ruleset, settings, structure_rules, as_of, cross_check, seed)
+
+
+def review_facts(
+    ff: FrameFacts,
+    ruleset: RuleSet,
+    settings: Settings,
+    structure_rules: RuleSet | None = None,
+    as_of: dt.date | None = None,
+    cross_check: int = CROSS_CHECK,
+    seed: int = SEED,
+) -> ColumnReview:
+    """The review of the accounts' facts (kam/frame_facts.py engine_facts)."""
     day = as_of or review_date()
     facts = ff.facts
     ranked = "eligible" in ruleset.facts and "selection_rank" in ruleset.facts

@@ -12,7 +12,7 @@ import functools
 import io
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 import polars as pl
 
@@ -128,11 +128,23 @@ def _cells(frame: pl.DataFrame, name: str) -> pl.Series:
 
 
 def csv_text(frame: pl.DataFrame) -> str:
-    """The rows as CSV under their column ids, as report.csv_text(rows, columns, lineterminator="\\n") writes them."""
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(frame.columns if frame.height else ["account"])
-    if not frame.height:
-        return buf.getvalue()
-    cells = pl.DataFrame([_cells(frame, c) for c in frame.columns])
-    # every cell is already as the csv module writes it, quotes included: polars only joins them
-    return buf.getvalue() + cells.write_csv(include_header=False, quote_style="never", line_terminator="\n")
+    """The rows as CSV under their column ids, as report.csv_text(rows, columns, lineterminator="\n") writes them."""
+    buf = io.BytesIO()
+    write_csv(frame, buf)
+    return buf.getvalue().decode("utf-8")
+
+
+SLICE = 200_000
+"""Rows turned into CSV text at a time, so a million rows never become one text in memory."""
+
+
+def write_csv(frame: pl.DataFrame, out: IO[bytes]) -> None:
+    """`csv_text` written to ``out`` a slice of rows at a time."""
+    head = io.StringIO()
+    csv.writer(head, lineterminator="\n").writerow(frame.columns if frame.height else ["account"])
+    out.write(head.getvalue().encode("utf-8"))
+    for start in range(0, frame.height, SLICE):
+        part = frame.slice(start, SLICE)
+        cells = pl.DataFrame([_cells(part, c) for c in part.columns])
+        # every cell is already as the csv module writes it, quotes included: polars only joins them
+        cells.write_csv(out, include_header=False, quote_style="never", line_terminator="\n")

@@ -17,7 +17,15 @@ from kamrules.render.overview import summary_items
 from kamrules.render.review import ReviewReport
 from kamrules.render.rows import Columns, account_row, ordered
 
-__all__ = ["FORMULA_STARTS", "accounts_table", "neutral", "review_csv", "review_parquet", "review_xlsx"]
+__all__ = [
+    "FORMULA_STARTS",
+    "accounts_table",
+    "neutral",
+    "review_csv",
+    "review_csv_file",
+    "review_parquet",
+    "review_xlsx",
+]
 
 
 def neutral(value: Any) -> Any:
@@ -46,6 +54,15 @@ def review_csv(r: ReviewReport) -> str:
         return columns.csv_text(columns.view_frame(r.review, r.view))
     names, rows = accounts_table(r)
     return report.csv_text(rows, names, lineterminator="\n")
+
+
+def review_csv_file(r: ReviewReport, path: str | Path) -> None:
+    """`review_csv` into the file ``path``; a review on columns is written a slice of rows at a time."""
+    with open(path, "wb") as out:
+        if r.review.table is not None:
+            columns.write_csv(columns.view_frame(r.review, r.view), out)
+        else:
+            out.write(review_csv(r).encode("utf-8"))
 
 
 def review_parquet(r: ReviewReport, out: str | Path | IO[bytes]) -> None:
