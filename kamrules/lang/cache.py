@@ -17,7 +17,6 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -76,6 +75,8 @@ def cached(directory: str, names: Sequence[str], read: Callable[[str], str], par
 
 def _keep(folder: Path, path: Path, ruleset: RuleSet) -> None:
     """Write the entry whole (a temporary file renamed), or not at all when the folder is not writable."""
+    import tempfile  # shutil and random, only when a rule set is parsed
+
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
