@@ -16,6 +16,15 @@ def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", help="rewrite golden files from current output")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_rules_cache(tmp_path_factory):
+    """Rule sets parsed by the tests are kept in a folder of the session (lang/cache.py), never the user's."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("KAMRULES_CACHE", str(tmp_path_factory.mktemp("rules-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def _private_audit_db(tmp_path, monkeypatch):
     """Every test records decisions into its own audit database, never into the working tree."""

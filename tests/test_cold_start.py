@@ -25,10 +25,10 @@ print("\\n" + json.dumps({"code": code, "loaded": [m for m in json.loads(sys.arg
 """
 
 
-def _loaded(*args: str, cwd: Path) -> tuple[int, list[str]]:
-    """The exit code of `kamrules ARGS` and the heavy modules it imported."""
+def _loaded(*args: str, cwd: Path, modules: list[str] = HEAVY) -> tuple[int, list[str]]:
+    """The exit code of `kamrules ARGS` and which of ``modules`` (the heavy ones) it imported."""
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(HEAVY), *args],
+        [sys.executable, "-c", PROBE, json.dumps(modules), *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -51,6 +51,14 @@ def test_evaluate_imports_nothing_heavy(tmp_path: Path, fmt: str) -> None:
     args = ["evaluate", str(ACCOUNT), "--rules", str(ROOT / "rules"), "--audit-db", str(tmp_path / "a.sqlite")]
     code, loaded = _loaded(*args, "--format", fmt, cwd=tmp_path)
     assert (code, loaded) == (0, [])
+
+
+def test_evaluate_no_audit_opens_no_log_and_reads_no_table(tmp_path: Path) -> None:
+    """With --no-audit, neither the decision log (SQLite) nor the table and invoice readers are loaded."""
+    args = ["evaluate", str(ACCOUNT), "--rules", str(ROOT / "rules"), "--no-audit"]
+    unused = ["sqlite3", "kamrules.audit.log", "kamrules.inputs.tables", "kamrules.inputs.invoices"]
+    assert _loaded(*args, cwd=tmp_path, modules=unused) == (0, [])
+    assert not (tmp_path / ".kamrules").exists()
 
 
 def test_public_api_still_imports() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kamrules import Evaluator, InvalidInput, load_account, load_ruleset
-from kamrules.engine.durable import Engine
+from kamrules.engine.durable import Engine, dumps
 from kamrules.errors import EngineError
 from kamrules.lang.model import Account
 
@@ -205,6 +205,14 @@ def test_tiny_and_huge_floats_are_read_correctly(small):
         neg = ev.evaluate(Account("c", {"revenue": -5e-324}))
     assert tiny.fired == [] and neg.fired == []
     assert set(huge.fired) == {"big-customer", "either-branch"}
+
+
+def test_compiled_rules_keep_a_point_before_every_exponent():
+    """Thresholds Python writes with an exponent reach the engine as 1.0e-20; text that looks like one is kept."""
+    assert dumps({"a": [1e-20, {"b": 2e30}], "t": "x,1e5"}) == '{"a":[1.0e-20,{"b":2.0e+30}],"t":"x,1e5"}'
+    assert (dumps(1e16), dumps([0.5, "é", None, True])) == ("1.0e+16", '[0.5,"é",null,true]')
+    with pytest.raises(EngineError, match="non-finite number inf"):
+        dumps({"value": float("inf")})
 
 
 def test_many_tiny_floats_in_one_batch(small):

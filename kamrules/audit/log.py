@@ -8,7 +8,6 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +92,8 @@ class Recorder:
 
         Each block is committed before the next is encoded; no decision becomes a Python object on the way.
         """
+        from concurrent.futures import ThreadPoolExecutor  # only frames are written by two threads
+
         from kamrules.audit import frames
 
         if kind not in KINDS:

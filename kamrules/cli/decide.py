@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from kamrules.audit import log as audit
-from kamrules.audit.verify import tail_problem
 from kamrules.cli.options import (
     RULES_KEY,
     as_of_option,
@@ -31,8 +28,9 @@ if TYPE_CHECKING:
     from kamrules.engine.evaluate import Decision
     from kamrules.lang.model import RuleSet
 
-# What only some runs need is imported when they need it (a portfolio to rank against; explain's
-# solver, z3; the words for a damaged log), so that evaluating one account starts quickly.
+# What only some runs need is imported when they need it (the decision log, not with --no-audit; a
+# portfolio to rank against; explain's solver, z3; the words for a damaged log), so that evaluating
+# one account starts quickly.
 
 
 @click.command()
@@ -71,15 +69,19 @@ def evaluate(
     with Evaluator(ruleset) as ev:
         prepared = kam_context.prepare(ev, accounts, settings, context)
         decisions = ev.evaluate_many([a for a, _ in prepared])
-    ids = [] if no_audit else _record(audit.db_path(audit_db), decisions, ruleset)
+    ids = [] if no_audit else _record(audit_db, decisions, ruleset)
     source = click.get_current_context().meta[RULES_KEY]
     rules = {"path": source.path, "origin": source.origin}
     evaluated = Evaluated(tuple(decisions), ruleset, tuple(ids), tuple(n for _, n in prepared), rules)
     write(evaluated, output_format(output, fmt), output)
 
 
-def _record(path: Path, decisions: list[Decision], ruleset: RuleSet) -> list[str]:
+def _record(audit_db: str | None, decisions: list[Decision], ruleset: RuleSet) -> list[str]:
     """Record before anything is shown (a decision shown is a decision recorded), warning of a broken log end."""
+    from kamrules.audit import log as audit
+    from kamrules.audit.verify import tail_problem
+
+    path = audit.db_path(audit_db)
     problem = tail_problem(path)
     if problem:
         from kamrules.render.audit import tail_warning

@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +162,8 @@ def input_file(path: str) -> Iterator[str]:
     if path != "-":
         yield path
         return
+    import tempfile  # shutil and random, only for standard input
+
     data = sys.stdin.buffer.read()
     suffix = ".json" if data.lstrip()[:1] in (b"[", b"{") else ".csv"
     with tempfile.TemporaryDirectory(prefix="kamrules-") as tmp:

@@ -55,12 +55,24 @@ _names = itertools.count(1)
 _fact_ids = itertools.count(1)
 
 
+# A number written with an exponent and no decimal point (1e-20), or text that looks like one.
+_BARE_EXPONENT = re.compile(r"(?:^|[\[:,])-?\d+e")
+
+
 def dumps(obj: Any) -> str:
     """JSON that durable_rules' parser reads right: every float keeps a decimal point before its exponent."""
+    try:  # json's C encoder, unless a number needs patching (then it is written piece by piece below)
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # a non-finite number: the error below names it
+        text = None
+    return text if text is not None and not _BARE_EXPONENT.search(text) else _dumps(obj)
+
+
+def _dumps(obj: Any) -> str:
     if isinstance(obj, dict):
-        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{dumps(v)}" for k, v in obj.items()) + "}"
+        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{_dumps(v)}" for k, v in obj.items()) + "}"
     if isinstance(obj, (list, tuple)):
-        return "[" + ",".join(dumps(v) for v in obj) + "]"
+        return "[" + ",".join(_dumps(v) for v in obj) + "]"
     if isinstance(obj, float):
         if obj != obj or obj in (float("inf"), float("-inf")):
             raise EngineError(f"non-finite number {obj!r} reached the engine")

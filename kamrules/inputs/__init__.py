@@ -37,18 +37,43 @@ Modules, lowest first: ``cells`` (one cell → a value), ``records`` (what reade
 ``invoice_frames`` (invoice totals per period as a streamed group_by).
 """
 
-from kamrules.inputs.cells import Value
-from kamrules.inputs.invoices import (
-    INVOICE_ROLES,
-    InvoiceLine,
-    Period,
-    aggregate_invoices,
-    parse_period,
-    read_invoice_lines,
-    read_review_input,
-)
-from kamrules.inputs.records import parse_column_mapping
-from kamrules.inputs.tables import NOT_FACTS, AccountRow, read_account_table, read_table
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kamrules import lazy_exports
+
+if TYPE_CHECKING:
+    from kamrules.inputs.cells import Value
+    from kamrules.inputs.invoices import (
+        INVOICE_ROLES,
+        InvoiceLine,
+        Period,
+        aggregate_invoices,
+        parse_period,
+        read_invoice_lines,
+        read_review_input,
+    )
+    from kamrules.inputs.records import parse_column_mapping
+    from kamrules.inputs.tables import NOT_FACTS, AccountRow, read_account_table, read_table
+
+# name -> the module that defines it, imported when the name is first used (PEP 562): evaluating an
+# account reads no table, and so loads no table reader.
+_EXPORTS = {
+    "INVOICE_ROLES": "kamrules.inputs.invoices",
+    "NOT_FACTS": "kamrules.inputs.tables",
+    "AccountRow": "kamrules.inputs.tables",
+    "InvoiceLine": "kamrules.inputs.invoices",
+    "Period": "kamrules.inputs.invoices",
+    "Value": "kamrules.inputs.cells",
+    "aggregate_invoices": "kamrules.inputs.invoices",
+    "parse_column_mapping": "kamrules.inputs.records",
+    "parse_period": "kamrules.inputs.invoices",
+    "read_account_table": "kamrules.inputs.tables",
+    "read_invoice_lines": "kamrules.inputs.invoices",
+    "read_review_input": "kamrules.inputs.invoices",
+    "read_table": "kamrules.inputs.tables",
+}
 
 __all__ = [
     "INVOICE_ROLES",
@@ -65,3 +90,6 @@ __all__ = [
     "read_review_input",
     "read_table",
 ]
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -10,7 +10,6 @@ from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.inputs.cells import Value, account_id, decide_decimal, fact_value
 from kamrules.inputs.records import Record, Table, all_strings, empty_file, missing_column, no_rows
 from kamrules.inputs.textfiles import read_csv, read_json, read_yaml_table
-from kamrules.inputs.xlsx import read_xlsx
 from kamrules.lang import account_id_problem
 
 __all__ = ["NOT_FACTS", "AccountRow", "read_account_table", "read_table"]
@@ -46,6 +45,8 @@ def read_table(path: str | Path) -> Table:
     name = str(path)
     suffix = Path(name).suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
+        from kamrules.inputs.xlsx import read_xlsx  # zipfile and XML only for a workbook
+
         return read_xlsx(name)
     if suffix == ".json":
         return read_json(name)

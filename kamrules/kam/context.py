@@ -12,16 +12,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kamrules.engine import Evaluator
 from kamrules.errors import InvalidInput
-from kamrules.inputs import parse_period
-from kamrules.inputs.tables import AccountRow
 from kamrules.kam import selection as sel
 from kamrules.kam.prepare import prepare as prepare_rows
 from kamrules.kam.settings import Settings
 from kamrules.lang import Account, RuleSet
+
+if TYPE_CHECKING:
+    from kamrules.inputs.tables import AccountRow
 
 __all__ = ["Ready", "period_end", "prepare", "scenario_facts"]
 
@@ -60,6 +61,8 @@ def prepare(
 
 def period_end(label: str) -> dt.date | None:
     """The last day of a period label (2027Q1, 2027-03, 2027), or None when the label is no period."""
+    from kamrules.inputs.invoices import parse_period  # scenarios only: evaluating an account reads no invoices
+
     try:
         return parse_period(label).end
     except InvalidInput:

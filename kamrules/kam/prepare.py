@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from kamrules.engine.compute import with_computed
 from kamrules.errors import InvalidInput, Problem
-from kamrules.inputs.tables import NOT_FACTS, AccountRow
 from kamrules.kam import selection as sel
 from kamrules.kam.potential import Potential, estimate
 from kamrules.kam.settings import Settings
 from kamrules.lang import Account, RuleSet, fact_value_problem, observation_problem
 
 if TYPE_CHECKING:
+    from kamrules.inputs.tables import AccountRow
     from kamrules.kam.abc import AbcRow
     from kamrules.kam.concentration import Concentration
 
@@ -86,6 +86,8 @@ def _is_amount(v: Any) -> bool:
 
 def _unknown_columns(rows: Sequence[AccountRow], ruleset: RuleSet, problems: list[Problem]) -> list[str]:
     """The columns that are no fact, each reported once at its header, not once per row."""
+    from kamrules.inputs.tables import NOT_FACTS  # the table readers: evaluating one account reads no table
+
     unknown = sorted({k for row in rows for k in row.facts} - set(ruleset.facts) - set(NOT_FACTS))
     for k in unknown:
         first = next(row for row in rows if k in row.facts)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kamrules.errors import InvalidInput, Problem, Span
+from kamrules.lang.cache import cached
 from kamrules.lang.facts import load_facts
 from kamrules.lang.model import Fact, Rule, RuleSet
 from kamrules.lang.problems import Problems
@@ -42,7 +43,7 @@ def load_ruleset(directory: str | Path) -> RuleSet:
         )
     rule_files = sorted(p.name for p in [*d.glob("*.yaml"), *d.glob("*.yml")] if p.name not in NOT_RULE_FILES)
     names = [FACTS_FILE, *rule_files, *([SETTINGS_FILE] if (d / SETTINGS_FILE).exists() else [])]
-    return _parse(d, names, lambda name: read_text(d / name))
+    return cached(str(d), names, lambda name: read_text(d / name), lambda read: _parse(d, names, read))
 
 
 def load_ruleset_texts(files: Sequence[tuple[str, str]], directory: str | Path) -> RuleSet:

@@ -1,0 +1,101 @@
+"""The parsed rule sets kept on disk (lang/cache.py): the same rule set as parsing, and never a stale one."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kamrules.errors import InvalidInput
+from kamrules.lang import cache, loader
+from kamrules.lang.loader import load_ruleset
+from kamrules.lang.model import Leaf, Rule
+
+ROOT = Path(__file__).resolve().parent.parent
+THRESHOLD = "- {fact: trust_score, op: gte, value: 4}"  # pre-to-early in rules/stages.yaml
+
+
+@pytest.fixture
+def rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the default rules, with a cache folder of its own."""
+    monkeypatch.setenv(cache.ENV_CACHE, str(tmp_path / "cache"))
+    return Path(shutil.copytree(ROOT / "rules", tmp_path / "rules"))
+
+
+def _trust_thresholds(rule: Rule) -> list[object]:
+    return [c.value for c in rule.when.children if isinstance(c, Leaf) and c.fact == "trust_score"]
+
+
+def _entries(rules: Path) -> list[Path]:
+    return sorted((rules.parent / "cache").glob("*.pickle"))
+
+
+def _no_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here on, a rule set can only come from the cache."""
+
+    def refuse(*_args: object) -> None:
+        raise AssertionError("parsed, not read from the cache")
+
+    monkeypatch.setattr(loader, "_parse", refuse)
+
+
+def test_cached_rule_set_equals_the_parsed_one(rules: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second load reads the kept rule set, equal to the first in every rule, position and its version."""
+    first = load_ruleset(rules)
+    assert len(_entries(rules)) == 1
+    _no_parse(monkeypatch)
+    again = load_ruleset(rules)
+    assert again == first and again.version == first.version and again.files == first.files
+
+
+def test_a_changed_rule_is_picked_up(rules: Path) -> None:
+    """Editing a threshold in a rule file gives the new threshold and a new version at once, never the kept one."""
+    before = load_ruleset(rules)
+    assert _trust_thresholds(before.rule("pre-to-early")) == [4]
+    stages = rules / "stages.yaml"
+    text = stages.read_text(encoding="utf-8")
+    assert text.count(THRESHOLD) == 1
+    stages.write_text(text.replace(THRESHOLD, THRESHOLD.replace("4", "5")), encoding="utf-8")
+    after = load_ruleset(rules)
+    assert _trust_thresholds(after.rule("pre-to-early")) == [5] and after.version != before.version
+    assert len(_entries(rules)) == 2
+
+
+def test_the_same_rules_in_another_folder_name_their_own_files(rules: Path) -> None:
+    """The folder is part of the key: positions in a copy of the rules name the copy, not the first folder read."""
+    load_ruleset(rules)
+    other = Path(shutil.copytree(rules, rules.parent / "other"))
+    assert all(r.file.startswith(str(other)) for r in load_ruleset(other).rules)
+
+
+def test_a_damaged_entry_is_parsed_again(rules: Path) -> None:
+    """A cut-off or garbled cache file is a miss: the rules load as parsed, and the entry is written whole."""
+    first = load_ruleset(rules)
+    (entry,) = _entries(rules)
+    entry.write_bytes(entry.read_bytes()[:100])
+    assert load_ruleset(rules) == first
+    entry.write_bytes(b"not a pickle")
+    assert load_ruleset(rules) == first
+    assert load_ruleset(rules) == first
+
+
+def test_invalid_rules_are_reported_every_time(rules: Path) -> None:
+    """A folder with a problem is never kept: each load reports the same problem."""
+    (rules / "stages.yaml").write_text("rules:\n  - id: broken\n", encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(InvalidInput) as e:
+            load_ruleset(rules)
+        assert any("stages.yaml" in p.span.file for p in e.value.problems)
+    assert _entries(rules) == []
+
+
+def test_cache_off_and_unwritable(rules: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KAMRULES_CACHE=off keeps nothing; a cache folder that cannot be made is no error."""
+    monkeypatch.setenv(cache.ENV_CACHE, "off")
+    first = load_ruleset(rules)
+    assert not (rules.parent / "cache").exists()
+    blocker = rules.parent / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    monkeypatch.setenv(cache.ENV_CACHE, str(blocker / "cache"))
+    assert load_ruleset(rules) == first
