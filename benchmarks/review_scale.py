@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,14 +70,17 @@ def command(src: Path, tmp: Path) -> tuple[float, float]:
     exe = str(Path(sys.executable).with_name("kamrules"))
     cmd = [exe, "portfolio", str(src), "--rules", RULES, "--format", "csv", "--output", str(tmp / "out.csv")]
     cmd += ["--quiet", "--audit-db", str(tmp / "log.db"), "--as-of", AS_OF.isoformat()]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # GNU time reports the child's own peak: a forked child's ru_maxrss also counts this big process's pages.
+    timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    report = tmp / "time.txt"
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    timed = [timer, "-f", "%M", "-o", str(report), *cmd] if timer else cmd
+    proc = subprocess.run(timed, capture_output=True, text=True)
     wall = time.perf_counter() - t
     assert proc.returncode == 0, proc.stderr[-2000:]
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the largest child so far: run sizes smallest first.
-    return wall, max(peak, before) / 1024
+    if timer:
+        return wall, int(report.read_text().split()[-1]) / 1024
+    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def main() -> None:
