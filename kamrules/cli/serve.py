@@ -28,6 +28,13 @@ TOKEN_VAR = "KAMRULES_TOKEN"
     help="Worker threads that evaluate requests, each with its own engine.",
 )
 @click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes on the one port, each with --workers threads (one per core is the most useful).",
+)
+@click.option(
     "--max-body", default=16, show_default=True, type=click.IntRange(1, 1024), help="Largest request body, in MiB."
 )
 @click.option(
@@ -44,6 +51,7 @@ def serve_cmd(
     rules_dir: str,
     audit_db: str | None,
     workers: int,
+    processes: int,
     max_body: int,
     cross_check: int,
     access_log: bool,
@@ -58,4 +66,4 @@ def serve_cmd(
     service = Service(ServeConfig(rules_dir, path, workers, max_body * MiB, token, cross_check))
     url = f"http://{host}:{port}"
     click.echo(started_text(rules_dir, service.rules.current.version, str(path), url, token is not None), err=True)
-    serve(service, host, port, access_log)
+    serve(service, host, port, access_log, processes)

@@ -218,6 +218,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.service.catch_up()  # a reload in another process of this service reaches this one here
         version = self.service.rules.current.version
         if self._expected is not None and scope["path"] not in OPEN_PATHS and not self._allowed(scope):
             await _send(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import weakref
 from collections import OrderedDict
@@ -81,6 +82,38 @@ class Rules:
             before = self.current
             self.current = load(self.directory)  # one reference assignment: atomic for every reader
             return Reloaded(before.version, self.current.version)
+
+
+Mark = tuple[int, int]
+
+
+class Shared:
+    """The file the processes of one service share: a reload in one of them rewrites it, the others follow."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen = self.mark()
+        """The mark of the last change this process has acted on (or made)."""
+
+    def mark(self) -> Mark:
+        """The file's identity now: a rewrite (a new file renamed over it) changes its inode and mtime."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:  # the service is stopping (its folder removed): nothing new to follow
+            return self.seen
+        return st.st_ino, st.st_mtime_ns
+
+    def changed(self) -> bool:
+        """True when another process announced a reload this one has not followed yet (one stat, ~1 µs)."""
+        return self.mark() != self.seen
+
+    def announce(self, version: str) -> None:
+        """Tell the other processes that the rules were reloaded (written beside, then renamed: atomic)."""
+        part = self.path.with_name(f"{self.path.name}.{os.getpid()}")
+        part.write_text(version + "\n", encoding="utf-8")
+        st = os.stat(part)
+        self.seen = (st.st_ino, st.st_mtime_ns)  # before the rename, so this process does not follow itself
+        os.replace(part, self.path)
 
 
 class _Engine(Protocol):

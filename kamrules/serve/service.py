@@ -29,7 +29,7 @@ from kamrules.render.decision import Evaluated
 from kamrules.render.registry import render
 from kamrules.serve import documents
 from kamrules.serve.recording import DecisionLog, Part
-from kamrules.serve.rules import Loaded, Rules, batch_rules, evaluator
+from kamrules.serve.rules import Loaded, Mark, Reloaded, Rules, Shared, batch_rules, evaluator
 
 T = TypeVar("T")
 MiB = 1 << 20
@@ -52,6 +52,8 @@ class ServeConfig:
     max_body: int = 16 * MiB
     token: str | None = None
     cross_check: int = BATCH_CROSS_CHECK
+    shared: Path | None = None
+    """With several processes: the file by which a reload in one reaches the others (rules.Shared)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Service:
         self.rules = Rules(config.rules_dir)
         self.log = DecisionLog(config.audit_db, self.rules.current.ruleset)
         self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="kamrules-worker")
+        self.shared = Shared(config.shared) if config.shared else None
+        self._catching_up = asyncio.Lock()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker thread."""
@@ -83,16 +87,36 @@ class Service:
             raise NotRecorded(err.summary()) from err
 
     def reload(self) -> tuple[str, str]:
-        """Reload the rules folder (a broken one raises InvalidInput and changes nothing); logged either way."""
+        """Reload the rules folder (a broken one raises InvalidInput and changes nothing); logged either way.
+
+        With several processes, the others follow (even when unchanged here: they may serve another version).
+        """
+        done = reload_logged(self.rules)
+        if self.shared is not None:
+            self.shared.announce(done.current)
+        return done.previous, done.current
+
+    async def catch_up(self) -> None:
+        """Before a request takes its rules: follow a reload another process of this service announced."""
+        if self.shared is None or not self.shared.changed():
+            return
+        async with self._catching_up:  # the requests that saw the change wait for one reload, then use it
+            mark = self.shared.mark()
+            if mark != self.shared.seen:
+                await self.run(self._follow, mark)
+
+    def _follow(self, mark: Mark) -> None:
+        assert self.shared is not None
         before = self.rules.current.version
         try:
             done = self.rules.reload()
-        except InvalidInput as err:
+        except InvalidInput as err:  # broken since the other process read it: this one serves on as it was
             for line in words.refused_log_lines(err, before):
                 logger.warning(line)
-            raise
-        logger.info(words.reload_log_line(done.previous, done.current))
-        return done.previous, done.current
+        else:
+            logger.info(words.followed_log_line(done.previous, done.current))
+        finally:
+            self.shared.seen = mark
 
     def close(self) -> None:
         """Finish the work under way and commit every decision made."""
@@ -134,6 +158,19 @@ class Service:
         """GET /v1/decisions/{id}: a recorded decision, as `kamrules audit show --format json`."""
         entry = await self.run(audit.show, self.config.audit_db, decision_id)
         return Answer(render(entry, "json"), entry.rules_version)
+
+
+def reload_logged(rules: Rules) -> Reloaded:
+    """Reload a rules folder (a broken one raises InvalidInput and changes nothing); logged either way."""
+    before = rules.current.version
+    try:
+        done = rules.reload()
+    except InvalidInput as err:
+        for line in words.refused_log_lines(err, before):
+            logger.warning(line)
+        raise
+    logger.info(words.reload_log_line(done.previous, done.current))
+    return done
 
 
 def _day(day: dt.date | None) -> dt.date:
