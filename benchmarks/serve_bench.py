@@ -1,19 +1,25 @@
 """Requests/s and latency of `kamrules serve` on loopback: single evaluations, then batches of accounts.
 
     .venv/bin/python benchmarks/serve_bench.py [--clients 16] [--requests 4000] [--batches 20] [--batch-size 1000]
+        [--processes 1] [--workers 4] [--wrk SECONDS]
 
 Starts the server in a subprocess on a free loopback port with a fresh decision log, sends the
 requests from --clients threads (each request is timed on its own), and prints requests/s and p50/p99.
 Bounded: at most --requests single evaluations and --batches batches, and --seconds per phase.
-The client threads share the machine's cores with the server: the figures are for both together.
+With --wrk S the single evaluations come from `wrk` instead (apt-get install wrk: one C thread, --clients
+connections, S seconds, the bodies in turn from a Lua script), a client that takes far less CPU.
+The clients share the machine's cores with the server: the figures are for both together.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -39,11 +45,12 @@ def account_documents() -> list[dict]:
     return docs
 
 
-def start(folder: Path, workers: int) -> tuple[subprocess.Popen, str]:
+def start(folder: Path, workers: int, processes: int) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [str(KAMRULES), "serve", "--port", str(port), "--workers", str(workers), "--audit-db", str(folder / "a.db")]
+    cmd += ["--processes", str(processes)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=open(folder / "server.log", "wb"))  # noqa: SIM115
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -96,10 +103,53 @@ def load(url: str, path: str, bodies: list[bytes], clients: int, seconds: float)
     return sorted(latencies), time.perf_counter() - t0
 
 
+WRK_SCRIPT = """
+local requests, i = {}, 0
+init = function(args)
+  for line in io.lines(args[1]) do
+    requests[#requests + 1] = wrk.format("POST", args[2], {["Content-Type"] = "application/json"}, line)
+  end
+end
+request = function()
+  i = i % #requests + 1
+  return requests[i]
+end
+"""
+
+
+def wrk_load(url: str, path: str, bodies: list[bytes], connections: int, seconds: float, folder: Path) -> str:
+    """wrk's run against ``path``: requests/s and latency percentiles, as wrk measured them."""
+    (folder / "bodies.txt").write_bytes(b"\n".join(bodies) + b"\n")  # one JSON document a line
+    (folder / "post.lua").write_text(WRK_SCRIPT, encoding="utf-8")
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(folder / "post.lua")]
+    out = subprocess.run([*cmd, url, "--", str(folder / "bodies.txt"), path], capture_output=True, text=True)
+    text = out.stdout
+    if out.returncode != 0 or "Non-2xx" in text or "Socket errors" in text:
+        raise SystemExit(f"wrk: {out.returncode}\n{text}\n{out.stderr}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    n = re.search(r"(\d+) requests in ([\d.]+\w+)", text)
+    p50, p99 = (re.search(rf"\s{q}%\s+(\S+)", text) for q in (50, 99))
+    assert rate and n and p50 and p99, text
+    return f"{n[1]} requests in {n[2]}: {float(rate[1]):,.1f} requests/s; p50 {p50[1]}, p99 {p99[1]}"
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its children still running, so far (Linux /proc)."""
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def children(pid: int) -> list[int]:
+    """The server processes a `--processes N` parent started (and their own children)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *children(int(child))]
+    return found
 
 
 def report(what: str, latencies: list[float], wall: float, per_request: int, cpu: float, client_cpu: float) -> None:
@@ -118,7 +168,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--batches", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=1000)
-    ap.add_argument("--workers", type=int, default=4, help="the server's worker threads")
+    ap.add_argument("--workers", type=int, default=4, help="the server's worker threads (in each process)")
+    ap.add_argument("--processes", type=int, default=1, help="the server's processes")
+    ap.add_argument("--wrk", type=float, default=0, help="single evaluations from wrk for this many seconds")
     ap.add_argument("--seconds", type=float, default=60.0, help="time limit of each phase")
     ap.add_argument("--skip-batches", action="store_true", help="single evaluations only")
     args = ap.parse_args()
@@ -126,14 +178,21 @@ def main() -> None:
     singles = [json.dumps(docs[i % len(docs)]).encode() for i in range(args.requests)]
     batch = json.dumps({"accounts": [docs[i % len(docs)] for i in range(args.batch_size)]}).encode()
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = start(Path(tmp), args.workers)
+        proc, url = start(Path(tmp), args.workers, args.processes)
         try:
             load(url, "/v1/evaluate", singles[:200], args.clients, args.seconds)  # warm up every worker's engine
+            if args.wrk:
+                if shutil.which("wrk") is None:
+                    raise SystemExit("--wrk: no wrk on this machine (apt-get install wrk)")
+                cpu = cpu_seconds(proc.pid)
+                line = wrk_load(url, "/v1/evaluate", singles[: len(docs)], args.clients, args.wrk, Path(tmp))
+                cpu = cpu_seconds(proc.pid) - cpu
+                print(f"single (wrk, {args.clients} connections): {line}; server CPU {cpu:.1f} s")
             for what, path, bodies, clients, size in (
                 ("single", "/v1/evaluate", singles, args.clients, 1),
                 (f"batch of {args.batch_size}", "/v1/evaluate/batch", [batch] * args.batches, 4, args.batch_size),
             ):
-                if size > 1 and args.skip_batches:
+                if (size > 1 and args.skip_batches) or (size == 1 and args.wrk):
                     continue
                 cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
                 latencies, wall = load(url, path, bodies, min(clients, args.clients), args.seconds)
@@ -142,7 +201,10 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(60)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, server --workers {args.workers}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        f"server --processes {args.processes} --workers {args.workers}"
+    )
 
 
 if __name__ == "__main__":

@@ -66,10 +66,11 @@ def free_port() -> int:
 class Server:
     """`kamrules serve` in a subprocess, stopped (and its log checked for tracebacks) at the end."""
 
-    def __init__(self, rules: Path, db: Path, log: Path) -> None:
+    def __init__(self, rules: Path, db: Path, log: Path, processes: int = 1) -> None:
         self.port, self.log = free_port(), log
         env = dict(os.environ, KAMRULES_TOKEN=TOKEN)
         cmd = [str(KAMRULES), "serve", "--port", str(self.port), "--rules", str(rules), "--audit-db", str(db)]
+        cmd += ["--processes", str(processes)]
         self._err = log.open("wb")
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=self._err)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -103,9 +104,12 @@ def folders(tmp_path):
     return served, changed
 
 
-def test_concurrent_clients_get_the_serial_decisions_through_a_reload(tmp_path, folders):
-    """16 clients x 500 requests with a refused and an accepted reload midway: every answer is the serial
-    decision of the version it names (the old or the new), every one is recorded, and the log verifies."""
+@pytest.mark.parametrize("processes", [1, 2])
+def test_concurrent_clients_get_the_serial_decisions_through_a_reload(tmp_path, folders, processes):
+    """16 clients x 500 requests with a refused and an accepted reload midway, against one server process or
+    two on the one port: every answer is the serial decision of the version it names (the old or the new;
+    the new for every request sent after the reload answered, whichever process takes it), every one is
+    recorded, and the log (written by every process) verifies."""
     served, changed = folders
     docs = documents()
     # The changed rules as they will be read from the served folder once the file is copied there.
@@ -114,8 +118,9 @@ def test_concurrent_clients_get_the_serial_decisions_through_a_reload(tmp_path, 
     old, new = list(expected)
     bodies = [json.dumps(d).encode() for d in docs]
     db = tmp_path / "audit.sqlite"
-    server = Server(served, db, tmp_path / "server.log")
+    server = Server(served, db, tmp_path / "server.log", processes)
     answers: list[tuple[int, int, dict]] = []
+    sent_at: list[float] = []
     done = threading.Semaphore(0)
     lock = threading.Lock()
 
@@ -123,9 +128,11 @@ def test_concurrent_clients_get_the_serial_decisions_through_a_reload(tmp_path, 
         with server.client() as http:
             for j in range(REQUESTS):
                 i = (c * REQUESTS + j) % len(docs)
+                start = time.monotonic()
                 r = http.post(f"/v1/evaluate?as_of={AS_OF}", content=bodies[i])
                 with lock:
                     answers.append((i, r.status_code, r.json() | {"header": r.headers.get(VERSION_HEADER)}))
+                    sent_at.append(start)
                 done.release()
 
     try:
@@ -139,9 +146,12 @@ def test_concurrent_clients_get_the_serial_decisions_through_a_reload(tmp_path, 
             refused = http.post("/v1/rules/reload")
             shutil.copy(changed / "rules.yaml", served / "rules.yaml")
             accepted = http.post("/v1/rules/reload")
+            reloaded_at = time.monotonic()
             in_flight = len(answers)
         for t in threads:
             t.join()
+        if processes > 1:  # the other process follows within a second, requests or not
+            _wait_for(lambda: "rules reloaded after another process of this service did" in server.log.read_text())
     finally:
         server.stop()
     assert refused.status_code == 422 and refused.json()["rules_version"] == old and refused.json()["problems"]
@@ -150,6 +160,8 @@ def test_concurrent_clients_get_the_serial_decisions_through_a_reload(tmp_path, 
     assert len(answers) == CLIENTS * REQUESTS
     assert {status for _, status, _ in answers} == {200}
     assert {a["rules_version"] for _, _, a in answers} == {old, new}
+    later = [a["rules_version"] for (_, _, a), t in zip(answers, sent_at, strict=True) if t > reloaded_at]
+    assert later and set(later) == {new}
     ids = []
     for i, _, answer in answers:
         assert answer.pop("header") == answer["rules_version"]
@@ -159,13 +171,17 @@ def test_concurrent_clients_get_the_serial_decisions_through_a_reload(tmp_path, 
     assert len(set(ids)) == len(ids) and set(ids) == set(recorded)
     verified = subprocess.run([str(KAMRULES), "audit", "verify", "--audit-db", str(db)], capture_output=True, text=True)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert "Traceback" not in (tmp_path / "server.log").read_text()
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log
+    assert log.count("Started server process") == processes
 
 
-def test_sighup_reloads_the_rules_and_a_broken_folder_keeps_the_old_version(tmp_path, folders):
-    """SIGHUP checks the folder: a broken one is refused (logged with its problems), a good one is served."""
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sighup_reloads_the_rules_and_a_broken_folder_keeps_the_old_version(tmp_path, folders, processes):
+    """SIGHUP checks the folder: a broken one is refused (logged with its problems), a good one is served
+    (with two processes, SIGHUP goes to the parent and every process serves the new version)."""
     served, changed = folders
-    server = Server(served, tmp_path / "audit.sqlite", tmp_path / "server.log")
+    server = Server(served, tmp_path / "audit.sqlite", tmp_path / "server.log", processes)
     try:
         with server.client() as http:
             old = http.get("/v1/rules").json()["rules_version"]
@@ -177,6 +193,9 @@ def test_sighup_reloads_the_rules_and_a_broken_folder_keeps_the_old_version(tmp_
             server.proc.send_signal(signal.SIGHUP)
             _wait_for(lambda: http.get("/v1/rules").json()["rules_version"] != old)
             assert http.get("/v1/rules").json()["rules_version"] == load_ruleset(changed).version
+        for _ in range(8):  # new connections, taken by either process
+            with server.client() as http:
+                assert http.get("/v1/rules").json()["rules_version"] == load_ruleset(changed).version
     finally:
         server.stop()
     assert "unknown fact" in (tmp_path / "server.log").read_text()

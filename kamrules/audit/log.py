@@ -60,11 +60,13 @@ class Recorder:
     """Appends one run's decisions to the log: one short transaction per batch, then the run's end.
 
     No lock is held between batches, so an ``evaluate`` started during a long review is recorded too; a batch
-    is committed before ``add`` returns, so a decision shown after it is a decision recorded.
+    is committed before ``add`` returns, so a decision shown after it is a decision recorded. ``at_once``: the
+    batches and the run's end are committed together when the run ends, in one transaction (a group commit).
     """
 
-    def __init__(self, path: Path, ruleset: RuleSet, command: str) -> None:
+    def __init__(self, path: Path, ruleset: RuleSet, command: str, at_once: bool = False) -> None:
         self.path, self.ruleset, self.command = path, ruleset, command
+        self._pending: list[tuple[dict[str, Any], bytes | None, RuleSet | None]] | None = [] if at_once else None
         self.run = uuid.uuid4().hex[:16]
         self.ids: list[str] = []  # of the decisions recorded through add(); add_frame() returns its own
         self.count = 0  # decisions recorded in this run so far
@@ -138,19 +140,23 @@ class Recorder:
         return base | {"kamrules_version": __version__} | ({"key": key_id(self._key)} if self._key else {}) | fields
 
     def _append(self, header: dict[str, Any], data: bytes | None, ruleset: RuleSet | None) -> None:
+        if self._pending is None:
+            self._write([(header, data, ruleset)])
+        else:
+            self._pending.append((header, data, ruleset))
+
+    def _write(self, records: list[tuple[dict[str, Any], bytes | None, RuleSet | None]]) -> None:
         with connect(self.path, write=True) as conn, transaction(conn):
-            if ruleset is not None:
-                conn.execute(
-                    "INSERT OR IGNORE INTO rulesets(version, files) VALUES (?, ?)",
-                    (ruleset.version, canonical([list(f) for f in ruleset.files])),
-                )
-            seq, prev = head(conn)
-            text = canonical(header)
-            h = link_hash(prev, text, seq + 1)
-            conn.execute(
-                "INSERT INTO blocks(seq, run, recorded_at, header, data, prev_hash, hash, mac) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                (
+            for header, data, ruleset in records:
+                if ruleset is not None:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO rulesets(version, files) VALUES (?, ?)",
+                        (ruleset.version, canonical([list(f) for f in ruleset.files])),
+                    )
+                seq, prev = head(conn)
+                text = canonical(header)
+                h = link_hash(prev, text, seq + 1)
+                row = (
                     seq + 1,
                     self.run,
                     header["recorded_at"],
@@ -159,8 +165,12 @@ class Recorder:
                     prev,
                     h,
                     mac(self._key, h) if self._key else None,
-                ),
-            )
+                )
+                conn.execute(
+                    "INSERT INTO blocks(seq, run, recorded_at, header, data, prev_hash, hash, mac) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    row,
+                )
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -176,10 +186,17 @@ class Recorder:
         )
         if exc_type is None:
             self._append(end, None, None)
+            self._flush()
             return
         # The run failed: its recorded blocks stay (they may have been shown); the error that stopped it wins.
         with suppress(KamrulesError):
             self._append(end, None, None)
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._write(pending)
 
 
 def record(

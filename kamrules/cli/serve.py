@@ -10,7 +10,7 @@ from kamrules.audit import log as audit
 from kamrules.cli.options import audit_db_option, rules_option
 from kamrules.render.service import started_text
 from kamrules.serve import ServeConfig, Service, serve
-from kamrules.serve.service import MiB
+from kamrules.serve.service import BATCH_CROSS_CHECK, MiB
 
 TOKEN_VAR = "KAMRULES_TOKEN"
 
@@ -28,11 +28,33 @@ TOKEN_VAR = "KAMRULES_TOKEN"
     help="Worker threads that evaluate requests, each with its own engine.",
 )
 @click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes on the one port, each with --workers threads (one per core is the most useful).",
+)
+@click.option(
     "--max-body", default=16, show_default=True, type=click.IntRange(1, 1024), help="Largest request body, in MiB."
+)
+@click.option(
+    "--cross-check",
+    default=BATCH_CROSS_CHECK,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Accounts of each batch that durable_rules decides too, to check the columnar plan (0: none).",
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
 def serve_cmd(
-    host: str, port: int, rules_dir: str, audit_db: str | None, workers: int, max_body: int, access_log: bool
+    host: str,
+    port: int,
+    rules_dir: str,
+    audit_db: str | None,
+    workers: int,
+    processes: int,
+    max_body: int,
+    cross_check: int,
+    access_log: bool,
 ) -> None:
     """Serve decisions over HTTP: evaluate, batch, explain, portfolio; every decision recorded (see docs/serve.md).
 
@@ -41,7 +63,7 @@ def serve_cmd(
     """
     token = os.environ.get(TOKEN_VAR) or None
     path = audit.db_path(audit_db)
-    service = Service(ServeConfig(rules_dir, path, workers, max_body * MiB, token))
+    service = Service(ServeConfig(rules_dir, path, workers, max_body * MiB, token, cross_check))
     url = f"http://{host}:{port}"
     click.echo(started_text(rules_dir, service.rules.current.version, str(path), url, token is not None), err=True)
-    serve(service, host, port, access_log)
+    serve(service, host, port, access_log, processes)

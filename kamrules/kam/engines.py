@@ -85,7 +85,15 @@ class PortfolioRules:
         """Decisions for a batch; the sampled accounts in it are cross-checked (without `sampling`: the batch's)."""
         return self._run(accounts, trace, check_all=False)
 
-    def _run(self, accounts: Sequence[Account], trace: Trace | None, check_all: bool) -> list[Decision]:
+    def evaluate_sampled(self, accounts: Sequence[Account], trace: Trace | None = None) -> list[Decision]:
+        """Decisions for one batch on its own, with a seeded sample of ``cross_check`` positions in it checked."""
+        # By position, not by id: a batch may name one account many times (its versions, a test's copies).
+        k = min(self.cross_check, len(accounts))
+        return self._run(accounts, trace, picked=sorted(random.Random(self._seed).sample(range(len(accounts)), k)))
+
+    def _run(
+        self, accounts: Sequence[Account], trace: Trace | None, check_all: bool = False, picked: list[int] | None = None
+    ) -> list[Decision]:
         if self._plan is None:
             return self.evaluator.evaluate_many(accounts, trace)
         from kamrules.engine.columnar import account_frame
@@ -95,7 +103,7 @@ class PortfolioRules:
         if self.cross_check:
             if check_all:
                 picked = list(range(len(accounts)))
-            else:
+            elif picked is None:
                 if self._sample is None:
                     self.sampling(accounts)
                 sample = self._sample or set()

@@ -122,6 +122,11 @@ def reload_log_line(previous: str, current: str) -> str:
     return f"rules reloaded: version {previous[:12]} -> {current[:12]}"
 
 
+def followed_log_line(previous: str, current: str) -> str:
+    """The server log's line when a process follows a reload made by another process of the service."""
+    return f"rules reloaded after another process of this service did: version {previous[:12]} -> {current[:12]}"
+
+
 def refused_log_lines(err: InvalidInput, version: str) -> list[str]:
     """The server log's lines for a refused reload: every problem, and the version that keeps serving."""
     return [f"rules reload refused ({err.summary()}); still serving version {version[:12]}"] + [

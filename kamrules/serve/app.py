@@ -7,6 +7,8 @@ an id that the server's log has beside the traceback; no traceback ever reaches 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hmac
 import logging
@@ -30,6 +32,7 @@ from kamrules.serve.documents import TABLE_TYPES, Upload
 from kamrules.serve.service import Answer, NotRecorded, Service
 
 logger = logging.getLogger("kamrules.serve")
+FOLLOW_EVERY_S = 1.0  # besides each request's own look at the shared file
 OPEN_PATHS = ("/healthz", "/readyz")  # health probes answer without the token
 AS_OF = Query(None, description="Review date (YYYY-MM-DD; default today): computed facts read it as `as_of`.")
 
@@ -43,7 +46,10 @@ def create_app(service: Service) -> ASGIApp:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        watch = asyncio.create_task(_follow_reloads(service)) if service.shared is not None else None
         yield
+        if watch is not None:
+            watch.cancel()
         service.close()
 
     app = FastAPI(
@@ -55,6 +61,14 @@ def create_app(service: Service) -> ASGIApp:
     _errors(app, service)
     _routes(app, service)
     return Guard(app, service)
+
+
+async def _follow_reloads(service: Service) -> None:
+    """Follow another process's reload within a second even without requests, so every process logs it."""
+    while True:
+        await asyncio.sleep(FOLLOW_EVERY_S)
+        with contextlib.suppress(Exception):  # logged by the reload itself; the next request tries again
+            await service.catch_up()
 
 
 def _json(answer: Answer, status: int = 200) -> Response:
@@ -218,6 +232,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.service.catch_up()  # a reload in another process of this service reaches this one here
         version = self.service.rules.current.version
         if self._expected is not None and scope["path"] not in OPEN_PATHS and not self._allowed(scope):
             await _send(

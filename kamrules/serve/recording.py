@@ -99,7 +99,7 @@ class DecisionLog:
             if first is None:
                 ids: list[str] = []
             else:
-                with audit.Recorder(self.path, first, COMMAND) as rec:
+                with audit.Recorder(self.path, first, COMMAND, at_once=True) as rec:
                     for decisions, ruleset, kind in _blocks(jobs):
                         # The run's own rule set is stored once; another (a reload, the portfolio rules) too.
                         rec.add(decisions, None if ruleset is first else ruleset, kind)

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from kamrules.engine import Evaluator
 from kamrules.errors import InvalidInput, Problem
 from kamrules.kam import Settings, load_settings, load_structure_rules
+from kamrules.kam.engines import PortfolioRules
 from kamrules.lang import RuleSet, load_ruleset
 
-# Evaluators a worker thread keeps: the current version and the one before it, for requests still on it.
-KEPT_PER_THREAD = 2
+# Engines a worker thread keeps: single and batch, for the current version and the one before it (requests
+# still on it).
+KEPT_PER_THREAD = 4
 
 
 @dataclass(frozen=True)
@@ -79,34 +84,85 @@ class Rules:
             return Reloaded(before.version, self.current.version)
 
 
+Mark = tuple[int, int]
+
+
+class Shared:
+    """The file the processes of one service share: a reload in one of them rewrites it, the others follow."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen = self.mark()
+        """The mark of the last change this process has acted on (or made)."""
+
+    def mark(self) -> Mark:
+        """The file's identity now: a rewrite (a new file renamed over it) changes its inode and mtime."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:  # the service is stopping (its folder removed): nothing new to follow
+            return self.seen
+        return st.st_ino, st.st_mtime_ns
+
+    def changed(self) -> bool:
+        """True when another process announced a reload this one has not followed yet (one stat, ~1 µs)."""
+        return self.mark() != self.seen
+
+    def announce(self, version: str) -> None:
+        """Tell the other processes that the rules were reloaded (written beside, then renamed: atomic)."""
+        part = self.path.with_name(f"{self.path.name}.{os.getpid()}")
+        part.write_text(version + "\n", encoding="utf-8")
+        st = os.stat(part)
+        self.seen = (st.st_ino, st.st_mtime_ns)  # before the rename, so this process does not follow itself
+        os.replace(part, self.path)
+
+
+class _Engine(Protocol):
+    def close(self) -> None: ...
+
+
+E = TypeVar("E", bound=_Engine)
+_Key = tuple[str, str, dt.date, int]
+
+
 class _Cache:
-    """One worker thread's evaluators, by rules version and review date (an Evaluator fixes its date)."""
+    """One worker thread's engines, by kind, rules version and review date (an Evaluator fixes its date)."""
 
     def __init__(self) -> None:
-        self.by_key: OrderedDict[tuple[str, dt.date], Evaluator] = OrderedDict()
+        self.by_key: OrderedDict[_Key, _Engine] = OrderedDict()
         # The evaluators hold engines in the C library: free them when the thread (and so this cache) goes.
         weakref.finalize(self, _close_all, self.by_key)
 
 
-def _close_all(evaluators: OrderedDict[tuple[str, dt.date], Evaluator]) -> None:
-    for ev in evaluators.values():
-        ev.close()
-    evaluators.clear()
+def _close_all(engines: OrderedDict[_Key, _Engine]) -> None:
+    for engine in engines.values():
+        engine.close()
+    engines.clear()
 
 
 _local = threading.local()
 
 
-def evaluator(loaded: Loaded, day: dt.date) -> Evaluator:
-    """This thread's Evaluator for a rules version and review date; never shared with another thread."""
+def _cached(key: _Key, make: Callable[[], E]) -> E:
     cache = getattr(_local, "cache", None)
     if cache is None:
         cache = _local.cache = _Cache()
-    key = (loaded.version, day)
-    ev = cache.by_key.get(key)
-    if ev is None:
-        ev = cache.by_key[key] = Evaluator(loaded.ruleset, as_of=day)
+    engine = cache.by_key.get(key)
+    if engine is None:
+        engine = cache.by_key[key] = make()
         while len(cache.by_key) > KEPT_PER_THREAD:
             cache.by_key.popitem(last=False)[1].close()
     cache.by_key.move_to_end(key)
-    return ev
+    return engine  # type: ignore[return-value]  # each key's kind says which engine it holds
+
+
+def evaluator(loaded: Loaded, day: dt.date) -> Evaluator:
+    """This thread's Evaluator for a rules version and review date; never shared with another thread."""
+    return _cached(("durable", loaded.version, day, 0), lambda: Evaluator(loaded.ruleset, as_of=day))
+
+
+def batch_rules(loaded: Loaded, day: dt.date, cross_check: int) -> PortfolioRules:
+    """This thread's columnar plan (with durable_rules for the cross-check) for a rules version and review date."""
+    return _cached(
+        ("columnar", loaded.version, day, cross_check),
+        lambda: PortfolioRules(loaded.ruleset, day, "columnar", cross_check),
+    )

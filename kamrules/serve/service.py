@@ -29,10 +29,12 @@ from kamrules.render.decision import Evaluated
 from kamrules.render.registry import render
 from kamrules.serve import documents
 from kamrules.serve.recording import DecisionLog, Part
-from kamrules.serve.rules import Loaded, Rules, evaluator
+from kamrules.serve.rules import Loaded, Mark, Reloaded, Rules, Shared, batch_rules, evaluator
 
 T = TypeVar("T")
 MiB = 1 << 20
+BATCH_CROSS_CHECK = 20
+"""Accounts of each batch that durable_rules decides too, at seeded positions, to check the columnar plan."""
 logger = logging.getLogger("kamrules.serve")
 
 
@@ -49,6 +51,9 @@ class ServeConfig:
     workers: int = 4
     max_body: int = 16 * MiB
     token: str | None = None
+    cross_check: int = BATCH_CROSS_CHECK
+    shared: Path | None = None
+    """With several processes: the file by which a reload in one reaches the others (rules.Shared)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ class Service:
         self.rules = Rules(config.rules_dir)
         self.log = DecisionLog(config.audit_db, self.rules.current.ruleset)
         self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="kamrules-worker")
+        self.shared = Shared(config.shared) if config.shared else None
+        self._catching_up = asyncio.Lock()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker thread."""
@@ -80,16 +87,36 @@ class Service:
             raise NotRecorded(err.summary()) from err
 
     def reload(self) -> tuple[str, str]:
-        """Reload the rules folder (a broken one raises InvalidInput and changes nothing); logged either way."""
+        """Reload the rules folder (a broken one raises InvalidInput and changes nothing); logged either way.
+
+        With several processes, the others follow (even when unchanged here: they may serve another version).
+        """
+        done = reload_logged(self.rules)
+        if self.shared is not None:
+            self.shared.announce(done.current)
+        return done.previous, done.current
+
+    async def catch_up(self) -> None:
+        """Before a request takes its rules: follow a reload another process of this service announced."""
+        if self.shared is None or not self.shared.changed():
+            return
+        async with self._catching_up:  # the requests that saw the change wait for one reload, then use it
+            mark = self.shared.mark()
+            if mark != self.shared.seen:
+                await self.run(self._follow, mark)
+
+    def _follow(self, mark: Mark) -> None:
+        assert self.shared is not None
         before = self.rules.current.version
         try:
             done = self.rules.reload()
-        except InvalidInput as err:
+        except InvalidInput as err:  # broken since the other process read it: this one serves on as it was
             for line in words.refused_log_lines(err, before):
                 logger.warning(line)
-            raise
-        logger.info(words.reload_log_line(done.previous, done.current))
-        return done.previous, done.current
+        else:
+            logger.info(words.followed_log_line(done.previous, done.current))
+        finally:
+            self.shared.seen = mark
 
     def close(self) -> None:
         """Finish the work under way and commit every decision made."""
@@ -101,7 +128,7 @@ class Service:
     async def evaluate(self, body: bytes, day: dt.date | None, batch: bool) -> Answer:
         """POST /v1/evaluate and /v1/evaluate/batch."""
         loaded = self.rules.current
-        decisions, notes = await self.run(_decide, loaded, body, _day(day), batch)
+        decisions, notes = await self.run(_decide, loaded, body, _day(day), batch, self.config.cross_check)
         ids = await self.record([Part(tuple(decisions), loaded.ruleset)])
         shown = Evaluated(tuple(decisions), loaded.ruleset, tuple(ids), tuple(notes))
         if not batch:  # one decision's JSON takes less time (0.03 ms) than the hand-over to a worker thread
@@ -133,18 +160,39 @@ class Service:
         return Answer(render(entry, "json"), entry.rules_version)
 
 
+def reload_logged(rules: Rules) -> Reloaded:
+    """Reload a rules folder (a broken one raises InvalidInput and changes nothing); logged either way."""
+    before = rules.current.version
+    try:
+        done = rules.reload()
+    except InvalidInput as err:
+        for line in words.refused_log_lines(err, before):
+            logger.warning(line)
+        raise
+    logger.info(words.reload_log_line(done.previous, done.current))
+    return done
+
+
 def _day(day: dt.date | None) -> dt.date:
     # Today, each time: a long-running service must not keep the day it started on.
     return day or dt.date.today()
 
 
-def _decide(loaded: Loaded, body: bytes, day: dt.date, batch: bool) -> tuple[list[Decision], list[tuple[str, ...]]]:
+def _decide(
+    loaded: Loaded, body: bytes, day: dt.date, batch: bool, cross_check: int
+) -> tuple[list[Decision], list[tuple[str, ...]]]:
     reader = documents.batch_reader if batch else documents.account_reader
     origin = "POST /v1/evaluate" + ("/batch" if batch else "")
     accounts = documents.read_body(body, reader(loaded.ruleset, origin))
-    ev = evaluator(loaded, day)
-    prepared = kam_context.prepare(ev, accounts, loaded.settings)
-    return ev.evaluate_many([a for a, _ in prepared]), [n for _, n in prepared]
+    if not batch:  # one account: durable_rules, the engine of record
+        ev = evaluator(loaded, day)
+        prepared = kam_context.prepare(ev, accounts, loaded.settings)
+        return ev.evaluate_many([a for a, _ in prepared]), [n for _, n in prepared]
+    # A batch: the columnar plan chooses the firings, a seeded sample goes through durable_rules too and a
+    # difference is a CrossCheckError (a 500 whose id the server's log has with the difference).
+    rules = batch_rules(loaded, day, cross_check)
+    prepared = kam_context.prepare(rules.evaluator, accounts, loaded.settings)
+    return rules.evaluate_sampled([a for a, _ in prepared]), [n for _, n in prepared]
 
 
 def _explain(loaded: Loaded, body: bytes, day: dt.date) -> explain.Explanation:

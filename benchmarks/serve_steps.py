@@ -1,0 +1,84 @@
+"""Where a batch's server time goes, step by step, in one thread without HTTP (thread CPU time, median of runs).
+
+    .venv/bin/python benchmarks/serve_steps.py [--batch-size 1000] [--runs 5] [--cross-check 20]
+
+The steps of POST /v1/evaluate/batch as kamrules.serve.service runs them: reading and checking the body,
+kamrules' computed facts, the columnar plan's firings, the decisions built from them (with the seeded
+cross-check), the record in a fresh decision log, the documents and their JSON. The server's garbage
+collector settings (serve.run.collect_less) apply, as in the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from serve_bench import ROOT, account_documents
+
+from kamrules.audit import log as audit
+from kamrules.engine.columnar import account_frame
+from kamrules.kam import context as kam_context
+from kamrules.render import service as words
+from kamrules.render.decision import Evaluated
+from kamrules.serve import documents
+from kamrules.serve.rules import batch_rules, load
+from kamrules.serve.run import collect_less
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch-size", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--cross-check", type=int, default=20)
+    args = ap.parse_args()
+    docs = account_documents()
+    body = json.dumps({"accounts": [docs[i % len(docs)] for i in range(args.batch_size)]}).encode()
+    loaded, day = load(ROOT / "rules"), dt.date.today()
+    rules = batch_rules(loaded, day, args.cross_check)
+    plan = rules._plan
+    assert plan is not None
+    collect_less()
+    times: dict[str, list[float]] = {}
+
+    def step(name: str, fn: Callable[..., Any], *a: Any) -> Any:
+        t0 = time.thread_time()
+        out = fn(*a)
+        times.setdefault(name, []).append(time.thread_time() - t0)
+        return out
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(args.runs + 1):  # the first run compiles and warms: left out
+            reader = documents.batch_reader(loaded.ruleset, "POST /v1/evaluate/batch")
+            accounts = step("read the body", documents.read_body, body, reader)
+            prepared = step("computed facts", kam_context.prepare, rules.evaluator, accounts, loaded.settings)
+            ready = [a for a, _ in prepared]
+            frame = step("the plan's firings: frame", account_frame, loaded.ruleset, ready)
+            step("the plan's firings: plan", plan.firings, frame)
+            decisions = step("firings + decisions (+ cross-check)", rules.evaluate_sampled, ready)
+            ids = step("record", audit.record, Path(tmp) / "a.db", decisions, loaded.ruleset, "serve")
+            shown = Evaluated(tuple(decisions), loaded.ruleset, tuple(ids), tuple(n for _, n in prepared))
+            doc = step("documents", words.batch_document, shown)
+            text = step("JSON", words.compact, doc)
+    total = 0.0
+    for name, ts in times.items():
+        median = statistics.median(ts[1:]) * 1000
+        total += 0 if name.startswith("the plan's") else median  # inside "firings + decisions"
+        print(f"{name}: {median:.1f} ms")
+    n = args.batch_size
+    print(
+        f"total: {total:.0f} ms for {n} accounts ({n / total * 1000:,.0f} accounts/s on one core); "
+        f"answer {len(text.encode()) / n:,.0f} bytes an account"
+    )
+    print(f"python {sys.version.split()[0]}")
+
+
+if __name__ == "__main__":
+    main()
