@@ -204,12 +204,17 @@ def _potential(df: pl.DataFrame, ruleset: RuleSet, settings: Settings) -> tuple[
             note = _note(df, pl.col("potential_confidence").is_null(), "potential-without-confidence")
             return df.with_columns(pl.lit(False).alias(POTENTIAL_GIVEN)), None, note
         return df.with_columns(pl.lit(False).alias(POTENTIAL_GIVEN)), None, none
-    early = df.select(*(computed_expr(f, dt.date.min) for f in before_rules(ruleset)))
-    known = df.with_columns(early) if early.width else df
+    known = df
+    for f in before_rules(ruleset):  # in dependency order, one at a time: a computed fact may read an earlier one
+        known = known.with_columns(computed_expr(f, dt.date.min))
     w = dict(DEFAULT_WEIGHTS if settings.weights is None else settings.weights)
     total = sel.fold(v for v in w.values() if v > 0)
-    reads = {"trend": ("revenue_growth", 0.5, 1.0), "sustained": ("revenue_trend", 0.5, 1.0)}
-    reads["attractiveness"] = ("attractiveness", 0.0, 10.0)
+    # component: (the fact it reads, shift, divisor), as potential.components reads them
+    reads = {
+        "trend": ("revenue_growth", 0.5, 1.0),
+        "sustained": ("revenue_trend", 0.5, 1.0),
+        "attractiveness": ("attractiveness", 0.0, 10.0),
+    }
     terms, weights = [], []
     for comp, (fact, shift, div) in reads.items():
         wk = w.get(comp, 0)

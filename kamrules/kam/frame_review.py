@@ -20,6 +20,7 @@ import polars as pl
 from kamrules.engine import Evaluator
 from kamrules.engine.columnar import RulePlan
 from kamrules.engine.compute import review_date, with_computed
+from kamrules.engine.evaluate import conflict_order
 from kamrules.inputs.frames import AccountFrame
 from kamrules.kam import selection as sel
 from kamrules.kam.engines import CROSS_CHECK, SEED, CrossCheckError
@@ -137,7 +138,7 @@ def _spread(facts: pl.DataFrame, ranks: pl.DataFrame) -> pl.Series:
 def _action_text(ruleset: RuleSet) -> dict[str, str]:
     """Each action id's text, from the first rule in conflict order that takes it (as a Decision lists them)."""
     out: dict[str, str] = {}
-    for r in RulePlan(ruleset).by_priority:
+    for r in sorted(ruleset.rules, key=conflict_order):
         for a in r.actions:
             out.setdefault(a.id, a.text)
     return out
@@ -197,7 +198,7 @@ def _table(ruleset: RuleSet, ff: FrameFacts, facts: pl.DataFrame, decisions: pl.
             .otherwise(pl.concat_list(pl.lit(facts[NOTE])))
         ).to_series(),
     }
-    return pl.DataFrame({k: pl.Series(k, v) if not isinstance(v, pl.Series) else v.alias(k) for k, v in cols.items()})
+    return pl.DataFrame([v.alias(k) for k, v in cols.items()])
 
 
 def _results(
