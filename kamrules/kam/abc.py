@@ -244,7 +244,9 @@ class AbcResult(Sequence[AbcRow]):
 
     def _account_list(self) -> Any:
         acc = self._accounts
-        return acc.tolist() if isinstance(acc, np.ndarray) else acc
+        if isinstance(acc, list):
+            return acc
+        return acc.tolist() if isinstance(acc, np.ndarray) else acc.to_list()  # a polars column (abc_frame.py)
 
     def _row(self, k: int) -> AbcRow:
         acc = self._accounts[int(self._order[k])]
