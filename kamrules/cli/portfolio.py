@@ -35,7 +35,10 @@ from kamrules.render import review as pr
 from kamrules.render.rows import SORT_FIELDS, View
 from kamrules.render.words import rules_source_text, written_text
 
-ON_COLUMNS = ("table", "markdown", "csv", "json")
+XLSX_ROWS = 1_048_576
+"""The most rows an Excel sheet has."""
+
+ON_COLUMNS = ("table", "markdown", "csv", "json", "xlsx", "parquet")
 """The formats a columnar review writes from its account table (HTML charts and --traces need every account)."""
 
 if TYPE_CHECKING:
@@ -275,6 +278,14 @@ def _show(report: pr.ReviewReport, fmt: str, output: str | None, head: dict[str,
         _json(report, head, output)
     elif fmt == "xlsx":
         from kamrules.render.export import review_xlsx  # openpyxl only when a workbook is asked for
+
+        rv = report.review
+        rows = rv.key_count() if report.view.key_only else rv.account_count()
+        if rows >= XLSX_ROWS:  # Excel opens no sheet longer than that (the title row is one)
+            raise click.UsageError(
+                f"an XLSX sheet holds at most {XLSX_ROWS - 1:,} accounts and this review has {rows:,}: "
+                "write .csv or .parquet, or --key-only"
+            )
 
         review_xlsx(report, str(output))
         click.echo(written_text(str(output)), err=True)
