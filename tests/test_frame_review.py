@@ -258,3 +258,22 @@ def test_a_review_longer_than_an_excel_sheet_is_refused_before_writing(tmp_path:
     assert r.exit_code == 2 and "holds at most 29 accounts and this review has 30" in r.output
     assert not out.exists()
     assert CliRunner().invoke(main, [*args, "--output", str(out), "--key-only"]).exit_code == 0
+
+
+@pytest.mark.parametrize("view", [["--all"], ["--top", "1", "--key-only", "--sort", "name"]])
+def test_the_html_report_on_columns_is_the_one_account_by_account(view: list[str]) -> None:
+    """HTML from the review on columns (Pareto curves from its ABC analysis) is the per-account page."""
+    import re
+
+    from click.testing import CliRunner
+
+    from kamrules.cli import main
+
+    args = ["portfolio", str(ROOT / "examples" / "portfolio.csv"), "--rules", str(RULES), "--no-audit", "--quiet"]
+    pages = []
+    for engine in ("durable", "columnar"):
+        r = CliRunner().invoke(main, [*args, "--format", "html", "--engine", engine, *view], catch_exceptions=False)
+        assert r.exit_code == 0, r.output[-2000:]
+        pages.append(re.sub(r"\b[0-9a-f]{12}\b", "RUN", r.stdout))  # the run id differs
+    assert pages[0] == pages[1]
+    assert pages[1].count("<polyline") == 4  # a Pareto curve for each metric

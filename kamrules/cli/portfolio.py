@@ -38,8 +38,8 @@ from kamrules.render.words import rules_source_text, written_text
 XLSX_ROWS = 1_048_576
 """The most rows an Excel sheet has."""
 
-ON_COLUMNS = ("table", "markdown", "csv", "json", "xlsx", "parquet")
-"""The formats a columnar review writes from its account table (HTML charts and --traces need every account)."""
+ON_COLUMNS = ("table", "markdown", "csv", "json", "html", "xlsx", "parquet")
+"""The formats a columnar review writes from its account table (--traces needs every account's decision)."""
 
 if TYPE_CHECKING:
     from kamrules.kam.frame_review import ColumnReview
