@@ -61,6 +61,27 @@ def test_evaluate_no_audit_opens_no_log_and_reads_no_table(tmp_path: Path) -> No
     assert not (tmp_path / ".kamrules").exists()
 
 
+def test_evaluate_draws_tables_without_package_metadata(tmp_path: Path) -> None:
+    """The table output loads tabulate but not importlib.metadata (tabulate's version lookup: 15-20 ms)."""
+    args = ["evaluate", str(ACCOUNT), "--rules", str(ROOT / "rules"), "--no-audit"]
+    modules = ["tabulate", "importlib.metadata", "email", "zipfile"]
+    assert _loaded(*args, cwd=tmp_path, modules=modules) == (0, ["tabulate"])
+
+
+def test_tabulate_version_still_answers() -> None:
+    """A table drawn without importlib.metadata; then tabulate still has its version and importlib.metadata is real."""
+    probe = """
+import sys
+from kamrules.render.tables import tabulate
+print(tabulate([["a", 1]], headers=["x", "y"]))
+print("importlib.metadata" in sys.modules)
+import importlib.metadata, tabulate as t
+print(t.__version__ == importlib.metadata.version("tabulate"), importlib.metadata.distribution("tabulate").name)
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.splitlines() == ["x      y", "---  ---", "a      1", "False", "True tabulate"]
+
+
 def test_public_api_still_imports() -> None:
     """The names kamrules exports lazily are the objects of their modules, and unknown names are AttributeErrors."""
     import kamrules

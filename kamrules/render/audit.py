@@ -6,14 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tabulate import tabulate
-
 from kamrules.audit.chain import KEY_VAR
 from kamrules.audit.checkpoint import Checkpoint
 from kamrules.audit.log import Entry
 from kamrules.audit.records import Record
 from kamrules.audit.replay import Backtest, Replay
 from kamrules.audit.verify import Verification
+from kamrules.render.tables import tabulate
 from kamrules.render.words import TRACE_HEADERS, fmt, trace_rows
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from kamrules.engine.evaluate import Decision
 from kamrules.lang.model import RuleSet
 from kamrules.render.selection import note_text, notes_text
+from kamrules.render.tables import tabulate
 from kamrules.render.words import (
     TRACE_HEADERS,
     computation_text,
@@ -26,13 +27,6 @@ from kamrules.render.words import (
 def to_json(data: Any) -> str:
     """Stable, readable JSON."""
     return json.dumps(data, indent=2, ensure_ascii=False, default=json_default)
-
-
-def tabulate(*args: Any, **kwargs: Any) -> str:
-    """tabulate.tabulate, imported on first use: it costs about 40 ms at start-up, and JSON output never uses it."""
-    from tabulate import tabulate as table
-
-    return table(*args, **kwargs)
 
 
 def json_default(o: Any) -> Any:
