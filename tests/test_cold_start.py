@@ -61,6 +61,22 @@ def test_evaluate_no_audit_opens_no_log_and_reads_no_table(tmp_path: Path) -> No
     assert not (tmp_path / ".kamrules").exists()
 
 
+def test_evaluate_with_cached_rules_loads_no_parser(tmp_path: Path) -> None:
+    """With the rules from the cache: no rule, facts or type parser, no difflib (hints), random (samples) or csv."""
+    args = ["evaluate", str(ACCOUNT), "--rules", str(ROOT / "rules"), "--no-audit"]
+    unused = [
+        "kamrules.lang.facts",
+        "kamrules.lang.rules",
+        "kamrules.lang.conditions",
+        "kamrules.lang.exprtypes",
+        "difflib",
+        "random",
+        "csv",
+    ]
+    assert _loaded(*args, cwd=tmp_path)[0] == 0  # the first run parses the rules and keeps them
+    assert _loaded(*args, cwd=tmp_path, modules=unused) == (0, [])
+
+
 def test_evaluate_draws_tables_without_package_metadata(tmp_path: Path) -> None:
     """The table output loads tabulate but not importlib.metadata (tabulate's version lookup: 15-20 ms)."""
     args = ["evaluate", str(ACCOUNT), "--rules", str(ROOT / "rules"), "--no-audit"]

@@ -14,7 +14,6 @@ evaluated (`engine/compute.py`, `engine/reference.py`). Positions are 0-based of
 
 from __future__ import annotations
 
-import difflib
 import operator
 import re
 from collections.abc import Callable, Iterable
@@ -240,7 +239,7 @@ class _Parser:
                 len(name.text),
                 f"unknown function '{name.text}'",
                 "one of " + ", ".join(FUNCTIONS),
-                _suggest(name.text, FUNCTIONS),
+                did_you_mean(name.text, FUNCTIONS),
             )
         opening = self.take()
         self._deeper(opening)
@@ -269,7 +268,10 @@ class _Parser:
             raise ExprError(t.pos, 1, "expression nested too deeply", f"at most {MAX_DEPTH} levels")
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str | None:
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A 'did you mean' hint for a misspelt name, if a close one exists."""
+    import difflib  # only when a name is misspelt
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 

@@ -8,10 +8,8 @@ from pathlib import Path
 
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.lang.cache import cached
-from kamrules.lang.facts import load_facts
 from kamrules.lang.model import Fact, Rule, RuleSet
 from kamrules.lang.problems import Problems
-from kamrules.lang.rules import check_ids, parse_rule_file, rule_ids, stratify
 from kamrules.lang.source import read_text, read_yaml
 
 FACTS_FILE = "facts.yaml"
@@ -58,6 +56,10 @@ def load_ruleset_texts(files: Sequence[tuple[str, str]], directory: str | Path) 
 
 def _parse(d: Path, names: Sequence[str], read: Callable[[str], str]) -> RuleSet:
     """Every file of a rule set, facts.yaml first, checked together; all problems in one InvalidInput."""
+    # The parsers, only when the parsed-rules cache misses (lang/cache.py).
+    from kamrules.lang.facts import load_facts
+    from kamrules.lang.rules import check_ids, parse_rule_file, rule_ids, stratify
+
     col = Problems()
     files: list[tuple[str, str]] = []
     facts: dict[str, Fact] = {}

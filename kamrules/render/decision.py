@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -40,6 +39,8 @@ def json_default(o: Any) -> Any:
 
 def csv_text(rows: Sequence[dict[str, Any]], columns: list[str], lineterminator: str = "\r\n") -> str:
     """Rows of dicts as CSV with a header line."""
+    import csv  # only for CSV output
+
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, lineterminator=lineterminator)
     w.writeheader()
