@@ -72,6 +72,8 @@ def test_evaluate_with_cached_rules_loads_no_parser(tmp_path: Path) -> None:
         "difflib",
         "random",
         "csv",
+        "kamrules.render.rules",  # the output objects of `rules` and `audit` commands (dataclasses cost at import)
+        "kamrules.render.audit",
     ]
     assert _loaded(*args, cwd=tmp_path)[0] == 0  # the first run parses the rules and keeps them
     assert _loaded(*args, cwd=tmp_path, modules=unused) == (0, [])
@@ -96,6 +98,19 @@ print(t.__version__ == importlib.metadata.version("tabulate"), importlib.metadat
 """
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.splitlines() == ["x      y", "---  ---", "a      1", "False", "True tabulate"]
+
+
+def test_every_registered_renderer_exists() -> None:
+    """Each type and renderer the registry names as text exists: they are imported only when used, a typo only then."""
+    import importlib
+
+    from kamrules.render.registry import RENDERERS, _renderer
+
+    for type_name, by_format in RENDERERS.items():
+        module, _, name = type_name.rpartition(".")
+        assert isinstance(getattr(importlib.import_module(module), name), type), type_name
+        for target in by_format.values():
+            assert callable(_renderer(target)), target
 
 
 def test_public_api_still_imports() -> None:
