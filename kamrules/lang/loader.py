@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -96,6 +95,8 @@ def _parse(d: Path, names: Sequence[str], read: Callable[[str], str]) -> RuleSet
 
 def ruleset_version(files: Sequence[tuple[str, str]]) -> str:
     """The version of a rule set: SHA-256 over its files' names and texts, in load order."""
+    import hashlib  # here, not at import: a rule set from the cache has its version
+
     h = hashlib.sha256()
     for fname, text in files:
         h.update(fname.encode() + b"\0" + text.encode() + b"\0")
