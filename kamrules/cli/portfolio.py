@@ -248,9 +248,11 @@ def _json_stream(stack: contextlib.ExitStack, output: str | None, head: dict[str
 
 def _show(report: pr.ReviewReport, fmt: str, output: str | None) -> None:
     if fmt == "xlsx":
-        from kamrules.render.export import review_xlsx  # openpyxl only when a workbook is asked for
+        from kamrules.render.export import review_xlsx, stripped_text  # openpyxl only when a workbook is asked for
 
-        review_xlsx(report, str(output))
+        stripped = review_xlsx(report, str(output))
+        if stripped:
+            click.echo(stripped_text(str(output), stripped), err=True)
         click.echo(written_text(str(output)), err=True)
     elif fmt == "parquet":
         from kamrules.render.export import review_parquet
