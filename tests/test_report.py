@@ -211,6 +211,15 @@ def test_control_characters_are_left_out_of_xlsx_with_a_warning(tmp_path, engine
     assert names[0] in csv_names  # the CSV keeps the name as read
 
 
+@pytest.mark.parametrize("name", ["review.xlsx", "review.csv", "review.json"])
+def test_output_into_a_missing_folder_is_a_usage_error(tmp_path, name):
+    """--output into a folder that does not exist stops before the run with exit 2 naming it (was exit 4)."""
+    target = tmp_path / "no-such-folder" / name
+    r = _run(*BASE, "--output", str(target))
+    assert r.exit_code == 2 and f"there is no folder '{target.parent}' to write it in" in r.stderr
+    assert not target.parent.exists()
+
+
 def test_html_is_one_file_without_external_references(tmp_path):
     """--output review.html is one document: styles and script inline, charts as SVG, nothing fetched."""
     out = tmp_path / "review.html"
