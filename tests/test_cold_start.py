@@ -114,6 +114,25 @@ def test_every_registered_renderer_exists() -> None:
             assert callable(_renderer(target)), target
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_command_leaves_the_garbage_collector_as_it_was(tmp_path: Path, enabled: bool) -> None:
+    """The collector paused while a command's modules load is on again after, and stays off if it was off."""
+    import gc
+
+    from click.testing import CliRunner
+
+    from kamrules.cli import main
+
+    args = ["evaluate", str(ACCOUNT), "--rules", str(ROOT / "rules"), "--no-audit", "--format", "json"]
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        assert CliRunner().invoke(main, args).exit_code == 0
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
 def test_public_api_still_imports() -> None:
     """The names kamrules exports lazily are the objects of their modules, and unknown names are AttributeErrors."""
     import kamrules

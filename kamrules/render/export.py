@@ -89,10 +89,7 @@ def review_parquet(r: ReviewReport, out: str | Path | IO[bytes]) -> None:
 
 
 def review_xlsx(r: ReviewReport, path: str | Path) -> list[Stripped]:
-    """An XLSX file: a Summary sheet (the review's summary) and an Accounts sheet (one row per account).
-
-    Returns the cells written without the control characters an XLSX file cannot hold.
-    """
+    """An XLSX file (a Summary sheet, an Accounts sheet); the cells written without characters XLSX cannot hold."""
     # openpyxl only when a workbook is asked for; its pattern of what a worksheet refuses
     from openpyxl import Workbook
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE

@@ -17,13 +17,11 @@ def tabulate(*args: Any, **kwargs: Any) -> str:
 
 
 def _import_tabulate() -> None:
-    """Import tabulate while a stand-in answers its version lookup; its ``__version__`` is looked up when read.
-
-    tabulate 0.10 sets ``__version__`` at import through importlib.metadata, whose own imports (the email
-    package, zipfile, sockets) and scan of the installed distributions were 15-20 ms of `kamrules evaluate`,
-    a tenth of its run. tabulate's own imports (html, textwrap, the optional wcwidth) do not use it; a program
-    that has loaded importlib.metadata already (the service: FastAPI does) imports tabulate as it is.
-    """
+    """Import tabulate while a stand-in answers its version lookup; its ``__version__`` is looked up when read."""
+    # tabulate 0.10 sets __version__ at import through importlib.metadata, whose own imports (the email
+    # package, zipfile, sockets) and scan of the installed distributions were 15-20 ms of `kamrules evaluate`,
+    # a tenth of its run. tabulate's own imports (html, textwrap, the optional wcwidth) do not use it; a
+    # program that has loaded importlib.metadata already (the service: FastAPI does) imports tabulate as it is.
     if "importlib.metadata" in sys.modules:
         return
     stand_in = types.ModuleType("importlib.metadata")
