@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from kamrules.cli import main
+from kamrules.render.registry import RENDERERS, _renderer
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = ROOT / "examples" / "accounts" / "meccanica-torinese.yaml"
@@ -103,10 +109,6 @@ print(t.__version__ == importlib.metadata.version("tabulate"), importlib.metadat
 
 def test_every_registered_renderer_exists() -> None:
     """Each type and renderer the registry names as text exists: they are imported only when used, a typo only then."""
-    import importlib
-
-    from kamrules.render.registry import RENDERERS, _renderer
-
     for type_name, by_format in RENDERERS.items():
         module, _, name = type_name.rpartition(".")
         assert isinstance(getattr(importlib.import_module(module), name), type), type_name
@@ -117,12 +119,6 @@ def test_every_registered_renderer_exists() -> None:
 @pytest.mark.parametrize("enabled", [True, False])
 def test_a_command_leaves_the_garbage_collector_as_it_was(tmp_path: Path, enabled: bool) -> None:
     """The collector paused while a command's modules load is on again after, and stays off if it was off."""
-    import gc
-
-    from click.testing import CliRunner
-
-    from kamrules.cli import main
-
     args = ["evaluate", str(ACCOUNT), "--rules", str(ROOT / "rules"), "--no-audit", "--format", "json"]
     was = gc.isenabled()
     (gc.enable if enabled else gc.disable)()
