@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from kamrules.cli import main
+from kamrules.render.registry import RENDERERS, _renderer
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = ROOT / "examples" / "accounts" / "meccanica-torinese.yaml"
@@ -59,6 +65,68 @@ def test_evaluate_no_audit_opens_no_log_and_reads_no_table(tmp_path: Path) -> No
     unused = ["sqlite3", "kamrules.audit.log", "kamrules.inputs.tables", "kamrules.inputs.invoices"]
     assert _loaded(*args, cwd=tmp_path, modules=unused) == (0, [])
     assert not (tmp_path / ".kamrules").exists()
+
+
+def test_evaluate_with_cached_rules_loads_no_parser(tmp_path: Path) -> None:
+    """With the rules from the cache: no rule, facts or type parser; no difflib, random, csv or hashlib."""
+    args = ["evaluate", str(ACCOUNT), "--rules", str(ROOT / "rules"), "--no-audit"]
+    unused = [
+        "kamrules.lang.facts",
+        "kamrules.lang.rules",
+        "kamrules.lang.conditions",
+        "kamrules.lang.exprtypes",
+        "difflib",
+        "random",
+        "csv",
+        "hashlib",  # OpenSSL's, 2-3 ms: the cache's entries are named by a CRC-32
+        "kamrules.render.rules",  # the output objects of `rules` and `audit` commands (dataclasses cost at import)
+        "kamrules.render.audit",
+    ]
+    assert _loaded(*args, cwd=tmp_path)[0] == 0  # the first run parses the rules and keeps them
+    assert _loaded(*args, cwd=tmp_path, modules=unused) == (0, [])
+
+
+def test_evaluate_draws_tables_without_package_metadata(tmp_path: Path) -> None:
+    """The table output loads tabulate but not importlib.metadata (tabulate's version lookup: 15-20 ms)."""
+    args = ["evaluate", str(ACCOUNT), "--rules", str(ROOT / "rules"), "--no-audit"]
+    modules = ["tabulate", "importlib.metadata", "email", "zipfile"]
+    assert _loaded(*args, cwd=tmp_path, modules=modules) == (0, ["tabulate"])
+
+
+def test_tabulate_version_still_answers() -> None:
+    """A table drawn without importlib.metadata; then tabulate still has its version and importlib.metadata is real."""
+    probe = """
+import sys
+from kamrules.render.tables import tabulate
+print(tabulate([["a", 1]], headers=["x", "y"]))
+print("importlib.metadata" in sys.modules)
+import importlib.metadata, tabulate as t
+print(t.__version__ == importlib.metadata.version("tabulate"), importlib.metadata.distribution("tabulate").name)
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.splitlines() == ["x      y", "---  ---", "a      1", "False", "True tabulate"]
+
+
+def test_every_registered_renderer_exists() -> None:
+    """Each type and renderer the registry names as text exists: they are imported only when used, a typo only then."""
+    for type_name, by_format in RENDERERS.items():
+        module, _, name = type_name.rpartition(".")
+        assert isinstance(getattr(importlib.import_module(module), name), type), type_name
+        for target in by_format.values():
+            assert callable(_renderer(target)), target
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_command_leaves_the_garbage_collector_as_it_was(tmp_path: Path, enabled: bool) -> None:
+    """The collector paused while a command's modules load is on again after, and stays off if it was off."""
+    args = ["evaluate", str(ACCOUNT), "--rules", str(ROOT / "rules"), "--no-audit", "--format", "json"]
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        assert CliRunner().invoke(main, args).exit_code == 0
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_public_api_still_imports() -> None:

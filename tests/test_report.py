@@ -157,18 +157,24 @@ def test_a_cell_that_starts_a_formula_is_neutralised(text):
     assert neutral(-2.5) == -2.5 and neutral("Acme") == "Acme"
 
 
-def test_formula_names_are_neutralised_in_csv_and_xlsx(tmp_path):
-    """Customer names from a CRM that start a formula are text in both the CSV and the XLSX output."""
+def _crm_table(tmp_path: Path, names: list[str]) -> Path:
+    """The example portfolio with the first accounts renamed to ``names``, as a CRM might export it."""
     table = tmp_path / "crm.csv"
     with open(PORTFOLIO, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    evil = ['=HYPERLINK("http://x")', "+cmd|' /C calc'!A0", "-Acme+1", "@SUM(A1)"]
-    for row, name in zip(rows, evil, strict=False):
+    for row, name in zip(rows, names, strict=False):
         row["name"] = name
     with open(table, "w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    return table
+
+
+def test_formula_names_are_neutralised_in_csv_and_xlsx(tmp_path):
+    """Customer names from a CRM that start a formula are text in both the CSV and the XLSX output."""
+    evil = ['=HYPERLINK("http://x")', "+cmd|' /C calc'!A0", "-Acme+1", "@SUM(A1)"]
+    table = _crm_table(tmp_path, evil)
     args = ("portfolio", str(table), "--rules", RULES, "--no-audit", "--quiet")
     r = _run(*args, "--format", "csv")
     assert r.exit_code == 0, r.output
@@ -179,6 +185,39 @@ def test_formula_names_are_neutralised_in_csv_and_xlsx(tmp_path):
     cells = {c for row in openpyxl.load_workbook(out)["Accounts"].iter_rows(values_only=True) for c in row}
     assert {"'" + n for n in evil} <= cells
     assert not any(isinstance(c, str) and c.startswith("=") for c in cells)
+
+
+@pytest.mark.parametrize("engine", ["columnar", "durable"])
+def test_control_characters_are_left_out_of_xlsx_with_a_warning(tmp_path, engine):
+    """XLSX cannot hold most control characters: the cells are written without them, each named on stderr."""
+    # What is left after removing them is neutralised again (BEL is not stripped as whitespace on reading).
+    names = ["Bad\x1fName", "Meccanica\x07 Torinese", "\x07=HYPERLINK(1)", "Tab\tand\nnewline stay"]
+    table = _crm_table(tmp_path, names)
+    out = tmp_path / "crm.xlsx"
+    args = ("portfolio", str(table), "--rules", RULES, "--no-audit", "--quiet", "--engine", engine)
+    r = _run(*args, "--sort", "account", "--output", str(out))
+    assert r.exit_code == 0, r.output
+    rows = list(openpyxl.load_workbook(out)["Accounts"].iter_rows(values_only=True))
+    assert [row[1] for row in rows[1:5]] == ["BadName", "Meccanica Torinese", "'=HYPERLINK(1)", names[3]]
+    ids = [row[0] for row in rows[1:4]]
+    assert r.stderr.splitlines()[:4] == [
+        f"warning: {out}: 3 cell(s) held control characters, which XLSX cannot hold; they are written without "
+        "them (the CSV, JSON and Parquet outputs keep them):",
+        f"  sheet Accounts, row 2 (account {ids[0]}), column B (Name): removed U+001F",
+        f"  sheet Accounts, row 3 (account {ids[1]}), column B (Name): removed U+0007",
+        f"  sheet Accounts, row 4 (account {ids[2]}), column B (Name): removed U+0007",
+    ]
+    csv_names = [row["name"] for row in csv.DictReader(io.StringIO(_run(*args, "--format", "csv").stdout))]
+    assert names[0] in csv_names  # the CSV keeps the name as read
+
+
+@pytest.mark.parametrize("name", ["review.xlsx", "review.csv", "review.json"])
+def test_output_into_a_missing_folder_is_a_usage_error(tmp_path, name):
+    """--output into a folder that does not exist stops before the run with exit 2 naming it (was exit 4)."""
+    target = tmp_path / "no-such-folder" / name
+    r = _run(*BASE, "--output", str(target))
+    assert r.exit_code == 2 and f"there is no folder '{target.parent}' to write it in" in r.stderr
+    assert not target.parent.exists()
 
 
 def test_html_is_one_file_without_external_references(tmp_path):

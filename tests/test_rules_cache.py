@@ -69,6 +69,20 @@ def test_the_same_rules_in_another_folder_name_their_own_files(rules: Path) -> N
     assert all(r.file.startswith(str(other)) for r in load_ruleset(other).rules)
 
 
+def test_an_entry_is_used_only_for_what_it_was_parsed_from(rules: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another folder's entry under this folder's file name (a CRC-32 collision) is a miss, never its rules."""
+    first = load_ruleset(rules)
+    other = Path(shutil.copytree(rules, rules.parent / "other"))
+    load_ruleset(other)
+    mine = rules.parent / "cache" / f"{cache.cache_key(cache.origin(str(rules), first.files))}.pickle"
+    (theirs,) = [p for p in _entries(rules) if p != mine]
+    theirs.replace(mine)
+    again = load_ruleset(rules)
+    assert again == first and all(r.file.startswith(str(rules)) for r in again.rules)
+    _no_parse(monkeypatch)
+    assert load_ruleset(rules) == first  # and the entry was written again, for this folder
+
+
 def test_a_damaged_entry_is_parsed_again(rules: Path) -> None:
     """A cut-off or garbled cache file is a miss: the rules load as parsed, and the entry is written whole."""
     first = load_ruleset(rules)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from kamrules import __version__
+from kamrules import __version__, collector_paused
 from kamrules.cli.options import KamrulesGroup
 
 # name -> "module:attribute"; the module is imported when the command is run or its help is shown.
@@ -38,7 +38,8 @@ class LazyGroup(KamrulesGroup):
         if target is None:
             return None
         module, attr = target.split(":")
-        command: Any = getattr(importlib.import_module(module), attr)
+        with collector_paused():
+            command: Any = getattr(importlib.import_module(module), attr)
         return command  # type: ignore[no-any-return]
 
 

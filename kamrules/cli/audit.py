@@ -19,7 +19,8 @@ from kamrules.cli.options import (
     write,
 )
 from kamrules.errors import EXIT_FAILED, EXIT_OK, InvalidInput, Span
-from kamrules.render.registry import AuditEntries, Checkpointed, Verified, render
+from kamrules.render.audit import AuditEntries, Checkpointed, Verified
+from kamrules.render.registry import render
 
 
 @click.group("audit")

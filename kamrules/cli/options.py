@@ -92,6 +92,12 @@ def output_option(*formats: str) -> Callable[[FC], FC]:
             ext = os.path.splitext(value)[1].lower()
             if ext not in allowed:
                 raise click.BadParameter(f"'{value}': the extension must be one of {', '.join(allowed)}", ctx, param)
+            # Before the run, not when its result is written (a missing folder was an internal error then).
+            folder = os.path.dirname(value) or "."
+            if not os.path.isdir(folder):
+                raise click.BadParameter(f"'{value}': there is no folder '{folder}' to write it in", ctx, param)
+            if not os.access(folder, os.W_OK):
+                raise click.BadParameter(f"'{value}': the folder '{folder}' is not writable", ctx, param)
             ctx.meta[FORMAT_KEY] = "table" if allowed[ext] in ("xlsx", "html", "parquet") else allowed[ext]
         return value
 

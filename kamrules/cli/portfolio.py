@@ -277,7 +277,7 @@ def _show(report: pr.ReviewReport, fmt: str, output: str | None, head: dict[str,
     if fmt == "json":
         _json(report, head, output)
     elif fmt == "xlsx":
-        from kamrules.render.export import review_xlsx  # openpyxl only when a workbook is asked for
+        from kamrules.render.export import review_xlsx, stripped_text  # openpyxl only when a workbook is asked for
 
         rv = report.review
         rows = rv.key_count() if report.view.key_only else rv.account_count()
@@ -287,7 +287,9 @@ def _show(report: pr.ReviewReport, fmt: str, output: str | None, head: dict[str,
                 "write .csv or .parquet, or --key-only"
             )
 
-        review_xlsx(report, str(output))
+        stripped = review_xlsx(report, str(output))
+        if stripped:
+            click.echo(stripped_text(str(output), stripped), err=True)
         click.echo(written_text(str(output)), err=True)
     elif fmt == "parquet":
         from kamrules.render.export import review_parquet

@@ -24,8 +24,8 @@ from kamrules.kam import load_settings, load_structure_rules
 from kamrules.lang import load_ruleset
 from kamrules.lang.diff import diff_rulesets
 from kamrules.render.checks import DeepReport
-from kamrules.render.decision import RulesChecked, RulesListing
 from kamrules.render.diff import DiffReport
+from kamrules.render.rules import RulesChecked, RulesListing
 
 
 @click.group()

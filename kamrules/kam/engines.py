@@ -9,7 +9,6 @@ stops with exit 4 at the first account where the two decisions differ.
 from __future__ import annotations
 
 import datetime as dt
-import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -73,6 +72,8 @@ class PortfolioRules:
 
     def sampling(self, accounts: Sequence[Account]) -> None:
         """Choose the accounts of this pass to cross-check: a seeded sample of ``cross_check`` (all if fewer)."""
+        import random  # only a portfolio's cross-check samples
+
         ids = [a.id for a in accounts]
         k = min(self.cross_check, len(ids))
         self._sample = set(random.Random(self._seed).sample(ids, k)) if k < len(ids) else set(ids)
@@ -88,6 +89,8 @@ class PortfolioRules:
     def evaluate_sampled(self, accounts: Sequence[Account], trace: Trace | None = None) -> list[Decision]:
         """Decisions for one batch on its own, with a seeded sample of ``cross_check`` positions in it checked."""
         # By position, not by id: a batch may name one account many times (its versions, a test's copies).
+        import random
+
         k = min(self.cross_check, len(accounts))
         return self._run(accounts, trace, picked=sorted(random.Random(self._seed).sample(range(len(accounts)), k)))
 

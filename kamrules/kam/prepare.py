@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kamrules.engine.compute import with_computed
 from kamrules.errors import InvalidInput, Problem
@@ -40,10 +40,10 @@ class Prepared:
     notes: tuple[str, ...] = ()  # note codes about how its facts were computed (render/selection.py words them)
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):
     """A table row split into its name, previous designation, table values and engine facts."""
 
+    # A NamedTuple, not a frozen dataclass: 4x cheaper to create at import, where evaluating one account pays it.
     row: AccountRow
     name: str | None
     previous_key: bool | None

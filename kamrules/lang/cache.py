@@ -1,10 +1,13 @@
-"""Parsed rule sets kept on disk, keyed by everything the parse reads, so a command skips re-parsing the YAML.
+"""Parsed rule sets kept on disk with everything the parse read, so a command skips re-parsing the YAML.
 
-The key is a SHA-256 over kamrules' version, Python's version, the name and size and modification time of
-every module that parses rules (kamrules/errors.py and kamrules/lang/, so an edited checkout is no older
-release), the folder as given (it names the files in every position) and each file's name and text. A
-changed rule is a changed text, hence another key: nothing read from the cache can be stale. Only rule sets
-that loaded without a problem are kept; an invalid folder is parsed, and reported, every time.
+An entry keeps, beside the rule set, what it was parsed from: kamrules' version, Python's version, the name
+and size and modification time of every module that parses rules (kamrules/errors.py and kamrules/lang/, so
+an edited checkout is no older release), the folder as given (it names the files in every position) and each
+file's name and text. It is used only when all of that equals the present, so nothing read from the cache
+can be stale: a changed rule is a changed text. Its file name is a CRC-32 of the same (not a cryptographic
+hash: loading OpenSSL's would cost evaluate 2-3 ms of start-up), so two folders whose names collide only take
+turns in one entry. Only rule sets that loaded without a problem are kept; an invalid folder is parsed, and
+reported, every time.
 
 ``$KAMRULES_CACHE`` is the cache folder (``off`` turns the cache off); the default is
 ``$XDG_CACHE_HOME/kamrules``, else ``~/.cache/kamrules``. A cache that cannot be read or written is a miss.
@@ -12,8 +15,8 @@ that loaded without a problem are kept; an invalid folder is parsed, and reporte
 
 from __future__ import annotations
 
+import binascii
 import contextlib
-import hashlib
 import os
 import pickle
 import sys
@@ -37,15 +40,18 @@ def cache_dir() -> Path | None:
     return Path(base) / "kamrules"
 
 
-def cache_key(directory: str, files: Sequence[tuple[str, str]]) -> str:
-    """The key of a rule set parsed from ``files`` (name, text) of ``directory`` by this kamrules."""
-    h = hashlib.sha256(f"{__version__}\0{sys.version}\0{directory}\0".encode())
-    for src in _SOURCES:
-        st = src.stat()
-        h.update(f"{src.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-    for name, text in files:
-        h.update(name.encode() + b"\0" + text.encode() + b"\0")
-    return h.hexdigest()
+Origin = tuple[str, str, tuple[tuple[str, int, int], ...], str, tuple[tuple[str, str], ...]]
+
+
+def origin(directory: str, files: Sequence[tuple[str, str]]) -> Origin:
+    """What a rule set parsed from ``files`` (name, text) of ``directory`` by this kamrules depends on."""
+    sources = tuple((src.name, st.st_size, st.st_mtime_ns) for src in _SOURCES for st in [src.stat()])
+    return (__version__, sys.version, sources, directory, tuple(files))
+
+
+def cache_key(kept: Origin) -> str:
+    """The file name of the entry for ``kept``: a CRC-32 of it, as 8 hex digits."""
+    return f"{binascii.crc32(repr(kept).encode()):08x}"
 
 
 Parse = Callable[[Callable[[str], str]], RuleSet]
@@ -60,20 +66,21 @@ def cached(directory: str, names: Sequence[str], read: Callable[[str], str], par
         files = [(name, read(name)) for name in names]
     except InvalidInput:  # the parse reports it, with every other problem of the folder
         return parse(read)
-    path = folder / f"{cache_key(directory, files)}.pickle"
+    kept = origin(directory, files)
+    path = folder / f"{cache_key(kept)}.pickle"
     try:
         with open(path, "rb") as f:
-            ruleset = pickle.load(f)
-        if isinstance(ruleset, RuleSet) and ruleset.files == tuple(files):
-            return ruleset
+            entry = pickle.load(f)
+        if isinstance(entry, tuple) and entry[0] == kept and isinstance(entry[1], RuleSet):
+            return entry[1]
     except Exception:  # a missing, damaged or unreadable entry (any error of pickle) is a miss, parsed again
         pass
     ruleset = parse(dict(files).__getitem__)
-    _keep(folder, path, ruleset)
+    _keep(folder, path, (kept, ruleset))
     return ruleset
 
 
-def _keep(folder: Path, path: Path, ruleset: RuleSet) -> None:
+def _keep(folder: Path, path: Path, entry: tuple[Origin, RuleSet]) -> None:
     """Write the entry whole (a temporary file renamed), or not at all when the folder is not writable."""
     import tempfile  # shutil and random, only when a rule set is parsed
 
@@ -84,7 +91,7 @@ def _keep(folder: Path, path: Path, ruleset: RuleSet) -> None:
         return
     try:
         with os.fdopen(fd, "wb") as f:
-            pickle.dump(ruleset, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(entry, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):

@@ -9,7 +9,6 @@ import dataclasses
 
 from kamrules.errors import Span
 from kamrules.lang.expr import Expr, ExprError, parse, refs
-from kamrules.lang.exprtypes import check_declared, check_expression
 from kamrules.lang.model import Fact
 from kamrules.lang.problems import Problems
 from kamrules.lang.source import YNode
@@ -55,6 +54,8 @@ def _expression_problem(col: Problems, node: YNode, source: str, fname: str, e: 
 
 def check_computed(facts: dict[str, Fact], nodes: dict[str, YNode], source: str, col: Problems) -> dict[str, Fact]:
     """The facts with every computed one type- and unit-checked and free of cycles; bad ones are dropped."""
+    from kamrules.lang.exprtypes import check_declared, check_expression  # only when facts.yaml is parsed
+
     bad: set[str] = set()
     for name, fact in facts.items():
         if fact.computed is None:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.lang.cache import cached
-from kamrules.lang.facts import load_facts
 from kamrules.lang.model import Fact, Rule, RuleSet
 from kamrules.lang.problems import Problems
-from kamrules.lang.rules import check_ids, parse_rule_file, rule_ids, stratify
 from kamrules.lang.source import read_text, read_yaml
 
 FACTS_FILE = "facts.yaml"
@@ -58,6 +55,10 @@ def load_ruleset_texts(files: Sequence[tuple[str, str]], directory: str | Path) 
 
 def _parse(d: Path, names: Sequence[str], read: Callable[[str], str]) -> RuleSet:
     """Every file of a rule set, facts.yaml first, checked together; all problems in one InvalidInput."""
+    # The parsers, only when the parsed-rules cache misses (lang/cache.py).
+    from kamrules.lang.facts import load_facts
+    from kamrules.lang.rules import check_ids, parse_rule_file, rule_ids, stratify
+
     col = Problems()
     files: list[tuple[str, str]] = []
     facts: dict[str, Fact] = {}
@@ -94,6 +95,8 @@ def _parse(d: Path, names: Sequence[str], read: Callable[[str], str]) -> RuleSet
 
 def ruleset_version(files: Sequence[tuple[str, str]]) -> str:
     """The version of a rule set: SHA-256 over its files' names and texts, in load order."""
+    import hashlib  # here, not at import: a rule set from the cache has its version
+
     h = hashlib.sha256()
     for fname, text in files:
         h.update(fname.encode() + b"\0" + text.encode() + b"\0")

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from kamrules.errors import Problem, Span
+from kamrules.lang.expr import did_you_mean as did_you_mean  # the one hint, for every loader
 from kamrules.lang.model import Fact, is_date
 from kamrules.lang.source import YNode, describe_value
 
 _KIND_WORDS = {"map": "a mapping", "seq": "a list", "scalar": "a single value"}
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """A 'did you mean' hint for a misspelt name, if a close one exists."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
 
 
 def fact_hint(name: str, facts: dict[str, Fact]) -> str:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from tabulate import tabulate
 
 from kamrules.audit.chain import KEY_VAR
 from kamrules.audit.checkpoint import Checkpoint
@@ -14,7 +13,34 @@ from kamrules.audit.log import Entry
 from kamrules.audit.records import Record
 from kamrules.audit.replay import Backtest, Replay
 from kamrules.audit.verify import Verification
+from kamrules.render.tables import tabulate
 from kamrules.render.words import TRACE_HEADERS, fmt, trace_rows
+
+# The output objects of the audit commands, here rather than in the registry: evaluate never makes one.
+
+
+@dataclass(frozen=True)
+class AuditEntries:
+    """What `kamrules audit list` shows: the matching entries of the decision log, oldest first."""
+
+    entries: tuple[Entry, ...]
+    more: int = 0  # matching entries left out by --limit
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What `kamrules audit verify` shows: the log that was walked and what was found."""
+
+    path: Path
+    verification: Verification
+
+
+@dataclass(frozen=True)
+class Checkpointed:
+    """What `kamrules audit checkpoint` shows: the head of a log; its JSON is the checkpoint file."""
+
+    path: Path
+    checkpoint: Checkpoint
 
 
 def entry_row(entry: Entry) -> dict[str, Any]:

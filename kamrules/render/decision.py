@@ -1,8 +1,7 @@
-"""Renderers: decisions and rule listings as tables, JSON, CSV and Markdown text. No printing here."""
+"""Renderers: decisions as tables and JSON; the JSON, CSV and table helpers of every renderer. No printing here."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -13,11 +12,11 @@ from typing import Any
 from kamrules.engine.evaluate import Decision
 from kamrules.lang.model import RuleSet
 from kamrules.render.selection import note_text, notes_text
+from kamrules.render.tables import tabulate
 from kamrules.render.words import (
     TRACE_HEADERS,
     computation_text,
     computed_comparison,
-    condition_text,
     fmt,
     trace_rows,
 )
@@ -26,13 +25,6 @@ from kamrules.render.words import (
 def to_json(data: Any) -> str:
     """Stable, readable JSON."""
     return json.dumps(data, indent=2, ensure_ascii=False, default=json_default)
-
-
-def tabulate(*args: Any, **kwargs: Any) -> str:
-    """tabulate.tabulate, imported on first use: it costs about 40 ms at start-up, and JSON output never uses it."""
-    from tabulate import tabulate as table
-
-    return table(*args, **kwargs)
 
 
 def json_default(o: Any) -> Any:
@@ -46,6 +38,8 @@ def json_default(o: Any) -> Any:
 
 def csv_text(rows: Sequence[dict[str, Any]], columns: list[str], lineterminator: str = "\r\n") -> str:
     """Rows of dicts as CSV with a header line."""
+    import csv  # only for CSV output
+
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, lineterminator=lineterminator)
     w.writeheader()
@@ -93,67 +87,6 @@ def evaluated_text(e: Evaluated) -> str:
             f"{t}\n\nrecorded as decision {i} (kamrules audit show {i})" for t, i in zip(texts, e.ids, strict=True)
         ]
     return "\n\n".join(texts) + "\n"
-
-
-@dataclass(frozen=True)
-class RulesChecked:
-    """What `kamrules rules check` shows for a valid folder."""
-
-    directory: str
-    ruleset: RuleSet
-
-
-def rules_checked_json(c: RulesChecked) -> str:
-    """The counts and the version as JSON."""
-    rs = c.ruleset
-    data = {
-        "ok": True,
-        "rules": len(rs.rules),
-        "facts": len(rs.facts),
-        "strata": rs.strata,
-        "rules_version": rs.version,
-    }
-    return to_json(data) + "\n"
-
-
-def rules_checked_text(c: RulesChecked) -> str:
-    """One line: the folder is ok, with its counts and short version."""
-    rs = c.ruleset
-    return (
-        f"{c.directory}: ok: {len(rs.rules)} rules, {len(rs.facts)} facts, {rs.strata} strata, "
-        f"version {rs.version[:12]}\n"
-    )
-
-
-@dataclass(frozen=True)
-class RulesListing:
-    """What `kamrules rules list` shows: every rule of a rule set."""
-
-    ruleset: RuleSet
-
-
-_LISTING_COLUMNS = ["id", "source", "priority", "when", "then"]
-
-
-def listing_json(listing: RulesListing) -> str:
-    """The rules with the rule-set version as JSON."""
-    return to_json({"rules_version": listing.ruleset.version, "rules": rules_rows(listing.ruleset)}) + "\n"
-
-
-def listing_csv(listing: RulesListing) -> str:
-    """Every field of every rule as CSV (csv's own CRLF line ends)."""
-    rows = rules_rows(listing.ruleset)
-    return csv_text(rows, list(rows[0]) if rows else _LISTING_COLUMNS)
-
-
-def listing_markdown(listing: RulesListing) -> str:
-    """The listing columns as a Markdown table, nothing wrapped."""
-    return table(rules_rows(listing.ruleset), _LISTING_COLUMNS, "github", None) + "\n"
-
-
-def listing_text(listing: RulesListing) -> str:
-    """The listing columns as a terminal table, wrapped at 50 characters."""
-    return table(rules_rows(listing.ruleset), _LISTING_COLUMNS, "simple", 50) + "\n"
 
 
 def decision_text(d: Decision, ruleset: RuleSet) -> str:
@@ -221,31 +154,6 @@ def _by(rule_id: str | None, ruleset: RuleSet) -> str:
     if rule_id == "default":
         return "default (no rule concluded)"
     return f"{rule_id} ({ruleset.rule(rule_id).source})"
-
-
-def rules_rows(ruleset: RuleSet) -> list[dict[str, Any]]:
-    """The rules as data for listing."""
-    rows = []
-    for r in sorted(ruleset.rules, key=lambda r: (r.file, r.line)):
-        concl = []
-        concl += [f"{k}={fmt(v)}" for k, v in r.derive]
-        if r.stage:
-            concl.append(f"stage→{r.stage}")
-        if r.structure:
-            concl.append(f"structure→{r.structure}")
-        concl += [f"action {a.id}" for a in r.actions]
-        rows.append(
-            {
-                "id": r.id,
-                "source": r.source,
-                "priority": r.priority,
-                "stratum": r.stratum,
-                "when": condition_text(r.when),
-                "then": "; ".join(concl),
-                "description": r.description,
-            }
-        )
-    return rows
 
 
 def table(

@@ -3,12 +3,16 @@
 A customer name comes from a CRM: a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a
 carriage return is read by Excel or LibreOffice as a formula (OWASP, "CSV Injection"). Such text
 cells get a leading apostrophe, which spreadsheets show as text; numbers stay numbers.
+
+A CRM's text may also hold control characters (U+0000-U+001F but tab, line feed and carriage return),
+which an XLSX file cannot (its XML does not allow them). The workbook is written with them removed
+from the cells that held them, and each such cell is returned, by sheet, row and column, to be warned of.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from kamrules.render import columns
 from kamrules.render import decision as report
@@ -25,7 +29,21 @@ __all__ = [
     "review_csv_file",
     "review_parquet",
     "review_xlsx",
+    "stripped_text",
 ]
+
+SHOWN_STRIPPED = 20  # cells named one by one in the warning; the rest are counted
+
+
+class Stripped(NamedTuple):
+    """A cell of the workbook written without the control characters its text held."""
+
+    sheet: str
+    row: int  # the sheet's row number, 1 for the first
+    column: str  # the column's letter
+    title: str  # the column's title (the Summary sheet's: the row's label)
+    account: str | None  # the account of an Accounts row
+    removed: str  # the characters removed, each once, in order
 
 
 def neutral(value: Any) -> Any:
@@ -70,20 +88,54 @@ def review_parquet(r: ReviewReport, out: str | Path | IO[bytes]) -> None:
     columns.view_frame(r.review, r.view).write_parquet(out)
 
 
-def review_xlsx(r: ReviewReport, path: str | Path) -> None:
-    """An XLSX file: a Summary sheet (the review's summary) and an Accounts sheet (one row per account)."""
-    from openpyxl import Workbook  # only when a workbook is asked for
+def review_xlsx(r: ReviewReport, path: str | Path) -> list[Stripped]:
+    """An XLSX file (a Summary sheet, an Accounts sheet); the cells written without characters XLSX cannot hold."""
+    # openpyxl only when a workbook is asked for; its pattern of what a worksheet refuses
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.utils import get_column_letter
+
+    stripped: list[Stripped] = []
+
+    def cells(sheet: str, n: int, values: list[Any], titles: list[str], account: str | None = None) -> list[Any]:
+        out = []
+        for i, v in enumerate(values):
+            if isinstance(v, str) and ILLEGAL_CHARACTERS_RE.search(v):
+                removed = "".join(dict.fromkeys(ILLEGAL_CHARACTERS_RE.findall(v)))
+                stripped.append(Stripped(sheet, n, get_column_letter(i + 1), titles[i], account, removed))
+                v = neutral(ILLEGAL_CHARACTERS_RE.sub("", v))  # what is left may start a formula
+            out.append(v)
+        return out
 
     wb = Workbook(write_only=True)
     summary = wb.create_sheet("Summary")
-    summary.append(["Portfolio review", neutral(str(r.meta.get("file", "")))])
-    summary.append(["Rules", neutral(r.rules), neutral(r.review.rules_version)])
-    for label, text in summary_items(r.review, r.meta):
-        summary.append([label, neutral(text)])
+    lines = [
+        ["Portfolio review", neutral(str(r.meta.get("file", "")))],
+        ["Rules", neutral(r.rules), neutral(r.review.rules_version)],
+        *([label, neutral(text)] for label, text in summary_items(r.review, r.meta)),
+    ]
+    for n, line in enumerate(lines, 1):
+        summary.append(cells("Summary", n, line, [str(line[0])] * len(line)))
     sheet = wb.create_sheet("Accounts")
     names, rows = accounts_table(r)
-    titles = Columns(r.facts)
-    sheet.append([titles.title(c) for c in names])
-    for row in rows:
-        sheet.append([row[c] for c in names])
+    titles = [Columns(r.facts).title(c) for c in names]
+    sheet.append(cells("Accounts", 1, titles, titles))
+    for n, row in enumerate(rows, 2):
+        sheet.append(cells("Accounts", n, [row[c] for c in names], titles, str(row.get("account", ""))))
     wb.save(str(path))
+    return stripped
+
+
+def stripped_text(path: str, stripped: list[Stripped]) -> str:
+    """The warning that cells of the workbook ``path`` were written without their control characters."""
+    lines = [
+        f"warning: {path}: {len(stripped):,} cell(s) held control characters, which XLSX cannot hold; "
+        "they are written without them (the CSV, JSON and Parquet outputs keep them):"
+    ]
+    for s in stripped[:SHOWN_STRIPPED]:
+        where = f"sheet {s.sheet}, row {s.row}" + (f" (account {s.account})" if s.account else "")
+        chars = ", ".join(f"U+{ord(c):04X}" for c in s.removed)
+        lines.append(f"  {where}, column {s.column} ({s.title}): removed {chars}")
+    if len(stripped) > SHOWN_STRIPPED:
+        lines.append(f"  and {len(stripped) - SHOWN_STRIPPED:,} more")
+    return "\n".join(lines)

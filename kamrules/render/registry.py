@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kamrules.audit.checkpoint import Checkpoint
     from kamrules.audit.log import Entry
-    from kamrules.audit.verify import Verification
     from kamrules.errors import KamrulesError
+    from kamrules.render.audit import AuditEntries, Checkpointed, Verified
 
-__all__ = ["RENDERERS", "AuditEntries", "Checkpointed", "Verified", "render"]
+__all__ = ["RENDERERS", "render"]
 
 Renderer = Callable[[Any], str]
 
@@ -61,30 +58,6 @@ def _error_text(err: KamrulesError) -> str:
 
 
 # ---------------------------------------------------------------------------- audit
-
-
-@dataclass(frozen=True)
-class AuditEntries:
-    """What `kamrules audit list` shows: the matching entries of the decision log, oldest first."""
-
-    entries: tuple[Entry, ...]
-    more: int = 0  # matching entries left out by --limit
-
-
-@dataclass(frozen=True)
-class Verified:
-    """What `kamrules audit verify` shows: the log that was walked and what was found."""
-
-    path: Path
-    verification: Verification
-
-
-@dataclass(frozen=True)
-class Checkpointed:
-    """What `kamrules audit checkpoint` shows: the head of a log; its JSON is the checkpoint file."""
-
-    path: Path
-    checkpoint: Checkpoint
 
 
 def _entries_text(a: AuditEntries) -> str:
@@ -183,9 +156,11 @@ def _test_report_json(r: Any) -> str:
 # ---------------------------------------------------------------------------- the registry
 
 # "module.Type" -> format -> "module:function" (a bare name is a function of this module).
+_AUDIT = "kamrules.render.audit"
 _DECISION = "kamrules.render.decision"
 _HTML = "kamrules.render.html"
 _REVIEW = "kamrules.render.review"
+_RULES = "kamrules.render.rules"
 
 RENDERERS: Mapping[str, Mapping[str, str]] = {
     "kamrules.errors.KamrulesError": {
@@ -202,9 +177,9 @@ RENDERERS: Mapping[str, Mapping[str, str]] = {
         "json": f"{_DECISION}:evaluated_json",
         "html": f"{_HTML}:evaluated_html",
     },
-    f"{_DECISION}.RulesChecked": {
-        "table": f"{_DECISION}:rules_checked_text",
-        "json": f"{_DECISION}:rules_checked_json",
+    f"{_RULES}.RulesChecked": {
+        "table": f"{_RULES}:rules_checked_text",
+        "json": f"{_RULES}:rules_checked_json",
     },
     "kamrules.render.diff.DiffReport": {
         "table": "kamrules.render.diff:diff_text",
@@ -214,11 +189,11 @@ RENDERERS: Mapping[str, Mapping[str, str]] = {
         "table": "kamrules.render.checks:report_text",
         "json": "kamrules.render.checks:report_json",
     },
-    f"{_DECISION}.RulesListing": {
-        "table": f"{_DECISION}:listing_text",
-        "json": f"{_DECISION}:listing_json",
-        "csv": f"{_DECISION}:listing_csv",
-        "markdown": f"{_DECISION}:listing_markdown",
+    f"{_RULES}.RulesListing": {
+        "table": f"{_RULES}:listing_text",
+        "json": f"{_RULES}:listing_json",
+        "csv": f"{_RULES}:listing_csv",
+        "markdown": f"{_RULES}:listing_markdown",
     },
     "kamrules.engine.explain.Explanation": {
         "table": "_explanation_text",
@@ -233,10 +208,10 @@ RENDERERS: Mapping[str, Mapping[str, str]] = {
         "html": f"{_HTML}:review_html",
     },
     f"{_REVIEW}.AbcReport": {"table": f"{_REVIEW}:abc_text", "json": f"{_REVIEW}:abc_json"},
-    f"{__name__}.AuditEntries": {"table": "_entries_text", "json": "_entries_json"},
-    f"{__name__}.Checkpointed": {"table": "_checkpointed_text", "json": "_checkpointed_json"},
+    f"{_AUDIT}.AuditEntries": {"table": "_entries_text", "json": "_entries_json"},
+    f"{_AUDIT}.Checkpointed": {"table": "_checkpointed_text", "json": "_checkpointed_json"},
     "kamrules.audit.log.Entry": {"table": "_entry_text", "json": "_entry_json"},
-    f"{__name__}.Verified": {"table": "_verified_text", "json": "_verified_json"},
+    f"{_AUDIT}.Verified": {"table": "_verified_text", "json": "_verified_json"},
     "kamrules.audit.replay.Replay": {"table": "_replay_text", "json": "_dict_json"},
     "kamrules.audit.replay.Backtest": {"table": "_backtest_text", "json": "_dict_json"},
     "kamrules.scenarios.simulate.Timeline": {"table": "_timeline_text", "json": "_timeline_json"},

@@ -14,7 +14,6 @@ from json.encoder import encode_basestring as _quote  # what json.dumps(ensure_a
 from typing import Any
 
 import polars as pl
-from tabulate import tabulate
 
 from kamrules.kam import AbcRow, ComputedAbc, Settings
 from kamrules.kam.abc import AbcResult
@@ -25,6 +24,7 @@ from kamrules.render import designation
 from kamrules.render.columns import json_rows, view_frame
 from kamrules.render.overview import overview
 from kamrules.render.rows import Columns, View
+from kamrules.render.tables import tabulate
 from kamrules.render.words import percent
 
 __all__ = ["AbcReport", "JsonStream", "ReviewReport", "review_json"]

@@ -10,10 +10,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tabulate import tabulate
-
 from kamrules.kam.review import AccountResult, PortfolioReview
 from kamrules.lang.model import Fact
+from kamrules.render.tables import tabulate
 from kamrules.render.words import fixed, fmt, percent
 
 __all__ = [

@@ -10,7 +10,8 @@ import orjson
 from kamrules.engine.explain import Explanation
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.lang.model import RuleSet
-from kamrules.render.decision import Evaluated, evaluated_dicts, json_default, rules_rows
+from kamrules.render.decision import Evaluated, evaluated_dicts, json_default
+from kamrules.render.rules import rules_rows
 
 MEDIA_TYPE = "application/json"
 VERSION_HEADER = "kamrules-rules-version"
