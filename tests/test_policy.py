@@ -29,24 +29,18 @@ def invoices(tmp_path: Path, lines: list[str]) -> Path:
     return path
 
 
+def _q3_traces(path):
+    """Each account's whole decision in the 2026Q3 review of the invoice lines at ``path``, by account."""
+    args = ["--period", "2026Q3", "--rules", RULES, "--format", "json", "--no-audit", "--traces"]
+    r = run("portfolio", path, "--transactions", *args)
+    assert r.exit_code == 0, r.output
+    return {a["account"]: a for a in json.loads(r.stdout)["accounts"]}
+
+
 def test_hundredfold_growth_is_an_observation_not_an_error(tmp_path):
     """A quarterly revenue from 10.77 to 1,192.97 (growth 109.77, beyond the fact's range) reviews with exit 0."""
     f = invoices(tmp_path, ["C1,2026-05-10,10.77,1,I1", "C1,2026-08-10,1192.97,100,I2", "C2,2026-08-11,50,5,I3"])
-    r = run(
-        "portfolio",
-        f,
-        "--transactions",
-        "--period",
-        "2026Q3",
-        "--rules",
-        RULES,
-        "--format",
-        "json",
-        "--no-audit",
-        "--traces",
-    )
-    assert r.exit_code == 0, r.output
-    acc = {a["account"]: a for a in json.loads(r.stdout)["accounts"]}
+    acc = _q3_traces(f)
     growth = acc["C1"]["decision"]["computed"]["revenue_growth"]
     assert growth["inputs"] == {"revenue": 1192.97, "revenue_previous": 10.77} and round(growth["value"], 2) == 109.77
 
@@ -54,21 +48,7 @@ def test_hundredfold_growth_is_an_observation_not_an_error(tmp_path):
 def test_first_ever_order_has_no_growth_rate_and_says_so(tmp_path):
     """An account whose first line is in the period has no revenue_growth and the note first-order."""
     f = invoices(tmp_path, ["C1,2026-05-10,100,10,I1", "C1,2026-08-10,120,12,I2", "C2,2026-08-11,50,5,I3"])
-    r = run(
-        "portfolio",
-        f,
-        "--transactions",
-        "--period",
-        "2026Q3",
-        "--rules",
-        RULES,
-        "--format",
-        "json",
-        "--no-audit",
-        "--traces",
-    )
-    assert r.exit_code == 0, r.output
-    acc = {a["account"]: a for a in json.loads(r.stdout)["accounts"]}
+    acc = _q3_traces(f)
     c2, c1 = (acc[a]["decision"]["computed"]["revenue_growth"] for a in ("C2", "C1"))
     assert c2["value"] is None and c2["missing"] == {"reason": "missing", "of": "revenue_previous"}
     assert "first-order" in acc["C2"]["notes"] and "first-order" not in acc["C1"]["notes"]
