@@ -76,7 +76,7 @@ def test_evaluate_answers_what_the_command_line_answers(http, rules_dir, tmp_pat
 def test_batch_gives_each_account_its_own_decision(http):
     """A batch's decisions are those of the accounts sent one by one, in order, each recorded."""
     docs = [as_json(p) for p in sorted((ROOT / "examples" / "accounts").glob("*.yaml"))]
-    r = http.post(f"/v1/evaluate/batch?as_of={AS_OF}", json={"accounts": docs})
+    r = http.post(f"/v1/evaluate/batch?as_of={AS_OF}&detail=full", json={"accounts": docs})
     assert r.status_code == 200
     batch = r.json()
     assert batch["count"] == len(docs)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from kamrules.engine.evaluate import conflict_order
 from kamrules.engine.explain import Explanation
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.lang.model import RuleSet
 from kamrules.render.decision import Evaluated, evaluated_dicts, json_default, rules_rows
+from kamrules.render.selection import note_text
+
+if TYPE_CHECKING:
+    import polars as pl
 
 MEDIA_TYPE = "application/json"
 VERSION_HEADER = "kamrules-rules-version"
@@ -36,6 +42,51 @@ def decision_document(e: Evaluated) -> dict[str, Any]:
 def batch_document(e: Evaluated) -> dict[str, Any]:
     """A batch's decisions, each as `evaluate --format json` gives one, under the version they were made with."""
     return {"rules_version": e.ruleset.version, "count": len(e.decisions), "decisions": evaluated_dicts(e)}
+
+
+def compact_batch(frame: pl.DataFrame, ids: Sequence[str], notes: Sequence[Sequence[str]], ruleset: RuleSet) -> str:
+    """A batch's compact answer: each decision without its per-condition reasons (kam/scale.py's frame).
+
+    ``frame``: decision_frame's columns with `derived_by`; each account's account, name, decision id,
+    key account, stage, structure, actions (id and the rules that took them), derived facts with the rule
+    that set each, fired rules and notes, as the full document says them. `audit show` gives the rest.
+    """
+    takers: dict[str, list[str]] = {}  # action id → the rules that take it, in conflict order
+    for r in sorted(ruleset.rules, key=conflict_order):
+        for a in r.actions:
+            takers.setdefault(a.id, []).append(r.id)
+    c = {k: frame[k].to_list() for k in _FRAME_KEYS}
+    derived, by = frame["derived"].to_list(), frame["derived_by"].to_list()
+    out = []
+    for i, fired in enumerate(c["fired"]):
+        done = set(fired)
+        values, rules = derived[i] or {}, by[i] or {}
+        out.append(
+            {
+                "account": c["account"][i],
+                "name": c["name"][i],
+                "decision_id": ids[i],
+                "key_account": values.get("key_account"),
+                "stage": {
+                    "current": c["stage_current"][i],
+                    "recommended": c["stage_recommended"][i],
+                    "move": c["move"][i],
+                    "rule": c["stage_rule"][i],
+                },
+                "structure": {"recommended": c["structure"][i], "rule": c["structure_rule"][i]}
+                if c["structure"][i]
+                else None,
+                "actions": [{"id": a, "rules": [r for r in takers[a] if r in done]} for a in c["actions"][i]],
+                "derived": {k: {"value": values[k], "rule": r} for k, r in rules.items() if r is not None},
+                "fired": fired,
+                "notes": [note_text(n) for n in notes[i]],
+            }
+        )
+    return compact({"rules_version": ruleset.version, "count": len(out), "detail": "compact", "decisions": out})
+
+
+_FRAME_KEYS: tuple[str, ...] = ("account", "name", "stage_current", "stage_recommended", "move", "stage_rule")
+_FRAME_KEYS += ("structure", "structure_rule", "actions", "fired")
 
 
 def explained(explanation: Explanation, decision_id: str) -> str:

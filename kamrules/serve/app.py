@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,6 +34,12 @@ from kamrules.serve.service import Answer, NotRecorded, Service
 logger = logging.getLogger("kamrules.serve")
 FOLLOW_EVERY_S = 1.0  # besides each request's own look at the shared file
 OPEN_PATHS = ("/healthz", "/readyz")  # health probes answer without the token
+Detail = Literal["compact", "full"]
+DETAIL = Query(
+    "compact",
+    description="compact: each decision without its per-condition reasons (`GET /v1/decisions/{id}` has them); "
+    "full: each as `kamrules evaluate --format json`.",
+)
 AS_OF = Query(None, description="Review date (YYYY-MM-DD; default today): computed facts read it as `as_of`.")
 
 
@@ -117,9 +123,9 @@ def _routes(app: FastAPI, service: Service) -> None:
         return _json(await service.evaluate(await _body(request, limit), as_of, batch=False))
 
     @app.post("/v1/evaluate/batch", openapi_extra=_account_body(_BATCH), responses=_ERRORS, tags=["decisions"])
-    async def evaluate_batch(request: Request, as_of: dt.date | None = AS_OF) -> Response:
-        """Several accounts → their decisions, evaluated together."""
-        return _json(await service.evaluate(await _body(request, limit), as_of, batch=True))
+    async def evaluate_batch(request: Request, as_of: dt.date | None = AS_OF, detail: Detail = DETAIL) -> Response:
+        """Several accounts → their decisions, evaluated together: compact by default, `detail=full` with reasons."""
+        return _json(await service.batch(await _body(request, limit), as_of, full=detail == "full"))
 
     @app.post("/v1/explain", openapi_extra=_account_body(_ACCOUNT), responses=_ERRORS, tags=["decisions"])
     async def explain(request: Request, as_of: dt.date | None = AS_OF) -> Response:

@@ -36,19 +36,24 @@ TABLE_TYPES = {
 }
 
 
-class _NotPlain(Exception):
+class NotPlain(Exception):
     """The body is JSON that the fast reading cannot take as it is (a duplicate key, NaN)."""
 
 
 def _pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(items)
     if len(out) != len(items):
-        raise _NotPlain
+        raise NotPlain
     return out
 
 
 def _constant(_name: str) -> Any:
-    raise _NotPlain
+    raise NotPlain
+
+
+def plain_json(text: str | bytes) -> Any:
+    """Parsed JSON; NotPlain for a duplicate key, NaN or an infinity (json.JSONDecodeError for invalid JSON)."""
+    return json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
 
 
 def _text(body: bytes) -> str:
@@ -93,10 +98,10 @@ def read_body(body: bytes, read: Reader) -> list[Account]:
     text = _text(body)
     fast = Problems()
     try:
-        data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+        data = plain_json(text)
     except json.JSONDecodeError as e:
         raise InvalidInput.at(Span(BODY, e.lineno, e.colno), f"invalid JSON: {e.msg}", code="json") from None
-    except _NotPlain:
+    except NotPlain:
         fast.add(Span(BODY), "duplicate key, NaN or infinity in the JSON body", expected="plain JSON", code="json")
     else:
         accounts = read(_node(data), fast)

@@ -14,11 +14,15 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kamrules.audit import log as audit
 from kamrules.audit import store
 from kamrules.engine import Decision
 from kamrules.lang import RuleSet
+
+if TYPE_CHECKING:
+    import polars as pl
 
 COMMAND = "serve"
 # Decisions one transaction takes at most, so a burst of batches cannot hold the write lock for long.
@@ -27,11 +31,18 @@ MAX_PER_COMMIT = 20_000
 
 @dataclass(frozen=True)
 class Part:
-    """Decisions made with one rule set, of one kind ("account" or "portfolio")."""
+    """Decisions made with one rule set, of one kind ("account" or "portfolio"): Decisions, or a frame of them."""
 
     decisions: tuple[Decision, ...]
     ruleset: RuleSet
     kind: str = "account"
+    frame: pl.DataFrame | None = None
+    """A compact decision frame (audit/frames.py), recorded as a Parquet block, instead of ``decisions``."""
+
+    @property
+    def size(self) -> int:
+        """How many decisions."""
+        return len(self.decisions) if self.frame is None else self.frame.height
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,7 @@ class _Job:
 
     @property
     def size(self) -> int:
-        return sum(len(p.decisions) for p in self.parts)
+        return sum(p.size for p in self.parts)
 
 
 class DecisionLog:
@@ -95,15 +106,19 @@ class DecisionLog:
 
     def _commit(self, jobs: list[_Job]) -> None:
         first = next((p.ruleset for job in jobs for p in job.parts), None)
+        ids: list[str] = []
         try:
-            if first is None:
-                ids: list[str] = []
-            else:
+            if first is not None:
                 with audit.Recorder(self.path, first, COMMAND, at_once=True) as rec:
                     for decisions, ruleset, kind in _blocks(jobs):
                         # The run's own rule set is stored once; another (a reload, the portfolio rules) too.
-                        rec.add(decisions, None if ruleset is first else ruleset, kind)
-                ids = rec.ids
+                        rs = None if ruleset is first else ruleset
+                        if isinstance(decisions, list):
+                            done = len(rec.ids)
+                            rec.add(decisions, rs, kind)
+                            ids.extend(rec.ids[done:])
+                        else:
+                            ids.extend(rec.add_frame(decisions, rs, kind).to_list())
         except Exception as e:  # every waiting request learns that its decisions were not recorded
             for job in jobs:
                 job.done.set_exception(e)
@@ -114,15 +129,23 @@ class DecisionLog:
             start += job.size
 
 
-def _blocks(jobs: list[_Job]) -> list[tuple[list[Decision], RuleSet, str]]:
+Block = tuple["list[Decision] | pl.DataFrame", RuleSet, str]
+
+
+def _blocks(jobs: list[_Job]) -> list[Block]:
     """The waiting decisions as log blocks: neighbouring parts of one rule set and kind in one block."""
     # Each block is a transaction and a disk sync of its own: sixteen requests waiting make one block, not
-    # sixteen. The order is kept, so the ids still come back in the order the decisions were sent.
-    blocks: list[tuple[list[Decision], RuleSet, str]] = []
+    # sixteen. The order is kept, so the ids still come back in the order the decisions were sent. A frame
+    # is a block of its own (Parquet).
+    blocks: list[Block] = []
     for job in jobs:
         for p in job.parts:
-            if blocks and blocks[-1][1] is p.ruleset and blocks[-1][2] == p.kind:
-                blocks[-1][0].extend(p.decisions)
+            if p.frame is not None:
+                blocks.append((p.frame, p.ruleset, p.kind))
+                continue
+            last = blocks[-1] if blocks else None
+            if last is not None and isinstance(last[0], list) and last[1] is p.ruleset and last[2] == p.kind:
+                last[0].extend(p.decisions)
             else:
                 blocks.append((list(p.decisions), p.ruleset, p.kind))
     return blocks
