@@ -106,10 +106,6 @@ class Recorder:
             raise ValueError(f"not a compact decision frame of rule set {rs.version[:12]}: {problem}")
         first = self.count
         slices = [frame.slice(offset, frames.FRAME_BLOCK) for offset in range(0, frame.height, frames.FRAME_BLOCK)]
-        if len(slices) == 1:  # one block (a service's batch): nothing to overlap, no thread to start
-            data = frames.encode(frame)
-            self._block(data, sha256(data), frame.height, 4, rs, kind)
-            return frames.decision_ids(self.run, first, frame.height)
         # The next block is encoded while this one is written: polars and SQLite both release the GIL, and
         # writing (WAL, fsync) is mostly waiting on the disk. At most two encoded blocks are held at a time.
         with ThreadPoolExecutor(max_workers=1) as pool:

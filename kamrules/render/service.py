@@ -26,11 +26,12 @@ def compact(data: Any) -> str:
     """JSON without indentation, for documents of many decisions."""
     try:
         # orjson writes a decision's document in a fifth of json's time. It would write NaN as null, but
-        # no document has one (facts and computed facts are finite); an integer beyond 64 bits it cannot
-        # write at all, and json does.
+        # no document has one (facts and computed facts are finite); an integer beyond 64 bits or a lone
+        # surrogate it cannot write at all, and json does.
         return orjson.dumps(data, default=json_default).decode()
     except orjson.JSONEncodeError:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=json_default)
+        # Escaped to ASCII: a lone surrogate (a "\ud800" in the request, quoted back in a problem) is no UTF-8.
+        return json.dumps(data, separators=(",", ":"), default=json_default)
 
 
 def decision_document(e: Evaluated) -> dict[str, Any]:

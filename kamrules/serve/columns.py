@@ -51,10 +51,11 @@ def batch_frame(body: bytes, ruleset: RuleSet, origin: str) -> pl.DataFrame:
 
 def accounts_frame(accounts: list[Account], ruleset: RuleSet) -> pl.DataFrame:
     """Checked accounts as the frame ``batch_frame`` gives."""
-    return account_frame(ruleset, accounts).with_columns(
+    return account_frame(ruleset, accounts).select(
         pl.Series("account", [a.id for a in accounts], dtype=pl.String),
         pl.Series("name", [a.name for a in accounts], dtype=pl.String),
         pl.Series("origin", [a.origin for a in accounts], dtype=pl.String),
+        *ruleset.facts,
     )
 
 
@@ -103,7 +104,7 @@ def plain_frame(body: bytes, ruleset: RuleSet, origin: str) -> pl.DataFrame | No
                 if k not in keys
             ),
         ]
-    )
+    ).select("account", "name", "origin", *declared)
 
 
 def _column(name: str, values: list[Any], fact: Fact) -> pl.Series | None:

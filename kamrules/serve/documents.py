@@ -53,7 +53,28 @@ def _constant(_name: str) -> Any:
 
 def plain_json(text: str | bytes) -> Any:
     """Parsed JSON; NotPlain for a duplicate key, NaN or an infinity (json.JSONDecodeError for invalid JSON)."""
-    return json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+    data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+    escaped = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    if "\\u" in escaped and not _unicode(data):
+        lone = _LONE_SURROGATE.search(escaped)
+        raise json.JSONDecodeError(
+            "a \\u escape of half a surrogate pair is no character", escaped, lone.start() if lone else 0
+        )
+    return data
+
+
+# A \uD800-\uDFFF escape that is not one half of a pair: JSON lets it through, UTF-8 cannot hold it.
+_LONE_SURROGATE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<![0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def _unicode(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _text(body: bytes) -> str:

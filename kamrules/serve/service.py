@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kamrules.audit import log as audit
+from kamrules.audit import replay
 from kamrules.engine import Decision, explain
 from kamrules.engine.compute import reviewing_on
 from kamrules.errors import InvalidInput
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MiB = 1 << 20
-BATCH_CROSS_CHECK = 20
+BATCH_CROSS_CHECK = 4
 """Accounts of each batch that durable_rules decides too, at seeded positions, to check the columnar plan."""
 logger = logging.getLogger("kamrules.serve")
 
@@ -172,7 +173,7 @@ class Service:
 
     async def decision(self, decision_id: str) -> Answer:
         """GET /v1/decisions/{id}: a recorded decision, as `kamrules audit show --format json`."""
-        entry = await self.run(audit.show, self.config.audit_db, decision_id)
+        entry = await self.run(_shown, self.config.audit_db, decision_id)
         return Answer(render(entry, "json"), entry.rules_version)
 
 
@@ -187,6 +188,11 @@ def reload_logged(rules: Rules) -> Reloaded:
         raise
     logger.info(words.reload_log_line(done.previous, done.current))
     return done
+
+
+def _shown(path: Path, decision_id: str) -> audit.Entry:
+    # As `kamrules audit show`: a compact record's firings are recomputed from the recorded facts and rule text.
+    return replay.traced(path, audit.show(path, decision_id))
 
 
 def _day(day: dt.date | None) -> dt.date:
