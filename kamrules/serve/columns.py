@@ -92,19 +92,16 @@ def plain_frame(body: bytes, ruleset: RuleSet, origin: str) -> pl.DataFrame | No
         columns.append(column)
     n = len(items)
     place = pl.int_range(n, eager=True).cast(pl.String)
-    return pl.DataFrame(
+    have = pl.DataFrame(
         [
             pl.Series("account", ids, dtype=pl.String),
             pl.Series("name", names, dtype=pl.String),
             (f"{origin} accounts[" + place + "]").alias("origin"),
             *columns,
-            *(
-                pl.repeat(None, n, dtype=DTYPES[f.type], eager=True).alias(k)
-                for k, f in declared.items()
-                if k not in keys
-            ),
         ]
-    ).select("account", "name", "origin", *declared)
+    )
+    absent = [pl.lit(None, dtype=DTYPES[f.type]).alias(k) for k, f in declared.items() if k not in keys]
+    return have.with_columns(absent).select("account", "name", "origin", *declared)
 
 
 def _column(name: str, values: list[Any], fact: Fact) -> pl.Series | None:

@@ -54,18 +54,18 @@ def _constant(_name: str) -> Any:
 def plain_json(text: str | bytes) -> Any:
     """Parsed JSON; NotPlain for a duplicate key, NaN or an infinity (json.JSONDecodeError for invalid JSON)."""
     data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
-    escaped = text if isinstance(text, str) else text.decode("utf-8", "replace")
-    if "\\u" in escaped and not _unicode(data):
-        lone = _LONE_SURROGATE.search(escaped)
-        raise json.JSONDecodeError(
-            "a \\u escape of half a surrogate pair is no character", escaped, lone.start() if lone else 0
-        )
+    raw = text.encode() if isinstance(text, str) else text
+    if _SURROGATE.search(raw) and not _unicode(data):  # an escape of a surrogate: rare, then checked
+        at = _LONE_SURROGATE.search(raw)
+        message = "a \\u escape of half a surrogate pair is no character"
+        raise json.JSONDecodeError(message, raw.decode("utf-8", "replace"), at.start() if at else 0)
     return data
 
 
 # A \uD800-\uDFFF escape that is not one half of a pair: JSON lets it through, UTF-8 cannot hold it.
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile(
-    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<![0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<![0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 )
 
 
