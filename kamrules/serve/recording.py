@@ -7,6 +7,7 @@ sync serves many requests. A request waits for the commit of its own decisions a
 
 from __future__ import annotations
 
+import os
 import queue
 import sqlite3
 import threading
@@ -62,10 +63,11 @@ class DecisionLog:
         self.path = path
         with store.connect(path, write=True):  # creates the log (or fails) before the first request
             pass
-        # SQLite checkpoints the write-ahead log whenever its last connection closes, as each transaction's
-        # does; an idle reader held for the service's life makes a commit cost one append, not a checkpoint.
-        self._keeper = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        self._keeper.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        # The writer keeps its connection (opening one and closing it cost more than a small commit, and the
+        # last connection's close checkpoints the write-ahead log); it opens the log again when the file at
+        # the path is another one (moved, replaced, removed), so nothing is written to a file no longer there.
+        self._conn: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="kamrules-decision-log", daemon=True)
         self._thread.start()
@@ -85,7 +87,6 @@ class DecisionLog:
         """Commit what is queued, then stop the writer."""
         self._jobs.put(None)
         self._thread.join()
-        self._keeper.close()
 
     def _run(self) -> None:
         stop = False
@@ -103,13 +104,26 @@ class DecisionLog:
             stop = job is None
             if jobs:
                 self._commit(jobs)
+        if self._conn is not None:
+            self._conn.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        """The writer's connection to the file at the log's path now (opened again if that is another file)."""
+        if self._conn is not None and _identity(self.path) == self._file:
+            return self._conn
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._conn = store.open_log(self.path, write=True)  # a problem (InvalidInput) if it cannot be
+        self._file = _identity(self.path)
+        return self._conn
 
     def _commit(self, jobs: list[_Job]) -> None:
         first = next((p.ruleset for job in jobs for p in job.parts), None)
         ids: list[str] = []
         try:
             if first is not None:
-                with audit.Recorder(self.path, first, COMMAND, at_once=True) as rec:
+                with audit.Recorder(self.path, first, COMMAND, at_once=True, conn=self._connection()) as rec:
                     for decisions, ruleset, kind in _blocks(jobs):
                         # The run's own rule set is stored once; another (a reload, the portfolio rules) too.
                         rs = None if ruleset is first else ruleset
@@ -120,6 +134,9 @@ class DecisionLog:
                         else:
                             ids.extend(rec.add_frame(decisions, rs, kind).to_list())
         except Exception as e:  # every waiting request learns that its decisions were not recorded
+            if self._conn is not None:  # and the next commit starts on a new connection
+                self._conn.close()
+                self._conn = None
             for job in jobs:
                 job.done.set_exception(e)
             return
@@ -127,6 +144,14 @@ class DecisionLog:
         for job in jobs:
             job.done.set_result(ids[start : start + job.size])
             start += job.size
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 Block = tuple["list[Decision] | pl.DataFrame", RuleSet, str]

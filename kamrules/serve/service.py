@@ -2,7 +2,8 @@
 
 Each request takes the rules version being served once, at its start, and does all its work on it;
 the decisions are recorded before the response is made. The work runs in the service's own worker
-threads, each with its own Evaluators (kamrules.serve.rules.evaluator), never in the event loop.
+threads, each with its own Evaluators (kamrules.serve.rules.evaluator); a single evaluation (under a
+millisecond) runs in the event loop's thread, with that thread's own Evaluator.
 """
 
 from __future__ import annotations
@@ -136,7 +137,10 @@ class Service:
     async def evaluate(self, body: bytes, day: dt.date | None, batch: bool) -> Answer:
         """POST /v1/evaluate and /v1/evaluate/batch."""
         loaded = self.rules.current
-        decisions, notes = await self.run(_decide, loaded, body, _day(day), batch, self.config.cross_check)
+        args = (loaded, body, _day(day), batch, self.config.cross_check)
+        # One account is decided in the event loop's thread: the hand-over to a worker and back cost more CPU
+        # than it saved (the GIL lets one thread decide at a time either way; serve_cpu.py, docs/serve.md).
+        decisions, notes = _decide(*args) if not batch else await self.run(_decide, *args)
         ids = await self.record([Part(tuple(decisions), loaded.ruleset)])
         shown = Evaluated(tuple(decisions), loaded.ruleset, tuple(ids), tuple(notes))
         if not batch:  # one decision's JSON takes less time (0.03 ms) than the hand-over to a worker thread
