@@ -38,6 +38,12 @@ from kamrules.serve.run import collect_less
 from kamrules.serve.service import BATCH_CROSS_CHECK
 
 
+def record_frame(path: Path, ruleset: Any, frame: Any) -> list[str]:
+    """A frame recorded as the service's log writer records it: one transaction, committed."""
+    with audit.Recorder(path, ruleset, "serve", at_once=True) as rec:
+        return rec.add_frame(frame).to_list()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch-size", type=int, default=1000)
@@ -76,8 +82,9 @@ def main() -> None:
                 engines,
                 True,
             )
-            with audit.Recorder(Path(tmp) / "c.db", loaded.ruleset, "serve", at_once=True) as rec:
-                ids = step("record (frame)", rec.add_frame, frame.select(COLUMNS)).to_list()
+            ids = step(
+                "record (frame, committed)", record_frame, Path(tmp) / "c.db", loaded.ruleset, frame.select(COLUMNS)
+            )
             codes = [(n,) if n else () for n in notes.to_list()]
             text = step("answer JSON", words.compact_batch, frame, ids, codes, loaded.ruleset)
         for _ in range(args.runs + 1 if args.detail == "full" else 0):  # the first run compiles and warms: left out
