@@ -171,3 +171,15 @@ def test_a_lone_surrogate_escape_is_a_422_not_a_500(http):
         )
     pair = {"account": "A1", "name": "x\U0001f600", "facts": {"stage": "pre-KAM"}}  # both halves: a character
     assert http.post("/v1/evaluate/batch", content=json.dumps({"accounts": [pair]})).status_code == 200
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches())
+def test_a_plain_single_account_is_taken_only_as_the_node_reading_would(docs):
+    """POST /v1/evaluate takes a plainly right document as it is (documents.plain_account), or reads it node by
+    node; what it takes is the account the node reading gives."""
+    for doc in docs:
+        body = json.dumps(doc).encode()
+        account = serve_documents.plain_account(json.loads(body), RULES, "one")
+        if account is not None:
+            assert [account] == serve_documents.read_body(body, serve_documents.account_reader(RULES, "one"))

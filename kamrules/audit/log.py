@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import sqlite3
@@ -44,6 +45,11 @@ def head(conn: sqlite3.Connection) -> tuple[int, str]:
 
 
 # ---------------------------------------------------------------------------- recording
+
+
+@functools.lru_cache(maxsize=16)  # a service's commits store the same rule set again and again (60 KB of JSON)
+def _files_text(files: tuple[tuple[str, str], ...]) -> str:
+    return canonical([list(f) for f in files])
 
 
 class Recorder:
@@ -145,7 +151,7 @@ class Recorder:
                 if ruleset is not None:
                     conn.execute(
                         "INSERT OR IGNORE INTO rulesets(version, files) VALUES (?, ?)",
-                        (ruleset.version, canonical([list(f) for f in ruleset.files])),
+                        (ruleset.version, _files_text(ruleset.files)),
                     )
                 seq, prev = head(conn)
                 text = canonical(header)

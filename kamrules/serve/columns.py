@@ -18,7 +18,6 @@ from kamrules.lang import Account, RuleSet
 from kamrules.lang.model import Fact
 from kamrules.serve import documents
 
-ACCOUNT_KEYS = frozenset(("account", "name", "facts"))
 # The Python types JSON gives that a fact type takes as they are (bool is not an int here: type() is exact).
 _TYPES: dict[str, frozenset[type]] = {
     "number": frozenset((int, float)),
@@ -68,7 +67,7 @@ def plain_frame(body: bytes, ruleset: RuleSet, origin: str) -> pl.DataFrame | No
     if type(data) is not dict or data.keys() != {"accounts"} or type(data["accounts"]) is not list:
         return None
     items: list[Any] = data["accounts"]
-    if not items or any(type(i) is not dict or not i.keys() <= ACCOUNT_KEYS for i in items):
+    if not items or any(type(i) is not dict or not i.keys() <= documents.ACCOUNT_KEYS for i in items):
         return None
     ids = [i.get("account") for i in items]
     names = [i.get("name") for i in items]

@@ -20,6 +20,7 @@ from typing import Any
 
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.lang import Account, Problems, RuleSet, YNode, account_from_node, read_yaml
+from kamrules.lang.problems import check_value
 
 BODY = "request body"
 # A body with a problem is read again as YAML to find its lines and columns: about 3 ms per KiB.
@@ -154,6 +155,47 @@ def account_reader(ruleset: RuleSet, origin: str) -> Reader:
         return [account] if account is not None else []
 
     return read
+
+
+def read_account(body: bytes, ruleset: RuleSet, origin: str) -> list[Account]:
+    """One account document: a plainly right one taken as it is, any other read with its problems' places."""
+    try:
+        account = plain_account(plain_json(body), ruleset, origin)
+    except (ValueError, NotPlain):  # invalid JSON or UTF-8, a duplicate key, NaN: read_body says where
+        account = None
+    return [account] if account is not None else read_body(body, account_reader(ruleset, origin))
+
+
+def plain_account(data: Any, ruleset: RuleSet, origin: str) -> Account | None:
+    """The Account of a parsed document without a problem, or None when it needs reading node by node.
+
+    Every value is checked as account_from_node checks it (lang.check_value; ISO date text for a date fact
+    becomes the date); anything else (a numeric id, an unknown fact, a bad value) is left to that reading.
+    """
+    if type(data) is not dict or not data.keys() <= ACCOUNT_KEYS:
+        return None
+    acc, name, given = data.get("account"), data.get("name"), data.get("facts")
+    if type(acc) is not str or not acc.strip() or not acc.isprintable() or type(given) is not dict:
+        return None
+    if "name" in data and type(name) is not str:
+        return None
+    facts: dict[str, Any] = {}
+    for key, value in given.items():
+        fact = ruleset.facts.get(key)
+        if fact is None or not fact.given:
+            return None
+        if fact.type == "date" and type(value) is str and _ISO_DATE.match(value):
+            try:
+                value = dt.date.fromisoformat(value)
+            except ValueError:
+                return None
+        if check_value(fact, value) is not None:
+            return None
+        facts[key] = value
+    return Account(acc, facts, name, origin)
+
+
+ACCOUNT_KEYS = frozenset(("account", "name", "facts"))
 
 
 def batch_reader(ruleset: RuleSet, origin: str) -> Reader:

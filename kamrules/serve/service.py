@@ -205,9 +205,10 @@ def _day(day: dt.date | None) -> dt.date:
 def _decide(
     loaded: Loaded, body: bytes, day: dt.date, batch: bool, cross_check: int
 ) -> tuple[list[Decision], list[tuple[str, ...]]]:
-    reader = documents.batch_reader if batch else documents.account_reader
-    origin = "POST /v1/evaluate" + ("/batch" if batch else "")
-    accounts = documents.read_body(body, reader(loaded.ruleset, origin))
+    if batch:
+        accounts = documents.read_body(body, documents.batch_reader(loaded.ruleset, "POST /v1/evaluate/batch"))
+    else:
+        accounts = documents.read_account(body, loaded.ruleset, "POST /v1/evaluate")
     if not batch:  # one account: durable_rules, the engine of record
         ev = evaluator(loaded, day)
         prepared = kam_context.prepare(ev, accounts, loaded.settings)
