@@ -183,3 +183,14 @@ def test_a_plain_single_account_is_taken_only_as_the_node_reading_would(docs):
         account = serve_documents.plain_account(json.loads(body), RULES, "one")
         if account is not None:
             assert [account] == serve_documents.read_body(body, serve_documents.account_reader(RULES, "one"))
+
+
+def test_an_empty_batch_and_a_numeric_id_take_the_node_reading_and_answer(http, tmp_path):
+    """No accounts: count 0, nothing recorded. A numeric id reads as in a full batch."""
+    r = http.post("/v1/evaluate/batch", json={"accounts": []})
+    assert r.status_code == 200 and r.json()["count"] == 0 and r.json()["decisions"] == []
+    assert not audit.count_decisions(tmp_path / "audit.sqlite")
+    body = '{"accounts": [{"account": 7.50, "facts": {"stage": "pre-KAM"}}]}'
+    (short,) = http.post("/v1/evaluate/batch", content=body).json()["decisions"]
+    (full,) = http.post("/v1/evaluate/batch?detail=full", content=body).json()["decisions"]
+    assert short["account"] == full["account"] == "7.5"
