@@ -329,12 +329,12 @@ def test_cli_cross_check_exits_4_on_a_planted_difference(monkeypatch):
         return [[r for r in f if not r.startswith("quadrant-")] for f in firings]
 
     monkeypatch.setattr(RulePlan, "firings", planted)
-    # JSON is written account by account: the plan's firings are what it checks
+    # JSON with --traces is written account by account: the plan's firings are what it checks
     args = ["portfolio", str(ROOT / "examples/portfolio.csv"), "--rules", str(ROOT / "rules"), "--no-audit", "--quiet"]
-    r = _cli([*args, "--format", "json"])
+    r = _cli([*args, "--format", "json", "--traces"])
     assert r.exit_code == 4, r.output[-2000:]
     assert "decided account '" in r.output and "only durable_rules ['quadrant-" in r.output
-    assert _cli([*args, "--format", "json", "--cross-check", "0"]).exit_code == 0  # unchecked, it goes through
+    assert _cli([*args, "--format", "json", "--traces", "--cross-check", "0"]).exit_code == 0  # unchecked: goes through
 
 
 def test_cli_cross_check_of_the_review_on_columns_exits_4(monkeypatch):

@@ -221,3 +221,59 @@ def test_a_csv_file_is_written_as_the_csv_on_standard_output(tmp_path: Path) -> 
     finally:
         columns.SLICE = old
     assert out.read_text(encoding="utf-8").rstrip("\n") == printed.rstrip("\n")
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".parquet"])
+def test_workbooks_and_parquet_from_columns_hold_what_durable_rules_writes(suffix: str, tmp_path: Path) -> None:
+    """--output FILE.xlsx / FILE.parquet from the review on columns has the cells account by account gives."""
+    import polars as pl
+    from openpyxl import load_workbook
+
+    args = [str(ROOT / "examples" / "portfolio.csv"), "--rules", str(RULES), "--no-audit", "--sort", "revenue"]
+    read: dict[str, Any] = {}
+    for engine in ("durable", "columnar"):
+        out = tmp_path / f"{engine}{suffix}"
+        _portfolio(*args, "--engine", engine, "--output", str(out))
+        if suffix == ".parquet":
+            read[engine] = pl.read_parquet(out).to_dicts()
+        else:
+            book = load_workbook(out, read_only=True)
+            read[engine] = {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in book.worksheets}
+    assert read["durable"] == read["columnar"]
+    rows = read["columnar"] if suffix == ".parquet" else read["columnar"]["Accounts"][1:]
+    assert len(rows) == 30
+
+
+def test_a_review_longer_than_an_excel_sheet_is_refused_before_writing(tmp_path: Path, monkeypatch: Any) -> None:
+    """More accounts than an XLSX sheet holds: exit 2 naming the limit and the formats that hold them."""
+    from click.testing import CliRunner
+
+    from kamrules.cli import main
+    from kamrules.cli import portfolio as command
+
+    monkeypatch.setattr(command, "XLSX_ROWS", 30)  # the example's 30 accounts and the title row do not fit
+    out = tmp_path / "review.xlsx"
+    args = ["portfolio", str(ROOT / "examples" / "portfolio.csv"), "--rules", str(RULES), "--no-audit"]
+    r = CliRunner().invoke(main, [*args, "--output", str(out)])
+    assert r.exit_code == 2 and "holds at most 29 accounts and this review has 30" in r.output
+    assert not out.exists()
+    assert CliRunner().invoke(main, [*args, "--output", str(out), "--key-only"]).exit_code == 0
+
+
+@pytest.mark.parametrize("view", [["--all"], ["--top", "1", "--key-only", "--sort", "name"]])
+def test_the_html_report_on_columns_is_the_one_account_by_account(view: list[str]) -> None:
+    """HTML from the review on columns (Pareto curves from its ABC analysis) is the per-account page."""
+    import re
+
+    from click.testing import CliRunner
+
+    from kamrules.cli import main
+
+    args = ["portfolio", str(ROOT / "examples" / "portfolio.csv"), "--rules", str(RULES), "--no-audit", "--quiet"]
+    pages = []
+    for engine in ("durable", "columnar"):
+        r = CliRunner().invoke(main, [*args, "--format", "html", "--engine", engine, *view], catch_exceptions=False)
+        assert r.exit_code == 0, r.output[-2000:]
+        pages.append(re.sub(r"\b[0-9a-f]{12}\b", "RUN", r.stdout))  # the run id differs
+    assert pages[0] == pages[1]
+    assert pages[1].count("<polyline") == 4  # a Pareto curve for each metric

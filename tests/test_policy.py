@@ -32,7 +32,19 @@ def invoices(tmp_path: Path, lines: list[str]) -> Path:
 def test_hundredfold_growth_is_an_observation_not_an_error(tmp_path):
     """A quarterly revenue from 10.77 to 1,192.97 (growth 109.77, beyond the fact's range) reviews with exit 0."""
     f = invoices(tmp_path, ["C1,2026-05-10,10.77,1,I1", "C1,2026-08-10,1192.97,100,I2", "C2,2026-08-11,50,5,I3"])
-    r = run("portfolio", f, "--transactions", "--period", "2026Q3", "--rules", RULES, "--format", "json", "--no-audit")
+    r = run(
+        "portfolio",
+        f,
+        "--transactions",
+        "--period",
+        "2026Q3",
+        "--rules",
+        RULES,
+        "--format",
+        "json",
+        "--no-audit",
+        "--traces",
+    )
     assert r.exit_code == 0, r.output
     acc = {a["account"]: a for a in json.loads(r.stdout)["accounts"]}
     growth = acc["C1"]["decision"]["computed"]["revenue_growth"]
@@ -42,7 +54,19 @@ def test_hundredfold_growth_is_an_observation_not_an_error(tmp_path):
 def test_first_ever_order_has_no_growth_rate_and_says_so(tmp_path):
     """An account whose first line is in the period has no revenue_growth and the note first-order."""
     f = invoices(tmp_path, ["C1,2026-05-10,100,10,I1", "C1,2026-08-10,120,12,I2", "C2,2026-08-11,50,5,I3"])
-    r = run("portfolio", f, "--transactions", "--period", "2026Q3", "--rules", RULES, "--format", "json", "--no-audit")
+    r = run(
+        "portfolio",
+        f,
+        "--transactions",
+        "--period",
+        "2026Q3",
+        "--rules",
+        RULES,
+        "--format",
+        "json",
+        "--no-audit",
+        "--traces",
+    )
     assert r.exit_code == 0, r.output
     acc = {a["account"]: a for a in json.loads(r.stdout)["accounts"]}
     c2, c1 = (acc[a]["decision"]["computed"]["revenue_growth"] for a in ("C2", "C1"))
@@ -104,7 +128,7 @@ def test_one_potential_estimator_for_evaluate_and_portfolio(tmp_path):
     table = tmp_path / "t.csv"
     table.write_text("account,revenue,revenue_previous,attractiveness,share_of_wallet\nC1,110,100,6,0.9\n")
     one = json.loads(run("evaluate", acc, "--rules", RULES, "--no-audit", "--format", "json").stdout)["given"]
-    doc = json.loads(run("portfolio", table, "--rules", RULES, "--no-audit", "--format", "json").stdout)
+    doc = json.loads(run("portfolio", table, "--rules", RULES, "--no-audit", "--format", "json", "--traces").stdout)
     many = doc["accounts"][0]["decision"]["given"]
     assert one["potential_score"] == many["potential_score"] == round((0.6 + 0.6) / 2, 6)
     assert one["potential_confidence"] == many["potential_confidence"] == round(2 / 3, 6)
@@ -175,5 +199,5 @@ def test_continuity_keeps_last_periods_key_account_ahead_of_an_equal_newcomer(tm
     # equal revenue: A and B both class A; a third, small account keeps the ABC curve honest
     table.write_text("account,revenue,previous_key_account\nA,1000,false\nB,1000,true\nC,10,false\n")
     doc = json.loads(run("portfolio", table, "--rules", rules, "--format", "json", "--no-audit").stdout)
-    keys = [a["account"] for a in doc["accounts"] if a["decision"]["key_account"]]
+    keys = [a["account"] for a in doc["accounts"] if a["key_account"]]
     assert keys == ["B"] and [e["account"] for e in doc["summary"]["review"]["kept"]] == ["B"]

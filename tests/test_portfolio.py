@@ -50,7 +50,7 @@ def _check_review(doc: dict) -> dict:
 
 def test_portfolio_account_table_json():
     """The account table example names new, kept and lost key accounts with reasons and an advanced structure."""
-    r = _run("portfolio", PORTFOLIO, "--rules", RULES, "--format", "json")
+    r = _run("portfolio", PORTFOLIO, "--rules", RULES, "--format", "json", "--traces")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
     review = _check_review(doc)
@@ -183,7 +183,9 @@ def test_portfolio_no_audit_records_nothing(tmp_path):
 
 def test_abc_rank_and_shares_become_facts():
     """Each metric's ABC rank, share and cumulative share reach the rules as facts beside the class."""
-    doc = json.loads(_run("portfolio", PORTFOLIO, "--rules", RULES, "--format", "json", "--no-audit").stdout)
+    doc = json.loads(
+        _run("portfolio", PORTFOLIO, "--rules", RULES, "--format", "json", "--no-audit", "--traces").stdout
+    )
     for acc in doc["accounts"]:
         given, abc = acc["decision"]["given"], acc["abc"]["revenue"]
         assert given["abc_revenue_rank"] == abc["rank"]
@@ -241,7 +243,7 @@ def test_portfolio_from_xlsx_invoice_lines(tmp_path):
         )
     book = tmp_path / "invoices.xlsx"
     wb.save(book)
-    args = [*Q3_INVOICE_ARGS, "--no-audit"]
+    args = [*Q3_INVOICE_ARGS, "--no-audit", "--traces"]
     from_csv = json.loads(_run("portfolio", INVOICES, *args).stdout)
     from_xlsx = json.loads(_run("portfolio", str(book), *args).stdout)
     assert from_xlsx["summary"]["review"] == from_csv["summary"]["review"]
@@ -298,7 +300,7 @@ def test_portfolio_regions_counts_distinct_regions_of_key_accounts(tmp_path):
         w.writerows({**row, "region": f"R{i % 7}"} for i, row in enumerate(rows))
     doc = json.loads(_run("portfolio", str(table), "--rules", RULES, "--format", "json", "--no-audit").stdout)
     region = {row["account"]: f"R{i % 7}" for i, row in enumerate(rows)}
-    keys = {region[a["account"]] for a in doc["accounts"] if a["decision"]["key_account"]}
+    keys = {region[a["account"]] for a in doc["accounts"] if a["key_account"]}
     assert 1 < len(keys) == doc["summary"]["portfolio_facts"]["portfolio_regions"]
     plain = json.loads(_run("portfolio", PORTFOLIO, "--rules", RULES, "--format", "json", "--no-audit").stdout)
     assert "portfolio_regions" not in plain["summary"]["portfolio_facts"]

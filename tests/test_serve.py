@@ -112,6 +112,9 @@ def test_portfolio_reviews_an_uploaded_table_as_the_command_line_does(http, rule
     rows = list(csv.DictReader(table.read_text(encoding="utf-8").splitlines()))
     as_rows = http.post(f"/v1/portfolio?as_of={AS_OF}", json=rows)  # the same table as JSON rows
     assert as_rows.json()["accounts"] == served["accounts"]
+    traced = http.post(f"/v1/portfolio?as_of={AS_OF}&traces=true", json=rows).json()  # as --traces
+    expected = cli_json("portfolio", str(table), "--rules", str(rules_dir), "--no-audit", "--traces")
+    assert traced["accounts_as"] == "traces" and traced["accounts"] == expected["accounts"]
 
 
 def test_bad_values_are_422_with_the_problems_of_the_command_line(http):

@@ -35,8 +35,11 @@ from kamrules.render import review as pr
 from kamrules.render.rows import SORT_FIELDS, View
 from kamrules.render.words import rules_source_text, written_text
 
-ON_COLUMNS = ("table", "markdown", "csv")
-"""The formats a columnar review writes from its account table (JSON and HTML show every account's provenance)."""
+XLSX_ROWS = 1_048_576
+"""The most rows an Excel sheet has."""
+
+ON_COLUMNS = ("table", "markdown", "csv", "json", "html", "xlsx", "parquet")
+"""The formats a columnar review writes from its account table (--traces needs every account's decision)."""
 
 if TYPE_CHECKING:
     from kamrules.kam.frame_review import ColumnReview
@@ -88,6 +91,12 @@ def engine_options(f: Any) -> Any:
     help="Order of the account lists (numbers largest first, rank smallest first); default: rank, revenue.",
 )
 @click.option("--all", "show_all", is_flag=True, help="Everything: every new/kept/lost account and every account.")
+@click.option(
+    "--traces",
+    is_flag=True,
+    help="JSON: every account's whole decision (facts, ABC shares, potential, each rule's conditions) "
+    "instead of its row; about 6 KB an account. One account's: kamrules audit explain ACCOUNT --run RUN.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar on stderr.")
 @engine_options
 @audit_db_option
@@ -106,6 +115,7 @@ def portfolio_cmd(
     key_only: bool,
     sort: str | None,
     show_all: bool,
+    traces: bool,
     quiet: bool,
     engine: str,
     cross_check: int,
@@ -118,6 +128,8 @@ def portfolio_cmd(
     """
     if not transactions and (period or previous):
         raise click.UsageError("--period and --previous apply to --transactions only")
+    if traces and output_format(output, fmt) != "json":
+        raise click.UsageError("--traces applies to the JSON format only")
 
     ruleset = load_ruleset(rules_dir)
     settings = load_settings(rules_dir)
@@ -127,32 +139,31 @@ def portfolio_cmd(
     with contextlib.ExitStack() as stack:
         path = stack.enter_context(input_file(file))
         stream, done, meta = None, None, None
-        if engine == "columnar" and not transactions and fmt in ON_COLUMNS:
+        if engine == "columnar" and not transactions and fmt in ON_COLUMNS and not traces:
             done, meta = _on_columns(path, columns, ruleset, settings, structure_rules, cross_check)
         if done is None:
             rows, before, meta = read_review_input(path, transactions, period, previous, columns, review_date())
         log = None if no_audit else stack.enter_context(audit.Recorder(audit.db_path(audit_db), ruleset, "portfolio"))
+        # The log's own run id, so that `audit explain ACCOUNT --run RUN` finds the run the report names.
+        run_id = log.run[:12] if log else uuid.uuid4().hex[:12]
+        head = {
+            "input": meta,
+            "rules": {"path": source.path, "origin": source.origin},
+            "rules_version": ruleset.version,
+            "settings": settings.to_dict(),
+            "run": run_id if log else None,
+            "accounts_as": "traces" if traces else "rows",
+        }
         if done is not None:
             rv = done.review
             if log:
                 log.add_frame(done.decisions)
             done = None  # the decision frame is recorded: the report needs only the review
         else:
-            if fmt == "json":  # written while accounts are evaluated, so no run holds the whole document in memory
-                head = {
-                    "input": meta,
-                    "rules": {"path": source.path, "origin": source.origin},
-                    "rules_version": ruleset.version,
-                    "settings": settings.to_dict(),
-                }
-                stream = _json_stream(stack, output, head)
-            bar = None
-            if sys.stderr.isatty() and not quiet:
-                bar = stack.enter_context(
-                    click.progressbar(length=len(rows), label="Evaluating accounts", file=sys.stderr)
-                )
+            # With --traces, JSON is written while accounts are evaluated, so no run holds the whole document.
+            stream = _json_stream(stack, output, head) if traces else None
             run = _Rows(ruleset, settings, structure_rules, engine, cross_check)
-            rv = run.review(rows, before, log, stream, bar.update if bar else None)
+            rv = run.review(rows, before, log, stream, _progress(stack, len(rows), quiet))
         if log and rv.structure.decision:
             log.add([rv.structure.decision], structure_rules, kind="portfolio")
         if stream:
@@ -161,10 +172,16 @@ def portfolio_cmd(
         if output:
             click.echo(written_text(output), err=True)
         return
-    # The log's own run id, so that `audit explain ACCOUNT --run RUN` finds the run the report names.
-    run_id = log.run[:12] if log else uuid.uuid4().hex[:12]
     view = View(top, key_only, sort, show_all)
-    _show(pr.ReviewReport(rv, meta or {}, ruleset.facts, view, rules_source_text(source), run_id), fmt, output)
+    _show(pr.ReviewReport(rv, meta or {}, ruleset.facts, view, rules_source_text(source), run_id), fmt, output, head)
+
+
+def _progress(stack: contextlib.ExitStack, length: int, quiet: bool) -> Any:
+    """A progress bar's update on a terminal's stderr (None when quiet or not a terminal)."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    bar = stack.enter_context(click.progressbar(length=length, label="Evaluating accounts", file=sys.stderr))
+    return bar.update
 
 
 @dataclass(frozen=True)
@@ -246,9 +263,29 @@ def _json_stream(stack: contextlib.ExitStack, output: str | None, head: dict[str
     return pr.JsonStream(put, head)
 
 
-def _show(report: pr.ReviewReport, fmt: str, output: str | None) -> None:
-    if fmt == "xlsx":
+def _json(report: pr.ReviewReport, head: dict[str, Any], output: str | None) -> None:
+    """The JSON document, every account as its row, to stdout or to --output a slice of rows at a time."""
+    if output is None:
+        pr.review_json(report, head, lambda part: click.echo(part, nl=False))  # bytes go to stdout as they are
+        return
+    with open(output, "wb") as f:
+        pr.review_json(report, head, f.write)
+    click.echo(written_text(output), err=True)
+
+
+def _show(report: pr.ReviewReport, fmt: str, output: str | None, head: dict[str, Any]) -> None:
+    if fmt == "json":
+        _json(report, head, output)
+    elif fmt == "xlsx":
         from kamrules.render.export import review_xlsx  # openpyxl only when a workbook is asked for
+
+        rv = report.review
+        rows = rv.key_count() if report.view.key_only else rv.account_count()
+        if rows >= XLSX_ROWS:  # Excel opens no sheet longer than that (the title row is one)
+            raise click.UsageError(
+                f"an XLSX sheet holds at most {XLSX_ROWS - 1:,} accounts and this review has {rows:,}: "
+                "write .csv or .parquet, or --key-only"
+            )
 
         review_xlsx(report, str(output))
         click.echo(written_text(str(output)), err=True)

@@ -243,8 +243,8 @@ class AbcResult(Sequence[AbcRow]):
         }
 
     def _account_list(self) -> Any:
-        acc = self._accounts
-        return acc.tolist() if isinstance(acc, np.ndarray) else acc
+        acc = self._accounts  # a list, a numpy array or a polars column (abc_frame.py)
+        return acc if isinstance(acc, list) else acc.tolist() if isinstance(acc, np.ndarray) else acc.to_list()
 
     def _row(self, k: int) -> AbcRow:
         acc = self._accounts[int(self._order[k])]

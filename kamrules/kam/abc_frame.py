@@ -95,4 +95,6 @@ def classify_units(
     _check_cuts(a_cut, b_cut)
     # Each id's place in id order: polars sorts strings by UTF-8 bytes, which is code point order, Python's order.
     pos = (accounts.rank("ordinal").cast(pl.Int64) - 1).to_numpy()
-    return _classify(accounts.to_list(), originals, ints, scale, a_cut, b_cut, pos)
+    # The ids stay a polars column: as a list they would be a million Python strings per metric, and a
+    # review reads only the rows it shows (AbcResult turns the column into a list only when all are read).
+    return _classify(accounts, originals, ints, scale, a_cut, b_cut, pos)

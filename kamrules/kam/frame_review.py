@@ -102,7 +102,7 @@ def review_facts(
     known = bool(facts[PREVIOUS].is_not_null().any())
     conc = ff.concentration
     rv = PortfolioReview(results, ff.metrics, conc, pfacts, structure, settings, ruleset.version, known, chosen, table)
-    rv = replace(rv, resolve=resolve)
+    rv = replace(rv, resolve=resolve, abc=ff.abc)
     return ColumnReview(rv, decisions)
 
 

@@ -29,7 +29,7 @@ The sentences a person reads about the review are in kamrules/render/designation
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -142,6 +142,14 @@ class PortfolioReview:
     # (kam/frame_review.py); then `accounts` holds the key accounts and `resolve` makes any other one's result.
     table: pl.DataFrame | None = field(default=None, compare=False)
     resolve: Callable[[list[str]], list[AccountResult]] | None = field(default=None, compare=False, repr=False)
+    abc: Mapping[str, Sequence[AbcRow]] | None = field(default=None, compare=False, repr=False)  # on columns
+
+    def ranked_abc(self, metric: str) -> Sequence[AbcRow]:
+        """Every account's ABC row of one metric, in rank order (on columns, each row made when it is read)."""
+        if self.abc is not None:
+            return self.abc.get(metric, [])
+        rows = (a.prepared.abc[metric] for a in self.accounts if a.prepared and metric in a.prepared.abc)
+        return sorted(rows, key=lambda r: r.rank)
 
     def by_status(self, status: str) -> list[AccountResult]:
         """The accounts that are new, kept or lost key accounts, in input order."""

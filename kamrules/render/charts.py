@@ -19,8 +19,7 @@ W, H, PAD = 320, 200, 30
 
 def pareto_points(rv: PortfolioReview, metric: str) -> list[tuple[float, float]]:
     """The Pareto curve of one metric: (share of accounts, cumulative share of the metric), from (0, 0)."""
-    rows = sorted((a.prepared.abc[metric] for a in rv.accounts if a.prepared and metric in a.prepared.abc),
-                  key=lambda r: r.rank)  # fmt: skip
+    rows = rv.ranked_abc(metric)
     n = len(rows)
     if n == 0:
         return []

@@ -11,7 +11,7 @@ import csv
 import functools
 import io
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 import polars as pl
@@ -19,7 +19,16 @@ import polars as pl
 from kamrules.kam.review import PortfolioReview
 from kamrules.render.rows import View, review_rows
 
-__all__ = ["FORMULA_STARTS", "account_schema", "csv_text", "ordered_frame", "table_schema", "view_frame"]
+__all__ = [
+    "FORMULA_STARTS",
+    "account_schema",
+    "csv_text",
+    "json_rows",
+    "ordered_frame",
+    "table_schema",
+    "view_frame",
+    "write_csv",
+]
 
 # A text cell starting so is run as a formula by a spreadsheet (render/export.py:neutral).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -69,12 +78,15 @@ def ordered_frame(frame: pl.DataFrame, sort: str | None) -> pl.DataFrame:
     return frame.sort([missing, key, pl.col("account")], maintain_order=True)
 
 
-def view_frame(rv: PortfolioReview, view: View) -> pl.DataFrame:
-    """The account rows a view lists (key accounts only with --key-only, in --sort order), typed."""
+def view_frame(rv: PortfolioReview, view: View, notes: bool = False) -> pl.DataFrame:
+    """The account rows a view lists (key accounts only with --key-only, in --sort order), typed; notes if asked."""
     if rv.table is not None:
-        frame = rv.table.drop("notes")
+        frame = rv.table if notes else rv.table.drop("notes")
     else:
         frame = pl.DataFrame(review_rows(rv), schema=account_schema(rv.metrics))
+        if notes:
+            codes = pl.Series("notes", [list(a.notes) for a in rv.accounts], dtype=pl.List(pl.String))
+            frame = frame.with_columns(codes)
     if view.key_only:
         frame = frame.filter(pl.col("key_account"))
     return ordered_frame(frame, view.sort)
@@ -148,3 +160,18 @@ def write_csv(frame: pl.DataFrame, out: IO[bytes]) -> None:
         cells = pl.DataFrame([_cells(part, c) for c in part.columns])
         # every cell is already as the csv module writes it, quotes included: polars only joins them
         cells.write_csv(out, include_header=False, quote_style="never", line_terminator="\n")
+
+
+def json_rows(frame: pl.DataFrame) -> Iterator[bytes]:
+    """The rows as JSON objects, a slice of rows at a time: one a line, a comma after each but the last.
+
+    Empty text is null, as JSON says "missing".
+    """
+    for start in range(0, frame.height, SLICE):
+        part = frame.slice(start, SLICE)
+        text = [c for c, t in part.schema.items() if t == pl.String and c != "account"]
+        part = part.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in text)
+        buf = io.BytesIO()
+        part.write_ndjson(buf)
+        # A newline inside a value is written escaped, so each newline ends a row.
+        yield (b",\n" if start else b"") + buf.getvalue().rstrip(b"\n").replace(b"\n", b",\n")

@@ -13,6 +13,7 @@ from kamrules.engine import Decision
 from kamrules.kam import selection as sel
 from kamrules.kam.review import DESIGNATION_FACTS, AccountResult, PortfolioReview, designation_reasons
 from kamrules.kam.settings import Settings
+from kamrules.render.rows import STATUSES, View, status_group
 from kamrules.render.words import fmt, trace_text
 
 __all__ = [
@@ -84,14 +85,24 @@ def _designation_facts(d: Decision) -> dict[str, Any]:
     return {f: known[f] for f in DESIGNATION_FACTS if f in known}
 
 
-def summary(rv: PortfolioReview) -> dict[str, Any]:
-    """The review, the concentration figures and the structure recommendation."""
-    review = {s: [review_entry(a, rv.settings) for a in rv.by_status(s)] for s in ("new", "kept", "lost")}
+def summary(rv: PortfolioReview, view: View | None = None) -> dict[str, Any]:
+    """The review, the concentration figures and the structure recommendation.
+
+    New, kept and lost: every one, in input order; with a ``view``, those it shows, as the text report.
+    """
+    review = {}
+    for s in STATUSES:
+        if view is None:
+            chosen = rv.by_status(s)
+        else:
+            chosen = rv.results_of([r["account"] for r in status_group(rv, s, view)[0]])
+        review[s] = [review_entry(a, rv.settings) for a in chosen]
     return {
         "accounts": rv.account_count(),
         "key_accounts": rv.key_count(),
         "previous_designation_known": rv.previous_known,
         "selection": dict(rv.selection),
+        "review_counts": {s: rv.status_count(s) for s in STATUSES},
         "review": review,
         "concentration": {m: c.to_dict() for m, c in rv.concentration.items()},
         "portfolio_facts": dict(rv.portfolio_facts),
@@ -99,9 +110,9 @@ def summary(rv: PortfolioReview) -> dict[str, Any]:
     }
 
 
-def trailer(rv: PortfolioReview) -> dict[str, Any]:
+def trailer(rv: PortfolioReview, view: View | None = None) -> dict[str, Any]:
     """The parts of the JSON document that follow the streamed accounts."""
-    return {"metrics": list(rv.metrics), "summary": summary(rv)}
+    return {"metrics": list(rv.metrics), "summary": summary(rv, view)}
 
 
 def counts(rv: PortfolioReview) -> dict[str, int]:

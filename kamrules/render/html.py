@@ -22,7 +22,7 @@ from kamrules.render.decision import Evaluated
 from kamrules.render.explain import explanation_text
 from kamrules.render.overview import summary_items
 from kamrules.render.review import ReviewReport
-from kamrules.render.rows import STATUSES, Columns, cell, displayed, key_accounts, ordered, review_rows
+from kamrules.render.rows import STATUSES, Columns, cell, displayed, key_accounts, ordered, review_rows, status_group
 from kamrules.render.selection import selection_text
 from kamrules.render.words import fmt, percent, threshold
 
@@ -114,29 +114,31 @@ def _key_rows(r: ReviewReport, rows: list[dict[str, Any]]) -> list[dict[str, Any
     return out
 
 
-def _groups(r: ReviewReport, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    by_id = {a.decision.account: a for a in r.review.accounts}
+def _groups(r: ReviewReport) -> list[dict[str, Any]]:
     out = []
     for status in STATUSES:
-        group = ordered([x for x in rows if x["review"] == status], r.view.sort, "revenue")
-        shown = group if r.view.all else group[: r.view.top]
-        entries = [(x["account"], x["name"], cell("revenue", x["revenue"]), designation.short_why(by_id[x["account"]]))
-                   for x in shown]  # fmt: skip
-        out.append({"status": status, "count": len(group), "entries": entries, "more": len(group) - len(shown)})
+        shown, count = status_group(r.review, status, r.view)
+        results = r.review.results_of([x["account"] for x in shown])
+        entries = [(x["account"], x["name"], cell("revenue", x["revenue"]), designation.short_why(a))
+                   for x, a in zip(shown, results, strict=True)]  # fmt: skip
+        out.append({"status": status, "count": count, "entries": entries, "more": count - len(shown)})
     return out
 
 
 def review_html(r: ReviewReport) -> str:
     """The portfolio review as one self-contained HTML page."""
     rv = r.review
-    rows = review_rows(rv)
-    keys = [x for x in rows if x["key_account"]]
+    keys = review_rows(rv, {"key_account": True})
     cols = Columns(r.facts)
     pareto = [
         (m, pareto_svg(m, pareto_points(rv, m), percent(c.top20_share, 1) if c.top20_share is not None else "n/a"))
         for m, c in rv.concentration.items()
     ]
-    listed = ordered([x for x in rows if x["key_account"] or not r.view.key_only], r.view.sort, None)
+    # Every account's row only when the page lists them all (--all): a review on columns has a million.
+    listed = []
+    if r.view.all:
+        listed = ordered(review_rows(rv, {"key_account": True} if r.view.key_only else None), r.view.sort, None)
+    all_count = len(keys) if r.view.key_only else rv.account_count()
     return _page(
         "portfolio.html.j2",
         title=f"Portfolio review of {r.meta.get('file', 'the portfolio')}",
@@ -156,13 +158,11 @@ def review_html(r: ReviewReport) -> str:
         flow=_flow(keys),
         quadrants=_quadrants(keys, r.facts),
         key_titles=[(c, cols.title(c)) for c in KEY_COLUMNS],
-        key_rows=_key_rows(r, rows),
-        groups=_groups(r, rows),
+        key_rows=_key_rows(r, keys),
+        groups=_groups(r),
         structure=designation.structure_lines(rv),
-        all_rows=[[cell(c, x.get(c)) for c in KEY_COLUMNS] for x in displayed(listed, rv.metrics)]
-        if r.view.all
-        else [],
-        all_count=len(listed),
+        all_rows=[[cell(c, x.get(c)) for c in KEY_COLUMNS] for x in displayed(listed, rv.metrics)],
+        all_count=all_count,
     )
 
 

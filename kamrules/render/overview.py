@@ -19,6 +19,7 @@ from kamrules.render.rows import (
     key_accounts,
     ordered,
     review_rows,
+    status_group,
     table,
 )
 from kamrules.render.selection import note_text
@@ -125,18 +126,17 @@ def _groups(doc: _Doc, rv: PortfolioReview, view: View, cols: Columns) -> None:
         return
     rules: dict[str, str] = {}
     for status in STATUSES:
-        group = ordered(review_rows(rv, {"review": status}), view.sort, "revenue")
-        doc.heading(f"{status.capitalize()} key accounts ({count(len(group))})")
-        if not group:
+        shown, total = status_group(rv, status, view)
+        doc.heading(f"{status.capitalize()} key accounts ({count(total)})")
+        if not total:
             doc.block("none")
             continue
-        shown = group if view.all else group[: view.top]
         for r, a in zip(shown, rv.results_of([r["account"] for r in shown]), strict=True):
             r["why"] = designation.short_why(a)
             rules.update(designation.rules_of(a))
         named = any(r["name"] and r["name"] != r["account"] for r in shown)
         doc.block(table(shown, ["account", *(["name"] if named else []), "revenue", "why"], cols, doc.md))
-        _more(doc, len(shown), len(group))
+        _more(doc, len(shown), total)
     if rules:
         doc.heading("Rules behind these designations")
         for rule, text in sorted(rules.items()):

@@ -22,11 +22,12 @@ from kamrules.kam.review import PortfolioReview
 from kamrules.lang.model import Fact
 from kamrules.render import decision as report
 from kamrules.render import designation
+from kamrules.render.columns import json_rows, view_frame
 from kamrules.render.overview import overview
 from kamrules.render.rows import Columns, View
 from kamrules.render.words import percent
 
-__all__ = ["AbcReport", "JsonStream", "ReviewReport"]
+__all__ = ["AbcReport", "JsonStream", "ReviewReport", "review_json"]
 
 
 class JsonStream:
@@ -39,7 +40,7 @@ class JsonStream:
         self._parts: list[str] = []
         self._size = 0
         self._first = True
-        self._add("{" + ", ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in head.items()) + ',\n"accounts": [\n')
+        self._add(_head(head))
 
     def _add(self, text: str) -> None:
         self._parts.append(text)
@@ -60,9 +61,26 @@ class JsonStream:
 
     def finish(self, rv: PortfolioReview) -> None:
         """Close the accounts list with the metrics and the summary."""
-        tail = ", ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in designation.trailer(rv).items())
-        self._add("\n],\n" + tail + "}\n")
+        self._add(_tail(rv))
         self.flush()
+
+
+def review_json(r: ReviewReport, head: Mapping[str, Any], put: Callable[[bytes], object]) -> None:
+    """The portfolio JSON document with every account as its row of the account table, a slice of rows at a time."""
+    put(_head(head).encode("utf-8"))
+    for part in json_rows(view_frame(r.review, r.view, notes=True)):
+        put(part)
+    put(_tail(r.review, r.view).encode("utf-8"))
+
+
+def _head(head: Mapping[str, Any]) -> str:
+    return "{" + ", ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in head.items()) + ',\n"accounts": [\n'
+
+
+def _tail(rv: PortfolioReview, view: View | None = None) -> str:
+    """Close the accounts list with the metrics and the summary (new, kept and lost as ``view`` shows them)."""
+    items = designation.trailer(rv, view).items()
+    return "\n],\n" + ", ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in items) + "}\n"
 
 
 def _compact(data: Any) -> str:

@@ -203,6 +203,13 @@ def ordered(rows: list[dict[str, Any]], sort: str | None, default: str | None) -
     return sorted(rows, key=_sort_key(column)) if column else rows
 
 
+def status_group(rv: PortfolioReview, status: str, view: View) -> tuple[list[dict[str, Any]], int]:
+    """The rows of the new, kept or lost key accounts a view shows (by revenue unless --sort; the first --top unless
+    --all), and how many there are."""
+    rows = ordered(review_rows(rv, {"review": status}), view.sort, "revenue")
+    return (rows if view.all else rows[: view.top]), len(rows)
+
+
 def key_accounts(rows: list[dict[str, Any]], view: View) -> list[dict[str, Any]]:
     """The key accounts, by rank unless another order is asked for."""
     return ordered([r for r in rows if r["key_account"]], view.sort, "rank")

@@ -142,10 +142,11 @@ def _routes(app: FastAPI, service: Service) -> None:
         previous: str | None = Query(None, description="With transactions: the previous period."),
         columns: str | None = Query(None, description="Column mapping, e.g. account=Cliente,date=Data."),
         filename: str | None = Query(None, description="The table's file name; its extension says its format."),
+        traces: bool = Query(False, description="Each account's whole decision instead of its row (`--traces`)."),
     ) -> Response:
         """An account table or invoice lines (CSV, JSON, YAML, XLSX) → the review, as `kamrules portfolio`."""
         kind = request.headers.get("content-type", "")
-        upload = Upload(kind, filename, transactions, period, previous, columns)
+        upload = Upload(kind, filename, transactions, period, previous, columns, traces)
         return _json(await service.portfolio(await _body(request, limit), as_of, upload))
 
     @app.get("/v1/rules", tags=["rules"])

@@ -232,6 +232,7 @@ class Upload:
     period: str | None = None
     previous: str | None = None
     columns: str | None = None
+    traces: bool = False  # each account's whole decision instead of its row (`--traces`)
 
 
 @contextmanager

@@ -252,22 +252,30 @@ def _review(loaded: Loaded, body: bytes, day: dt.date, upload: documents.Upload)
     rs, structure_rules = loaded.ruleset, loaded.structure_rules
     parts: list[Part] = []
     chunks: list[str] = []
-    head = {"rules_version": rs.version, "settings": loaded.settings.to_dict()}
+    # As `kamrules portfolio --format json`; "run" is null: the service records each request's decisions
+    # in runs of its own, each decision found by id.
+    common = {"rules_version": rs.version, "settings": loaded.settings.to_dict(), "run": None}
     with documents.uploaded(body, upload) as (path, name):
         rows, before, meta = read_review_input(
             path, upload.transactions, upload.period, upload.previous, upload.columns
         )
-        stream = pr.JsonStream(chunks.append, {"input": meta | {"file": name}} | head)
+        head = {"input": meta | {"file": name}} | common | {"accounts_as": "traces" if upload.traces else "rows"}
+        stream = pr.JsonStream(chunks.append, head) if upload.traces else None
 
         def on_batch(results: list[pf.AccountResult]) -> None:
             parts.append(Part(tuple(r.decision for r in results), rs))
             for r in results:
-                stream.account(r.to_dict())
+                if stream:
+                    stream.account(r.to_dict())
 
         # The review's own Evaluator reads the review date from the context, as under `--as-of`.
         with reviewing_on(day):
             rv = pf.review(rows, rs, loaded.settings, before, None, on_batch, structure_rules, day)
     if rv.structure.decision and structure_rules is not None:
         parts.append(Part((rv.structure.decision,), structure_rules, "portfolio"))
-    stream.finish(rv)
-    return "".join(chunks), parts
+    if stream:
+        stream.finish(rv)
+        return "".join(chunks), parts
+    out: list[bytes] = []
+    pr.review_json(pr.ReviewReport(rv, meta), head, out.append)
+    return b"".join(out).decode("utf-8"), parts
