@@ -1,7 +1,7 @@
 """Requests/s and latency of `kamrules serve` on loopback: single evaluations, then batches of accounts.
 
     .venv/bin/python benchmarks/serve_bench.py [--clients 16] [--requests 4000] [--batches 20] [--batch-size 1000]
-        [--processes 1] [--workers 4] [--wrk SECONDS]
+        [--processes 1] [--workers 4] [--wrk SECONDS] [--skip-batches] [--detail compact|full]
 
 Starts the server in a subprocess on a free loopback port with a fresh decision log, sends the
 requests from --clients threads (each request is timed on its own), and prints requests/s and p50/p99.
@@ -173,10 +173,12 @@ def main() -> None:
     ap.add_argument("--wrk", type=float, default=0, help="single evaluations from wrk for this many seconds")
     ap.add_argument("--seconds", type=float, default=60.0, help="time limit of each phase")
     ap.add_argument("--skip-batches", action="store_true", help="single evaluations only")
+    ap.add_argument("--detail", choices=("compact", "full"), default="compact", help="the batches' answer")
     args = ap.parse_args()
     docs = account_documents()
     singles = [json.dumps(docs[i % len(docs)]).encode() for i in range(args.requests)]
     batch = json.dumps({"accounts": [docs[i % len(docs)] for i in range(args.batch_size)]}).encode()
+    batch_path = f"/v1/evaluate/batch?detail={args.detail}"
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start(Path(tmp), args.workers, args.processes)
         try:
@@ -190,7 +192,7 @@ def main() -> None:
                 print(f"single (wrk, {args.clients} connections): {line}; server CPU {cpu:.1f} s")
             for what, path, bodies, clients, size in (
                 ("single", "/v1/evaluate", singles, args.clients, 1),
-                (f"batch of {args.batch_size}", "/v1/evaluate/batch", [batch] * args.batches, 4, args.batch_size),
+                (f"batch of {args.batch_size}", batch_path, [batch] * args.batches, 4, args.batch_size),
             ):
                 if (size > 1 and args.skip_batches) or (size == 1 and args.wrk):
                     continue

@@ -76,7 +76,7 @@ def test_evaluate_answers_what_the_command_line_answers(http, rules_dir, tmp_pat
 def test_batch_gives_each_account_its_own_decision(http):
     """A batch's decisions are those of the accounts sent one by one, in order, each recorded."""
     docs = [as_json(p) for p in sorted((ROOT / "examples" / "accounts").glob("*.yaml"))]
-    r = http.post(f"/v1/evaluate/batch?as_of={AS_OF}", json={"accounts": docs})
+    r = http.post(f"/v1/evaluate/batch?as_of={AS_OF}&detail=full", json={"accounts": docs})
     assert r.status_code == 200
     batch = r.json()
     assert batch["count"] == len(docs)
@@ -293,3 +293,22 @@ def test_portfolio_reads_uploaded_invoice_lines_with_the_options_of_the_command_
     assert r.status_code == 422
     (p,) = r.json()["problems"]
     assert (p["file"], p["line"]) == ("fatture.csv", 2)
+
+
+def test_the_fast_evaluate_path_answers_as_the_route_does(http):
+    """POST /v1/evaluate with no query or only as_of skips FastAPI's request handling; its answers, errors and
+    headers are the route's (a query with anything more takes the route)."""
+    doc = as_json(ACCOUNT)
+    fast = http.post(f"/v1/evaluate?as_of={AS_OF}", json=doc)
+    routed = http.post(f"/v1/evaluate?as_of={AS_OF}&other=1", json=doc)
+    assert fast.status_code == routed.status_code == 200
+    assert {k: v for k, v in fast.json().items() if k != "decision_id"} == {
+        k: v for k, v in routed.json().items() if k != "decision_id"
+    }
+    assert fast.headers["content-type"] == routed.headers["content-type"]
+    assert fast.headers["kamrules-rules-version"] == routed.headers["kamrules-rules-version"]
+    bad = json.dumps({"account": "A1", "facts": {"revenue": "lots"}})
+    answers = [http.post(f"/v1/evaluate{q}", content=bad) for q in ("", "?other=1")]
+    assert [a.status_code for a in answers] == [422, 422] and answers[0].json() == answers[1].json()
+    r = http.post("/v1/evaluate?as_of=2026-02-30", json=doc)  # not a day: the route's parameter problem
+    assert r.status_code == 422 and r.json()["problems"][0]["file"] == "query.as_of"

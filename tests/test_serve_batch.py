@@ -58,7 +58,7 @@ def test_a_batch_on_the_columnar_plan_is_the_bytes_durable_rules_give(http, rule
     """POST /v1/evaluate/batch runs the columnar plan; its answer is byte for byte the durable_rules answer."""
     docs = varied_batch()
     body = json.dumps({"accounts": docs}).encode()
-    r = http.post(f"/v1/evaluate/batch?as_of={AS_OF}", content=body)
+    r = http.post(f"/v1/evaluate/batch?as_of={AS_OF}&detail=full", content=body)
     assert r.status_code == 200, r.text
     ids = tuple(d["decision_id"] for d in r.json()["decisions"])
     loaded = load(rules_dir)
@@ -82,7 +82,7 @@ def test_a_batch_the_engines_decide_differently_is_a_500_and_recorded_nowhere(ht
         return [f[:-1] for f in real(self, frame)]  # the plan "forgets" each account's last firing
 
     monkeypatch.setattr(RulePlan, "firings", wrong)
-    r = http.post(f"/v1/evaluate/batch?as_of={AS_OF}", json={"accounts": varied_batch()})
+    r = http.post(f"/v1/evaluate/batch?as_of={AS_OF}&detail=full", json={"accounts": varied_batch()})
     assert r.status_code == 500
     error_id = r.json()["id"]
     logged = [rec for rec in caplog.records if error_id in rec.getMessage()]

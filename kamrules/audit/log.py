@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from kamrules import __version__
 from kamrules.audit.chain import GENESIS, audit_key, canonical, key_id, link_hash, mac, merkle_root, sha256
 from kamrules.audit.records import KINDS, Record, compact, compact_record, pack, read_record, unpack
-from kamrules.audit.store import ENV_VAR, connect, db_path, problem, tables, transaction
+from kamrules.audit.store import ENV_VAR, connect, db_path, problem, problems_of, tables, transaction
 from kamrules.engine import Decision
 from kamrules.errors import KamrulesError
 from kamrules.lang import RuleSet
@@ -25,18 +26,8 @@ from kamrules.lang import RuleSet
 if TYPE_CHECKING:  # polars is imported when a frame is recorded or read: `evaluate` starts without it
     import polars as pl
 
-__all__ = [
-    "ENV_VAR",
-    "Entry",
-    "Recorder",
-    "count_decisions",
-    "db_path",
-    "head",
-    "iter_decisions",
-    "list_decisions",
-    "record",
-    "show",
-]
+__all__ = ["ENV_VAR", "Entry", "Recorder", "count_decisions", "db_path", "head", "iter_decisions", "list_decisions"]
+__all__ += ["record", "show"]
 
 
 def _now() -> str:
@@ -56,6 +47,11 @@ def head(conn: sqlite3.Connection) -> tuple[int, str]:
 # ---------------------------------------------------------------------------- recording
 
 
+@functools.lru_cache(maxsize=16)  # a service's commits store the same rule set again and again (60 KB of JSON)
+def _files_text(files: tuple[tuple[str, str], ...]) -> str:
+    return canonical([list(f) for f in files])
+
+
 class Recorder:
     """Appends one run's decisions to the log: one short transaction per batch, then the run's end.
 
@@ -64,8 +60,11 @@ class Recorder:
     batches and the run's end are committed together when the run ends, in one transaction (a group commit).
     """
 
-    def __init__(self, path: Path, ruleset: RuleSet, command: str, at_once: bool = False) -> None:
+    def __init__(
+        self, path: Path, ruleset: RuleSet, command: str, at_once: bool = False, conn: sqlite3.Connection | None = None
+    ) -> None:
         self.path, self.ruleset, self.command = path, ruleset, command
+        self._conn = conn  # the log kept open by the caller (store.open_log), else opened for each write
         self._pending: list[tuple[dict[str, Any], bytes | None, RuleSet | None]] | None = [] if at_once else None
         self.run = uuid.uuid4().hex[:16]
         self.ids: list[str] = []  # of the decisions recorded through add(); add_frame() returns its own
@@ -146,12 +145,13 @@ class Recorder:
             self._pending.append((header, data, ruleset))
 
     def _write(self, records: list[tuple[dict[str, Any], bytes | None, RuleSet | None]]) -> None:
-        with connect(self.path, write=True) as conn, transaction(conn):
+        kept = nullcontext(self._conn) if self._conn is not None else None
+        with kept or connect(self.path, write=True) as conn, problems_of(self.path), transaction(conn):
             for header, data, ruleset in records:
                 if ruleset is not None:
                     conn.execute(
                         "INSERT OR IGNORE INTO rulesets(version, files) VALUES (?, ?)",
-                        (ruleset.version, canonical([list(f) for f in ruleset.files])),
+                        (ruleset.version, _files_text(ruleset.files)),
                     )
                 seq, prev = head(conn)
                 text = canonical(header)

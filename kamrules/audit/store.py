@@ -73,6 +73,16 @@ def problem(path: Path, message: str, help: str | None = None) -> InvalidInput:
 @contextmanager
 def connect(path: Path, write: bool = False) -> Iterator[sqlite3.Connection]:
     """The log, opened to append (created when absent) or to read only (works on a read-only file and folder)."""
+    conn = open_log(path, write)
+    try:
+        with problems_of(path):
+            yield conn
+    finally:
+        conn.close()
+
+
+def open_log(path: Path, write: bool = False) -> sqlite3.Connection:
+    """The log opened as ``connect`` opens it, for a caller that keeps it open (and closes it)."""
     if not write and not path.is_file():
         raise problem(
             path,
@@ -83,17 +93,26 @@ def connect(path: Path, write: bool = False) -> Iterator[sqlite3.Connection]:
         raise problem(path, "is a folder, not an audit log file")
     conn = _open(path, write)
     try:
-        if write:
-            _create(conn)
-        if not {"decisions", "rulesets"} <= tables(conn):
-            raise problem(path, "not a kamrules audit log (no decisions table)")
-        yield conn
+        with problems_of(path):
+            if write:
+                _create(conn)
+            if not {"decisions", "rulesets"} <= tables(conn):
+                raise problem(path, "not a kamrules audit log (no decisions table)")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextmanager
+def problems_of(path: Path) -> Iterator[None]:
+    """SQLite's errors on the log as problems of the log (exit 3)."""
+    try:
+        yield
     except LockTimeout as e:
         raise problem(path, str(e), help="nothing more was recorded or shown; run the command again later") from None
     except sqlite3.DatabaseError as e:
         raise problem(path, f"cannot use the audit log: {e}") from None
-    finally:
-        conn.close()
 
 
 def _open(path: Path, write: bool) -> sqlite3.Connection:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import math
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -117,13 +118,18 @@ def with_computed(ruleset: RuleSet, facts: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+@functools.lru_cache(maxsize=1024)  # each evaluation computes the same few expressions: walk each once
+def _reads(e: Expr) -> tuple[str, ...]:
+    return tuple(sorted(refs(e, as_of=True)))
+
+
 def compute(order: tuple[Fact, ...], facts: dict[str, Any], as_of: dt.date) -> list[Computation]:
     """Compute every fact of ``order`` into ``facts`` (a missing one is removed); what each computation gave."""
     out = []
     for fact in order:
         assert fact.computed is not None
         facts.pop(fact.name, None)
-        inputs = tuple((n, as_of if n == AS_OF else facts.get(n)) for n in sorted(refs(fact.computed, as_of=True)))
+        inputs = tuple((n, as_of if n == AS_OF else facts.get(n)) for n in _reads(fact.computed))
         try:
             value = _finish(fact, evaluate_expr(fact.computed, facts, as_of))
         except _Undefined as u:

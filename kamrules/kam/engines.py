@@ -60,6 +60,11 @@ class PortfolioRules:
         self._sample: set[str] | None = None
         self.checked = 0  # accounts cross-checked through durable_rules so far
 
+    @property
+    def plan(self) -> RulePlan | None:
+        """The columnar plan (None with the durable engine)."""
+        return self._plan
+
     def close(self) -> None:
         """Free the engine."""
         self.evaluator.close()

@@ -31,7 +31,7 @@ from kamrules.kam.settings import Settings
 from kamrules.lang import RuleSet
 from kamrules.lang.model import Fact
 
-__all__ = ["NOTE", "POTENTIAL_GIVEN", "PREVIOUS", "FrameFacts", "abc_position", "engine_facts", "nulls"]
+__all__ = ["NOTE", "POTENTIAL_GIVEN", "PREVIOUS", "FrameFacts", "abc_position", "engine_facts", "enriched", "nulls"]
 
 NOTE = "\x00note"
 PREVIOUS = "\x00previous"  # previous_key_account, null when unknown
@@ -95,6 +95,15 @@ def engine_facts(frame: AccountFrame, ruleset: RuleSet, settings: Settings) -> F
     df, confidence, notes = _potential(df, ruleset, settings)
     df = _enrich(df, ruleset, settings.selection).with_columns(notes.alias(NOTE))
     return FrameFacts(df.rechunk(), metrics, abc, conc, confidence)
+
+
+def enriched(df: pl.DataFrame, ruleset: RuleSet, settings: Settings) -> tuple[pl.DataFrame, pl.Series]:
+    """sel.enrich on columns (potential, selection score, capacity, review interval), and each row's note (or null).
+
+    ``df`` has a column for every given fact (null: missing), as the engine takes them; no ABC analysis.
+    """
+    df, _confidence, notes = _potential(df, ruleset, settings)
+    return _enrich(df, ruleset, settings.selection).drop(POTENTIAL_GIVEN), notes
 
 
 def _column(name: str, s: pl.Series, fact: Fact | None) -> pl.Series | None:

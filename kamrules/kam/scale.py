@@ -9,6 +9,7 @@ the two disagree stops the run (CrossCheckError, exit 4).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 from typing import Any
@@ -51,10 +52,17 @@ def decision_frame(
     as_of: dt.date | None = None,
     cross_check: int = CROSS_CHECK,
     seed: int = SEED,
+    engines: tuple[RulePlan, Evaluator] | None = None,
+    derived_by: bool = False,
 ) -> pl.DataFrame:
-    """The compact decision of every row of ``accounts`` (columns `account`, optional `name` and `origin`, facts)."""
+    """The compact decision of every row of ``accounts`` (columns `account`, optional `name` and `origin`, facts).
+
+    ``engines``: a plan and an Evaluator of ``ruleset`` for that review date, kept by the caller (a service
+    reuses them for every batch). ``derived_by``: one more column, `derived_by`, the rule (or "default") that
+    set each derived fact; it is cross-checked too.
+    """
     day = as_of or review_date()
-    plan = RulePlan(ruleset, day)
+    plan, kept = engines or (RulePlan(ruleset, day), None)
     have = set(accounts.columns)
     base = accounts.with_columns(
         # Each fact as the engine compares it (an integral number column read as Int64 is still a number).
@@ -63,7 +71,7 @@ def decision_frame(
         *([] if "origin" in have else [pl.lit("", dtype=pl.String()).alias("origin")]),
     )
     # The review date is recorded only when a computed fact reads it, as Evaluator.as_of says.
-    with Evaluator(ruleset, as_of=day) as ev:
+    with contextlib.nullcontext(kept) if kept is not None else Evaluator(ruleset, as_of=day) as ev:
         stamp = ev.as_of
         given = [f.name for f in ruleset.given_facts()]
         derived = [n for n, f in ruleset.facts.items() if f.derived]
@@ -81,12 +89,19 @@ def decision_frame(
                 else pl.lit(None).alias("derived"),
                 *OUTCOME,
                 pl.lit(stamp, dtype=pl.Date()).alias("as_of"),
+                *([_by_struct(derived)] if derived_by else []),
             )
             .collect()
         )
         if cross_check:
             _cross_check(ev, ruleset, base, out, cross_check, seed)
     return out
+
+
+def _by_struct(derived: list[str]) -> pl.Expr:
+    if not derived:
+        return pl.lit(None).alias("derived_by")
+    return pl.struct(*(pl.col(by_column(n)).alias(n) for n in derived)).alias("derived_by")
 
 
 def _cross_check(ev: Evaluator, ruleset: RuleSet, base: pl.DataFrame, out: pl.DataFrame, n: int, seed: int) -> None:
@@ -101,7 +116,7 @@ def _cross_check(ev: Evaluator, ruleset: RuleSet, base: pl.DataFrame, out: pl.Da
     durable = ev.evaluate_many(accounts, "none")  # the frame holds no provenance: none to build
     for d, row in zip(durable, out[picked].iter_rows(named=True), strict=True):
         want = decisions_row(d, ruleset)
-        for key in COLUMNS:
+        for key in (c for c in out.columns if c in want):
             if row[key] != want[key]:
                 raise CrossCheckError(
                     f"the columnar review and durable_rules decided account '{d.account}' differently: "
@@ -134,6 +149,7 @@ def decisions_row(d: Decision, ruleset: RuleSet) -> dict[str, Any]:
         "actions": [a["id"] for a in d.actions],
         "fired": d.fired,
         "as_of": d.as_of,
+        "derived_by": {n: d.derived_by.get(n) for n, f in ruleset.facts.items() if f.derived} or None,
     }
 
 

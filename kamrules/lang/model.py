@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,7 +149,7 @@ class RuleSet:
     version: str
     files: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (name, text) as read
 
-    @property
+    @functools.cached_property  # read for every account evaluated
     def strata(self) -> int:
         """How many evaluation layers the rules need."""
         return 1 + max((r.stratum for r in self.rules), default=0)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from kamrules.engine.evaluate import conflict_order
 from kamrules.engine.explain import Explanation
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.lang.model import RuleSet
 from kamrules.render.decision import Evaluated, evaluated_dicts, json_default
 from kamrules.render.rules import rules_rows
+from kamrules.render.selection import note_text
+
+if TYPE_CHECKING:
+    import polars as pl
 
 MEDIA_TYPE = "application/json"
 VERSION_HEADER = "kamrules-rules-version"
@@ -21,11 +27,12 @@ def compact(data: Any) -> str:
     """JSON without indentation, for documents of many decisions."""
     try:
         # orjson writes a decision's document in a fifth of json's time. It would write NaN as null, but
-        # no document has one (facts and computed facts are finite); an integer beyond 64 bits it cannot
-        # write at all, and json does.
+        # no document has one (facts and computed facts are finite); an integer beyond 64 bits or a lone
+        # surrogate it cannot write at all, and json does.
         return orjson.dumps(data, default=json_default).decode()
     except orjson.JSONEncodeError:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=json_default)
+        # Escaped to ASCII: a lone surrogate (a "\ud800" in the request, quoted back in a problem) is no UTF-8.
+        return json.dumps(data, separators=(",", ":"), default=json_default)
 
 
 def decision_document(e: Evaluated) -> dict[str, Any]:
@@ -37,6 +44,54 @@ def decision_document(e: Evaluated) -> dict[str, Any]:
 def batch_document(e: Evaluated) -> dict[str, Any]:
     """A batch's decisions, each as `evaluate --format json` gives one, under the version they were made with."""
     return {"rules_version": e.ruleset.version, "count": len(e.decisions), "decisions": evaluated_dicts(e)}
+
+
+def compact_batch(frame: pl.DataFrame, ids: Sequence[str], notes: Sequence[Sequence[str]], ruleset: RuleSet) -> str:
+    """A batch's compact answer: each decision without its per-condition reasons (kam/scale.py's frame).
+
+    ``frame``: decision_frame's columns with `derived_by`; each account's account, name, decision id,
+    key account, stage, structure, actions (id and the rules that took them), derived facts with the rule
+    that set each, fired rules and notes, as the full document says them. `audit show` gives the rest.
+    """
+    takers: dict[str, list[str]] = {}  # action id → the rules that take it, in conflict order
+    for r in sorted(ruleset.rules, key=conflict_order):
+        for a in r.actions:
+            takers.setdefault(a.id, []).append(r.id)
+    c = {k: frame[k].to_list() for k in _FRAME_KEYS}
+    # Each derived fact's values and rules as flat lists: a struct column's rows as dicts take ten times longer.
+    names = [n for n, f in ruleset.facts.items() if f.derived]
+    values = {n: frame["derived"].struct.field(n).to_list() for n in names}
+    by = {n: frame["derived_by"].struct.field(n).to_list() for n in names}
+    key = values.get("key_account", [None] * frame.height)
+    out = []
+    for i, fired in enumerate(c["fired"]):
+        done = set(fired)
+        out.append(
+            {
+                "account": c["account"][i],
+                "name": c["name"][i],
+                "decision_id": ids[i],
+                "key_account": key[i],
+                "stage": {
+                    "current": c["stage_current"][i],
+                    "recommended": c["stage_recommended"][i],
+                    "move": c["move"][i],
+                    "rule": c["stage_rule"][i],
+                },
+                "structure": {"recommended": c["structure"][i], "rule": c["structure_rule"][i]}
+                if c["structure"][i]
+                else None,
+                "actions": [{"id": a, "rules": [r for r in takers[a] if r in done]} for a in c["actions"][i]],
+                "derived": {n: {"value": values[n][i], "rule": by[n][i]} for n in names if by[n][i] is not None},
+                "fired": fired,
+                "notes": [note_text(n) for n in notes[i]],
+            }
+        )
+    return compact({"rules_version": ruleset.version, "count": len(out), "detail": "compact", "decisions": out})
+
+
+_FRAME_KEYS: tuple[str, ...] = ("account", "name", "stage_current", "stage_recommended", "move", "stage_rule")
+_FRAME_KEYS += ("structure", "structure_rule", "actions", "fired")
 
 
 def explained(explanation: Explanation, decision_id: str) -> str:

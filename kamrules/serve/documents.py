@@ -20,6 +20,7 @@ from typing import Any
 
 from kamrules.errors import InvalidInput, Problem, Span
 from kamrules.lang import Account, Problems, RuleSet, YNode, account_from_node, read_yaml
+from kamrules.lang.problems import check_value
 
 BODY = "request body"
 # A body with a problem is read again as YAML to find its lines and columns: about 3 ms per KiB.
@@ -36,19 +37,45 @@ TABLE_TYPES = {
 }
 
 
-class _NotPlain(Exception):
+class NotPlain(Exception):
     """The body is JSON that the fast reading cannot take as it is (a duplicate key, NaN)."""
 
 
 def _pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(items)
     if len(out) != len(items):
-        raise _NotPlain
+        raise NotPlain
     return out
 
 
 def _constant(_name: str) -> Any:
-    raise _NotPlain
+    raise NotPlain
+
+
+def plain_json(text: str | bytes) -> Any:
+    """Parsed JSON; NotPlain for a duplicate key, NaN or an infinity (json.JSONDecodeError for invalid JSON)."""
+    data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+    raw = text.encode() if isinstance(text, str) else text
+    if _SURROGATE.search(raw) and not _unicode(data):  # an escape of a surrogate: rare, then checked
+        at = _LONE_SURROGATE.search(raw)
+        message = "a \\u escape of half a surrogate pair is no character"
+        raise json.JSONDecodeError(message, raw.decode("utf-8", "replace"), at.start() if at else 0)
+    return data
+
+
+# A \uD800-\uDFFF escape that is not one half of a pair: JSON lets it through, UTF-8 cannot hold it.
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<![0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def _unicode(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _text(body: bytes) -> str:
@@ -93,10 +120,10 @@ def read_body(body: bytes, read: Reader) -> list[Account]:
     text = _text(body)
     fast = Problems()
     try:
-        data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+        data = plain_json(text)
     except json.JSONDecodeError as e:
         raise InvalidInput.at(Span(BODY, e.lineno, e.colno), f"invalid JSON: {e.msg}", code="json") from None
-    except _NotPlain:
+    except NotPlain:
         fast.add(Span(BODY), "duplicate key, NaN or infinity in the JSON body", expected="plain JSON", code="json")
     else:
         accounts = read(_node(data), fast)
@@ -128,6 +155,47 @@ def account_reader(ruleset: RuleSet, origin: str) -> Reader:
         return [account] if account is not None else []
 
     return read
+
+
+def read_account(body: bytes, ruleset: RuleSet, origin: str) -> list[Account]:
+    """One account document: a plainly right one taken as it is, any other read with its problems' places."""
+    try:
+        account = plain_account(plain_json(body), ruleset, origin)
+    except (ValueError, NotPlain):  # invalid JSON or UTF-8, a duplicate key, NaN: read_body says where
+        account = None
+    return [account] if account is not None else read_body(body, account_reader(ruleset, origin))
+
+
+def plain_account(data: Any, ruleset: RuleSet, origin: str) -> Account | None:
+    """The Account of a parsed document without a problem, or None when it needs reading node by node.
+
+    Every value is checked as account_from_node checks it (lang.check_value; ISO date text for a date fact
+    becomes the date); anything else (a numeric id, an unknown fact, a bad value) is left to that reading.
+    """
+    if type(data) is not dict or not data.keys() <= ACCOUNT_KEYS:
+        return None
+    acc, name, given = data.get("account"), data.get("name"), data.get("facts")
+    if type(acc) is not str or not acc.strip() or not acc.isprintable() or type(given) is not dict:
+        return None
+    if "name" in data and type(name) is not str:
+        return None
+    facts: dict[str, Any] = {}
+    for key, value in given.items():
+        fact = ruleset.facts.get(key)
+        if fact is None or not fact.given:
+            return None
+        if fact.type == "date" and type(value) is str and _ISO_DATE.match(value):
+            try:
+                value = dt.date.fromisoformat(value)
+            except ValueError:
+                return None
+        if check_value(fact, value) is not None:
+            return None
+        facts[key] = value
+    return Account(acc, facts, name, origin)
+
+
+ACCOUNT_KEYS = frozenset(("account", "name", "facts"))
 
 
 def batch_reader(ruleset: RuleSet, origin: str) -> Reader:

@@ -7,6 +7,7 @@ sync serves many requests. A request waits for the commit of its own decisions a
 
 from __future__ import annotations
 
+import os
 import queue
 import sqlite3
 import threading
@@ -14,11 +15,15 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kamrules.audit import log as audit
 from kamrules.audit import store
 from kamrules.engine import Decision
 from kamrules.lang import RuleSet
+
+if TYPE_CHECKING:
+    import polars as pl
 
 COMMAND = "serve"
 # Decisions one transaction takes at most, so a burst of batches cannot hold the write lock for long.
@@ -27,11 +32,18 @@ MAX_PER_COMMIT = 20_000
 
 @dataclass(frozen=True)
 class Part:
-    """Decisions made with one rule set, of one kind ("account" or "portfolio")."""
+    """Decisions made with one rule set, of one kind ("account" or "portfolio"): Decisions, or a frame of them."""
 
     decisions: tuple[Decision, ...]
     ruleset: RuleSet
     kind: str = "account"
+    frame: pl.DataFrame | None = None
+    """A compact decision frame (audit/frames.py), recorded as a Parquet block, instead of ``decisions``."""
+
+    @property
+    def size(self) -> int:
+        """How many decisions."""
+        return len(self.decisions) if self.frame is None else self.frame.height
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,7 @@ class _Job:
 
     @property
     def size(self) -> int:
-        return sum(len(p.decisions) for p in self.parts)
+        return sum(p.size for p in self.parts)
 
 
 class DecisionLog:
@@ -51,10 +63,11 @@ class DecisionLog:
         self.path = path
         with store.connect(path, write=True):  # creates the log (or fails) before the first request
             pass
-        # SQLite checkpoints the write-ahead log whenever its last connection closes, as each transaction's
-        # does; an idle reader held for the service's life makes a commit cost one append, not a checkpoint.
-        self._keeper = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        self._keeper.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        # The writer keeps its connection (opening one and closing it cost more than a small commit, and the
+        # last connection's close checkpoints the write-ahead log); it opens the log again when the file at
+        # the path is another one (moved, replaced, removed), so nothing is written to a file no longer there.
+        self._conn: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="kamrules-decision-log", daemon=True)
         self._thread.start()
@@ -74,7 +87,6 @@ class DecisionLog:
         """Commit what is queued, then stop the writer."""
         self._jobs.put(None)
         self._thread.join()
-        self._keeper.close()
 
     def _run(self) -> None:
         stop = False
@@ -92,19 +104,39 @@ class DecisionLog:
             stop = job is None
             if jobs:
                 self._commit(jobs)
+        if self._conn is not None:
+            self._conn.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        """The writer's connection to the file at the log's path now (opened again if that is another file)."""
+        if self._conn is not None and _identity(self.path) == self._file:
+            return self._conn
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._conn = store.open_log(self.path, write=True)  # a problem (InvalidInput) if it cannot be
+        self._file = _identity(self.path)
+        return self._conn
 
     def _commit(self, jobs: list[_Job]) -> None:
         first = next((p.ruleset for job in jobs for p in job.parts), None)
+        ids: list[str] = []
         try:
-            if first is None:
-                ids: list[str] = []
-            else:
-                with audit.Recorder(self.path, first, COMMAND, at_once=True) as rec:
+            if first is not None:
+                with audit.Recorder(self.path, first, COMMAND, at_once=True, conn=self._connection()) as rec:
                     for decisions, ruleset, kind in _blocks(jobs):
                         # The run's own rule set is stored once; another (a reload, the portfolio rules) too.
-                        rec.add(decisions, None if ruleset is first else ruleset, kind)
-                ids = rec.ids
+                        rs = None if ruleset is first else ruleset
+                        if isinstance(decisions, list):
+                            done = len(rec.ids)
+                            rec.add(decisions, rs, kind)
+                            ids.extend(rec.ids[done:])
+                        else:
+                            ids.extend(rec.add_frame(decisions, rs, kind).to_list())
         except Exception as e:  # every waiting request learns that its decisions were not recorded
+            if self._conn is not None:  # and the next commit starts on a new connection
+                self._conn.close()
+                self._conn = None
             for job in jobs:
                 job.done.set_exception(e)
             return
@@ -114,15 +146,31 @@ class DecisionLog:
             start += job.size
 
 
-def _blocks(jobs: list[_Job]) -> list[tuple[list[Decision], RuleSet, str]]:
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+Block = tuple["list[Decision] | pl.DataFrame", RuleSet, str]
+
+
+def _blocks(jobs: list[_Job]) -> list[Block]:
     """The waiting decisions as log blocks: neighbouring parts of one rule set and kind in one block."""
     # Each block is a transaction and a disk sync of its own: sixteen requests waiting make one block, not
-    # sixteen. The order is kept, so the ids still come back in the order the decisions were sent.
-    blocks: list[tuple[list[Decision], RuleSet, str]] = []
+    # sixteen. The order is kept, so the ids still come back in the order the decisions were sent. A frame
+    # is a block of its own (Parquet).
+    blocks: list[Block] = []
     for job in jobs:
         for p in job.parts:
-            if blocks and blocks[-1][1] is p.ruleset and blocks[-1][2] == p.kind:
-                blocks[-1][0].extend(p.decisions)
+            if p.frame is not None:
+                blocks.append((p.frame, p.ruleset, p.kind))
+                continue
+            last = blocks[-1] if blocks else None
+            if last is not None and isinstance(last[0], list) and last[1] is p.ruleset and last[2] == p.kind:
+                last[0].extend(p.decisions)
             else:
                 blocks.append((list(p.decisions), p.ruleset, p.kind))
     return blocks
