@@ -128,13 +128,13 @@ def portfolio_cmd(
     """
     if not transactions and (period or previous):
         raise click.UsageError("--period and --previous apply to --transactions only")
-    if traces and output_format(output, fmt) != "json":
+    fmt = output_format(output, fmt)
+    if traces and fmt != "json":
         raise click.UsageError("--traces applies to the JSON format only")
 
     ruleset = load_ruleset(rules_dir)
     settings = load_settings(rules_dir)
     structure_rules = load_structure_rules(rules_dir)
-    fmt = output_format(output, fmt)
     source = click.get_current_context().meta[RULES_KEY]
     with contextlib.ExitStack() as stack:
         path = stack.enter_context(input_file(file))
@@ -146,14 +146,8 @@ def portfolio_cmd(
         log = None if no_audit else stack.enter_context(audit.Recorder(audit.db_path(audit_db), ruleset, "portfolio"))
         # The log's own run id, so that `audit explain ACCOUNT --run RUN` finds the run the report names.
         run_id = log.run[:12] if log else uuid.uuid4().hex[:12]
-        head = {
-            "input": meta,
-            "rules": {"path": source.path, "origin": source.origin},
-            "rules_version": ruleset.version,
-            "settings": settings.to_dict(),
-            "run": run_id if log else None,
-            "accounts_as": "traces" if traces else "rows",
-        }
+        rules = {"path": source.path, "origin": source.origin}
+        head = pr.review_head(meta or {}, rules, settings, ruleset.version, run_id if log else None, traces)
         if done is not None:
             rv = done.review
             if log:

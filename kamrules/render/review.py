@@ -27,7 +27,7 @@ from kamrules.render.rows import Columns, View
 from kamrules.render.tables import tabulate
 from kamrules.render.words import percent
 
-__all__ = ["AbcReport", "JsonStream", "ReviewReport", "review_json"]
+__all__ = ["AbcReport", "JsonStream", "ReviewReport", "review_head", "review_json"]
 
 
 class JsonStream:
@@ -63,6 +63,24 @@ class JsonStream:
         """Close the accounts list with the metrics and the summary."""
         self._add(_tail(rv))
         self.flush()
+
+
+def review_head(
+    meta: Mapping[str, Any],
+    rules: dict[str, Any] | None,
+    settings: Settings,
+    version: str,
+    run: str | None,
+    traces: bool,
+) -> dict[str, Any]:
+    """What the portfolio JSON document says before its accounts (the command's; the service names no rules folder)."""
+    head: dict[str, Any] = {"input": dict(meta)} | ({"rules": rules} if rules is not None else {})
+    return head | {
+        "rules_version": version,
+        "settings": settings.to_dict(),
+        "run": run,
+        "accounts_as": "traces" if traces else "rows",
+    }
 
 
 def review_json(r: ReviewReport, head: Mapping[str, Any], put: Callable[[bytes], object]) -> None:

@@ -252,14 +252,13 @@ def _review(loaded: Loaded, body: bytes, day: dt.date, upload: documents.Upload)
     rs, structure_rules = loaded.ruleset, loaded.structure_rules
     parts: list[Part] = []
     chunks: list[str] = []
-    # As `kamrules portfolio --format json`; "run" is null: the service records each request's decisions
-    # in runs of its own, each decision found by id.
-    common = {"rules_version": rs.version, "settings": loaded.settings.to_dict(), "run": None}
     with documents.uploaded(body, upload) as (path, name):
         rows, before, meta = read_review_input(
             path, upload.transactions, upload.period, upload.previous, upload.columns
         )
-        head = {"input": meta | {"file": name}} | common | {"accounts_as": "traces" if upload.traces else "rows"}
+        # As `kamrules portfolio --format json`, without the server's rules folder; "run" is null: the service
+        # records each request's decisions in runs of its own, each decision found by id.
+        head = pr.review_head(meta | {"file": name}, None, loaded.settings, rs.version, None, upload.traces)
         stream = pr.JsonStream(chunks.append, head) if upload.traces else None
 
         def on_batch(results: list[pf.AccountResult]) -> None:
