@@ -139,3 +139,29 @@ def test_public_api_still_imports() -> None:
     assert set(kamrules.__all__) <= set(dir(kamrules))
     with pytest.raises(AttributeError):
         _ = kamrules.no_such_name
+
+
+# Runs `kamrules evaluate` twice in one interpreter and prints how many objects were frozen after each.
+FREEZE_PROBE = """
+import gc, sys
+from kamrules.cli import main
+counts = []
+for _ in range(2):
+    try:
+        main(sys.argv[1:], prog_name="kamrules")
+    except SystemExit:
+        pass
+    counts.append(gc.get_freeze_count())
+print("\\n", *counts)
+"""
+
+
+def test_what_a_command_loads_is_frozen_once(tmp_path: Path) -> None:
+    """What loading a command's modules made is frozen (never scanned again); a second run freezes nothing."""
+    args = ["evaluate", str(ACCOUNT), "--rules", str(ROOT / "rules"), "--no-audit", "--format", "json"]
+    out = subprocess.run(
+        [sys.executable, "-c", FREEZE_PROBE, *args], capture_output=True, text=True, cwd=tmp_path, check=True
+    ).stdout
+    first, second = map(int, out.split()[-2:])
+    assert first > 10_000  # the modules of click, the engine and the rule language
+    assert second == first
