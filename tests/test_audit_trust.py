@@ -390,3 +390,19 @@ def test_a_run_stopped_halfway_keeps_what_it_recorded(tmp_path):
     assert json.loads(rows(db)[-1][1])["status"] == "aborted"
     r = run("audit", "verify", db=db)
     assert r.exit_code == 0 and f"without an end (stopped or still running): {killed.run}" in r.output
+
+
+@pytest.mark.parametrize("size", [0, 1, 64 * 1024 - 1, 64 * 1024, 200_000])
+def test_hashes_are_sha256_whichever_implementation_hashes_them(size: int) -> None:
+    """Short data is hashed without OpenSSL, long data with it: the digests are SHA-256's either way."""
+    import hashlib
+
+    data = os.urandom(size)
+    assert chain.sha256(data) == hashlib.sha256(data).hexdigest()
+    assert chain.sha256(data.hex()) == hashlib.sha256(data.hex().encode()).hexdigest()
+    leaves = [hashlib.sha256(bytes([i])).hexdigest() for i in range(5)]
+    nodes = [hashlib.sha256(b"\x00" + bytes.fromhex(h)).digest() for h in leaves]
+    while len(nodes) > 1:
+        pairs = [hashlib.sha256(b"\x01" + a + b).digest() for a, b in zip(nodes[::2], nodes[1::2], strict=False)]
+        nodes = pairs + ([nodes[-1]] if len(nodes) % 2 else [])
+    assert chain.merkle_root(leaves) == nodes[0].hex()

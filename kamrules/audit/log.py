@@ -8,7 +8,7 @@ import json
 import re
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,11 +200,29 @@ class Recorder:
 
 
 def record(
-    path: Path, decisions: Sequence[Decision], ruleset: RuleSet, command: str = "evaluate", kind: str = "account"
+    path: Path,
+    decisions: Sequence[Decision],
+    ruleset: RuleSet,
+    command: str = "evaluate",
+    kind: str = "account",
+    warn: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """Append a run's decisions (committed when this returns); returns their decision ids."""
-    with Recorder(path, ruleset, command) as rec:
-        rec.add(decisions, kind=kind)
+    """Append a run's decisions in one transaction (committed when this returns); returns their decision ids.
+
+    ``warn`` is told what is wrong with the log's last records, checked first, if anything.
+    """
+    # One connection and one commit for the check, the block and the run's end: a recorded `evaluate`
+    # opened the file three times and waited for two commits.
+    audit_key()  # a bad key stops the run before the log is created
+    with connect(path, write=True) as conn:
+        if warn is not None:
+            from kamrules.audit.verify import tail_problem
+
+            problem = tail_problem(path, conn=conn)
+            if problem:
+                warn(problem)
+        with Recorder(path, ruleset, command, at_once=True, conn=conn) as rec:
+            rec.add(decisions, kind=kind)
     return rec.ids
 
 

@@ -349,20 +349,25 @@ def check(path: Path, checkpoint: Checkpoint | None = None) -> Verification:
     return v
 
 
-def tail_problem(path: Path, records: int = 3) -> str | None:
-    """What is wrong with the last few records of the log, if anything (checked before appending to it)."""
-    if not path.is_file():
-        return None
-    with connect(path) as conn:
-        versions = {r[0] for r in conn.execute("SELECT version FROM rulesets")}
-        table, columns = ("blocks", _BLOCK_COLUMNS) if "blocks" in tables(conn) else ("decisions", _ROW_COLUMNS)
-        try:
-            rows = conn.execute(f"SELECT {columns} FROM {table} ORDER BY seq DESC LIMIT ?", (records,)).fetchall()
-        except sqlite3.DatabaseError as e:
-            return f"its last records cannot be read: the file is damaged ({e})"
-        if table == "blocks" and not rows:
-            table, columns = "decisions", _ROW_COLUMNS
-            rows = conn.execute(f"SELECT {columns} FROM decisions ORDER BY seq DESC LIMIT ?", (records,)).fetchall()
+def tail_problem(path: Path, records: int = 3, conn: sqlite3.Connection | None = None) -> str | None:
+    """What is wrong with the last few records of the log, if anything (checked before appending to it).
+
+    ``conn``: the log already open (to append), else it is opened to read.
+    """
+    if conn is None:
+        if not path.is_file():
+            return None
+        with connect(path) as opened:
+            return tail_problem(path, records, opened)
+    versions = {r[0] for r in conn.execute("SELECT version FROM rulesets")}
+    table, columns = ("blocks", _BLOCK_COLUMNS) if "blocks" in tables(conn) else ("decisions", _ROW_COLUMNS)
+    try:
+        rows = conn.execute(f"SELECT {columns} FROM {table} ORDER BY seq DESC LIMIT ?", (records,)).fetchall()
+    except sqlite3.DatabaseError as e:
+        return f"its last records cannot be read: the file is damaged ({e})"
+    if table == "blocks" and not rows:
+        table, columns = "decisions", _ROW_COLUMNS
+        rows = conn.execute(f"SELECT {columns} FROM decisions ORDER BY seq DESC LIMIT ?", (records,)).fetchall()
     if not rows:
         return None
     rows.reverse()

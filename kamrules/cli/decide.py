@@ -79,15 +79,15 @@ def evaluate(
 def _record(audit_db: str | None, decisions: list[Decision], ruleset: RuleSet) -> list[str]:
     """Record before anything is shown (a decision shown is a decision recorded), warning of a broken log end."""
     from kamrules.audit import log as audit
-    from kamrules.audit.verify import tail_problem
 
     path = audit.db_path(audit_db)
-    problem = tail_problem(path)
-    if problem:
+
+    def warn(problem: str) -> None:
         from kamrules.render.audit import tail_warning
 
         click.echo(tail_warning(path, problem), err=True)
-    return audit.record(path, decisions, ruleset, "evaluate")
+
+    return audit.record(path, decisions, ruleset, "evaluate", warn=warn)
 
 
 @click.command("explain")
