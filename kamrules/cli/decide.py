@@ -78,16 +78,16 @@ def evaluate(
 
 def _record(audit_db: str | None, decisions: list[Decision], ruleset: RuleSet) -> list[str]:
     """Record before anything is shown (a decision shown is a decision recorded), warning of a broken log end."""
-    from kamrules.audit import log as audit
+    from kamrules.audit import recorder, store
 
-    path = audit.db_path(audit_db)
+    path = store.db_path(audit_db)
 
     def warn(problem: str) -> None:
         from kamrules.render.audit import tail_warning
 
         click.echo(tail_warning(path, problem), err=True)
 
-    return audit.record(path, decisions, ruleset, "evaluate", warn=warn)
+    return recorder.record(path, decisions, ruleset, "evaluate", warn=warn)
 
 
 @click.command("explain")
