@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from kamrules.engine import durable
+from kamrules.engine.compiler import shards
 from kamrules.errors import InvalidInput
 from kamrules.lang import cache, loader
 from kamrules.lang.loader import load_ruleset
-from kamrules.lang.model import Leaf, Rule
+from kamrules.lang.model import Leaf, Rule, RuleSet
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLD = "- {fact: trust_score, op: gte, value: 4}"  # pre-to-early in rules/stages.yaml
@@ -113,3 +116,66 @@ def test_cache_off_and_unwritable(rules: Path, monkeypatch: pytest.MonkeyPatch) 
     blocker.write_text("", encoding="utf-8")
     monkeypatch.setenv(cache.ENV_CACHE, str(blocker / "cache"))
     assert load_ruleset(rules) == first
+
+
+def _compiled_fresh(ruleset: RuleSet) -> list[tuple[int | None, str]]:
+    return [(stratum, durable.dumps(rules)) for stratum, rules in shards(ruleset)]
+
+
+def _compiles(monkeypatch: pytest.MonkeyPatch) -> list[RuleSet]:
+    """The rule sets durable.compiled compiles from here on (not those it finds kept)."""
+    calls: list[RuleSet] = []
+    real = durable.shards
+    monkeypatch.setattr(durable, "shards", lambda rs: calls.append(rs) or real(rs))
+    return calls
+
+
+def test_compiled_shards_are_kept_with_the_rule_set(rules: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule set read from the cache is compiled to durable_rules once; the kept shards are what a compile gives."""
+    calls = _compiles(monkeypatch)
+    first = load_ruleset(rules)
+    assert durable.compiled(first) == _compiled_fresh(first) and calls == [first]
+    assert durable.compiled(first) == _compiled_fresh(first) and calls == [first]
+    cache._known.clear()  # as a new process: the rule set and its shards from the entry
+    _no_parse(monkeypatch)
+    again = load_ruleset(rules)
+    assert durable.compiled(again) == _compiled_fresh(first) and calls == [first]
+    with durable.Engine(again):  # the engine starts from the kept shards
+        pass
+    assert len(_entries(rules)) == 1
+
+
+def test_a_rule_set_changed_in_memory_is_compiled_anew(rules: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy with other rules keeps the version it was copied from, never the shards kept for it."""
+    calls = _compiles(monkeypatch)
+    ruleset = load_ruleset(rules)
+    durable.compiled(ruleset)
+    fewer = replace(ruleset, rules=ruleset.rules[1:])
+    assert fewer.version == ruleset.version
+    assert durable.compiled(fewer) == _compiled_fresh(fewer) != _compiled_fresh(ruleset)
+    assert calls == [ruleset, fewer]
+
+
+def test_compiled_shards_follow_the_rules_and_the_compiler(rules: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A changed rule is a new entry, compiled anew; kept shards are compiled again when the compiler changes."""
+    calls = _compiles(monkeypatch)
+    before = load_ruleset(rules)
+    durable.compiled(before)
+    stages = rules / "stages.yaml"
+    stages.write_text(stages.read_text(encoding="utf-8").replace(THRESHOLD, THRESHOLD.replace("4", "5")), "utf-8")
+    after = load_ruleset(rules)
+    assert durable.compiled(after) == _compiled_fresh(after) != _compiled_fresh(before)
+    assert calls == [before, after]
+    edited = rules.parent / "compiler.py"
+    edited.write_text("# another compiler\n", encoding="utf-8")
+    monkeypatch.setattr(durable, "_COMPILER", [edited])
+    assert durable.compiled(after) == _compiled_fresh(after) and calls == [before, after, after]
+
+
+def test_compiled_shards_with_the_cache_off(rules: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KAMRULES_CACHE=off compiles every time and keeps nothing."""
+    monkeypatch.setenv(cache.ENV_CACHE, "off")
+    calls = _compiles(monkeypatch)
+    ruleset = load_ruleset(rules)
+    assert durable.compiled(ruleset) == durable.compiled(ruleset) == _compiled_fresh(ruleset)
+    assert calls == [ruleset, ruleset] and not (rules.parent / "cache").exists()
