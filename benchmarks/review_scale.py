@@ -12,7 +12,7 @@ then:
   score), the rules (eligibility pass, ranks, designation pass, each with its 1,000-account
   durable_rules cross-check), the account table, the log (Recorder.add_frame), the CSV;
 * the command itself, `kamrules portfolio FILE --format csv --output OUT.csv` with the decision log,
-  in a child process: wall time and that process's peak RSS.
+  in a child process: wall time, that process's peak RSS and the log's size per account decision.
 
 Cost per account at each size shows whether growth is linear. Figures go to docs/scale.md.
 """
@@ -101,14 +101,18 @@ def main() -> None:
             for _ in range(a.repeat):
                 s = stages(src, tmp)
                 line = " | ".join(f"{k} {v:.2f}s" for k, v in s.items())
-                print(f"N={n:,} stages: {line} | total {sum(s.values()):.2f}s", flush=True)
+                share = f"the log {s['log'] / (sum(s.values()) - s['log']):.0%} of the rest"
+                print(f"N={n:,} stages: {line} | total {sum(s.values()):.2f}s ({share})", flush=True)
                 for fmt in [] if a.no_command else a.formats.split(","):
                     (tmp / "log.db").unlink(missing_ok=True)
                     wall, peak = command(src, tmp, fmt)
                     if fmt == "csv":  # the target's output
                         per_account[n] = wall / n * 1e6
                     cost = f"{wall / n * 1e6:.1f} µs/account"
-                    print(f"N={n:,} command, {fmt}: {wall:.2f}s wall, peak RSS {peak:,.0f} MB, {cost}", flush=True)
+                    size = f"log {(tmp / 'log.db').stat().st_size / n:.0f} bytes/decision"
+                    print(
+                        f"N={n:,} command, {fmt}: {wall:.2f}s wall, peak RSS {peak:,.0f} MB, {cost}, {size}", flush=True
+                    )
     if len(per_account) > 1:
         first = min(per_account)
         growth = {n: round(v / per_account[first], 2) for n, v in per_account.items()}
