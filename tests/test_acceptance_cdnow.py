@@ -88,7 +88,7 @@ def test_the_review_on_columns_writes_what_the_row_review_writes(cdnow, previous
     from test_period_review import assert_same_review
 
     from kamrules.cli import portfolio as command
-    from kamrules.inputs.frames import read_review_frame
+    from kamrules.inputs import frames
     from kamrules.kam import load_settings, load_structure_rules
     from kamrules.kam.period_review import review_periods
     from kamrules.lang import load_ruleset
@@ -101,7 +101,21 @@ def test_the_review_on_columns_writes_what_the_row_review_writes(cdnow, previous
             kept["review"] = real(self, rows, before, log, stream, progress)
         return kept["review"]
 
+    def read_once(*args):
+        # The lines as read and totalled, the same for each run: read once (either path reads them so).
+        if "frame" not in kept:
+            kept["frame"] = read_frame(*args)
+        return kept["frame"]
+
+    read_frame = frames.read_review_frame
     monkeypatch.setattr(command._Rows, "review", once)
+    monkeypatch.setattr(frames, "read_review_frame", read_once)
+
+    def rows_once(*args):
+        rf = read_once(*args)
+        return rf.rows(), rf.before_rows(), rf.meta
+
+    monkeypatch.setattr(command, "read_review_input", rows_once)
     args = ["portfolio", str(cdnow), "--transactions", "--period", period, "--previous", previous]
     args += ["--rules", str(RULES), "--no-audit", "--quiet"]
     for view in (["--format", "table"], ["--format", "markdown"], ["--format", "csv"], ["--format", "json"]):
@@ -123,7 +137,7 @@ def test_the_review_on_columns_writes_what_the_row_review_writes(cdnow, previous
         else:
             assert files[0].read_bytes() == files[1].read_bytes(), suffix
     ruleset, conf, structure = load_ruleset(str(RULES)), load_settings(str(RULES)), load_structure_rules(str(RULES))
-    rf = read_review_frame(str(cdnow), True, period, previous, None)
+    rf = kept["frame"]
     done = review_periods(rf.current, rf.previous, ruleset, conf, structure)
     assert done is not None, "the column path refused the CDNOW totals"
     assert_same_review(kept["review"], done.review)
