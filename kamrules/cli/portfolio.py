@@ -138,11 +138,12 @@ def portfolio_cmd(
     source = click.get_current_context().meta[RULES_KEY]
     with contextlib.ExitStack() as stack:
         path = stack.enter_context(input_file(file))
-        stream, done, meta = None, None, None
-        if engine == "columnar" and not transactions and fmt in ON_COLUMNS and not traces:
-            done, meta = _on_columns(path, columns, ruleset, settings, structure_rules, cross_check)
+        stream, done, meta, read = None, None, None, None
+        if engine == "columnar" and fmt in ON_COLUMNS and not traces:
+            todo = _Input(path, transactions, period, previous, columns)
+            done, meta, read = _on_columns(todo, ruleset, settings, structure_rules, cross_check)
         if done is None:
-            rows, before, meta = read_review_input(path, transactions, period, previous, columns, review_date())
+            rows, before, meta = read or read_review_input(path, transactions, period, previous, columns, review_date())
         log = None if no_audit else stack.enter_context(audit.Recorder(audit.db_path(audit_db), ruleset, "portfolio"))
         # The log's own run id, so that `audit explain ACCOUNT --run RUN` finds the run the report names.
         run_id = log.run[:12] if log else uuid.uuid4().hex[:12]
@@ -220,29 +221,49 @@ class _Rows:
         )
 
 
+@dataclass(frozen=True)
+class _Input:
+    """What the review reads: the file, and with --transactions its periods."""
+
+    path: str
+    transactions: bool
+    period: str | None
+    previous: str | None
+    columns: str | None
+
+
 def _on_columns(
-    path: str,
-    columns: str | None,
+    todo: _Input,
     ruleset: RuleSet,
     settings: Settings,
     structure_rules: RuleSet | None,
     cross_check: int,
-) -> tuple[ColumnReview | None, dict[str, Any] | None]:
-    """The review of a CSV account table on columns; (None, None) when the table needs the row path."""
+) -> tuple[ColumnReview | None, dict[str, Any] | None, Any]:
+    """The review of a CSV account table or of invoice totals on columns.
+
+    (None, None, None) when the table needs the row path; (None, meta, (rows, before, meta)) when the
+    invoice totals do, so that the lines are not read twice.
+    """
     from kamrules.inputs.frames import read_review_frame  # polars only for a portfolio
     from kamrules.kam.frame_facts import engine_facts
     from kamrules.kam.frame_review import review_facts
 
-    rf = read_review_frame(path, False, None, None, columns, review_date())
+    day = review_date()
+    rf = read_review_frame(todo.path, todo.transactions, todo.period, todo.previous, todo.columns, day)
     meta, frame = rf.meta, rf.current
+    if todo.transactions:
+        from kamrules.kam.period_review import review_periods
+
+        done = review_periods(frame, rf.previous, ruleset, settings, structure_rules, day, cross_check)
+        return (done, meta, None) if done is not None else (None, meta, (rf.rows(), rf.before_rows(), meta))
     del rf
     if frame.given_rows is not None:  # not a CSV table: read row by row already
-        return None, None
+        return None, None, None
     ff = engine_facts(frame, ruleset, settings)
     del frame  # the table as read (its cells as text too) is much of a run's memory and no longer needed
     if ff is None:
-        return None, None
-    return review_facts(ff, ruleset, settings, structure_rules, review_date(), cross_check), meta
+        return None, None, None
+    return review_facts(ff, ruleset, settings, structure_rules, day, cross_check), meta, None
 
 
 def _json_stream(stack: contextlib.ExitStack, output: str | None, head: dict[str, Any]) -> pr.JsonStream:

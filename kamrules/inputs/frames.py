@@ -126,7 +126,7 @@ def frame_of_rows(file: str, rows: list[AccountRow]) -> AccountFrame:
 
 
 def _series(name: str, values: list[Any]) -> pl.Series:
-    """A column of Python values: exact Decimal, Boolean, Date or String when they agree, else Object."""
+    """A column of Python values: exact Decimal, Boolean, Date, String or Float64 when they agree, else Object."""
     types = {type(v) for v in values if v is not None}
     if types <= {Decimal, int} and types and bool not in types:
         written = pl.Series(name, [None if v is None else format(Decimal(v), "f") for v in values], dtype=pl.String)
@@ -136,7 +136,7 @@ def _series(name: str, values: list[Any]) -> pl.Series:
             return written.str.to_decimal(scale=scale)
     if name == "name" and types:
         return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
-    for kind, dtype in ((bool, pl.Boolean), (str, pl.String), (dt.date, pl.Date)):
+    for kind, dtype in ((bool, pl.Boolean), (str, pl.String), (dt.date, pl.Date), (float, pl.Float64)):
         if types == {kind}:
             return pl.Series(name, values, dtype=dtype)
     return pl.Series(name, values, dtype=pl.Object)

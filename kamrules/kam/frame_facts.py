@@ -31,9 +31,20 @@ from kamrules.kam.settings import Settings
 from kamrules.lang import RuleSet
 from kamrules.lang.model import Fact
 
-__all__ = ["NOTE", "POTENTIAL_GIVEN", "PREVIOUS", "FrameFacts", "abc_position", "engine_facts", "enriched", "nulls"]
+__all__ = [
+    "NOTE",
+    "POTENTIAL_GIVEN",
+    "PREVIOUS",
+    "ROW_NOTES",
+    "FrameFacts",
+    "abc_position",
+    "engine_facts",
+    "enriched",
+    "nulls",
+]
 
 NOTE = "\x00note"
+ROW_NOTES = "\x00row_notes"  # the notes the input gave its rows (invoice totals: first-order), before NOTE's
 PREVIOUS = "\x00previous"  # previous_key_account, null when unknown
 POTENTIAL_GIVEN = "\x00potential_given"  # the table gave potential_score
 
@@ -63,12 +74,18 @@ class FrameFacts:
     potential_confidence: pl.Series | None  # the estimate's confidence where the row did not give a potential
 
 
-def engine_facts(frame: AccountFrame, ruleset: RuleSet, settings: Settings) -> FrameFacts | None:
-    """The engine's facts of every account, or None when the table needs the row path."""
+def engine_facts(
+    frame: AccountFrame, ruleset: RuleSet, settings: Settings, observed: frozenset[str] = frozenset()
+) -> FrameFacts | None:
+    """The engine's facts of every account, or None when the table needs the row path.
+
+    ``observed``: the columns kamrules computed (invoice totals and signals), checked as prepare.py checks
+    them, for type and finiteness only, never against the fact's range.
+    """
     acc = frame.accounts
     cols: list[pl.Series] = [acc["account"]]
     for name in acc.columns[1:]:
-        col = _column(name, acc[name], ruleset.facts.get(name))
+        col = _column(name, acc[name], ruleset.facts.get(name), name in observed)
         if col is None:
             return None
         cols.append(col)
@@ -80,7 +97,11 @@ def engine_facts(frame: AccountFrame, ruleset: RuleSet, settings: Settings) -> F
     previous = pl.col("previous_key_account") if "previous_key_account" in have else pl.lit(None, dtype=pl.Boolean())
     df = df.with_columns(
         previous.alias(PREVIOUS),
-        pl.concat_str(pl.lit(frame.file + ":"), pl.lit(frame.lines.cast(pl.String())), pl.lit(":1")).alias("origin"),
+        # str(Span): a row without a line (invoice totals) is its file's
+        pl.when(pl.lit(frame.lines) > 0)
+        .then(pl.concat_str(pl.lit(frame.file + ":"), pl.lit(frame.lines.cast(pl.String())), pl.lit(":1")))
+        .otherwise(pl.lit(frame.file))
+        .alias("origin"),
     )
     metrics = [m for m in METRICS if f"abc_{m}" in ruleset.facts and m in have and acc[m].null_count() < acc.height]
     abc: dict[str, AbcResult] = {}
@@ -106,7 +127,7 @@ def enriched(df: pl.DataFrame, ruleset: RuleSet, settings: Settings) -> tuple[pl
     return _enrich(df, ruleset, settings.selection).drop(POTENTIAL_GIVEN), notes
 
 
-def _column(name: str, s: pl.Series, fact: Fact | None) -> pl.Series | None:
+def _column(name: str, s: pl.Series, fact: Fact | None, observed: bool = False) -> pl.Series | None:
     """A table column as the engine's values (None: a column the row path must read)."""
     if name == "name":
         return s if s.dtype == pl.String else None
@@ -117,7 +138,9 @@ def _column(name: str, s: pl.Series, fact: Fact | None) -> pl.Series | None:
     if s.null_count() == len(s):
         return nulls(name, len(s), DTYPES[fact.type])
     if fact.type in ("number", "integer"):
-        return _number(s, fact)
+        if observed and s.dtype == pl.Float64:  # a computed signal, a float as the row path hands it on
+            return s if fact.type == "number" and bool(s.drop_nulls().is_finite().all()) else None
+        return _number(s, fact, observed)
     want = {"boolean": pl.Boolean, "string": pl.String, "enum": pl.String, "date": pl.Date}[fact.type]
     if s.dtype != want:
         return None
@@ -126,7 +149,7 @@ def _column(name: str, s: pl.Series, fact: Fact | None) -> pl.Series | None:
     return s
 
 
-def _number(s: pl.Series, fact: Fact) -> pl.Series | None:
+def _number(s: pl.Series, fact: Fact, observed: bool = False) -> pl.Series | None:
     """A Decimal column as prepare._engine_value makes it: float for a number fact, int for an integral integer one."""
     if not isinstance(s.dtype, pl.Decimal):
         return None
@@ -145,7 +168,7 @@ def _number(s: pl.Series, fact: Fact) -> pl.Series | None:
     else:
         out = pl.Series([None if v is None else float(v) for v in s.to_list()], dtype=pl.Float64)
     out = pl.Series(s.name, out)
-    if fact.range is not None and not bool(out.drop_nulls().is_between(*fact.range).all()):
+    if not observed and fact.range is not None and not bool(out.drop_nulls().is_between(*fact.range).all()):
         return None
     return out
 

@@ -24,7 +24,16 @@ from kamrules.engine.evaluate import conflict_order
 from kamrules.inputs.frames import AccountFrame
 from kamrules.kam import selection as sel
 from kamrules.kam.engines import CROSS_CHECK, SEED, CrossCheckError
-from kamrules.kam.frame_facts import NOTE, POTENTIAL_GIVEN, PREVIOUS, FrameFacts, abc_position, engine_facts, nulls
+from kamrules.kam.frame_facts import (
+    NOTE,
+    POTENTIAL_GIVEN,
+    PREVIOUS,
+    ROW_NOTES,
+    FrameFacts,
+    abc_position,
+    engine_facts,
+    nulls,
+)
 from kamrules.kam.potential import estimate
 from kamrules.kam.prepare import Prepared
 from kamrules.kam.review import AccountResult, PortfolioReview, slim
@@ -192,13 +201,16 @@ def _table(ruleset: RuleSet, ff: FrameFacts, facts: pl.DataFrame, decisions: pl.
         "move": decisions["move"],
         "action": first.replace_strict(texts, default="", return_dtype=pl.String).fill_null(""),
         "action_id": first.fill_null(""),
-        "notes": pl.select(
-            pl.when(pl.lit(facts[NOTE]).is_null())
-            .then(pl.lit([], dtype=pl.List(pl.String)))
-            .otherwise(pl.concat_list(pl.lit(facts[NOTE])))
-        ).to_series(),
+        "notes": pl.select(_notes(facts)).to_series(),
     }
     return pl.DataFrame([v.alias(k) for k, v in cols.items()])
+
+
+def _notes(facts: pl.DataFrame) -> pl.Expr:
+    """Each account's note codes: the input's for its row first, then the one its facts were computed with."""
+    note = pl.lit(facts[NOTE])
+    computed = pl.when(note.is_null()).then(pl.lit([], dtype=pl.List(pl.String))).otherwise(pl.concat_list(note))
+    return pl.concat_list(pl.lit(facts[ROW_NOTES]), computed) if ROW_NOTES in facts.columns else computed
 
 
 def _results(
@@ -221,7 +233,7 @@ def _results(
         pot = None
         if "potential_score" in ruleset.facts:
             pot = estimate(with_computed(ruleset, a.facts), settings.weights)
-        notes = (r[NOTE],) if r[NOTE] else ()
+        notes = (*(r.get(ROW_NOTES) or ()), *((r[NOTE],) if r[NOTE] else ()))
         prepared = Prepared(a, abc, pot, bool(r[POTENTIAL_GIVEN]), r[PREVIOUS], notes)
         out.append(AccountResult(slim(dec), prepared, r[PREVIOUS]))
     return out
