@@ -7,15 +7,17 @@ sync serves many requests. A request waits for the commit of its own decisions a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kamrules.audit import log as audit
 from kamrules.audit import store
@@ -46,10 +48,16 @@ class Part:
         return len(self.decisions) if self.frame is None else self.frame.height
 
 
+Then = Callable[["list[str] | BaseException"], Any]
+"""What a request does with its decisions' ids (or the reason they were not recorded), in its event loop."""
+
+
 @dataclass(frozen=True)
 class _Job:
     parts: tuple[Part, ...]
     done: Future[list[str]] = field(default_factory=Future)
+    loop: asyncio.AbstractEventLoop | None = None
+    then: Then | None = None
 
     @property
     def size(self) -> int:
@@ -77,6 +85,14 @@ class DecisionLog:
         job = _Job(tuple(parts))
         self._jobs.put(job)
         return job.done
+
+    def submit_then(self, parts: Sequence[Part], loop: asyncio.AbstractEventLoop, then: Then) -> None:
+        """Queue decisions for the next commit; ``then(ids)`` (or ``then(error)``) runs in ``loop`` after it.
+
+        The jobs of one commit are handed to their loop in one call: one wake-up of the loop per commit
+        instead of one per request (each wake-up is a write to the loop's socket and a future chained).
+        """
+        self._jobs.put(_Job(tuple(parts), loop=loop, then=then))
 
     @property
     def alive(self) -> bool:
@@ -137,13 +153,34 @@ class DecisionLog:
             if self._conn is not None:  # and the next commit starts on a new connection
                 self._conn.close()
                 self._conn = None
-            for job in jobs:
-                job.done.set_exception(e)
+            _deliver(jobs, [e] * len(jobs))
             return
+        results: list[list[str] | BaseException] = []
         start = 0
         for job in jobs:
-            job.done.set_result(ids[start : start + job.size])
+            results.append(ids[start : start + job.size])
             start += job.size
+        _deliver(jobs, results)
+
+
+def _deliver(jobs: list[_Job], results: Sequence[list[str] | BaseException]) -> None:
+    """Each job's ids or error: to its future, or with the other jobs of its loop in one call to that loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Then, list[str] | BaseException]]] = {}
+    for job, result in zip(jobs, results, strict=True):
+        if job.loop is not None and job.then is not None:
+            by_loop.setdefault(job.loop, []).append((job.then, result))
+        elif isinstance(result, BaseException):
+            job.done.set_exception(result)
+        else:
+            job.done.set_result(result)
+    for loop, calls in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop has closed: no request is left to answer
+            loop.call_soon_threadsafe(_call_each, calls)
+
+
+def _call_each(calls: list[tuple[Then, list[str] | BaseException]]) -> None:
+    for then, result in calls:
+        then(result)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
