@@ -190,6 +190,9 @@ class Evaluator:
         self._by_stratum: list[list[Rule]] = [[] for _ in range(ruleset.strata)]
         for r in ruleset.rules:
             self._by_stratum[r.stratum].append(r)
+        # What durable_rules is sent for a stratum: only the facts its rules read (their compiled conditions
+        # name no other); the JSON it parses, asserts and retracts is a third of every fact's.
+        self._posted = [frozenset().union(*(r.reads() for r in rules)) for rules in self._by_stratum]
         # Per-rule facts that do not change between accounts, computed once.
         self._leaves = {r.id: tuple(leaf_paths(r.when)) for r in ruleset.rules}
         self._reads = {r.id: tuple(sorted(r.reads())) for r in ruleset.rules}
@@ -255,7 +258,11 @@ class Evaluator:
                             encoded[i].pop(c.fact, None)
                         else:
                             encoded[i][c.fact] = encode_value(c.value)
-            hits = self.engine.fire(encoded, stratum) if firings is None else self._layer(firings, stratum)
+            if firings is None:
+                posted = self._posted[stratum]
+                hits = self.engine.fire([{k: v for k, v in e.items() if k in posted} for e in encoded], stratum)
+            else:
+                hits = self._layer(firings, stratum)
             for i in range(n):
                 rules = sorted((self._by_id[rid] for rid in hits[i]), key=conflict_order)
                 for r in rules:
