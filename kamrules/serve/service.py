@@ -78,7 +78,8 @@ class Service:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.rules = Rules(config.rules_dir)
-        self.log = DecisionLog(config.audit_db, self.rules.current.ruleset)
+        lock = config.shared.with_name("decision-log.lock") if config.shared else None
+        self.log = DecisionLog(config.audit_db, self.rules.current.ruleset, lock)
         self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="kamrules-worker")
         self.shared = Shared(config.shared) if config.shared else None
         self._catching_up = asyncio.Lock()
