@@ -67,7 +67,23 @@ class Reason:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        r = self.rule
+        return {
+            **_rule_part(self.rule),
+            "conditions": [c.to_dict() for c in self.conditions],
+            "derived_from": [{"fact": f, "value": jsonable(v), "rule": by} for f, v, by in self.relied_on],
+            "overridden": dict(self.overridden_by),
+        }
+
+
+# Each rule's part of a reason's JSON, by id(rule): made once, as it does not depend on the account (read only).
+_RULE_PARTS: dict[int, tuple[Rule, dict[str, Any]]] = {}
+
+
+def _rule_part(r: Rule) -> dict[str, Any]:
+    hit = _RULE_PARTS.get(id(r))
+    if hit is None or hit[0] is not r:
+        if len(_RULE_PARTS) > 4096:  # rule sets reloaded many times: start again
+            _RULE_PARTS.clear()
         concludes: dict[str, Any] = {}
         if r.derive:
             concludes["derive"] = {k: jsonable(v) for k, v in r.derive}
@@ -77,17 +93,9 @@ class Reason:
             concludes["structure"] = r.structure
         if r.actions:
             concludes["actions"] = [a.id for a in r.actions]
-        return {
-            "rule": r.id,
-            "source": r.source,
-            "description": r.description,
-            "priority": r.priority,
-            "stratum": r.stratum,
-            "concludes": concludes,
-            "conditions": [c.to_dict() for c in self.conditions],
-            "derived_from": [{"fact": f, "value": jsonable(v), "rule": by} for f, v, by in self.relied_on],
-            "overridden": dict(self.overridden_by),
-        }
+        part = {"rule": r.id, "source": r.source, "description": r.description, "priority": r.priority}
+        hit = _RULE_PARTS[id(r)] = (r, part | {"stratum": r.stratum, "concludes": concludes})
+    return hit[1]
 
 
 @dataclass(frozen=True)
