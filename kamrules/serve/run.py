@@ -136,7 +136,7 @@ class _Supervisor(Multiprocess):
         super().__init__(config, [])
         self.rules, self.shared = rules, shared
 
-    @property  # type: ignore[override]  # uvicorn reads self.sockets for every process it starts
+    @property  # uvicorn reads self.sockets for every process it starts
     def sockets(self) -> list[socket.socket]:
         """A new socket for the process about to start; the parent's copy is closed once it has started."""
         return [_listening(self.config)]
