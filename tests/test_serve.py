@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import shutil
 import threading
@@ -15,6 +16,8 @@ from fastapi.testclient import TestClient
 
 from kamrules.audit import log as audit
 from kamrules.cli import main
+from kamrules.render import service as words
+from kamrules.render.decision import Evaluated
 from kamrules.serve import ServeConfig, Service, create_app
 from kamrules.serve import documents as serve_documents
 from kamrules.serve import rules as serve_rules
@@ -312,3 +315,16 @@ def test_the_fast_evaluate_path_answers_as_the_route_does(http):
     assert [a.status_code for a in answers] == [422, 422] and answers[0].json() == answers[1].json()
     r = http.post("/v1/evaluate?as_of=2026-02-30", json=doc)  # not a day: the route's parameter problem
     assert r.status_code == 422 and r.json()["problems"][0]["file"] == "query.as_of"
+
+
+def test_a_single_answer_is_the_bytes_of_its_decision_document(http, rules_dir):
+    """POST /v1/evaluate's body, its id spliced in when the log commits, is byte for byte the compact JSON of
+    the decision's document with that id (the document `kamrules evaluate --format json` gives)."""
+    for path in sorted((ROOT / "examples" / "accounts").glob("*.yaml")):
+        body = json.dumps(as_json(path)).encode()
+        r = http.post(f"/v1/evaluate?as_of={AS_OF}", content=body)
+        assert r.status_code == 200
+        loaded, day = serve_rules.load(rules_dir), dt.date.fromisoformat(AS_OF)
+        (d,), (notes,) = serve_service._decide(loaded, body, day, False, 0)
+        shown = Evaluated((d,), loaded.ruleset, (r.json()["decision_id"],), (notes,))
+        assert r.content == words.compact(words.decision_document(shown)).encode()

@@ -53,13 +53,26 @@ class Computation:
         """JSON-ready form."""
         d: dict[str, Any] = {
             "fact": self.fact,
-            "expression": unparse(self.expression),
+            "expression": _text(self.expression),
             "value": _jsonable(self.value),
             "inputs": {k: _jsonable(v) for k, v in self.inputs},
         }
         if self.why is not None:
             d["missing"] = {"reason": self.why[0], "of": self.why[1]}
         return d
+
+
+# Each expression's text, by id(expression): unparsed once, not for every decision's JSON.
+_TEXTS: dict[int, tuple[Expr, str]] = {}
+
+
+def _text(e: Expr) -> str:
+    hit = _TEXTS.get(id(e))
+    if hit is None or hit[0] is not e:
+        if len(_TEXTS) > 4096:  # rule sets reloaded many times: start again
+            _TEXTS.clear()
+        hit = _TEXTS[id(e)] = (e, unparse(e))
+    return hit[1]
 
 
 def _jsonable(v: Any) -> Any:

@@ -67,7 +67,23 @@ class Reason:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        r = self.rule
+        return {
+            **_rule_part(self.rule),
+            "conditions": [c.to_dict() for c in self.conditions],
+            "derived_from": [{"fact": f, "value": jsonable(v), "rule": by} for f, v, by in self.relied_on],
+            "overridden": dict(self.overridden_by),
+        }
+
+
+# Each rule's part of a reason's JSON, by id(rule): made once, as it does not depend on the account (read only).
+_RULE_PARTS: dict[int, tuple[Rule, dict[str, Any]]] = {}
+
+
+def _rule_part(r: Rule) -> dict[str, Any]:
+    hit = _RULE_PARTS.get(id(r))
+    if hit is None or hit[0] is not r:
+        if len(_RULE_PARTS) > 4096:  # rule sets reloaded many times: start again
+            _RULE_PARTS.clear()
         concludes: dict[str, Any] = {}
         if r.derive:
             concludes["derive"] = {k: jsonable(v) for k, v in r.derive}
@@ -77,17 +93,9 @@ class Reason:
             concludes["structure"] = r.structure
         if r.actions:
             concludes["actions"] = [a.id for a in r.actions]
-        return {
-            "rule": r.id,
-            "source": r.source,
-            "description": r.description,
-            "priority": r.priority,
-            "stratum": r.stratum,
-            "concludes": concludes,
-            "conditions": [c.to_dict() for c in self.conditions],
-            "derived_from": [{"fact": f, "value": jsonable(v), "rule": by} for f, v, by in self.relied_on],
-            "overridden": dict(self.overridden_by),
-        }
+        part = {"rule": r.id, "source": r.source, "description": r.description, "priority": r.priority}
+        hit = _RULE_PARTS[id(r)] = (r, part | {"stratum": r.stratum, "concludes": concludes})
+    return hit[1]
 
 
 @dataclass(frozen=True)
@@ -190,6 +198,9 @@ class Evaluator:
         self._by_stratum: list[list[Rule]] = [[] for _ in range(ruleset.strata)]
         for r in ruleset.rules:
             self._by_stratum[r.stratum].append(r)
+        # What durable_rules is sent for a stratum: only the facts its rules read (their compiled conditions
+        # name no other); the JSON it parses, asserts and retracts is a third of every fact's.
+        self._posted = [frozenset().union(*(r.reads() for r in rules)) for rules in self._by_stratum]
         # Per-rule facts that do not change between accounts, computed once.
         self._leaves = {r.id: tuple(leaf_paths(r.when)) for r in ruleset.rules}
         self._reads = {r.id: tuple(sorted(r.reads())) for r in ruleset.rules}
@@ -255,7 +266,11 @@ class Evaluator:
                             encoded[i].pop(c.fact, None)
                         else:
                             encoded[i][c.fact] = encode_value(c.value)
-            hits = self.engine.fire(encoded, stratum) if firings is None else self._layer(firings, stratum)
+            if firings is None:
+                posted = self._posted[stratum]
+                hits = self.engine.fire([{k: v for k, v in e.items() if k in posted} for e in encoded], stratum)
+            else:
+                hits = self._layer(firings, stratum)
             for i in range(n):
                 rules = sorted((self._by_id[rid] for rid in hits[i]), key=conflict_order)
                 for r in rules:

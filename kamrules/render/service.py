@@ -63,28 +63,40 @@ def compact_batch(frame: pl.DataFrame, ids: Sequence[str], notes: Sequence[Seque
     values = {n: frame["derived"].struct.field(n).to_list() for n in names}
     by = {n: frame["derived_by"].struct.field(n).to_list() for n in names}
     key = values.get("key_account", [None] * frame.height)
+    # The parts that accounts of a batch share (a stage move, the actions of the same firings, notes) are made
+    # once and written for each: orjson writes a shared object as often as it appears.
+    stages: dict[tuple[Any, ...], dict[str, Any]] = {}
+    taken: dict[tuple[tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
+    said: dict[tuple[str, ...], list[str]] = {}
     out = []
     for i, fired in enumerate(c["fired"]):
-        done = set(fired)
+        move = (c["stage_current"][i], c["stage_recommended"][i], c["move"][i], c["stage_rule"][i])
+        stage = stages.get(move)
+        if stage is None:
+            stage = stages[move] = dict(zip(("current", "recommended", "move", "rule"), move, strict=True))
+        these = (tuple(c["actions"][i]), tuple(fired))
+        actions = taken.get(these)
+        if actions is None:
+            done = set(fired)
+            actions = taken[these] = [{"id": a, "rules": [r for r in takers[a] if r in done]} for a in these[0]]
+        codes = tuple(notes[i])
+        texts = said.get(codes)
+        if texts is None:
+            texts = said[codes] = [note_text(n) for n in codes]
         out.append(
             {
                 "account": c["account"][i],
                 "name": c["name"][i],
                 "decision_id": ids[i],
                 "key_account": key[i],
-                "stage": {
-                    "current": c["stage_current"][i],
-                    "recommended": c["stage_recommended"][i],
-                    "move": c["move"][i],
-                    "rule": c["stage_rule"][i],
-                },
+                "stage": stage,
                 "structure": {"recommended": c["structure"][i], "rule": c["structure_rule"][i]}
                 if c["structure"][i]
                 else None,
-                "actions": [{"id": a, "rules": [r for r in takers[a] if r in done]} for a in c["actions"][i]],
+                "actions": actions,
                 "derived": {n: {"value": values[n][i], "rule": by[n][i]} for n in names if by[n][i] is not None},
                 "fired": fired,
-                "notes": [note_text(n) for n in notes[i]],
+                "notes": texts,
             }
         )
     return compact({"rules_version": ruleset.version, "count": len(out), "detail": "compact", "decisions": out})

@@ -7,15 +7,18 @@ sync serves many requests. A request waits for the commit of its own decisions a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kamrules.audit import log as audit
 from kamrules.audit import store
@@ -46,10 +49,16 @@ class Part:
         return len(self.decisions) if self.frame is None else self.frame.height
 
 
+Then = Callable[["list[str] | BaseException"], Any]
+"""What a request does with its decisions' ids (or the reason they were not recorded), in its event loop."""
+
+
 @dataclass(frozen=True)
 class _Job:
     parts: tuple[Part, ...]
     done: Future[list[str]] = field(default_factory=Future)
+    loop: asyncio.AbstractEventLoop | None = None
+    then: Then | None = None
 
     @property
     def size(self) -> int:
@@ -59,8 +68,13 @@ class _Job:
 class DecisionLog:
     """The service's one writer to the log at ``path``; ``submit`` returns a future of the decision ids."""
 
-    def __init__(self, path: Path, ruleset: RuleSet) -> None:
+    def __init__(self, path: Path, ruleset: RuleSet, lock: Path | None = None) -> None:
         self.path = path
+        # lock: a file the writers of the service's other processes lock too, around each commit. SQLite's own
+        # wait for its write lock sleeps 1, 2, 5, 10... ms between tries, far longer than a commit holds it
+        # (with 2 processes their writers spent a quarter of their time so); a lock on a file wakes the next
+        # writer as soon as the last one lets go.
+        self._lock = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600) if lock is not None else None
         with store.connect(path, write=True):  # creates the log (or fails) before the first request
             pass
         # The writer keeps its connection (opening one and closing it cost more than a small commit, and the
@@ -78,6 +92,14 @@ class DecisionLog:
         self._jobs.put(job)
         return job.done
 
+    def submit_then(self, parts: Sequence[Part], loop: asyncio.AbstractEventLoop, then: Then) -> None:
+        """Queue decisions for the next commit; ``then(ids)`` (or ``then(error)``) runs in ``loop`` after it.
+
+        The jobs of one commit are handed to their loop in one call: one wake-up of the loop per commit
+        instead of one per request (each wake-up is a write to the loop's socket and a future chained).
+        """
+        self._jobs.put(_Job(tuple(parts), loop=loop, then=then))
+
     @property
     def alive(self) -> bool:
         """True while the writer runs."""
@@ -92,10 +114,12 @@ class DecisionLog:
         stop = False
         while not stop:
             jobs: list[_Job] = []
+            size = 0
             job = self._jobs.get()
             while job is not None:
                 jobs.append(job)
-                if sum(j.size for j in jobs) >= MAX_PER_COMMIT:
+                size += job.size
+                if size >= MAX_PER_COMMIT:
                     break
                 try:
                     job = self._jobs.get_nowait()
@@ -106,6 +130,8 @@ class DecisionLog:
                 self._commit(jobs)
         if self._conn is not None:
             self._conn.close()
+        if self._lock is not None:
+            os.close(self._lock)
 
     def _connection(self) -> sqlite3.Connection:
         """The writer's connection to the file at the log's path now (opened again if that is another file)."""
@@ -123,7 +149,10 @@ class DecisionLog:
         ids: list[str] = []
         try:
             if first is not None:
-                with audit.Recorder(self.path, first, COMMAND, at_once=True, conn=self._connection()) as rec:
+                with (
+                    _locked(self._lock),
+                    audit.Recorder(self.path, first, COMMAND, at_once=True, conn=self._connection()) as rec,
+                ):
                     for decisions, ruleset, kind in _blocks(jobs):
                         # The run's own rule set is stored once; another (a reload, the portfolio rules) too.
                         rs = None if ruleset is first else ruleset
@@ -137,13 +166,46 @@ class DecisionLog:
             if self._conn is not None:  # and the next commit starts on a new connection
                 self._conn.close()
                 self._conn = None
-            for job in jobs:
-                job.done.set_exception(e)
+            _deliver(jobs, [e] * len(jobs))
             return
+        results: list[list[str] | BaseException] = []
         start = 0
         for job in jobs:
-            job.done.set_result(ids[start : start + job.size])
+            results.append(ids[start : start + job.size])
             start += job.size
+        _deliver(jobs, results)
+
+
+@contextlib.contextmanager
+def _locked(fd: int | None) -> Iterator[None]:
+    if fd is None:
+        yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)  # the GIL is let go while waiting
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _deliver(jobs: list[_Job], results: Sequence[list[str] | BaseException]) -> None:
+    """Each job's ids or error: to its future, or with the other jobs of its loop in one call to that loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Then, list[str] | BaseException]]] = {}
+    for job, result in zip(jobs, results, strict=True):
+        if job.loop is not None and job.then is not None:
+            by_loop.setdefault(job.loop, []).append((job.then, result))
+        elif isinstance(result, BaseException):
+            job.done.set_exception(result)
+        else:
+            job.done.set_result(result)
+    for loop, calls in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop has closed: no request is left to answer
+            loop.call_soon_threadsafe(_call_each, calls)
+
+
+def _call_each(calls: list[tuple[Then, list[str] | BaseException]]) -> None:
+    for then, result in calls:
+        then(result)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

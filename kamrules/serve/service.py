@@ -78,7 +78,8 @@ class Service:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.rules = Rules(config.rules_dir)
-        self.log = DecisionLog(config.audit_db, self.rules.current.ruleset)
+        lock = config.shared.with_name("decision-log.lock") if config.shared else None
+        self.log = DecisionLog(config.audit_db, self.rules.current.ruleset, lock)
         self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="kamrules-worker")
         self.shared = Shared(config.shared) if config.shared else None
         self._catching_up = asyncio.Lock()
@@ -91,8 +92,8 @@ class Service:
         """Record decisions; returns their ids once they are committed."""
         try:
             return await asyncio.wrap_future(self.log.submit(parts))
-        except InvalidInput as err:  # the log, not the request, is at fault: no decision goes out unrecorded
-            raise NotRecorded(err.summary()) from err
+        except InvalidInput as err:
+            raise _not_recorded(err) from err
 
     def reload(self) -> tuple[str, str]:
         """Reload the rules folder (a broken one raises InvalidInput and changes nothing); logged either way.
@@ -135,15 +136,43 @@ class Service:
 
     async def evaluate(self, body: bytes, day: dt.date | None, batch: bool) -> Answer:
         """POST /v1/evaluate and /v1/evaluate/batch."""
+        if not batch:
+            return await self.evaluate_one(body, day)
         loaded = self.rules.current
-        # In a worker even for one account: deciding it in the event loop's thread took no less CPU a request
-        # through HTTP and doubled p99 at 16 connections (the loop could not read or answer meanwhile).
         decisions, notes = await self.run(_decide, loaded, body, _day(day), batch, self.config.cross_check)
         ids = await self.record([Part(tuple(decisions), loaded.ruleset)])
         shown = Evaluated(tuple(decisions), loaded.ruleset, tuple(ids), tuple(notes))
-        if not batch:  # one decision's JSON takes less time (0.03 ms) than the hand-over to a worker thread
-            return Answer(words.compact(words.decision_document(shown)), loaded.version)
         return Answer(await self.run(words.compact, words.batch_document(shown)), loaded.version)
+
+    async def evaluate_one(self, body: bytes, day: dt.date | None) -> Answer:
+        """POST /v1/evaluate: decided, made into its document and queued for the log in one worker thread."""
+        # In a worker: deciding in the event loop's thread took no less CPU a request through HTTP and doubled
+        # p99 at 16 connections (the loop could not read or answer meanwhile). One hand-over each way: the
+        # worker queues the record itself, and the log's writer answers every request of a commit at once.
+        loaded, loop = self.rules.current, asyncio.get_running_loop()
+        answer: asyncio.Future[Answer] = loop.create_future()
+        self._pool.submit(self._evaluate_one, loop, answer, loaded, body, _day(day))
+        return await answer
+
+    def _evaluate_one(
+        self, loop: asyncio.AbstractEventLoop, answer: asyncio.Future[Answer], loaded: Loaded, body: bytes, day: dt.date
+    ) -> None:
+        try:
+            (decision,), (notes,) = _decide(loaded, body, day, False, self.config.cross_check)
+            shown = Evaluated((decision,), loaded.ruleset, (), (notes,))
+            # The document's text up to its id, the last key, which the log gives when it commits.
+            head = words.compact(words.decision_document(shown))[:-1] + ',"decision_id":"'
+        except Exception as err:  # bad input (422) or a bug (500), answered as the route answers them
+            loop.call_soon_threadsafe(_settle, answer, err)
+            return
+
+        def then(ids: list[str] | BaseException) -> None:
+            if isinstance(ids, BaseException):
+                _settle(answer, _not_recorded(ids))
+            else:
+                _settle(answer, Answer(f'{head}{ids[0]}"}}', loaded.version))
+
+        self.log.submit_then([Part((decision,), loaded.ruleset)], loop, then)
 
     async def batch(self, body: bytes, day: dt.date | None, full: bool) -> Answer:
         """POST /v1/evaluate/batch: the compact answer, decided and recorded by column; ``full``: every reason."""
@@ -177,6 +206,20 @@ class Service:
         """GET /v1/decisions/{id}: a recorded decision, as `kamrules audit show --format json`."""
         entry = await self.run(_shown, self.config.audit_db, decision_id)
         return Answer(render(entry, "json"), entry.rules_version)
+
+
+def _not_recorded(err: BaseException) -> BaseException:
+    # The log, not the request, is at fault: no decision goes out unrecorded.
+    return NotRecorded(err.summary()) if isinstance(err, InvalidInput) else err
+
+
+def _settle(future: asyncio.Future[T], outcome: T | BaseException) -> None:
+    if future.done():  # the request was cancelled meanwhile
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def reload_logged(rules: Rules) -> Reloaded:
