@@ -125,11 +125,13 @@ def test_the_review_on_columns_writes_what_the_row_review_writes(cdnow, previous
         assert texts[0] == texts[1], view
     for suffix in (".html", ".xlsx", ".parquet"):
         files = [tmp_path / f"{e}{suffix}" for e in ("durable", "columnar")]
-        for e, f in zip(("durable", "columnar"), files):
+        for e, f in zip(("durable", "columnar"), files, strict=True):
             assert CliRunner().invoke(main, [*args, "--engine", e, "--output", str(f)]).exit_code == 0
         if suffix == ".xlsx":
             books = [load_workbook(f, read_only=True) for f in files]
-            cells = [{ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in b.worksheets} for b in books]
+            cells = [
+                {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in b.worksheets} for b in books
+            ]
             assert cells[0] == cells[1]
         elif suffix == ".html":
             pages = [re.sub(r"\b[0-9a-f]{12}\b", "RUN", f.read_text(encoding="utf-8")) for f in files]

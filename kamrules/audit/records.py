@@ -9,7 +9,7 @@ from typing import Any
 
 from kamrules.audit.chain import canonical, sha256
 from kamrules.engine import Decision
-from kamrules.engine.evaluate import jsonable
+from kamrules.lang.values import jsonable
 
 # Version 1: records written before `schema` and `kind` existed; every one of them is an account decision.
 # Version 2: one row per decision with its full trace (about 6 KB).

@@ -16,6 +16,7 @@ from kamrules.errors import EngineError
 from kamrules.lang.computed import inputs_of
 from kamrules.lang.expr import AS_OF, refs
 from kamrules.lang.model import Account, Rule, RuleSet, stage_move
+from kamrules.lang.values import jsonable
 
 Trace = Literal["full", "fired", "none"]
 """How much provenance a decision keeps: every comparison of each fired rule (full), the fired rules
@@ -84,17 +85,15 @@ def _rule_part(r: Rule) -> dict[str, Any]:
     if hit is None or hit[0] is not r:
         if len(_RULE_PARTS) > 4096:  # rule sets reloaded many times: start again
             _RULE_PARTS.clear()
-        concludes: dict[str, Any] = {}
-        if r.derive:
-            concludes["derive"] = {k: jsonable(v) for k, v in r.derive}
-        if r.stage:
-            concludes["stage"] = r.stage
-        if r.structure:
-            concludes["structure"] = r.structure
-        if r.actions:
-            concludes["actions"] = [a.id for a in r.actions]
+        concludes = {
+            "derive": {k: jsonable(v) for k, v in r.derive} if r.derive else None,
+            "stage": r.stage,
+            "structure": r.structure,
+            "actions": [a.id for a in r.actions] if r.actions else None,
+        }  # in this order, each only when the rule concludes it
         part = {"rule": r.id, "source": r.source, "description": r.description, "priority": r.priority}
-        hit = _RULE_PARTS[id(r)] = (r, part | {"stratum": r.stratum, "concludes": concludes})
+        concluded = {k: v for k, v in concludes.items() if v}
+        hit = _RULE_PARTS[id(r)] = (r, part | {"stratum": r.stratum, "concludes": concluded})
     return hit[1]
 
 
@@ -163,15 +162,6 @@ class Decision:
         if self.computed:
             out["computed"] = {c.fact: c.to_dict() for c in self.computed}
         return out
-
-
-def jsonable(v: Any) -> Any:
-    """A value as JSON holds it: dates as ISO text, tuples as lists."""
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    if isinstance(v, tuple):
-        return [jsonable(x) for x in v]
-    return v
 
 
 def conflict_order(rule: Rule) -> tuple[int, str]:

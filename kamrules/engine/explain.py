@@ -7,12 +7,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kamrules.engine.evaluate import ConditionTrace, Decision, Evaluator, Reason, jsonable
+from kamrules.engine.evaluate import ConditionTrace, Decision, Evaluator, Reason
 from kamrules.engine.exact import Exact, controllable, exact_change
 from kamrules.engine.proposals import Proposal, Search
 from kamrules.engine.reference import holds, leaf_holds
 from kamrules.lang.model import STAGES, UNCOUPLING, Account, AllOf, AnyOf, Condition, Leaf, Not, Rule, stage_index
 from kamrules.lang.ops import OPS
+from kamrules.lang.values import jsonable
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
-from kamrules.engine.evaluate import Decision, Evaluator, jsonable
+from kamrules.engine.evaluate import Decision, Evaluator
 from kamrules.engine.reference import leaf_holds
 from kamrules.lang.model import Account, AllOf, Condition, Fact, Leaf, Not, Rule
 from kamrules.lang.ops import OPS, ORDERED_TYPES, REMOVE
+from kamrules.lang.values import jsonable
 
 # Strict comparisons (gt, lt) on number facts move the value 0.01 past the threshold, rounded to
 # two decimals: round(t + 0.01, 2) > t for any t. Integers move by 1, dates by one day.

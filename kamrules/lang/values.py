@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 
 def round_half_away(x: int | float, places: int | None = None) -> int | float:
@@ -30,3 +31,12 @@ def months_between(a: dt.date, b: dt.date) -> int:
     # a + months lands on a's day, or on the last day of b's month when that month is shorter
     anniversary = min(a.day, calendar.monthrange(b.year, b.month)[1])
     return months - 1 if b.day < anniversary else months
+
+
+def jsonable(v: Any) -> Any:
+    """A value as JSON holds it: dates as ISO text, tuples as lists."""
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, tuple):
+        return [jsonable(x) for x in v]
+    return v
