@@ -155,14 +155,19 @@ def _cached(key: _Key, make: Callable[[], E]) -> E:
     return engine  # type: ignore[return-value]  # each key's kind says which engine it holds
 
 
+def _rules_key(loaded: Loaded) -> str:
+    # The version and the folder: the same rule files in another folder name that folder in every reason.
+    return f"{loaded.version}@{loaded.ruleset.directory}"
+
+
 def evaluator(loaded: Loaded, day: dt.date) -> Evaluator:
     """This thread's Evaluator for a rules version and review date; never shared with another thread."""
-    return _cached(("durable", loaded.version, day, 0), lambda: Evaluator(loaded.ruleset, as_of=day))
+    return _cached(("durable", _rules_key(loaded), day, 0), lambda: Evaluator(loaded.ruleset, as_of=day))
 
 
 def batch_rules(loaded: Loaded, day: dt.date, cross_check: int) -> PortfolioRules:
     """This thread's columnar plan (with durable_rules for the cross-check) for a rules version and review date."""
     return _cached(
-        ("columnar", loaded.version, day, cross_check),
+        ("columnar", _rules_key(loaded), day, cross_check),
         lambda: PortfolioRules(loaded.ruleset, day, "columnar", cross_check),
     )
