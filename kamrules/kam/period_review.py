@@ -70,9 +70,12 @@ def review_periods(
         # The row path's Prepared keeps the row's own previous_key_account (None for invoice totals).
         pd = previous_of([r.decision.account for r in results])
         return [
-            replace(r, prepared=r.prepared and replace(r.prepared, previous_key=None), previous_decision=pd.get(a))
+            replace(
+                r,
+                prepared=r.prepared and replace(r.prepared, previous_key=None),
+                previous_decision=pd.get(r.decision.account),
+            )
             for r in results
-            for a in (r.decision.account,)
         ]
 
     lost = earlier.table.filter(pl.col("key_account") & ~pl.col("account").is_in(rv.table["account"].implode()))
