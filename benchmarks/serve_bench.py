@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import http.client
 import json
+import math
 import os
+import random
 import re
 import shutil
 import socket
@@ -43,6 +46,41 @@ def account_documents() -> list[dict]:
         doc["facts"] = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in doc["facts"].items()}
         docs.append(doc)
     return docs
+
+
+def varied_accounts(count: int, seed: int) -> list[dict]:
+    """``count`` accounts made from the examples, each with its own id and its own values (seeded).
+
+    A batch of the same few accounts over and over would flatter the service (the same firings, the same
+    answer parts): each number here is the example's times 0.5-1.5, each yes/no and choice is redrawn one
+    time in four, each date moved up to a year, every value within its fact's declared range.
+    """
+    rng = random.Random(seed)
+    facts = yaml.safe_load((ROOT / "rules" / "facts.yaml").read_text(encoding="utf-8"))["facts"]
+    docs, out = account_documents(), []
+    for i in range(count):
+        doc = docs[i % len(docs)]
+        varied = {}
+        for name, value in doc["facts"].items():
+            fact = facts[name]
+            low, high = map(float, fact.get("range", (-math.inf, math.inf)))  # PyYAML reads 1.0e12 as text
+            if fact["type"] in ("number", "integer") and rng.random() < 0.9:
+                value = min(max(value * rng.uniform(0.5, 1.5), low), high)
+                value = round(value) if fact["type"] == "integer" else round(value, 4)
+            elif fact["type"] == "boolean" and rng.random() < 0.25:
+                value = rng.random() < 0.5
+            elif fact["type"] == "enum" and rng.random() < 0.25:
+                value = rng.choice(fact["values"])
+            elif fact["type"] == "date":
+                value = (dt.date.fromisoformat(value) + dt.timedelta(days=rng.randint(-365, 365))).isoformat()
+            varied[name] = value
+        out.append({"account": f"{doc['account']}-{seed}-{i}", "name": doc.get("name", ""), "facts": varied})
+    return out
+
+
+def batch_bodies(count: int, size: int) -> list[bytes]:
+    """``count`` different batches of ``size`` varied accounts, as request bodies."""
+    return [json.dumps({"accounts": varied_accounts(size, seed)}).encode() for seed in range(count)]
 
 
 def start(folder: Path, workers: int, processes: int) -> tuple[subprocess.Popen, str]:
@@ -177,7 +215,7 @@ def main() -> None:
     args = ap.parse_args()
     docs = account_documents()
     singles = [json.dumps(docs[i % len(docs)]).encode() for i in range(args.requests)]
-    batch = json.dumps({"accounts": [docs[i % len(docs)] for i in range(args.batch_size)]}).encode()
+    batches = batch_bodies(min(args.batches, 20), args.batch_size)
     batch_path = f"/v1/evaluate/batch?detail={args.detail}"
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start(Path(tmp), args.workers, args.processes)
@@ -192,7 +230,7 @@ def main() -> None:
                 print(f"single (wrk, {args.clients} connections): {line}; server CPU {cpu:.1f} s")
             for what, path, bodies, clients, size in (
                 ("single", "/v1/evaluate", singles, args.clients, 1),
-                (f"batch of {args.batch_size}", batch_path, [batch] * args.batches, 4, args.batch_size),
+                (f"batch of {args.batch_size}", batch_path, [batches[i % len(batches)] for i in range(args.batches)], 4, args.batch_size),
             ):
                 if (size > 1 and args.skip_batches) or (size == 1 and args.wrk):
                     continue

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from serve_bench import ROOT, account_documents
+from serve_bench import ROOT, batch_bodies
 
 from kamrules.audit import log as audit
 from kamrules.engine.columnar import account_frame
@@ -51,8 +51,7 @@ def main() -> None:
     ap.add_argument("--cross-check", type=int, default=BATCH_CROSS_CHECK)
     ap.add_argument("--detail", choices=("compact", "full"), default="compact")
     args = ap.parse_args()
-    docs = account_documents()
-    body = json.dumps({"accounts": [docs[i % len(docs)] for i in range(args.batch_size)]}).encode()
+    bodies = batch_bodies(args.runs + 1, args.batch_size)  # each run a different batch, as in serve_bench
     loaded, day = load(ROOT / "rules"), dt.date.today()
     rules = batch_rules(loaded, day, args.cross_check)
     plan = rules._plan
@@ -67,7 +66,7 @@ def main() -> None:
         return out
 
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.runs + 1 if args.detail == "compact" else 0):
+        for body in bodies if args.detail == "compact" else ():
             facts = step("read the body into columns", columns.batch_frame, body, loaded.ruleset, "POST batch")
             ready, notes = step("computed facts (columns)", enriched, facts, loaded.ruleset, loaded.settings)
             engines = (plan, rules.evaluator)
@@ -87,7 +86,7 @@ def main() -> None:
             )
             codes = [(n,) if n else () for n in notes.to_list()]
             text = step("answer JSON", words.compact_batch, frame, ids, codes, loaded.ruleset)
-        for _ in range(args.runs + 1 if args.detail == "full" else 0):  # the first run compiles and warms: left out
+        for body in bodies if args.detail == "full" else ():  # the first run compiles and warms: left out
             reader = documents.batch_reader(loaded.ruleset, "POST /v1/evaluate/batch")
             accounts = step("read the body", documents.read_body, body, reader)
             prepared = step("computed facts", kam_context.prepare, rules.evaluator, accounts, loaded.settings)
