@@ -216,6 +216,7 @@ def main() -> None:
     docs = account_documents()
     singles = [json.dumps(docs[i % len(docs)]).encode() for i in range(args.requests)]
     batches = batch_bodies(min(args.batches, 20), args.batch_size)
+    batch_run = [batches[i % len(batches)] for i in range(args.batches)]
     batch_path = f"/v1/evaluate/batch?detail={args.detail}"
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start(Path(tmp), args.workers, args.processes)
@@ -230,7 +231,7 @@ def main() -> None:
                 print(f"single (wrk, {args.clients} connections): {line}; server CPU {cpu:.1f} s")
             for what, path, bodies, clients, size in (
                 ("single", "/v1/evaluate", singles, args.clients, 1),
-                (f"batch of {args.batch_size}", batch_path, [batches[i % len(batches)] for i in range(args.batches)], 4, args.batch_size),
+                (f"batch of {args.batch_size}", batch_path, batch_run, 4, args.batch_size),
             ):
                 if (size > 1 and args.skip_batches) or (size == 1 and args.wrk):
                     continue
