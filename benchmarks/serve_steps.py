@@ -7,13 +7,14 @@ reading the body into columns, kamrules' computed facts on columns, the decision
 with the seeded durable_rules cross-check), the record of the frame in a fresh decision log, the answer's
 JSON. With --detail full: reading and checking the body, kamrules' computed facts, the columnar plan's
 firings, the decisions built from them (with the cross-check), the record, the documents and their JSON.
-The server's garbage collector settings (serve.run.collect_less) apply, as in the server.
+The server's garbage collector settings (serve.run.collect_less) and its one polars thread apply, as in the server.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import statistics
 import sys
 import tempfile
@@ -22,7 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from serve_bench import ROOT, batch_bodies
+os.environ.setdefault("POLARS_MAX_THREADS", "1")  # as each server process runs polars (kamrules.serve.run)
+
+from serve_bench import ROOT, batch_bodies  # polars reads the variable when it is imported, below
 
 from kamrules.audit import log as audit
 from kamrules.engine.columnar import account_frame
