@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_property import accounts as shipped_accounts
 
 from kamrules import Evaluator, load_ruleset
-from kamrules.engine.columnar import RulePlan, _ids, account_frame, by_column, rule_column
+from kamrules.engine.columnar import RulePlan, account_frame, by_column, rule_column
 from kamrules.engine.reference import reference_fired
 from kamrules.kam.engines import CrossCheckError, PortfolioRules, difference
 from kamrules.lang import load_ruleset_texts
@@ -337,17 +337,19 @@ def test_cli_cross_check_exits_4_on_a_planted_difference(monkeypatch):
     assert _cli([*args, "--format", "json", "--traces", "--cross-check", "0"]).exit_code == 0  # unchecked: goes through
 
 
+def fired_again(rules):
+    """The `fired` column made anew from the rule columns (after a test changed some), in the order given."""
+    held = [pl.when(pl.col(rule_column(r.id))).then(pl.lit(r.id)) for r in rules]
+    return pl.concat_list(held).list.drop_nulls().alias("fired")
+
+
 def test_cli_cross_check_of_the_review_on_columns_exits_4(monkeypatch):
     """The review on columns checks its sample too: a rule the plan drops stops it with exit 4."""
     real = RulePlan.outcome
 
     def planted(self, frame):
         dropped = [pl.lit(False).alias(rule_column(r.id)) for r in self.ruleset.rules if r.id.startswith("quadrant-")]
-        return (
-            real(self, frame)
-            .with_columns(*dropped)
-            .with_columns(_ids([(r, r.id) for r in self.ordered]).alias("fired"))
-        )
+        return real(self, frame).with_columns(*dropped).with_columns(fired_again(self.ordered))
 
     monkeypatch.setattr(RulePlan, "outcome", planted)
     args = ["portfolio", str(ROOT / "examples/portfolio.csv"), "--rules", str(ROOT / "rules"), "--no-audit", "--quiet"]
@@ -419,3 +421,13 @@ def test_account_frame_refuses_a_value_its_column_cannot_hold():
     with pytest.raises(EngineError) as e:
         account_frame(SHIPPED, [Account("a", {"revenue": "lots"})])
     assert e.value.exit_code == 4 and "revenue" in str(e.value)
+
+
+def test_compact_decision_frame_of_no_accounts_is_empty_with_every_column():
+    """No rows (an empty batch): an empty frame of the columns and types a frame of decisions has."""
+    from kamrules.audit.frames import compact_frame
+    from kamrules.kam.scale import decision_frame
+
+    got = decision_frame(SHIPPED, account_frame(SHIPPED, []).with_columns(pl.Series("account", [], pl.String)), AS_OF)
+    want = compact_frame([], SHIPPED)
+    assert got.height == 0 and got.schema == want.schema

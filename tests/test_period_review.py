@@ -12,9 +12,10 @@ from typing import Any
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from test_columnar import fired_again
 
 from kamrules.cli import main
-from kamrules.engine.columnar import RulePlan, _ids, rule_column
+from kamrules.engine.columnar import RulePlan, rule_column
 from kamrules.inputs import read_review_input
 from kamrules.inputs.frames import read_review_frame
 from kamrules.kam import load_settings, load_structure_rules
@@ -227,11 +228,7 @@ def test_the_cross_check_of_the_invoice_review_on_columns_exits_4(monkeypatch: p
 
     def planted(self: RulePlan, frame: Any) -> Any:
         dropped = [pl.lit(False).alias(rule_column(r.id)) for r in self.ruleset.rules if r.id.startswith("eligible-")]
-        return (
-            real(self, frame)
-            .with_columns(*dropped)
-            .with_columns(_ids([(r, r.id) for r in self.ordered]).alias("fired"))
-        )
+        return real(self, frame).with_columns(*dropped).with_columns(fired_again(self.ordered))
 
     monkeypatch.setattr(RulePlan, "outcome", planted)
     args = _invoices("2026Q3", None, "--as-of", str(DAY))
